@@ -1,0 +1,52 @@
+# AR Desk: `make run` serves the app, `make test` runs the whole suite. Both start from a fresh clone.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+PORT ?= 8501
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint bench lock clean-data system-test-deps
+
+$(VENV)/.runtime: requirements.lock pyproject.toml
+	@python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AR Desk needs Python 3.11 or newer as python3")'
+	python3 -m venv $(VENV)
+	$(PIP) install -r requirements.lock 2> >(grep -v "is ignored: it is neither" >&2)
+	$(PIP) install --no-deps -e . 2> >(grep -v "is ignored: it is neither" >&2)
+	touch $@
+
+$(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
+	$(PIP) install -r requirements-dev.lock 2> >(grep -v "is ignored: it is neither" >&2)
+	touch $@
+
+## run: install, seed demo data on first start, serve on http://localhost:$(PORT)
+run: $(VENV)/.runtime
+	$(VENV)/bin/ardesk demo --if-empty
+	$(VENV)/bin/ardesk users bootstrap
+	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false --client.toolbarMode viewer
+
+## system-test-deps: Debian's chromium for the browser tests
+system-test-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; fi
+
+## test: lint, then the whole suite (page tests, browser tests, SMTP tests included)
+test: $(VENV)/.dev system-test-deps
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+## bench: the benchmark scripts whose figures are in the README
+bench: $(VENV)/.dev
+	$(PY) bench/demo_generation.py --sizes 1000000 10000000
+
+## lock: refresh the lock files after changing pyproject.toml (needs uv)
+lock:
+	uv pip compile pyproject.toml -o requirements.lock --python-version 3.11 -q
+	uv pip compile pyproject.toml --extra dev -o requirements-dev.lock --python-version 3.11 -q
+
+clean-data:
+	rm -f data/ardesk.duckdb data/ardesk.duckdb.wal

@@ -1,0 +1,65 @@
+"""The audit trail: every write records who, when, what, and the values before and after."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from analytics.roles import Actor
+from analytics.schema import audit_log
+from analytics.store import Store
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def record(
+    conn: sa.Connection,
+    actor: Actor,
+    action: str,
+    entity: str,
+    entity_id: str | int | None = None,
+    old: dict[str, Any] | None = None,
+    new: dict[str, Any] | None = None,
+    detail: str | None = None,
+) -> int:
+    """Append one audit line inside the caller's transaction; returns its id."""
+    return int(conn.execute(
+        audit_log.insert().values(
+            logged_at=datetime.now(),
+            actor=actor.username,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            old_values=None if old is None else json.dumps(old, default=_jsonable, sort_keys=True),
+            new_values=None if new is None else json.dumps(new, default=_jsonable, sort_keys=True),
+            detail=detail,
+        ).returning(audit_log.c.audit_id)
+    ).scalar())
+
+
+def data_version(store: Store) -> int:
+    """A number that changes whenever data changes: every write is audited, so the last audit id.
+
+    Pages key their caches on it, so a page never shows numbers from before an import or action.
+    """
+    return int(store.scalar("SELECT COALESCE(MAX(audit_id), 0) FROM audit_log"))
+
+
+def audit_trail(store: Store, limit: int = 500) -> pd.DataFrame:
+    """The most recent audit lines, newest first."""
+    return store.read(
+        "SELECT audit_id, logged_at, actor, action, entity, entity_id, old_values, new_values, detail "
+        "FROM audit_log ORDER BY audit_id DESC LIMIT :limit",
+        {"limit": limit},
+    )

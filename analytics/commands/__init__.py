@@ -1,0 +1,1 @@
+"""Command groups of the `ardesk` CLI, one module each."""

@@ -1,0 +1,92 @@
+"""`ardesk users list|add|reset-password|bootstrap`: manage who can sign in."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from analytics.roles import ROLES, SYSTEM
+from analytics.store import connect
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("users", help="list, add and reset users")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    ls = actions.add_parser("list", help="list accounts and roles")
+    ls.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    ls.set_defaults(handler=_list)
+    add = actions.add_parser("add", help="add a user; the password is read from standard input")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--name", required=True)
+    add.add_argument("--email")
+    add.add_argument("--team")
+    add.set_defaults(handler=_add)
+    reset = actions.add_parser("reset-password", help="set a new password, read from standard input")
+    reset.add_argument("username")
+    reset.set_defaults(handler=_reset)
+    boot = actions.add_parser("bootstrap", help="on first start, give one account per role a password and print it once")
+    boot.set_defaults(handler=_bootstrap)
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != first:
+            from analytics.cli import UserError
+
+            raise UserError("The two passwords differ; nothing was changed.")
+        return first
+    return sys.stdin.readline().rstrip("\n")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from analytics.cli import emit
+    from analytics.users import list_users
+
+    emit(list_users(connect(args.db)), args.format)
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from analytics.cli import UserError
+    from analytics.users import UserError as BadUser
+    from analytics.users import add_user
+
+    store = connect(args.db)
+    try:
+        add_user(store, SYSTEM, args.username, args.name, args.role, email=args.email,
+                 password=_read_password(), team=args.team)
+    except BadUser as exc:
+        raise UserError(str(exc)) from None
+    print(f"Added {args.username} ({args.role}).")
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    from analytics.cli import UserError
+    from analytics.users import UserError as BadUser
+    from analytics.users import set_password
+
+    store = connect(args.db)
+    try:
+        set_password(store, SYSTEM, args.username, _read_password())
+    except BadUser as exc:
+        raise UserError(str(exc)) from None
+    print(f"Password of {args.username} changed.")
+    return 0
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from analytics.users import ensure_sign_ins
+
+    created = ensure_sign_ins(connect(args.db))
+    if not created:
+        print("Sign-in accounts already exist; nothing changed.")
+        return 0
+    print("Sign-in accounts created. These passwords are shown once; change them with "
+          "`ardesk users reset-password USERNAME`:")
+    for username, password in created.items():
+        print(f"  {username:<20} {password}")
+    return 0

@@ -1,0 +1,86 @@
+"""Roles, the pages each may open, and the writes each may make. One definition, no UI imports.
+
+Pages are gated twice: navigation registers only the allowed pages, and each page checks again
+when it loads. Writes are checked here, in the engine, so a hidden button is never the only guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES: tuple[str, ...] = ("admin", "cfo", "collector", "analyst", "sales", "viewer")
+
+ROLE_LABELS = {
+    "admin": "Administrator",
+    "cfo": "CFO / controller",
+    "collector": "Collector",
+    "analyst": "Analyst",
+    "sales": "Sales",
+    "viewer": "Viewer",
+}
+
+EVERYONE = frozenset(ROLES)
+FINANCE = frozenset({"admin", "cfo", "analyst", "viewer"})
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    key: str  # url path
+    path: str  # file under the project root
+    title: str
+    icon: str
+    section: str
+    roles: frozenset[str]
+
+
+PAGES: tuple[PageSpec, ...] = (
+    PageSpec("overview", "pages/overview.py", "Overview", ":material/home:", "Dashboards", EVERYONE),
+)
+
+# Writes: permission -> roles that may perform it.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "act_on_customers": frozenset({"collector", "admin"}),  # outreach, calls, promises, disputes, escalations
+    "add_notes": frozenset({"collector", "sales", "admin"}),
+    "assign_customers": frozenset({"admin"}),
+    "edit_segments": frozenset({"analyst", "admin"}),
+    "edit_dunning": frozenset({"analyst", "admin"}),
+    "edit_templates": frozenset({"analyst", "admin"}),
+    "import_data": frozenset({"admin"}),
+    "manage_users": frozenset({"admin"}),
+}
+
+
+class PermissionDenied(PermissionError):
+    """The actor's role does not allow this write."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is doing something: a signed-in user, or the command line."""
+
+    username: str
+    role: str
+    name: str = ""
+
+
+SYSTEM = Actor("system", "admin", "AR Desk")
+
+
+def allowed_pages(role: str | None) -> list[PageSpec]:
+    """The pages a role may open, in navigation order."""
+    return [p for p in PAGES if role in p.roles]
+
+
+def may(actor: Actor, permission: str) -> bool:
+    if permission not in PERMISSIONS:
+        raise KeyError(f"unknown permission {permission!r}")
+    return actor.role in PERMISSIONS[permission]
+
+
+def require(actor: Actor, permission: str) -> None:
+    """Raise `PermissionDenied` unless the actor's role grants `permission`."""
+    if not may(actor, permission):
+        label = ROLE_LABELS.get(actor.role, actor.role)
+        raise PermissionDenied(
+            f"{actor.username} ({label}) may not {permission.replace('_', ' ')}."
+        )

@@ -1,0 +1,57 @@
+"""Settings from `config/settings.toml`, with environment overrides for paths and secrets."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = ROOT / "config"
+DATA_DIR = ROOT / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    raw: dict[str, Any]
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.raw.get(name, {}))
+
+    @property
+    def db_url(self) -> str:
+        """The store: `ARDESK_DB` (path or SQLAlchemy URL), else `[store] path`."""
+        return database_url(os.environ.get("ARDESK_DB") or self.raw["store"]["path"])
+
+    @property
+    def reporting_currency(self) -> str:
+        return self.raw["reporting"]["currency"]
+
+    @property
+    def aging_edges(self) -> tuple[int, ...]:
+        return tuple(int(e) for e in self.raw["reporting"]["aging_edges"])
+
+    def path(self, section: str, key: str) -> Path:
+        """A path setting, relative to the project root unless absolute."""
+        p = Path(self.raw[section][key])
+        return p if p.is_absolute() else ROOT / p
+
+
+def database_url(path_or_url: str) -> str:
+    """`data/x.duckdb` -> `duckdb:////abs/data/x.duckdb`; a URL with `://` passes through."""
+    if "://" in path_or_url:
+        return path_or_url
+    p = Path(path_or_url)
+    if not p.is_absolute():
+        p = ROOT / p
+    return f"duckdb:///{p}"
+
+
+@cache
+def load_settings(path: str | None = None) -> Settings:
+    cfg = Path(path or os.environ.get("ARDESK_SETTINGS") or CONFIG_DIR / "settings.toml")
+    with cfg.open("rb") as fh:
+        return Settings(tomllib.load(fh))

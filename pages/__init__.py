@@ -1,0 +1,1 @@
+"""Streamlit pages: widgets, figures and calls into `analytics/`. No SQL here."""

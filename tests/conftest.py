@@ -1,0 +1,175 @@
+"""Shared fixtures: fresh stores in tmp_path, a real Streamlit server, and Debian's chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from analytics.store import Store, connect
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+DEMO_PASSWORD = "demo-password-1"  # test-only; never a real password
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
+    "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An empty store at the current schema, in its own DuckDB file."""
+    s = connect(str(tmp_path / "ardesk.duckdb"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="session")
+def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo store (about 20k entries) with one sign-in per role, built once per session.
+
+    Tests copy it before writing; the browser server gets its own copy.
+    """
+    from analytics.demo import generate_demo
+    from analytics.users import ensure_sign_ins
+
+    path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
+    s = connect(str(path))
+    generate_demo(s, entries=20_000, seed=7, end_date=date(2026, 10, 31))
+    os.environ["ARDESK_DEMO_PASSWORD"] = DEMO_PASSWORD
+    try:
+        ensure_sign_ins(s)
+    finally:
+        del os.environ["ARDESK_DEMO_PASSWORD"]
+    s.close()
+    return path
+
+
+@pytest.fixture
+def demo_store(demo_store_file: Path, tmp_path: Path) -> Iterator[Store]:
+    """A private, writable copy of the demo store."""
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_store_file, path)
+    s = connect(str(path))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """Point the app at a store file for AppTest, with a fresh process-wide cache."""
+    import streamlit as st
+
+    def use(path: Path) -> None:
+        monkeypatch.setenv("ARDESK_DB", str(path))
+        monkeypatch.setenv("ARDESK_COOKIE_KEY", "test-cookie-key")
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+    yield use
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 60) -> None:
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not become healthy in {budget} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def app_server(demo_store_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port, owning its own copy of the demo store."""
+    workdir = tmp_path_factory.mktemp("server")
+    db = workdir / "ardesk.duckdb"
+    shutil.copy(demo_store_file, db)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = workdir / "streamlit.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
+        "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
+        "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=viewer",
+    ]
+    env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0", "ARDESK_COOKIE_KEY": "test-cookie-key",
+           "ARDESK_OUTBOX": str(workdir / "outbox")}
+    with log.open("w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian chromium is missing: `make test` installs it (apt-get install chromium).")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS, timeout=30_000)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_server: str):
+    ctx = browser.new_context(base_url=app_server, viewport={"width": 1400, "height": 900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    yield pg
+    ctx.close()
+
+
+def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
+    """Sign in through the real form and wait for the auth cookie."""
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_function("document.cookie.includes('ardesk_auth=')")
+    expect(page.get_by_text("Signed in as")).to_be_visible()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a full-page screenshot under test-artifacts/ (kept by CI as evidence)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

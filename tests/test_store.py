@@ -1,0 +1,93 @@
+"""The store: parameterised reads, atomic serialised writes, plain errors for a locked file."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from datetime import date
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from analytics.schema import customers
+from analytics.store import Store, bulk_insert, connect, next_id
+
+
+def _customer(cid: str) -> dict:
+    return {"customer_id": cid, "name": f"Customer {cid}", "segment": "enterprise", "currency": "USD",
+            "payment_terms_days": 30, "created_at": pd.Timestamp("2026-01-01")}
+
+
+def test_read_binds_parameters_and_returns_frames(store: Store) -> None:
+    frame = store.read("SELECT CAST(:d AS DATE) - CAST(:e AS DATE) AS days, :name AS name",
+                       {"d": date(2024, 3, 1), "e": date(2024, 2, 1), "name": "O'Brien; DROP TABLE x"})
+    assert frame.to_dict("records") == [{"days": 29, "name": "O'Brien; DROP TABLE x"}]
+
+
+def test_failed_write_rolls_back_everything(store: Store) -> None:
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.write() as conn:
+            conn.execute(customers.insert().values(**_customer("A")))
+            conn.execute(customers.insert().values(**_customer("A")))  # duplicate key
+    assert store.scalar("SELECT COUNT(*) FROM customers") == 0
+
+
+def test_bulk_insert_and_next_id(store: Store) -> None:
+    frame = pd.DataFrame([_customer(f"C{i}") for i in range(1000)])
+    with store.write() as conn:
+        assert bulk_insert(conn, "customers", frame) == 1000
+        assert next_id(conn, "ledger_entries", "entry_id") == 1
+    assert store.scalar("SELECT COUNT(*) FROM customers") == 1000
+
+
+def test_concurrent_writers_from_threads_all_persist(store: Store) -> None:
+    """Two (here eight) sessions saving at once queue on the write lock; nothing is lost."""
+    errors: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            for i in range(25):
+                with store.write() as conn:
+                    conn.execute(customers.insert().values(**_customer(f"T{n}-{i}")))
+                    conn.execute(customers.update().where(customers.c.customer_id == f"T{n}-{i}")
+                                 .values(name="updated"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert store.read("SELECT name, COUNT(*) AS n FROM customers GROUP BY name").to_dict("records") == [
+        {"name": "updated", "n": 200}]
+
+
+def test_second_process_gets_a_plain_locked_message(store: Store, tmp_path) -> None:
+    code = (
+        "from analytics.store import connect, StoreLocked\n"
+        f"try:\n    connect({str(tmp_path / 'ardesk.duckdb')!r})\n"
+        "except StoreLocked as e:\n    print('LOCKED', e.pid, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.startswith("LOCKED "), out.stderr
+    assert "in use by process" in out.stdout and "Traceback" not in out.stdout + out.stderr
+
+
+def test_cli_reports_a_locked_store_without_traceback(store: Store, tmp_path) -> None:
+    out = subprocess.run([sys.executable, "-m", "analytics.cli", "--db", str(tmp_path / "ardesk.duckdb"), "db", "info"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.startswith("ardesk: The store ") and "Traceback" not in out.stderr
+
+
+def test_unopenable_store_is_a_plain_error(tmp_path) -> None:
+    bad = tmp_path / "not-a-db.duckdb"
+    bad.write_text("this is not a database file")
+    with pytest.raises(Exception) as info:
+        connect(str(bad))
+    assert type(info.value).__name__ in {"StoreError", "StoreLocked"}
+    assert "Could not open the store" in str(info.value)
