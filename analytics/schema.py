@@ -99,6 +99,7 @@ customers = sa.Table(
     sa.Column("collector", sa.String(64)),  # users.username
     sa.Column("sales_rep", sa.String(64)),
     sa.Column("dunning_config_id", sa.Integer),
+    sa.Column("risk_class", sa.String(10)),  # low, medium, high: set by analysts (v2)
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime),
 )
@@ -221,11 +222,69 @@ fx_rates = sa.Table(
     sa.PrimaryKeyConstraint("rate_date", "currency"),
 )
 
+_message_seq, _message_next = _seq("message_id_seq")
+messages = sa.Table(  # v2: the outbox; a message is sent at most once (idempotency_key)
+    "messages", metadata,
+    sa.Column("message_id", sa.BigInteger, _message_seq, server_default=_message_next, primary_key=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("contact_id", sa.Integer),
+    sa.Column("to_address", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("template", sa.String(100)),
+    sa.Column("entry_ids", sa.Text),  # JSON list of the invoices the message is about
+    sa.Column("attachment_name", sa.String(200)),
+    sa.Column("attachment", sa.LargeBinary),
+    sa.Column("status", sa.String(20), nullable=False),  # queued, sent, failed, blocked, cancelled
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("activity_id", sa.BigInteger),  # the timeline entry written when it was sent
+)
+
+quarantine = sa.Table(  # v2: rejected import rows, with the reason, never silently dropped
+    "quarantine", metadata,
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("row_number", sa.BigInteger, nullable=False),  # 1-based data row in the file
+    sa.Column("column_name", sa.String(100)),
+    sa.Column("value", sa.Text),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("raw", sa.Text),  # JSON of the whole row as read
+)
+
+sync_watermarks = sa.Table(  # v2: how far an incremental sync has read each source
+    "sync_watermarks", metadata,
+    sa.Column("source", sa.String(300), nullable=False),
+    sa.Column("dataset", sa.String(40), nullable=False),
+    sa.Column("watermark", sa.String(100)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("source", "dataset"),
+)
+
+
+def _create_tables(conn: sa.Connection, *tables: sa.Table) -> None:
+    for table in tables:
+        for column in table.columns:
+            if isinstance(column.default, sa.Sequence):
+                conn.execute(sa.schema.CreateSequence(column.default, if_not_exists=True))
+        conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+
+
+def _v2_outbox_quarantine_sync(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE customers ADD COLUMN IF NOT EXISTS risk_class VARCHAR(10)"))
+    _create_tables(conn, messages, quarantine, sync_watermarks)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
-MIGRATIONS: list[Migration] = []
-SCHEMA_VERSION = 1
+MIGRATIONS: list[Migration] = [
+    (2, "outbox messages, import quarantine, sync watermarks, customer risk class", _v2_outbox_quarantine_sync),
+]
+SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"
 
 
