@@ -49,3 +49,13 @@ def test_report_refuses_bad_input(store: Store, capsys: pytest.CaptureFixture[st
     assert "is after --end" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["report", "aging", "--as-of", "30/06/2024"])
+
+
+def test_report_help_lists_every_report(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["report", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    for report in ("aging", "dso", "kpis", "bad-debt", "roll-rates", "dunning", "collectors"):
+        assert report in out
+    assert "% over 90" in out
