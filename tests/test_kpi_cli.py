@@ -58,4 +58,4 @@ def test_report_help_lists_every_report(capsys: pytest.CaptureFixture[str]) -> N
     out = capsys.readouterr().out
     for report in ("aging", "dso", "kpis", "bad-debt", "roll-rates", "dunning", "collectors"):
         assert report in out
-    assert "% over 90" in out
+    assert "% over 90" in out and "bad debt %," in out

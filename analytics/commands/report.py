@@ -50,12 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     kpis = reports.add_parser("kpis", help="headline KPIs as of a date and the previous month end")
     _add_common(kpis, point=True)
     kpis.set_defaults(handler=_kpis)
-    for name, helptext in (("dso", "monthly DSO (standard, countback), BPDSO, ADD, CEI, %% over 90"),
+    for name, helptext in (("dso", "monthly DSO (standard, countback), BPDSO, ADD, CEI, % over 90"),
                            ("bad-debt", "write-offs and bad debt %, monthly and rolling 12 months"),
                            ("roll-rates", "share of each bucket rolling one bucket older each month end"),
                            ("dunning", "dunning effectiveness per configuration, version and stage"),
                            ("collectors", "collector KPIs over a period")):
-        r = reports.add_parser(name, help=helptext)
+        r = reports.add_parser(name, help=helptext.replace("%", "%%"))
         _add_common(r, point=False)
         r.set_defaults(handler=_series(name))
 
