@@ -113,6 +113,21 @@ def ledger_bounds(store: Store) -> tuple[date | None, date | None]:
     return pd.Timestamp(first).date(), pd.Timestamp(last).date()
 
 
+# The latest FX rate on or before each spine date, per currency (a CTE named fx: k, currency, rate).
+FX_AT_SPINE = """fx AS (
+        SELECT k, currency, rate FROM (
+            SELECT s.k, r.currency, r.rate,
+                   ROW_NUMBER() OVER (PARTITION BY s.k, r.currency ORDER BY r.rate_date DESC) AS rn
+            FROM spine s JOIN fx_rates r ON r.rate_date <= s.d
+        ) ranked WHERE rn = 1
+    )"""
+
+
+def spine_key(column: str, count: int, prefix: str = "s") -> str:
+    """CASE mapping a date column to the index of the first spine date on or after it."""
+    return "CASE " + " ".join(f"WHEN {column} <= :{prefix}{i} THEN {i}" for i in range(count)) + " END"
+
+
 def spine_sql(dates: list[date], prefix: str = "s") -> tuple[str, dict[str, object]]:
     """A small `spine(k, d)` VALUES list of report dates (built here, never per row), and its params.
 
@@ -141,7 +156,7 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
     dates = sorted(set(dates))
     spine, params = spine_sql(dates)
     last = f":s{len(dates) - 1}"
-    key = " ".join(f"WHEN eff <= :s{i} THEN {i}" for i in range(len(dates)))
+    key = spine_key("eff", len(dates))
     entry_filter, fparams = filter_sql(filters or Filters(), "e.customer_id")
     params.update(fparams)
     sql = f"""
@@ -159,21 +174,15 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
         WHERE e.amount > 0 AND a.allocation_date <= {last} AND e.posting_date <= {last}{entry_filter}
         GROUP BY GREATEST(a.allocation_date, e.posting_date), COALESCE(e.due_date, e.posting_date), e.currency
     ), keyed AS (
-        SELECT CASE {key} END AS k, due_date, currency, SUM(amount) AS amount
-        FROM flows GROUP BY CASE {key} END, due_date, currency
+        SELECT {key} AS k, due_date, currency, SUM(amount) AS amount
+        FROM flows GROUP BY {key}, due_date, currency
     ), running AS (
         SELECT k, due_date, currency,
                SUM(amount) OVER (PARTITION BY due_date, currency ORDER BY k
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS open_amount,
                LEAD(k, 1, {len(dates)}) OVER (PARTITION BY due_date, currency ORDER BY k) AS next_k
         FROM keyed
-    ), fx AS (
-        SELECT k, currency, rate FROM (
-            SELECT s.k, r.currency, r.rate,
-                   ROW_NUMBER() OVER (PARTITION BY s.k, r.currency ORDER BY r.rate_date DESC) AS rn
-            FROM spine s JOIN fx_rates r ON r.rate_date <= s.d
-        ) ranked WHERE rn = 1
-    )
+    ), {FX_AT_SPINE}
     SELECT s.k, s.d AS at_date, r.due_date, r.currency, r.open_amount,
            CASE WHEN r.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
            s.d - r.due_date AS days_past_due
