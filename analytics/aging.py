@@ -71,6 +71,12 @@ def bucket_case(days_expr: str, basis: str = "due") -> str:
     return f"CASE {whens} END"
 
 
+def bucket_index_case(days_expr: str, basis: str = "due") -> str:
+    """SQL CASE mapping a day count expression to its bucket's position (0 = youngest)."""
+    whens = " ".join(f"WHEN {_condition(days_expr, lo, hi)} THEN {i}" for i, (_, lo, hi) in enumerate(_intervals(basis)))
+    return f"CASE {whens} END"
+
+
 def _days_column(basis: str) -> str:
     return "days_past_due" if basis == "due" else "age_days"
 
