@@ -28,15 +28,16 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, legend: b
         colorway=list(SERIES_COLOURS),
         plot_bgcolor="white",
         paper_bgcolor="white",
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        margin={"l": 70, "r": 20, "t": 70, "b": 60},
         height=360,
         hovermode="x unified",
         showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "right", "x": 1},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1,
+                "traceorder": "normal"},
         separators=".,",
     )
-    fig.update_xaxes(title_text=x_title, gridcolor=GRID, zeroline=False)
-    fig.update_yaxes(title_text=y_title, gridcolor=GRID, zerolinecolor="#c8ccd4")
+    fig.update_xaxes(title_text=x_title, gridcolor=GRID, zeroline=False, automargin=True)
+    fig.update_yaxes(title_text=y_title, gridcolor=GRID, zerolinecolor="#c8ccd4", automargin=True)
     return fig
 
 
@@ -51,13 +52,20 @@ def _hover(unit: str) -> str:
     return "%{y:,.0f} " + unit
 
 
+def _x(values: pd.Series) -> list:
+    """Month-end dates read as months ("Mar 2026") on a category axis; anything else as is."""
+    if len(values) and hasattr(values.iloc[0], "strftime"):
+        return [pd.Timestamp(v).strftime("%b %Y") for v in values]
+    return values.tolist()
+
+
 def line_chart(frame: pd.DataFrame, x: str, series: dict[str, str], *, title: str, x_title: str,
                y_title: str, unit: str, dashed: Sequence[str] = ()) -> go.Figure:
     """Lines over time: `series` maps a column to its legend label; `dashed` columns draw dashed."""
     fig = go.Figure()
     for column, label in series.items():
         fig.add_trace(go.Scatter(
-            x=frame[x], y=frame[column], name=label, mode="lines+markers",
+            x=_x(frame[x]), y=frame[column], name=label, mode="lines+markers",
             line={"dash": "dash" if column in dashed else "solid", "width": 2}, marker={"size": 5},
             hovertemplate=f"{label}: {_hover(unit)}<extra></extra>",
         ))
@@ -73,7 +81,7 @@ def bar_chart(frame: pd.DataFrame, x: str, series: dict[str, str], *, title: str
         colour = colours[i % len(colours)] if colours else None
         hover = _hover(unit).replace("%{y", "%{x") if horizontal else _hover(unit)
         fig.add_trace(go.Bar(
-            x=frame[column] if horizontal else frame[x], y=frame[x] if horizontal else frame[column],
+            x=frame[column] if horizontal else _x(frame[x]), y=_x(frame[x]) if horizontal else frame[column],
             name=label, marker_color=colour, orientation="h" if horizontal else "v",
             hovertemplate=f"{label}: {hover}<extra></extra>",
         ))

@@ -192,9 +192,12 @@ def dashboard(store: Store, title: str) -> View:
 
 
 def nothing_matches(view: View, what: str = "open items") -> None:
-    """The plain-words message for a filter that matches nothing."""
-    st.info(f"No {what} match {view.describe()} for this date and period. Widen the filters in the "
-            "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
+    """The plain-words message for a filter (or a date) that matches nothing."""
+    if view.describe() == "no filter":
+        st.info(f"No {what} for this date and period.", icon=":material/filter_alt_off:")
+    else:
+        st.info(f"No {what} match {view.describe()} for this date and period. Widen the filters in the "
+                "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
 
 
 def footer(store: Store) -> None:
