@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analytics.store import connect  # noqa: E402
+from tests.dashboard_fixtures import RENDERED_JS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PAGES = ("overview", "aging", "dso", "bad_debt", "dunning", "team")
@@ -36,15 +37,6 @@ CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
     "--no-first-run", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
-RENDERED_JS = """() => {
-  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
-  const footer = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-    .some(e => e.innerText.includes('computed in'));
-  if (!footer) return false;
-  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
-  const drawn = document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg');
-  return charts.length > 0 ? [...charts].every(c => c.querySelector('.main-svg')) : drawn.length === 0;
-}"""
 
 
 def build_store(entries: int) -> Path:

@@ -21,6 +21,18 @@ labels = bucket_labels("due")
 GROUPS = {"customer": "Customer", "segment": "Segment", "collector": "Collector"}
 DRILL_FIELD = {"customer": "customer_id", "segment": "segment", "collector": "collector"}
 
+# -- headline: the whole view as of the date --------------------------------------------------------
+total = cached(aging_buckets, store, view.as_of, view.filters, "total").iloc[0]
+# buckets past due are labelled "low-high" or "low+"; those starting after day 90 are "90+"
+over_90 = sum(total[b] for b in labels[1:] if int(b.split("-")[0].rstrip("+")) >= 90)
+cols = st.columns(4)
+cols[0].metric(f"Open AR ({currency})", f"{total[TOTAL]:,.0f}", border=True, help="Open invoices on the as-of date.")
+cols[1].metric(f"Past due ({currency})", f"{total[TOTAL] - total[labels[0]]:,.0f}", border=True,
+               help="Open invoices past their due date.")
+cols[2].metric(f"More than 90 days past due ({currency})", f"{over_90:,.0f}", border=True)
+cols[3].metric(f"Unapplied cash and credits ({currency})", f"{total[UNAPPLIED]:,.0f}", border=True,
+               help="Payments and credit notes not yet applied to an invoice; reported on their own line.")
+
 # -- buckets at each month end ----------------------------------------------------------------------
 trend = cached(aging_trend, store, view.start, view.end, view.filters)
 wide = trend.pivot_table(index="month_end", columns="bucket", values="amount", aggfunc="sum", sort=False)
@@ -51,7 +63,7 @@ config = money_columns(amounts, currency) | {"customer_id": "Customer", "custome
                                               by: GROUPS[by] if by != "customer" else "Name"}
 st.caption("Select a row, or pick a bucket below, to see the invoices behind it. The last row is the total.")
 selection = show_table(shown, f"aging_{by}_{view.as_of}", "aging_table", column_config=config,
-                       selectable=True, height=380)
+                       selectable=True, height="auto" if len(shown) <= 10 else 390)
 
 # -- drill-down: a bucket and/or a row -> its invoices ----------------------------------------------
 st.subheader("Invoices behind the numbers")
@@ -81,7 +93,8 @@ else:
                    "days_past_due", "bucket", "currency", "amount", "open_amount", "open_amount_reporting",
                    "customer_id"]
         picked = show_table(
-            invoices[columns], f"open_items_{view.as_of}", "aging_invoices", selectable=True, height=320,
+            invoices[columns], f"open_items_{view.as_of}", "aging_invoices", selectable=True,
+            height="auto" if len(invoices) <= 10 else 390,
             column_config={
                 "customer_name": "Customer", "document_number": "Document", "entry_type": "Type",
                 "posting_date": "Posted", "due_date": "Due", "days_past_due": "Days past due",

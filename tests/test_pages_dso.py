@@ -8,7 +8,7 @@ from pathlib import Path
 from analytics.dso import dso_monthly
 from analytics.filters import Filters
 from analytics.store import connect
-from tests.dashboard_apptest import metrics, signed_in, small_ledger
+from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/dso.py"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from analytics.filters import Filters
 from analytics.kpi_summary import kpi_summary
 from analytics.store import connect
-from tests.dashboard_apptest import metrics, signed_in, small_ledger
+from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/overview.py"
 

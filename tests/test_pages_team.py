@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analytics.store import connect
-from tests.dashboard_apptest import metrics, signed_in, small_ledger
+from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/team.py"
 

@@ -1,4 +1,5 @@
-"""What the dashboard page tests share: a signed-in AppTest on a page, and a tiny hand-built ledger.
+"""What the dashboard tests share: a signed-in AppTest on a page, a tiny hand-built ledger, and
+waiting for a dashboard to finish rendering in the browser.
 
 The ledger, as of 2026-03-31 (due basis, USD):
 - A (SMB, collector cara): INV1 100 due 2026-01-31 (59 days: 31-60), INV2 50 due 2026-04-09 (current);
@@ -66,3 +67,57 @@ def small_ledger(path: Path) -> Path:
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
+
+
+# A dashboard is fully rendered in the browser when its footer ("computed in", drawn last) is
+# visible, Streamlit's status widget is gone, and every plotly chart has drawn its SVG.
+RENDERED_JS = """() => {
+  if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
+  const footer = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .some(e => e.innerText.includes('computed in') && !e.closest('[data-stale="true"]'));
+  if (!footer) return false;
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'));
+}"""
+
+
+def wait_rendered(page, timeout_ms: int = 60_000) -> None:
+    """Block until the current dashboard is fully rendered (see RENDERED_JS); no fixed sleeps."""
+    page.wait_for_function(RENDERED_JS, polling=50, timeout=timeout_ms)
+
+
+def browser_metrics(page) -> dict[str, str]:
+    """Metric tiles drawn by the current run (stale ones skipped): label -> value as displayed."""
+    pairs = page.evaluate("""() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+      .filter(m => !m.closest('[data-stale="true"]'))
+      .map(m => [m.querySelector('[data-testid="stMetricLabel"]').innerText,
+                 m.querySelector('[data-testid="stMetricValue"]').innerText])""")
+    return {label.strip(): value.strip() for label, value in pairs}
+
+
+def sign_in_steady(page, username: str) -> None:
+    """`conftest.sign_in`, typing again when the form was redrawn empty under it.
+
+    On a busy machine, the first sign-in after the server starts is often lost: the cookie
+    component's first value reruns the sign-in page after the form is drawn, the form comes back
+    empty, and the click did nothing (no cookie, empty form). Seen at load 10-14 on 2 cores. So:
+    wait for the idle app, type, click; if no cookie follows, type again (at most three times).
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
+
+    from tests.conftest import DEMO_PASSWORD
+
+    page.goto("/")
+    for attempt in range(3):
+        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=50)
+        expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=30_000)
+        page.get_by_role("textbox", name="Username").fill(username)
+        page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+        page.get_by_role("button", name="Login").click()
+        try:
+            page.wait_for_function("document.cookie.includes('ardesk_auth=')", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+    expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)
