@@ -70,3 +70,34 @@ def test_filter_choices_are_the_distinct_customer_values(store: Store) -> None:
     b.customer("C", segment="Enterprise", country="US", currency="USD", collector="abe")
     assert filter_choices(store) == {"segment": ["Enterprise", "SMB"], "collector": ["abe", "cara"],
                                      "country": ["DE", "US"], "currency": ["EUR", "USD"]}
+
+
+def test_a_link_sets_the_view_and_the_view_follows_the_user(app_env, tmp_path) -> None:
+    from tests.dashboard_fixtures import metrics, signed_in, small_ledger
+
+    app_env(small_ledger(tmp_path / "small.duckdb"))
+    at = signed_in("cfo")
+    at.query_params = {"as_of": "2026-02-28", "segment": "Enterprise", "from": "2025-12", "to": "2026-02"}
+    at.run()
+    assert not at.exception
+    assert at.date_input(key="f_as_of").value == date(2026, 2, 28)
+    assert at.multiselect(key="f_segment").value == ["Enterprise"]
+    # 28 Feb, Enterprise: INV3 200 and INV5 40 (written off only on 1 Mar)
+    assert metrics(at)["Open AR (USD)"] == "240"
+
+    at.multiselect(key="f_collector").set_value(["abe"]).run()
+    assert at.query_params == {"as_of": "2026-02-28", "from": "2025-12", "to": "2026-02",
+                               "segment": "Enterprise", "collector": "abe"}
+    at.switch_page("pages/dso.py").run()
+    assert not at.exception
+    assert at.multiselect(key="f_segment").value == ["Enterprise"]
+    assert at.multiselect(key="f_collector").value == ["abe"]
+    assert at.select_slider(key="f_period").value == (date(2025, 12, 1), date(2026, 2, 1))
+    assert at.query_params["collector"] == "abe"
+
+    at.button(key="f_reset").click().run()
+    assert not at.exception
+    assert at.multiselect(key="f_segment").value == []
+    assert at.date_input(key="f_as_of").value == date(2026, 3, 31)
+    # the default: the last posting date, and the months back to the first one (less than 12 here)
+    assert at.query_params == {"as_of": "2026-03-31", "from": "2025-11", "to": "2026-03"}
