@@ -98,6 +98,7 @@ else:
             column_config={
                 "customer_name": "Customer", "document_number": "Document", "entry_type": "Type",
                 "posting_date": "Posted", "due_date": "Due", "days_past_due": "Days past due",
+                "bucket": "Bucket", "currency": "Currency",
                 "amount": st.column_config.NumberColumn("Amount", format="%,.2f"),
                 "open_amount": st.column_config.NumberColumn("Open", format="%,.2f"),
                 "open_amount_reporting": st.column_config.NumberColumn(f"Open ({currency})", format="%,.0f"),

@@ -119,7 +119,18 @@ def funnel(labels: Sequence[str], values: Sequence[float], *, title: str, x_titl
     ))
     fig = _layout(fig, title, x_title, y_title, legend=False)
     fig.update_layout(hovermode="closest")
+    fig.update_yaxes(title_standoff=25)
     return fig
+
+
+def compact(amount: float) -> str:
+    """An amount short enough for a narrow tile: 950, 14.5 k, 2.96 M."""
+    if pd.isna(amount):
+        return "n/a"
+    for size, suffix in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
+        if abs(amount) >= size:
+            return f"{amount / size:,.{2 if abs(amount) < 10 * size else 1}f}{suffix}"
+    return f"{amount:,.0f}"
 
 
 def show(fig: go.Figure, key: str, *, selectable: bool = False):

@@ -5,7 +5,7 @@ import streamlit as st
 
 from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curve
 from pages.cached import cached
-from pages.charts import funnel, line_chart, show
+from pages.charts import compact, funnel, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
@@ -39,11 +39,11 @@ for column, (config_id, version), side in zip((left, right), chosen, ("left", "r
     with column:
         first = mine.iloc[0]
         a, b, c = st.columns(3)
-        a.metric("Invoices dunned", f"{int(first['invoices']):,}", border=True,
+        a.metric("Invoices", f"{int(first['invoices']):,}", border=True,
                  help="Invoices that reached the first stage in the period.")
-        b.metric("Paid within 30 days of stage 1 (%)",
-                 "n/a" if pd.isna(first["paid_30d_pct"]) else f"{first['paid_30d_pct']:.1f}", border=True)
-        c.metric(f"Recovered ({currency})", f"{mine['recovered'].sum():,.0f}", border=True,
+        b.metric("Paid ≤ 30 d (%)", "n/a" if pd.isna(first["paid_30d_pct"]) else f"{first['paid_30d_pct']:.1f}",
+                 border=True, help="Share of the amount at stage 1 paid within 30 days after it.")
+        c.metric(f"Recovered ({currency})", compact(mine["recovered"].sum()), border=True,
                  help="Paid or credited after a stage, up to the period end (all stages).")
         show(funnel(mine["stage_name"].tolist(), mine["invoices"].tolist(),
                     title=f"Invoices reaching each stage: {labels[(config_id, version)]}",

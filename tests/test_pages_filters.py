@@ -101,3 +101,10 @@ def test_a_link_sets_the_view_and_the_view_follows_the_user(app_env, tmp_path) -
     assert at.date_input(key="f_as_of").value == date(2026, 3, 31)
     # the default: the last posting date, and the months back to the first one (less than 12 here)
     assert at.query_params == {"as_of": "2026-03-31", "from": "2025-11", "to": "2026-03"}
+
+
+def test_compact_amounts_for_narrow_tiles() -> None:
+    from pages.charts import compact
+
+    assert [compact(x) for x in (950, 14_500, 2_960_000, -1_234_567, 123_456_789, float("nan"))] == [
+        "950", "14.5 k", "2.96 M", "-1.23 M", "123.5 M", "n/a"]
