@@ -20,6 +20,7 @@ from pages.session import get_store
 
 st.set_page_config(page_title="AR Desk", page_icon=":material/account_balance:", layout="wide")
 st.session_state.setdefault("_entry_path", urlparse(st.context.url or "").path.strip("/"))
+st.session_state.setdefault("_entry_query", {k: st.query_params.get_all(k) for k in st.query_params})
 
 settings = load_settings()
 auth = settings.section("auth")
@@ -79,9 +80,12 @@ if actor is not None:
         )
     nav = st.navigation(pages)
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
+    query, st.session_state["_entry_query"] = st.session_state.get("_entry_query"), None
     target = next((p for group in pages.values() for p in group if entry and p.url_path == entry), None)
     if target is not None and target.url_path != nav.url_path:
-        st.switch_page(target)
+        st.switch_page(target, query_params=query or None)  # the query string is the view (filters)
+    if query and not st.query_params:
+        st.query_params.from_dict(query)
 else:
     nav = st.navigation([st.Page(lambda: None, title="Sign in", url_path="login")], position="hidden")
 nav.run()

@@ -35,6 +35,14 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/home:", "Dashboards", EVERYONE),
+    PageSpec("aging", "pages/aging.py", "Aging", ":material/stacked_bar_chart:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst", "collector", "viewer"})),
+    PageSpec("dso", "pages/dso.py", "DSO & cash", ":material/timer:", "Dashboards", FINANCE),
+    PageSpec("bad_debt", "pages/bad_debt.py", "Bad debt", ":material/money_off:", "Dashboards", FINANCE),
+    PageSpec("dunning", "pages/dunning.py", "Dunning effectiveness", ":material/campaign:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst"})),
+    PageSpec("team", "pages/team.py", "Team", ":material/groups:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst"})),
 )
 
 # Writes: permission -> roles that may perform it.
