@@ -35,6 +35,10 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/home:", "Dashboards", EVERYONE),
+    PageSpec("admin", "pages/admin.py", "Users and assignments", ":material/manage_accounts:", "Administration",
+             frozenset({"admin"})),
+    PageSpec("audit", "pages/audit.py", "Audit log", ":material/history:", "Administration",
+             frozenset({"admin", "cfo"})),
 )
 
 # Writes: permission -> roles that may perform it.
