@@ -83,6 +83,8 @@ authenticator = stauth.Authenticate(
     _credentials(store.url, users_version(store)), auth["cookie_name"], _cookie_key(), cookie_days,
     auto_hash=False, login_sleep_time=float(os.environ.get("ARDESK_LOGIN_SLEEP", "0")),
 )
+# A refusal or sign-out reason stays on the form until the next attempt: the cookie component's
+# own value triggers extra reruns that would otherwise wipe a message shown once.
 notice: str | None = None
 
 # -- re-sign-in from the cookie ---------------------------------------------------------------
@@ -119,31 +121,43 @@ if st.session_state.get("authentication_status"):
             seen.pop((username, issued_at), None)
             st.session_state.pop("_issued_at", None)
 
+# -- a sign-out whose cookie deletion a rerun cut short: delete it again ----------------------
+live_cookies = authenticator.cookie_controller.cookie_model.cookie_manager.cookies or {}
+if actor is None and st.session_state.get("logout") and auth["cookie_name"] in live_cookies:
+    authenticator.cookie_controller.delete_cookie()
+
 # -- the sign-in form -------------------------------------------------------------------------
 if actor is None:
     st.session_state.pop("actor", None)
     st.title("AR Desk")
     if notice:
-        st.warning(notice)
+        st.session_state["_sign_in_message"] = ("warning", notice)
     with st.form("sign_in"):
         st.subheader("Sign in")
         typed_username = st.text_input("Username", autocomplete="username")
         typed_password = st.text_input("Password", type="password", autocomplete="current-password")
         submitted = st.form_submit_button("Login")
     if submitted:
+        st.session_state.pop("_sign_in_message", None)
         result = attempt_sign_in(store, typed_username, typed_password, rules=rules)
         if result.ok:
             try:  # the password is checked: the library only records the session (its token path)
                 authenticator.authentication_controller.login(token={"username": result.username})
             except stauth.LoginError as exc:
-                st.error(str(exc))
+                st.session_state["_sign_in_message"] = ("error", str(exc))
         if st.session_state.get("authentication_status"):
             st.session_state["_issued_at"] = datetime.now()
             authenticator.cookie_controller.set_cookie()
             st.stop()  # the cookie component triggers the next run; st.rerun() would lose the cookie
         elif not result.ok:
-            st.error(result.message)
+            st.session_state["_sign_in_message"] = ("error", result.message)
+    kind, text = st.session_state.get("_sign_in_message", (None, None))
+    if kind == "error":
+        st.error(text)
+    elif kind == "warning":
+        st.warning(text)
 else:
+    st.session_state.pop("_sign_in_message", None)
     st.session_state["actor"] = actor
 
 # -- navigation: only the pages the role may open ---------------------------------------------
