@@ -111,6 +111,9 @@ if st.session_state.get("authentication_status"):
         notice = check.message
     else:
         seen[(username, issued_at)] = now
+        if len(seen) > 5000:  # forget sessions idle past any limit, so the map stays small
+            for key in [k for k, t in seen.items() if now - t > (rules.idle or timedelta(days=cookie_days))]:
+                seen.pop(key, None)
         with st.sidebar:
             st.caption(f"Signed in as **{check.name}** ({ROLE_LABELS.get(check.role, check.role)})")
             authenticator.logout(location="sidebar", key="logout_button",
