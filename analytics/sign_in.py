@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
 import bcrypt
 import sqlalchemy as sa
@@ -33,8 +34,12 @@ from analytics.users import check_password, get_user
 INCORRECT = "Username or password is incorrect."
 # Audit actions that void every session issued before them (see `session_check`).
 SESSION_VOIDING_ACTIONS = ("user.reset_password", "user.disable")
-# A real bcrypt hash to compare against for unknown users, so they take as long as known ones.
-_DUMMY_HASH = bcrypt.hashpw(b"not-a-password", bcrypt.gensalt(4)).decode()
+
+
+@cache
+def _dummy_hash() -> str:
+    # Compared against for unknown users, at the default cost, so they take as long as known ones.
+    return bcrypt.hashpw(b"not-a-password", bcrypt.gensalt()).decode()
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def attempt_sign_in(
         return SignInResult(False, username, locked_message(username, row["locked_until"], now),
                             locked_until=row["locked_until"])
     known = row is not None and row["password_hash"] is not None
-    matches = check_password(password, row["password_hash"] if known else _DUMMY_HASH) and known
+    matches = check_password(password, row["password_hash"] if known else _dummy_hash()) and known
     if matches and not row["active"]:
         with store.write() as conn:
             audit.record(conn, _actor(username, row), "sign_in.refused", "user", username,
