@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from analytics.roles import SYSTEM, allowed_pages
 from analytics.store import connect
 from analytics.users import add_user
-from tests.conftest import DEMO_PASSWORD, ROOT, _free_port, _wait_healthy, screenshot
+from tests.conftest import DEMO_PASSWORD, ROOT, _free_port, _wait_healthy, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -58,36 +58,14 @@ def auth_page(browser, auth_server: str):
     ctx = browser.new_context(base_url=auth_server, viewport={"width": 1400, "height": 900})
     pg = ctx.new_page()
     pg.set_default_timeout(45_000)  # the machine is shared; the first script run alone can take 8 s
-    expect.set_options(timeout=30_000)
-    try:
-        yield pg
-    finally:
-        expect.set_options(timeout=5_000)  # Playwright's default, for other tests
-        ctx.close()
-
-
-def _settled(page) -> None:
-    """Wait until the app is idle, including the rerun the cookie component triggers on load.
-
-    A click that lands while that rerun starts can lose the form submission. Idle = no script
-    run for one second.
-    """
-    page.wait_for_function(
-        """() => {
-            const app = document.querySelector("[data-testid='stApp']");
-            const idle = app && app.getAttribute('data-test-script-state') === 'notRunning';
-            const now = Date.now();
-            if (!idle || window.__ardeskBusy === undefined) { window.__ardeskBusy = now; return false; }
-            return now - window.__ardeskBusy > 1000;
-        }""",
-        polling=100,
-    )
+    yield pg
+    ctx.close()
 
 
 def _open_sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
     page.goto("/")
     expect(page.get_by_role("button", name="Login")).to_be_visible()
-    _settled(page)
+    wait_idle(page)
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
