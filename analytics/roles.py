@@ -43,6 +43,10 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin", "cfo", "analyst"})),
     PageSpec("team", "pages/team.py", "Team", ":material/groups:", "Dashboards",
              frozenset({"admin", "cfo", "analyst"})),
+    PageSpec("admin", "pages/admin.py", "Users and assignments", ":material/manage_accounts:", "Administration",
+             frozenset({"admin"})),
+    PageSpec("audit", "pages/audit.py", "Audit log", ":material/history:", "Administration",
+             frozenset({"admin", "cfo"})),
 )
 
 # Writes: permission -> roles that may perform it.

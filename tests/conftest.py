@@ -162,6 +162,8 @@ def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
+    expect(page.get_by_role("button", name="Login")).to_be_visible()
+    wait_idle(page)  # a click during the cookie component's rerun can lose the form submission
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
@@ -175,3 +177,17 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_idle(page, quiet_ms: int = 1000) -> None:
+    """Wait until no script run has started for `quiet_ms` (the cookie component reruns on load)."""
+    page.wait_for_function(
+        """(quiet) => {
+            const app = document.querySelector("[data-testid='stApp']");
+            const idle = app && app.getAttribute('data-test-script-state') === 'notRunning';
+            const now = Date.now();
+            if (!idle || window.__ardeskBusy === undefined) { window.__ardeskBusy = now; return false; }
+            return now - window.__ardeskBusy > quiet;
+        }""",
+        arg=quiet_ms, polling=100,
+    )

@@ -8,13 +8,16 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from analytics.ledger import portfolio_summary
+from analytics.roles import SYSTEM
 from analytics.store import connect
+from analytics.users import add_user
 from tests.conftest import DEMO_PASSWORD
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-def _signed_in(role: str, username: str = "tester") -> AppTest:
+def _signed_in(role: str, username: str) -> AppTest:
+    """A session as if `username` had signed in; the app re-checks the account in the store."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = username
@@ -44,7 +47,10 @@ def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Pa
 
 def test_overview_matches_the_engine_and_follows_the_as_of_date(app_env, demo_store_file: Path) -> None:
     app_env(demo_store_file)
-    at = _signed_in("cfo").run()
+    store = connect(str(demo_store_file))
+    cfo = store.scalar("SELECT MIN(username) FROM users WHERE role = 'cfo' AND active AND password_hash IS NOT NULL")
+    store.close()
+    at = _signed_in("cfo", cfo).run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     store = connect(str(demo_store_file))
@@ -60,8 +66,10 @@ def test_overview_matches_the_engine_and_follows_the_as_of_date(app_env, demo_st
 
 
 def test_overview_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    empty = connect(str(tmp_path / "empty.duckdb"))
+    add_user(empty, SYSTEM, "vera", "Vera Viewer", "viewer", password=DEMO_PASSWORD)
+    empty.close()
     app_env(tmp_path / "empty.duckdb")
-    at = _signed_in("viewer").run()
+    at = _signed_in("viewer", "vera").run()
     assert not at.exception
     assert "The ledger is empty" in at.info[0].value
