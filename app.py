@@ -27,6 +27,17 @@ store = get_store()
 
 
 @st.cache_resource(show_spinner=False)
+def _inbox_watcher(store_url: str) -> object:
+    # Once per process: ingest files queued by `ardesk import`/`ardesk sync` while the app owns the store.
+    from analytics.inbox import start_inbox_watcher
+
+    return start_inbox_watcher(store)
+
+
+_inbox_watcher(store.url)
+
+
+@st.cache_resource(show_spinner=False)
 def _credentials() -> dict:
     return credentials(store)
 
