@@ -900,3 +900,11 @@ def job_payload(mapping: Mapping, strict: bool, source_label: str, actor: Actor)
     return json.dumps({"kind": "import", "mapping": mapping.to_dict(), "strict": strict, "source": source_label,
                        "actor": {"username": actor.username, "role": actor.role, "name": actor.name},
                        "created_at": datetime.now().isoformat(timespec="seconds")}, indent=2)
+
+
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "data" / "samples"
+
+
+def sample_files() -> list[Path]:
+    """Small example exports shipped in data/samples/ (to try the import page without an ERP)."""
+    return sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in {".csv", ".xlsx", ".parquet"})

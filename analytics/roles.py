@@ -35,6 +35,8 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/home:", "Dashboards", EVERYONE),
+    PageSpec("imports", "pages/imports.py", "Imports", ":material/upload_file:", "Administration",
+             frozenset({"admin"})),
 )
 
 # Writes: permission -> roles that may perform it.
