@@ -265,22 +265,36 @@ class _Staging:
         return self.text(target)
 
     def build_typed(self) -> None:
+        """Materialise `typed_base` (raw text and parsed values) once; `typed` is a view over it.
+
+        A parsed value identical to its raw column (text fields, Parquet columns already of the
+        right type) is only an alias in the view, so 10M-row files are not copied twice.
+        """
         m = self.mapping
-        cols = [f'"{ROW}"']
+        cols, aliases = [f'"{ROW}"'], []
         for t in self.present:
-            cols.append(f"{self.text(t)} AS raw_{t}")
+            kind = self.types[m.source(t)].upper()
+            typed_source = (t in DATE_FIELDS or t in AMOUNT_FIELDS) and not kind.startswith(("VARCHAR", "STRING"))
+            raw = _quote(m.source(t)) if typed_source else self.text(t)  # typed: cast to text only to report
+            cols.append(f"{raw} AS raw_{t}")
             if t == "currency" and m.dataset != "fx-rates":
                 # a blank currency cell falls back to the mapping's default currency
                 cols.append(f"COALESCE(UPPER({self.text(t)}), {_sql_str(m.currency)}) AS currency")
+                continue
+            parsed = self.parsed(t)
+            exact = (t in DATE_FIELDS and kind == "DATE") or (t == "amount" and kind == "DECIMAL(18,2)")
+            if parsed == raw or (typed_source and exact):
+                aliases.append(f"raw_{t} AS {t}")
             else:
-                cols.append(f"{self.parsed(t)} AS {t}")
+                cols.append(f"{parsed} AS {t}")
         if "currency" in FIELDS[m.dataset][1] and "currency" not in self.present:
             cols.append(f"{_sql_str(m.currency)} AS raw_currency")
             cols.append(f"{_sql_str(m.currency)} AS currency")
         for t in FIELDS[m.dataset][1]:  # optional fields absent from the file read as NULL
             if t not in self.present and t != "currency":
                 cols.append(f"CAST(NULL AS VARCHAR) AS raw_{t}")
-        self.db.execute(f"CREATE TABLE typed AS SELECT {', '.join(cols)} FROM src")  # noqa: S608
+        self.db.execute(f"CREATE TABLE typed_base AS SELECT {', '.join(cols)} FROM src")
+        self.db.execute(f"CREATE VIEW typed AS SELECT *{''.join(', ' + a for a in aliases)} FROM typed_base")
         self.columns = {r[0] for r in self.db.execute("DESCRIBE typed").fetchall()}
 
     def errors(self, currencies: set[str], customers: pd.DataFrame, strict: bool) -> pd.DataFrame:
@@ -322,12 +336,12 @@ class _Staging:
             f"GROUP BY {key_sql} HAVING COUNT(*) > 1)", label)
         if "currency" in self.columns:
             if ds == "fx-rates":
-                self.db.register("known_currency", pd.DataFrame({"code": sorted(ISO_CURRENCIES)}))
-                add("currency", "currency IS NOT NULL AND currency NOT IN (SELECT code FROM known_currency)",
+                codes = ", ".join(_sql_str(c) for c in sorted(ISO_CURRENCIES))
+                add("currency", f"currency IS NOT NULL AND currency NOT IN ({codes})",
                     "unknown currency (not an ISO 4217 code)")
             else:
-                self.db.register("known_currency", pd.DataFrame({"code": sorted(currencies)}))
-                add("currency", "currency NOT IN (SELECT code FROM known_currency)",
+                codes = ", ".join(_sql_str(c) for c in sorted(currencies))
+                add("currency", f"currency NOT IN ({codes})",
                     "unknown currency (not the reporting currency and no FX rate)")
         if ds == "customers":
             if "segment" in self.columns:
@@ -400,11 +414,12 @@ def validate(store: Store, source: Any, mapping: Mapping, *, strict: bool = Fals
 _ENTRY_STAGE = """CREATE TEMPORARY TABLE _import_entries (
     row_number BIGINT, customer_id VARCHAR(64), customer_name VARCHAR(200), entry_type VARCHAR(16),
     document_number VARCHAR(64), posting_date DATE, due_date DATE, amount NUMERIC(18,2),
-    currency VARCHAR(3), reference VARCHAR(200), settled_date DATE, disputed BOOLEAN)"""
+    currency VARCHAR(3), reference VARCHAR(200), settled_date DATE, disputed BOOLEAN, slot BIGINT)"""
 _ALLOC_STAGE = """CREATE TEMPORARY TABLE _import_allocations (
     row_number BIGINT, from_type VARCHAR(16), from_document VARCHAR(64), to_document VARCHAR(64),
     amount NUMERIC(18,2), allocation_date DATE)"""
-_STAGES = ("_import_entries", "_import_allocations", "_import_customers", "_import_fx", "_import_match")
+_STAGES = ("_import_entries", "_import_allocations", "_import_customers", "_import_fx", "_import_match",
+           "_import_new_customers")
 
 
 def _drop_stages(conn: sa.Connection) -> None:
@@ -513,7 +528,7 @@ class ImportResult:
             shown = ", ".join(self.customers_created[:10]) + (" ..." if len(self.customers_created) > 10 else "")
             lines.append(f"{len(self.customers_created):,} customer(s) created: {shown}")
         if self.report is not None and len(self.report.errors):
-            lines += self.report.summary_lines()[1:]
+            lines += [line for line in self.report.summary_lines()[1:] if line.startswith("  ")]
         return lines
 
 
@@ -570,30 +585,36 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
     ref = "raw_reference" if "reference" in cols else "NULL"
     settled = "settled_date" if "settled_date" in cols else "CAST(NULL AS DATE)"
     disputed = "disputed" if "disputed" in cols else "FALSE"
+    # `slot` numbers new entries without a sort: entry_id = next free id + slot (gaps are harmless)
+    per_row = 2 if "settled_date" in cols else 1
     select = (f"SELECT \"{ROW}\" AS row_number, raw_customer_id AS customer_id, {name} AS customer_name, "
               f"{_sql_str(etype)} AS entry_type, raw_document_number AS document_number, posting_date, "
               f"{due} AS due_date, {sign} AS amount, currency, {ref} AS reference, "
-              f"{settled} AS settled_date, {disputed} AS disputed FROM ok")
+              f"{settled} AS settled_date, {disputed} AS disputed, ({ROW} - 1) * {per_row} AS slot FROM ok")
     if "settled_date" in cols:  # an invoice register: each settled invoice also yields its payment
         select += (f" UNION ALL SELECT \"{ROW}\", raw_customer_id, {name}, 'payment', "
                    f"{_sql_str(m.settlement_prefix)} || raw_document_number, settled_date, CAST(NULL AS DATE), "
-                   f"-amount, currency, 'settles ' || raw_document_number, CAST(NULL AS DATE), FALSE "
-                   f"FROM ok WHERE settled_date IS NOT NULL")
+                   f"-amount, currency, 'settles ' || raw_document_number, CAST(NULL AS DATE), FALSE, "
+                   f"({ROW} - 1) * 2 + 1 FROM ok WHERE settled_date IS NOT NULL")
     rows = staging.accepted(select, errors)
     _stage(conn, _ENTRY_STAGE, "_import_entries", rows, clock, "staging rows")
     counts = _Counts()
 
     # customers named by the file but unknown: created with the mapping's defaults
-    created = read_df(conn, """SELECT DISTINCT customer_id FROM _import_entries s
-        WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = s.customer_id) ORDER BY customer_id""")
+    conn.execute(sa.text("DROP TABLE IF EXISTS _import_new_customers"))
+    conn.execute(sa.text("""
+        CREATE TEMPORARY TABLE _import_new_customers AS
+        SELECT customer_id, MIN(COALESCE(customer_name, customer_id)) AS name, MIN(currency) AS currency
+        FROM _import_entries s
+        WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = s.customer_id)
+        GROUP BY customer_id"""))
+    created = read_df(conn, "SELECT customer_id FROM _import_new_customers ORDER BY customer_id")
     counts.customers_created = created["customer_id"].astype(str).tolist()
     conn.execute(sa.text("""
         INSERT INTO customers (customer_id, name, segment, currency, payment_terms_days, status, created_at)
-        SELECT customer_id, MIN(COALESCE(customer_name, customer_id)), :segment, MIN(currency), :terms,
-               'active', :now
-        FROM _import_entries s
-        WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.customer_id = s.customer_id)
-        GROUP BY customer_id"""), {"segment": m.default_segment, "terms": m.default_terms_days, "now": datetime.now()})
+        SELECT customer_id, name, :segment, currency, :terms, 'active', :now FROM _import_new_customers"""),
+        {"segment": m.default_segment, "terms": m.default_terms_days, "now": datetime.now()})
+    conn.execute(sa.text("DROP TABLE _import_new_customers"))
 
     compared = ["customer_id", "posting_date", "amount", "currency"]
     if "due_date" in cols or etype != "invoice":
@@ -601,21 +622,24 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
     if "reference" in cols or "settled_date" in cols:
         compared.append("reference")
     same = " AND ".join(_null_safe_equal(f"e.{c}", f"s.{c}") for c in compared)
+    old = ", ".join(f"e.{c} AS old_{c}" for c in compared)
+    # only the rows whose key is already in the ledger: small for a sync, empty for a first import
     conn.execute(sa.text("DROP TABLE IF EXISTS _import_match"))
     conn.execute(sa.text(f"""
         CREATE TEMPORARY TABLE _import_match AS
-        SELECT s.*, e.entry_id AS existing_id,
-               CASE WHEN e.entry_id IS NULL THEN 'new' WHEN {same} THEN 'same' ELSE 'changed' END AS change
+        SELECT s.*, e.entry_id AS existing_id, CASE WHEN {same} THEN 'same' ELSE 'changed' END AS change, {old}
         FROM _import_entries s
-        LEFT JOIN ledger_entries e ON e.entry_type = s.entry_type AND e.document_number = s.document_number"""))
+        JOIN ledger_entries e ON e.entry_type = s.entry_type AND e.document_number = s.document_number"""))
     clock.tick("comparing with the ledger", staging.rows)
-    tally = read_df(conn, "SELECT change, entry_type, COUNT(*) AS n FROM _import_match GROUP BY change, entry_type")
-    main = tally[tally.entry_type == etype].set_index("change")["n"]
-    counts.inserted, counts.updated, counts.unchanged = (int(main.get(k, 0)) for k in ("new", "changed", "same"))
+    staged = read_df(conn, "SELECT entry_type, COUNT(*) AS n FROM _import_entries GROUP BY entry_type")
+    matched = read_df(conn, "SELECT change, entry_type, COUNT(*) AS n FROM _import_match GROUP BY change, entry_type")
+    main = matched[matched.entry_type == etype].set_index("change")["n"]
+    counts.updated, counts.unchanged = int(main.get("changed", 0)), int(main.get("same", 0))
+    counts.inserted = int(staged[staged.entry_type == etype]["n"].sum()) - counts.updated - counts.unchanged
 
-    old_new = ", ".join(f"e.{c} AS old_{c}, m.{c} AS new_{c}" for c in compared)
-    changed = read_df(conn, f"""SELECT m.entry_type, m.document_number, m.existing_id, {old_new}
-        FROM _import_match m JOIN ledger_entries e ON e.entry_id = m.existing_id WHERE m.change = 'changed'""")
+    old_new = ", ".join(f"old_{c}, {c} AS new_{c}" for c in compared)
+    changed = read_df(conn, f"""SELECT entry_type, document_number, existing_id, {old_new}
+        FROM _import_match WHERE change = 'changed'""")
     _audit_updates(conn, actor, "ledger_entry", run_id, changed, ["entry_type", "document_number"], compared)
     sets = ", ".join(f"{c} = m.{c}" for c in compared)
     conn.execute(sa.text(f"""UPDATE ledger_entries SET {sets}, updated_at = :now FROM _import_match m
@@ -624,9 +648,12 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
     conn.execute(sa.text("""
         INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date,
                                     amount, currency, reference, source, updated_at)
-        SELECT :base + ROW_NUMBER() OVER (ORDER BY row_number, entry_type) - 1, customer_id, entry_type,
+        SELECT :base + slot, customer_id, entry_type,
                document_number, posting_date, due_date, amount, currency, reference, :source, :now
-        FROM _import_match WHERE change = 'new'"""), {"base": base, "source": source_label[:100], "now": datetime.now()})
+        FROM _import_entries s""" + ("" if matched.empty else """
+        WHERE NOT EXISTS (SELECT 1 FROM _import_match m
+                          WHERE m.row_number = s.row_number AND m.entry_type = s.entry_type)""")),
+        {"base": base, "source": source_label[:100], "now": datetime.now()})
     clock.tick("entries written", staging.rows)
 
     if "settled_date" in cols:
@@ -676,7 +703,7 @@ def _merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[
     base = next_id(conn, "allocations", "allocation_id")
     conn.execute(sa.text("""
         INSERT INTO allocations (allocation_id, customer_id, from_entry_id, to_entry_id, amount, allocation_date)
-        SELECT :base + ROW_NUMBER() OVER (ORDER BY row_number) - 1, customer_id, from_id, to_id, amount,
+        SELECT :base + row_number - 1, customer_id, from_id, to_id, amount,
                allocation_date
         FROM _import_match WHERE change = 'new'"""), {"base": base})
     return tuple(int(tally.get(k, 0)) for k in ("new", "changed", "same"))  # type: ignore[return-value]

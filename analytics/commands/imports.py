@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _mapping_args(p)
     p.add_argument("--strict", action="store_true", help="reject rows naming unknown customers instead of creating them")
     p.add_argument("--check", action="store_true", help="validate and print the report only; write nothing")
+    p.epilog = "Exit status: 0 all rows imported, 1 some rows rejected (see the quarantine), 2 could not run."
     p.set_defaults(handler=_import)
 
     s = sub.add_parser(
@@ -63,7 +64,8 @@ def _mapping(args: argparse.Namespace, dataset: str | None) -> Mapping:
 
 
 def _print_progress(p) -> None:  # noqa: ANN001 - ImportProgress
-    print(f"  {p}", file=sys.stderr, flush=True)
+    if p.rows_total >= 100_000:  # small files finish before progress means anything
+        print(f"  {p}", file=sys.stderr, flush=True)
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -101,7 +103,7 @@ def _import(args: argparse.Namespace) -> int:
     path = write_quarantine_file(result.report, folders.quarantine, result.run_id) if result.report else None
     if path:
         print(f"Rejected rows with their reasons: {path} (also in the quarantine table, run #{result.run_id})")
-    return 0 if result.status == "ok" else 1
+    return 0 if result.status == "ok" and not result.rejected else 1
 
 
 def _sync(args: argparse.Namespace) -> int:
