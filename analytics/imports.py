@@ -265,7 +265,7 @@ class _Staging:
         return self.text(target)
 
     def build_typed(self) -> None:
-        """Materialise `typed_base` (raw text and parsed values) once; `typed` is a view over it.
+        """Build `typed_base` (raw text and parsed values); `typed` is a view over it.
 
         A parsed value identical to its raw column (text fields, Parquet columns already of the
         right type) is only an alias in the view, so 10M-row files are not copied twice.
@@ -293,7 +293,11 @@ class _Staging:
         for t in FIELDS[m.dataset][1]:  # optional fields absent from the file read as NULL
             if t not in self.present and t != "currency":
                 cols.append(f"CAST(NULL AS VARCHAR) AS raw_{t}")
-        self.db.execute(f"CREATE TABLE typed_base AS SELECT {', '.join(cols)} FROM src")
+        # Text to parse (CSV, Excel) is parsed once into a table; typed sources (Parquet) only need
+        # cheap casts, so a view avoids copying millions of rows.
+        parses = any((t in DATE_FIELDS or t in AMOUNT_FIELDS) and self.types[m.source(t)].upper().startswith(
+            ("VARCHAR", "STRING")) for t in self.present)
+        self.db.execute(f"CREATE {'TABLE' if parses else 'VIEW'} typed_base AS SELECT {', '.join(cols)} FROM src")
         self.db.execute(f"CREATE VIEW typed AS SELECT *{''.join(', ' + a for a in aliases)} FROM typed_base")
         self.columns = {r[0] for r in self.db.execute("DESCRIBE typed").fetchall()}
 
@@ -332,8 +336,16 @@ class _Staging:
         key_sql = ", ".join(f"raw_{k}" for k in keys)
         label = {"customers": "duplicate customer id in the file", "fx-rates": "duplicate rate (date, currency) in the file",
                  "allocations": "duplicate allocation in the file"}.get(ds, "duplicate document number in the file")
-        add(keys[-1], f"({key_sql}) IN (SELECT ({key_sql}) FROM typed WHERE {' AND '.join(f'raw_{k} IS NOT NULL' for k in keys)} "
-            f"GROUP BY {key_sql} HAVING COUNT(*) > 1)", label)
+        # Duplicates: group 64-bit hashes first (far cheaper than 10M strings), then confirm the few
+        # candidate keys on their text.
+        not_null = " AND ".join(f"raw_{k} IS NOT NULL" for k in keys)
+        self.db.execute(f"""CREATE OR REPLACE TABLE dup_keys AS
+            SELECT {key_sql} FROM typed
+            WHERE {not_null} AND hash({key_sql}) IN (
+                SELECT h FROM (SELECT hash({key_sql}) AS h FROM typed WHERE {not_null}) hashes
+                GROUP BY h HAVING COUNT(*) > 1)
+            GROUP BY {key_sql} HAVING COUNT(*) > 1""")
+        add(keys[-1], f"({key_sql}) IN (SELECT ({key_sql}) FROM dup_keys)", label)
         if "currency" in self.columns:
             if ds == "fx-rates":
                 codes = ", ".join(_sql_str(c) for c in sorted(ISO_CURRENCIES))

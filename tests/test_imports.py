@@ -318,5 +318,7 @@ def test_the_real_ibm_receivables_export_imports_with_no_rejected_rows(store: St
     # settled by the end of the data: nothing open; on the day before its settlement, the first invoice was open
     assert float(portfolio_summary(store, date(2014, 12, 31)).iloc[0]["open_ar"]) == 0
     assert float(portfolio_summary(store, date(2013, 1, 14)).iloc[0]["open_ar"]) > 55.94
+    before = snapshot(store, ("customers", "ledger_entries", "allocations", "activities"))
     again = run_import(store, REAL_EXPORT, mapping, SYSTEM)
     assert (again.inserted, again.updated, again.unchanged, again.allocations, again.disputes) == (0, 0, 2466, 0, 0)
+    assert snapshot(store, ("customers", "ledger_entries", "allocations", "activities")) == before
