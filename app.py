@@ -52,6 +52,17 @@ def _last_seen() -> dict[tuple[str, datetime], datetime]:
     return {}
 
 
+@st.cache_resource(show_spinner=False)
+def _inbox_watcher(store_url: str) -> object:
+    # Once per process: ingest files queued by `ardesk import`/`ardesk sync` while the app owns the store.
+    from analytics.inbox import start_inbox_watcher
+
+    return start_inbox_watcher(store)
+
+
+_inbox_watcher(store.url)
+
+
 def _cookie_key() -> str:
     key = os.environ.get("ARDESK_COOKIE_KEY")
     if key:

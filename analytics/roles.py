@@ -47,6 +47,8 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin"})),
     PageSpec("audit", "pages/audit.py", "Audit log", ":material/history:", "Administration",
              frozenset({"admin", "cfo"})),
+    PageSpec("imports", "pages/imports.py", "Imports", ":material/upload_file:", "Administration",
+             frozenset({"admin"})),
 )
 
 # Writes: permission -> roles that may perform it.
