@@ -35,6 +35,12 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/home:", "Dashboards", EVERYONE),
+    PageSpec("worklist", "pages/worklist.py", "Worklist", ":material/checklist:", "Collections",
+             frozenset({"admin", "collector"})),
+    PageSpec("customer", "pages/customer.py", "Customer 360", ":material/person_search:", "Collections",
+             frozenset({"admin", "cfo", "analyst", "collector", "sales", "viewer"})),
+    PageSpec("bulk", "pages/bulk.py", "Bulk outreach", ":material/forward_to_inbox:", "Collections",
+             frozenset({"admin", "collector"})),
 )
 
 # Writes: permission -> roles that may perform it.
