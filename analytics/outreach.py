@@ -283,7 +283,7 @@ def queue_messages(
                                     "attachment_name")})
             results.append({"customer_id": d.customer_id, "message_id": message_id, "status": "queued",
                             "reason": None})
-    return pd.DataFrame(results, columns=["customer_id", "message_id", "status", "reason"])
+    return pd.DataFrame(results, columns=["customer_id", "message_id", "status", "reason"], dtype=object)
 
 
 # -- deliver ----------------------------------------------------------------------------------
@@ -409,7 +409,7 @@ def deliver(
             results.append(_deliver_one(store, actor, int(message_id), config, check_date, transport))
     finally:
         transport.close()
-    return pd.DataFrame(results, columns=["message_id", "customer_id", "status", "reason"])
+    return pd.DataFrame(results, columns=["message_id", "customer_id", "status", "reason"], dtype=object)
 
 
 def _deliver_one(
