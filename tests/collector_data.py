@@ -19,7 +19,7 @@ STAGES = [
 
 def setup_people(store: Store) -> None:
     add_user(store, SYSTEM, "ana.collector", "Ana Collector", "collector", email="ana@ardesk.example",
-             team="collections", password="ana-password-1")
+             team="collections")
     add_user(store, SYSTEM, "ben.collector", "Ben Collector", "collector", team="collections")
     add_user(store, SYSTEM, "sam.sales", "Sam Sales", "sales", team="sales")
     add_user(store, SYSTEM, "val.viewer", "Val Viewer", "viewer")
