@@ -11,8 +11,8 @@ Reasons (one row per customer and reason; per stage for dunning):
   email or phone.
 An item leaves the list when acted on: tasks when completed; `no_ap_contact` when a contact is
 added; the others when an email, letter, call, note, promise, dispute, escalation or
-reassignment is logged for the customer after the item arose (and a dunning stage also when its
-run is recorded). A snooze (activity kind 'snooze', `target` = a reason code or empty for all)
+reassignment is logged for the customer after the item arose (the activity that raised it, such
+as the dispute itself, does not count; a dunning stage also leaves when its run is recorded). A snooze (activity kind 'snooze', `target` = a reason code or empty for all)
 hides the customer's items until its date.
 
 Priority = amount_at_risk × days_factor × history_factor, each a column:
@@ -83,7 +83,7 @@ last_action AS (
     FROM due GROUP BY customer_id, stage_no, stage_name, channel, template
     UNION ALL
     SELECT customer_id, 'promise_due_today', 'Promise to pay ' || CAST(amount AS VARCHAR) || ' due today',
-           entry_id, activity_id, CAST(CAST(:as_of AS DATE) AS TIMESTAMP), NULL, NULL
+           entry_id, activity_id, GREATEST(CAST(CAST(:as_of AS DATE) AS TIMESTAMP), occurred_at), NULL, NULL
     FROM activities WHERE kind = 'promise' AND status = 'pending' AND due_date = :as_of
     UNION ALL
     SELECT customer_id, 'broken_promise',
