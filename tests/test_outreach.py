@@ -260,6 +260,17 @@ def test_forbidden_outreach_raises_and_writes_nothing(store: Store, role: str) -
 
 def test_unknown_template_is_refused_with_the_choices(store: Store) -> None:
     ids = _customers(store, 1)
-    with pytest.raises(OutreachError, match="There is no template 'nope'; choose one of final_notice, "
-                                            "reminder_firm, reminder_friendly, statement_cover"):
+    with pytest.raises(OutreachError, match="There is no template 'nope'; choose one of call_script, final_notice, "
+                                            "formal_letter, reminder_firm, reminder_friendly, reminder_letter, "
+                                            "reminder_predue, statement_cover, statement_letter"):
         queue_messages(store, ANA, ids, "nope", action_key="t", as_of=T)
+
+
+def test_every_shipped_template_renders_for_a_customer(store: Store) -> None:
+    from analytics.outreach import list_templates
+
+    [cid] = _customers(store, 1)
+    for name in list_templates():
+        [draft] = preview(store, [cid], name, T, note="A personal note.")
+        assert draft.problem is None and draft.subject and "Acme 001" in draft.subject + draft.body
+        assert "A personal note." in draft.body
