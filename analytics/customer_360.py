@@ -15,9 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.ledger import OPEN_ITEMS_SQL
 from analytics.settings import load_settings
-from analytics.statements import statement_items
+from analytics.statements import CUSTOMER_OPEN_ITEMS_SQL, statement_items
 from analytics.store import Store
 
 HISTORY_DAYS = 365
@@ -50,9 +49,8 @@ def find_customers(store: Store, text: str, limit: int = 25) -> pd.DataFrame:
 def customer_header(store: Store, customer_id: str, as_of: date) -> dict[str, Any] | None:
     """The numbers at the top of the 360 (see module docstring), or None for an unknown customer."""
     sql = f"""
-    WITH items AS ({OPEN_ITEMS_SQL}),
-    mine AS (SELECT * FROM items WHERE customer_id = :customer_id),
-    history AS ({AVG_DAYS_LATE_SQL})
+    WITH mine AS ({CUSTOMER_OPEN_ITEMS_SQL}),
+    history AS ({AVG_DAYS_LATE_SQL.replace("GROUP BY", "AND i.customer_id = :customer_id GROUP BY")})
     SELECT c.customer_id, c.name, c.segment, c.country, c.currency, c.payment_terms_days, c.credit_limit,
            c.status, c.collector, c.sales_rep, c.risk_class,
            (SELECT COALESCE(SUM(open_amount), 0) FROM mine) AS balance,

@@ -17,13 +17,21 @@ from analytics.ledger import OPEN_ITEMS_SQL
 from analytics.settings import load_settings
 from analytics.store import Store, read_df
 
+_ALLOCATIONS_TO_D = "FROM allocations WHERE allocation_date <= :as_of"
+assert OPEN_ITEMS_SQL.count(_ALLOCATIONS_TO_D) == 2
+# The open-as-of-D rule of `ledger.OPEN_ITEMS_SQL`, with its allocation sums narrowed to one customer
+# (:customer_id), so a single customer's page does not sum every allocation in the store.
+CUSTOMER_OPEN_ITEMS_SQL = OPEN_ITEMS_SQL.replace(
+    _ALLOCATIONS_TO_D, _ALLOCATIONS_TO_D + " AND customer_id = :customer_id"
+) + "  AND e.customer_id = :customer_id\n"
+
 STATEMENT_COLUMNS = ["document_number", "posting_date", "due_date", "amount", "open_amount", "days_overdue"]
 
 
 def statement_items(source: Store | sa.Connection, customer_id: str, as_of: date) -> pd.DataFrame:
     """Open debit items of one customer as of D, oldest due date first."""
     sql = f"""
-    WITH items AS ({OPEN_ITEMS_SQL})
+    WITH items AS ({CUSTOMER_OPEN_ITEMS_SQL})
     SELECT entry_id, document_number, posting_date, due_date, currency, amount, open_amount,
            CASE WHEN days_past_due > 0 THEN days_past_due ELSE 0 END AS days_overdue
     FROM items WHERE customer_id = :customer_id AND open_amount > 0
