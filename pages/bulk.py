@@ -57,7 +57,9 @@ chosen = edited.loc[edited["select"], "customer_id"].tolist()
 st.markdown(f"**{len(chosen)} selected.**")
 
 # -- template, preview, send ----------------------------------------------------------------------
-template = st.selectbox("Template", list_templates(), key="bulk_template")
+names = list_templates()
+template = st.selectbox("Template", names, key="bulk_template",
+                        index=names.index("reminder_friendly") if "reminder_friendly" in names else 0)
 note = st.text_area("Personal note (optional, in every message)", key="bulk_note")
 attach = st.radio("Attach a statement of open items", ["none", "pdf", "xlsx"], horizontal=True, key="bulk_attach",
                   format_func={"none": "No", "pdf": "PDF", "xlsx": "Excel"}.get)

@@ -113,10 +113,18 @@ with tabs[0]:
     if events.empty:
         st.info("No activity yet.")
     else:
-        st.dataframe(events[["occurred_at", "kind", "author", "department", "subject", "outcome", "status", "amount",
-                             "due_date", "reason", "body"]],
-                     hide_index=True, width="stretch", key="timeline_table",
-                     column_config={"occurred_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm")})
+        lines = []
+        for e in events.head(30).itertuples(index=False):
+            extra = " · ".join(str(v) for v in (e.outcome, e.status) if isinstance(v, str) and v)
+            lines.append(f"- `{e.occurred_at:%Y-%m-%d %H:%M}` **{e.kind}** by {e.author}"
+                         + (f" ({e.department})" if isinstance(e.department, str) else "")
+                         + f": {e.subject if isinstance(e.subject, str) else ''}" + (f" · _{extra}_" if extra else ""))
+        st.markdown("\n".join(lines))
+        with st.expander(f"All {len(events)} events as a table"):
+            st.dataframe(events[["occurred_at", "kind", "author", "department", "subject", "outcome", "status",
+                                 "amount", "due_date", "reason", "body"]], hide_index=True, width="stretch",
+                         column_config={"occurred_at": st.column_config.DatetimeColumn("When",
+                                                                                     format="YYYY-MM-DD HH:mm")})
 
 # -- aging and open invoices -------------------------------------------------------------------------
 with tabs[1]:
@@ -146,7 +154,9 @@ with tabs[4]:
     if not may(actor, "act_on_customers"):
         st.info("Your role may read this account but not contact the customer.")
     else:
-        template = st.selectbox("Template", list_templates(), key="outreach_template")
+        names = list_templates()
+        template = st.selectbox("Template", names, key="outreach_template",
+                                index=names.index("reminder_friendly") if "reminder_friendly" in names else 0)
         note = st.text_area("Personal note (optional)", key="outreach_note")
         attach = st.radio("Attach a statement of open items", ["none", "pdf", "xlsx"], horizontal=True,
                           key="outreach_attach", format_func={"none": "No", "pdf": "PDF", "xlsx": "Excel"}.get)

@@ -89,8 +89,10 @@ def test_customer_page_shows_the_360_and_logs_a_call_once(books_file: Path) -> N
     assert at.success[0].value == "Call logged (left voicemail)."
     at.run()  # a rerun must not log it again
     assert _count(books_file, "SELECT COUNT(*) FROM activities WHERE kind = 'call' AND customer_id = 'C3'") == 1
-    timeline = at.tabs[0].dataframe[0].value
-    assert timeline[["kind", "outcome"]].to_dict("records") == [{"kind": "call", "outcome": "left voicemail"}]
+    [newest] = [m.value for m in at.tabs[0].markdown]
+    assert newest.endswith("**call** by ana.collector (collections): Call: left voicemail · _left voicemail_")
+    assert at.tabs[0].dataframe[0].value[["kind", "outcome"]].to_dict("records") == [
+        {"kind": "call", "outcome": "left voicemail"}]
 
 
 def test_customer_page_sends_the_previewed_template(books_file: Path, tmp_path: Path) -> None:
