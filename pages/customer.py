@@ -95,9 +95,9 @@ st.subheader(f"{head['name']} ({customer_id})")
 st.caption(f"As of {as_of} · {head['segment']} · status **{head['status'].replace('_', ' ')}** · "
            f"owner {head['collector'] or '—'} · sales rep {head['sales_rep'] or '—'} · "
            f"risk {head['risk_class'] or 'not rated'} · terms {head['payment_terms_days']} days")
-m = st.columns(6)
-m[0].metric(f"Balance ({cur})", f"{head['balance']:,.2f}")
-m[1].metric(f"Overdue ({cur})", f"{head['overdue']:,.2f}")
+m = st.columns(3) + st.columns(3)
+m[0].metric(f"Balance ({cur})", f"{head['balance']:,.0f}", help=f"{head['balance']:,.2f} {cur}")
+m[1].metric(f"Overdue ({cur})", f"{head['overdue']:,.0f}", help=f"{head['overdue']:,.2f} {cur}")
 m[2].metric(f"Credit limit ({cur})", "—" if head["credit_limit"] is None else f"{head['credit_limit']:,.0f}")
 m[3].metric("DSO (days)", "—" if head["dso"] is None else f"{head['dso']:.0f}",
             help="Open invoices ÷ invoices of the last 90 days × 90.")

@@ -81,7 +81,7 @@ def test_customer_page_shows_the_360_and_logs_a_call_once(books_file: Path) -> N
     assert not at.exception
     assert at.subheader[0].value == "Acme 3 (C3)"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Balance (USD)"] == "300.00" and metrics["Overdue (USD)"] == "300.00"
+    assert metrics["Balance (USD)"] == "300" and metrics["Overdue (USD)"] == "300"
     at.selectbox(key="call_outcome").select("left voicemail")
     at.text_input(key="call_note").input("Asked for a call back")
     _button(at, "Log call").click().run()
