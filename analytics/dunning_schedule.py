@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from analytics.ledger import OPEN_ITEMS_SQL
 from analytics.settings import load_settings
+from analytics.statements import CUSTOMER_OPEN_ITEMS_SQL
 from analytics.store import Store, next_id
 
 CONFIG_OF_CUSTOMER_SQL = """
@@ -62,14 +63,18 @@ last_run AS (
                       AND a.customer_id = i.customer_id AND (a.entry_id = i.entry_id OR a.entry_id IS NULL))
 )"""
 
-DUE_STAGES_SQL = f"""
-WITH items AS ({OPEN_ITEMS_SQL}),
-{CONFIG_OF_CUSTOMER_SQL},
-{DUE_CTES}
+_DUE_SELECT = """
 SELECT entry_id, customer_id, document_number, due_date, open_amount, fx_rate, days_past_due,
        config_id, config_version, stage_no, stage_name, channel, template, mode, day_offset
 FROM reached WHERE rn = 1
-"""  # noqa: S608 - composed from constants only
+"""
+DUE_STAGES_SQL = f"WITH items AS ({OPEN_ITEMS_SQL}),\n{CONFIG_OF_CUSTOMER_SQL},\n{DUE_CTES}\n{_DUE_SELECT}"  # noqa: S608
+# The same for one customer (:customer_id), without summing every allocation in the store.
+_ONE_CUSTOMER_CONFIG_SQL = CONFIG_OF_CUSTOMER_SQL.replace(
+    "WHERE c.status NOT IN", "WHERE c.customer_id = :customer_id AND c.status NOT IN")
+CUSTOMER_DUE_STAGES_SQL = (
+    f"WITH items AS ({CUSTOMER_OPEN_ITEMS_SQL}),\n{_ONE_CUSTOMER_CONFIG_SQL},\n{DUE_CTES}\n{_DUE_SELECT}"  # noqa: S608
+)
 
 
 def due_stages(store: Store, as_of: date) -> pd.DataFrame:
@@ -78,15 +83,17 @@ def due_stages(store: Store, as_of: date) -> pd.DataFrame:
                       {"as_of": as_of, "reporting": load_settings().reporting_currency})
 
 
-def record_stage_runs(conn: sa.Connection, entry_ids: Sequence[int], template: str | None, run_date: date) -> int:
+def record_stage_runs(conn: sa.Connection, customer_id: str, entry_ids: Sequence[int], template: str | None,
+                      run_date: date) -> int:
     """After an email with `template` went out: record the due stage of each of its invoices whose
     stage uses that template as run ('sent'), so the worklist stops asking for it. Returns the count."""
     if not entry_ids or not template:
         return 0
     stmt = sa.text(
-        f"SELECT * FROM ({DUE_STAGES_SQL}) due WHERE entry_id IN :ids AND template = :template"  # noqa: S608
+        f"SELECT * FROM ({CUSTOMER_DUE_STAGES_SQL}) due WHERE entry_id IN :ids AND template = :template"  # noqa: S608
     ).bindparams(sa.bindparam("ids", expanding=True))
     rows = conn.execute(stmt, {"as_of": run_date, "reporting": load_settings().reporting_currency,
+                               "customer_id": customer_id,
                                "ids": list(entry_ids), "template": template}).mappings().all()
     if not rows:
         return 0

@@ -47,7 +47,7 @@ from analytics.ledger import OPEN_ITEMS_SQL
 from analytics.roles import Actor, require
 from analytics.schema import activities, messages
 from analytics.settings import CONFIG_DIR, load_settings
-from analytics.statements import statement_items, statement_pdf, statement_xlsx
+from analytics.statements import CUSTOMER_OPEN_ITEMS_SQL, statement_items, statement_pdf, statement_xlsx
 from analytics.store import Store
 
 TEMPLATES_DIR = CONFIG_DIR / "templates"
@@ -297,7 +297,7 @@ def _recheck(conn: sa.Connection, message: dict[str, Any], config: OutreachConfi
     entry_ids = json.loads(message["entry_ids"] or "[]")
     if entry_ids:
         sql = f"""
-        WITH items AS ({OPEN_ITEMS_SQL})
+        WITH items AS ({CUSTOMER_OPEN_ITEMS_SQL})
         SELECT e.entry_id, e.document_number, COALESCE(i.open_amount, 0) AS open_amount,
                CASE WHEN EXISTS (SELECT 1 FROM activities a WHERE a.kind = 'dispute' AND a.status = 'open'
                                  AND a.customer_id = e.customer_id
@@ -307,7 +307,7 @@ def _recheck(conn: sa.Connection, message: dict[str, Any], config: OutreachConfi
         WHERE e.entry_id IN :ids
         """  # noqa: S608 - composed from constants only
         state = _frame(conn, _ids_stmt(sql), {"as_of": as_of, "reporting": load_settings().reporting_currency,
-                                              "ids": entry_ids})
+                                              "ids": entry_ids, "customer_id": customer_id})
         closed = state[(state.open_amount <= 0) | (state.disputed == 1)]
         if len(closed) == len(entry_ids):
             named = ", ".join(
@@ -458,7 +458,8 @@ def _deliver_one(
             status="sent", sent_at=now, last_error=None, activity_id=activity_id))
         from analytics.dunning_schedule import record_stage_runs
 
-        runs = record_stage_runs(conn, json.loads(message["entry_ids"] or "[]"), message["template"], check_date)
+        runs = record_stage_runs(conn, message["customer_id"], json.loads(message["entry_ids"] or "[]"),
+                                 message["template"], check_date)
         audit.record(conn, actor, "message.send", "message", message_id, old={"status": "sending"},
                      new={"status": "sent", "activity_id": activity_id, "to_address": message["to_address"],
                           "dunning_runs": runs})
