@@ -15,8 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from analytics.ledger import CUSTOMER_OPEN_ITEMS_SQL
 from analytics.settings import load_settings
-from analytics.statements import CUSTOMER_OPEN_ITEMS_SQL, statement_items
+from analytics.statements import statement_items
 from analytics.store import Store
 
 HISTORY_DAYS = 365

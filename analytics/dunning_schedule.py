@@ -17,9 +17,8 @@ from datetime import date
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.ledger import OPEN_ITEMS_SQL
+from analytics.ledger import CUSTOMER_OPEN_ITEMS_SQL, OPEN_ITEMS_SQL
 from analytics.settings import load_settings
-from analytics.statements import CUSTOMER_OPEN_ITEMS_SQL
 from analytics.store import Store, next_id
 
 CONFIG_OF_CUSTOMER_SQL = """

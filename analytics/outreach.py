@@ -43,11 +43,11 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from analytics import audit
-from analytics.ledger import OPEN_ITEMS_SQL
+from analytics.ledger import CUSTOMER_OPEN_ITEMS_SQL, OPEN_ITEMS_SQL
 from analytics.roles import Actor, require
 from analytics.schema import activities, messages
 from analytics.settings import CONFIG_DIR, load_settings
-from analytics.statements import CUSTOMER_OPEN_ITEMS_SQL, statement_items, statement_pdf, statement_xlsx
+from analytics.statements import statement_items, statement_pdf, statement_xlsx
 from analytics.store import Store
 
 TEMPLATES_DIR = CONFIG_DIR / "templates"

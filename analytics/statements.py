@@ -13,17 +13,9 @@ from datetime import date
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.ledger import OPEN_ITEMS_SQL
+from analytics.ledger import CUSTOMER_OPEN_ITEMS_SQL
 from analytics.settings import load_settings
 from analytics.store import Store, read_df
-
-_ALLOCATIONS_TO_D = "FROM allocations WHERE allocation_date <= :as_of"
-assert OPEN_ITEMS_SQL.count(_ALLOCATIONS_TO_D) == 2
-# The open-as-of-D rule of `ledger.OPEN_ITEMS_SQL`, with its allocation sums narrowed to one customer
-# (:customer_id), so a single customer's page does not sum every allocation in the store.
-CUSTOMER_OPEN_ITEMS_SQL = OPEN_ITEMS_SQL.replace(
-    _ALLOCATIONS_TO_D, _ALLOCATIONS_TO_D + " AND customer_id = :customer_id"
-) + "  AND e.customer_id = :customer_id\n"
 
 STATEMENT_COLUMNS = ["document_number", "posting_date", "due_date", "amount", "open_amount", "days_overdue"]
 

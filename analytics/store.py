@@ -105,7 +105,8 @@ def read_df(conn: sa.Connection, query: Query, params: Params = None) -> pd.Data
     if conn.dialect.name == "duckdb":
         if isinstance(stmt, sa.TextClause) and params:
             stmt = stmt.bindparams(**{k: v for k, v in params.items() if k in stmt._bindparams})
-        compiled = stmt.compile(dialect=conn.dialect)
+        # render_postcompile expands `IN` lists (`col.in_([...])`) into one placeholder per value.
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         values = compiled.params
         args = [values[name] for name in (compiled.positiontup or [])]
         raw = conn.connection.driver_connection

@@ -26,6 +26,14 @@ def test_read_binds_parameters_and_returns_frames(store: Store) -> None:
     assert frame.to_dict("records") == [{"days": 29, "name": "O'Brien; DROP TABLE x"}]
 
 
+def test_read_expands_in_lists_of_core_statements(store: Store) -> None:
+    with store.write() as conn:
+        bulk_insert(conn, "customers", pd.DataFrame([_customer(c) for c in ("A", "B", "C")]))
+    stmt = (sa.select(customers.c.customer_id).where(customers.c.customer_id.in_(["A", "C"]))
+            .order_by(customers.c.customer_id))
+    assert store.read(stmt).customer_id.tolist() == ["A", "C"]
+
+
 def test_failed_write_rolls_back_everything(store: Store) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         with store.write() as conn:
