@@ -191,3 +191,32 @@ def wait_idle(page, quiet_ms: int = 1000) -> None:
         }""",
         arg=quiet_ms, polling=100,
     )
+
+
+def signed_in_app(role: str, username: str = "tester", page: str | None = None):
+    """An AppTest of app.py as if `username` (role `role`) had signed in, optionally on `page`.
+
+    The app re-checks the account in the store on every load, so the account is created in the
+    store that `app_env` pointed the app at when it does not exist yet.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from analytics.roles import SYSTEM
+    from analytics.users import add_user
+
+    store = connect(os.environ["ARDESK_DB"])
+    try:
+        if not store.scalar("SELECT COUNT(*) FROM users WHERE username = :u", {"u": username}):
+            add_user(store, SYSTEM, username, f"Test {role}", role)
+    finally:
+        store.close()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["name"] = f"Test {role}"
+    at.session_state["roles"] = [role]
+    at.session_state["logout"] = None
+    if page:
+        at.run()  # the first run registers the role's navigation; only then can it switch pages
+        at.switch_page(page)
+    return at

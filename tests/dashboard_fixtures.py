@@ -18,23 +18,15 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from analytics.store import connect
+from tests.conftest import signed_in_app
 from tests.ledger_builder import LedgerBuilder
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def signed_in(role: str, page: str | None = None, username: str = "tester") -> AppTest:
-    """An AppTest of the app with the authenticator's session keys seeded, switched to `page`."""
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = f"Test {role}"
-    at.session_state["roles"] = [role]
-    at.session_state["logout"] = None
-    if page:
-        at.run()  # the first run registers the role's navigation; only then can it switch pages
-        at.switch_page(page)
-    return at
+    """An AppTest of the app signed in as `role`, switched to `page` (see conftest.signed_in_app)."""
+    return signed_in_app(role, username, page)
 
 
 def small_ledger(path: Path) -> Path:

@@ -9,19 +9,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.store import connect
-from tests.conftest import screenshot, sign_in
+from tests.conftest import screenshot, sign_in, signed_in_app
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _app(role: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["roles"] = [role]
-    at.session_state["name"] = "Test"
-    at.session_state["username"] = "tester"
-    at.session_state["logout"] = None
-    return at
+    return signed_in_app(role)
 
 
 def test_admin_validates_and_imports_a_sample_export(app_env, tmp_path: Path) -> None:

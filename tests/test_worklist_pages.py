@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.store import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
+from tests.conftest import signed_in_app
 
 ROOT = Path(__file__).resolve().parent.parent
 T = date.today()
@@ -33,13 +34,7 @@ def books_file(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Path
 
 
 def _app(role: str, username: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["roles"] = [role]
-    at.session_state["name"] = username
-    at.session_state["username"] = username
-    at.session_state["logout"] = None
-    return at.run()
+    return signed_in_app(role, username).run()
 
 
 def _button(at: AppTest, label: str):
