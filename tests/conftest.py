@@ -196,18 +196,22 @@ def wait_idle(page, quiet_ms: int = 1000) -> None:
 def signed_in_app(role: str, username: str = "tester", page: str | None = None):
     """An AppTest of app.py as if `username` (role `role`) had signed in, optionally on `page`.
 
-    The app re-checks the account in the store on every load, so the account is created in the
-    store that `app_env` pointed the app at when it does not exist yet.
+    The app re-checks the account in the store on every load, so the account is created (or
+    given a password) in the store that `app_env` pointed the app at when it cannot sign in yet.
     """
     from streamlit.testing.v1 import AppTest
 
     from analytics.roles import SYSTEM
-    from analytics.users import add_user
+    from analytics.users import add_user, set_password
 
     store = connect(os.environ["ARDESK_DB"])
     try:
-        if not store.scalar("SELECT COUNT(*) FROM users WHERE username = :u", {"u": username}):
-            add_user(store, SYSTEM, username, f"Test {role}", role)
+        can_sign_in = store.scalar("SELECT MAX(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END) "
+                                   "FROM users WHERE username = :u", {"u": username})
+        if can_sign_in is None:
+            add_user(store, SYSTEM, username, f"Test {role}", role, password=DEMO_PASSWORD)
+        elif not can_sign_in:
+            set_password(store, SYSTEM, username, DEMO_PASSWORD)
     finally:
         store.close()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
