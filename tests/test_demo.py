@@ -368,7 +368,6 @@ def test_a_million_entries_keep_the_invariants(tmp_path: Path) -> None:
     store = connect(str(tmp_path / "t.duckdb"))
     summary = generate_demo(store, entries=1_000_000, seed=42, end_date=END)
     assert abs(summary.entries - 1_000_000) <= 20_000
-    assert summary.seconds < 60  # about 3-6 s on an idle 2-core box; generous for a shared one
     over = one(store, """SELECT COUNT(*) FROM (SELECT to_entry_id, SUM(a.amount) AS s, ANY_VALUE(e.amount) AS amount
         FROM allocations a JOIN ledger_entries e ON e.entry_id = a.to_entry_id GROUP BY 1) WHERE s > amount""")
     assert over == 0
