@@ -355,12 +355,16 @@ def _weekday(days: np.ndarray) -> np.ndarray:
     return (days + 3) % 7
 
 
-def _business_day(days: np.ndarray, first: np.ndarray, last: int) -> np.ndarray:
-    """Weekend days moved to the Friday before, or the Monday after when that leaves [first, last]."""
-    weekday = _weekday(days)
-    friday, monday = days - (weekday - 4), days + 7 - weekday
-    moved = np.where(friday >= first, friday, np.where(monday <= last, monday, days))
-    return np.where(weekday >= 5, moved, days)
+def _bday(days: np.ndarray, offset: np.ndarray | int = 0) -> np.ndarray:
+    """The business day `offset` business days after `days` (a weekend day counts from Monday)."""
+    return np.busday_offset(np.asarray(days).astype("datetime64[D]"), offset, roll="forward").astype(np.int64)
+
+
+def _bday_within(rng: np.random.Generator, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """A uniformly drawn business day in [first, stop); `first` itself when there is none."""
+    span = np.busday_count(first.astype("datetime64[D]"), stop.astype("datetime64[D]"))
+    pick = np.floor(rng.random(len(first)) * np.maximum(span, 0)).astype(np.int64)
+    return np.where(span > 0, _bday(first, pick), first)
 
 
 def _choose(rng: np.random.Generator, shares: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -539,9 +543,9 @@ def _make_customers(entries: int, seed: int, cal: _Calendar) -> _Customers:
     is_def = beh == DEFAULTING
     default_day = np.where(is_def, cal.start + rng.integers(120, HISTORY_DAYS - 90, n), NEVER)
     stop_day = np.where(is_def, default_day + rng.integers(30, 91, n), cal.end)
-    wo = stop_day + terms + 180 + rng.integers(0, 61, n)
+    wo = _bday(stop_day + terms + 180 + rng.integers(0, 61, n))
     wo_day = np.where(is_def & (wo <= cal.end), wo, NEVER)
-    agency_day = np.where(is_def, np.minimum(default_day + rng.integers(90, 151, n), cal.end), NEVER)
+    agency_day = np.where(is_def, np.minimum(_bday(default_day + rng.integers(90, 151, n)), cal.end), NEVER)
     status = np.zeros(n, dtype=np.int64)  # active; the simulation sets the rest
     status_day = np.full(n, cal.end, dtype=np.int64)
 
@@ -657,9 +661,9 @@ def _simulate(c: _Customers, lo: int, hi: int, n_invoices: int, rng: np.random.G
 
     # Disputes hold payment until resolved (still open at end_date: still unpaid).
     disputed = rng.random(n) < DISPUTE_RATE
-    opened = posting + rng.integers(5, 46, n)
+    opened = _bday(posting, rng.integers(4, 33, n))
     disputed &= opened <= end
-    resolved = opened + rng.integers(7, 76, n)
+    resolved = _bday(opened, rng.integers(5, 55, n))
     pay = np.where(disputed & (pay < NEVER), np.maximum(pay, resolved + rng.integers(1, 11, n)), pay)
     pay = np.where(pay > default_day, NEVER, pay)
     dispute_amount = np.maximum(np.rint(amount * np.where(rng.random(n) < 0.5, 1.0, rng.uniform(0.1, 0.9, n))), 1)
@@ -667,7 +671,7 @@ def _simulate(c: _Customers, lo: int, hi: int, n_invoices: int, rng: np.random.G
 
     # Credit notes: a few invoices, and 40% of disputes (dated at the resolution).
     credited = (rng.random(n) < CREDIT_NOTE_RATE) | (disputed & (rng.random(n) < 0.4))
-    cn_day = np.where(disputed, resolved, posting + rng.integers(2, 31, n))
+    cn_day = np.where(disputed, resolved, _bday(posting, rng.integers(2, 22, n)))
     credited &= cn_day <= end
     share = np.where(rng.random(n) < 0.3, 1.0, rng.uniform(0.05, 0.95, n))
     cn_amount = np.where(disputed, dispute_amount, np.clip(np.rint(amount * share), 1, amount)).astype(np.int64)
@@ -685,12 +689,13 @@ def _simulate(c: _Customers, lo: int, hi: int, n_invoices: int, rng: np.random.G
         pay = np.where(hit, np.minimum(pay, t + rng.integers(1, 8, n)), pay)
 
     # Calls at the call stage; a reached contact may promise a date, and some promises are kept.
-    t_call = due + off[rows, CALL_STAGE[cfg]]
+    # Collectors work the call queue on weekdays, within two business days of the stage.
+    t_call = _bday(np.minimum(due + off[rows, CALL_STAGE[cfg]], end + 1), rng.integers(0, 3, n))
     called = (pay > t_call) & (t_call <= end) & (rng.random(n) < EFFORT[col])
     u = rng.random(n)
     call_outcome = np.where(u < 0.45, 0, np.where(u < 0.80, 1, 2))
     promised = called & (call_outcome == 0) & ~disputed & ~cancelled & (rng.random(n) < 0.6)
-    promise_day = t_call + rng.integers(3, 15, n)
+    promise_day = _bday(t_call, rng.integers(2, 11, n))
     keeps = promised & (pay < NEVER) & (rng.random(n) < PROMISE_KEPT[beh])
     pay = np.where(keeps, np.maximum(t_call + 1, np.minimum(pay, promise_day - rng.integers(0, 3, n))), pay)
 
@@ -715,7 +720,7 @@ def _simulate(c: _Customers, lo: int, hi: int, n_invoices: int, rng: np.random.G
     # ~10% of invoices are paid in two instalments; the first may arrive while the rest stays open.
     upto = np.minimum(np.minimum(pay, end + 1), posting + 91)
     partial = ~cancelled & (rng.random(n) < PARTIAL_RATE) & (upto > posting) & (to_pay >= 200)
-    first_day = posting + np.floor(rng.random(n) * (upto - posting)).astype(np.int64)
+    first_day = _bday_within(rng, posting, upto)
     first = np.where(partial, np.clip(np.rint(to_pay * rng.uniform(0.3, 0.7, n)), 1, to_pay - 1), 0)
     first = first.astype(np.int64)
 
@@ -747,8 +752,7 @@ def _simulate(c: _Customers, lo: int, hi: int, n_invoices: int, rng: np.random.G
     payers = g[beh != DEFAULTING]
     k = rng.binomial(npay, ON_ACCOUNT_RATE) if len(payers) else 0
     oa_g = payers[rng.integers(0, max(len(payers), 1), k)]
-    oa_day = c.win_start[oa_g] + np.floor(rng.random(k) * (end + 1 - c.win_start[oa_g])).astype(np.int64)
-    oa_day = _business_day(oa_day, c.win_start[oa_g], end)
+    oa_day = _bday_within(rng, c.win_start[oa_g], np.full(k, end + 1))
     oa_amount = np.rint(np.exp(c.amt_mu[oa_g]) * rng.uniform(0.2, 1.0, k) * 100).astype(np.int64)
 
     cn_inv = np.flatnonzero(credited)
@@ -847,18 +851,20 @@ def _activities(c: _Customers, lo: int, hi: int, rng: np.random.Generator, cal: 
     add(g[pi], t_call[pi], "promise", inv=pi, amount=owed, due=promise_day[pi], status=status,
         subject=SUBJ_PROMISE)
     # A follow-up task on some broken promises.
-    bi = pi[(status == 2) & (rng.random(len(pi)) < 0.3) & (promise_day[pi] + 1 <= end)]
-    task_due = promise_day[bi] + 3
+    follow_up = _bday(promise_day[pi], 1)
+    broken = (status == 2) & (rng.random(len(pi)) < 0.3) & (follow_up <= end)
+    bi, task_day = pi[broken], follow_up[broken]
+    task_due = _bday(task_day, 2)
     task_done = task_due < end - 5
-    add(g[bi], promise_day[bi] + 1, "task", inv=bi, due=task_due, status=np.where(task_done, 5, 3),
+    add(g[bi], task_day, "task", inv=bi, due=task_due, status=np.where(task_done, 5, 3),
         assignee=c.collector[g[bi]], subject=SUBJ_BROKEN,
         resolved=np.where(task_done, task_due * 86400 + 16 * 3600, -1))
     # Personal follow-up emails on invoices three weeks late or more.
-    e_day = due + rng.integers(15, 41, len(g))
+    e_day = _bday(due, rng.integers(11, 30, len(g)))
     ei = np.flatnonzero((settled > e_day) & (e_day <= end) & (rng.random(len(g)) < 0.12 * EFFORT[col]))
     add(g[ei], e_day[ei], "email", inv=ei, outcome=3, subject=SUBJ_EMAIL)
     # Escalations to a manager at the escalation stage.
-    t_esc = due + off[np.arange(len(g)), ESCALATION_STAGE[cfg]]
+    t_esc = _bday(np.minimum(due + off[np.arange(len(g)), ESCALATION_STAGE[cfg]], end + 1), rng.integers(0, 3, len(g)))
     xi = np.flatnonzero((settled > t_esc) & (t_esc <= end) & (rng.random(len(g)) < 0.25 * EFFORT[col]))
     add(g[xi], t_esc[xi], "escalation", inv=xi, target=0, subject=SUBJ_ESCALATE_INVOICE)
     # Disputes, routed to the department that can resolve them.
@@ -875,7 +881,7 @@ def _activities(c: _Customers, lo: int, hi: int, rng: np.random.Generator, cal: 
     rate = np.array([0.05, 0.15, 0.35, 0.5])[c.beh[cust]] * EFFORT[c.collector[cust]]
     nn = rng.poisson(rate * months)
     ni = np.repeat(cust, nn)
-    note_day = c.win_start[ni] + np.floor(rng.random(len(ni)) * (end + 1 - c.win_start[ni])).astype(np.int64)
+    note_day = _bday_within(rng, c.win_start[ni], np.full(len(ni), end + 1))
     by_sales = rng.random(len(ni)) < 0.15
     body = np.where(by_sales, len(COLLECTOR_NOTES) + rng.integers(0, len(SALES_NOTES), len(ni)),
                     rng.integers(0, len(COLLECTOR_NOTES), len(ni)))
@@ -883,11 +889,11 @@ def _activities(c: _Customers, lo: int, hi: int, rng: np.random.Generator, cal: 
         author=np.where(by_sales, len(COLLECTORS) + c.sales[ni], c.collector[ni]))
     # Customers without a usable AP email get a task to find one.
     mi = cust[~c.has_email[cust]]
-    task_day = np.minimum(c.win_start[mi] + rng.integers(0, 31, len(mi)), end)
+    task_day = np.minimum(_bday(c.win_start[mi], rng.integers(0, 21, len(mi))), end)
     add(mi, task_day, "task", due=task_day + 7, status=3, assignee=c.collector[mi], subject=SUBJ_FIND_EMAIL)
     # Defaulters: escalated to a manager, then handed to the agency.
     fi = cust[c.beh[cust] == DEFAULTING]
-    add(fi, np.minimum(c.default_day[fi] + rng.integers(30, 61, len(fi)), end), "escalation", target=0,
+    add(fi, np.minimum(_bday(c.default_day[fi], rng.integers(20, 41, len(fi))), end), "escalation", target=0,
         subject=SUBJ_ESCALATE)
     add(fi, c.agency_day[fi], "escalation", target=1, subject=SUBJ_AGENCY)
 

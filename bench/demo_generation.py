@@ -2,7 +2,8 @@
 
 Each size runs in its own subprocess on a fresh DuckDB file in a temp dir, so one size's memory
 does not inflate the next one's peak. RSS (the whole process: Python, numpy and DuckDB) is
-sampled every 50 ms by a thread.
+sampled every 50 ms by a thread. CPU seconds (user + system, all threads) and the 1-minute load
+average at the start are reported too: on a shared box, wall time is only as good as the load.
 
     .venv/bin/python bench/demo_generation.py --sizes 1000000 10000000 --out bench/demo_generation.md
 """
@@ -59,16 +60,20 @@ def run_one(size: int, seed: int, end_date: date) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         store = connect(str(path))
-        rss_before = psutil.Process().memory_info().rss
+        process = psutil.Process()
+        rss_before = process.memory_info().rss
+        load = psutil.getloadavg()[0]
         with PeakRss() as rss:
-            t0 = time.perf_counter()
+            cpu0, t0 = process.cpu_times(), time.perf_counter()
             summary = generate_demo(store, entries=size, seed=seed, end_date=end_date)
-            seconds = time.perf_counter() - t0
+            seconds, cpu1 = time.perf_counter() - t0, process.cpu_times()
         store.close()
         return {
             "target": size,
             "entries": summary.entries,
             "seconds": seconds,
+            "cpu_seconds": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
+            "load": load,
             "entries_per_s": summary.entries / seconds,
             "rss_before_mib": rss_before / 2**20,
             "peak_rss_mib": rss.peak / 2**20,
@@ -78,14 +83,14 @@ def run_one(size: int, seed: int, end_date: date) -> dict:
 
 
 def markdown(results: list[dict]) -> str:
-    head = ("| target entries | entries | seconds | entries/s | peak RSS (MiB) | RSS before (MiB) | store file (MiB) "
-            "| allocations | dunning runs | activities |")
+    head = ("| target entries | entries | seconds | entries/s | CPU s | load avg | peak RSS (MiB) | RSS before (MiB) "
+            "| store file (MiB) | allocations | dunning runs | activities |")
     lines = [head, "|" + "---:|" * (head.count("|") - 1)]
     for r in results:
         rows = r["rows"]
         lines.append(
             f"| {r['target']:,} | {r['entries']:,} | {r['seconds']:.1f} | {r['entries_per_s']:,.0f} "
-            f"| {r['peak_rss_mib']:,.0f} | {r['rss_before_mib']:,.0f} | {r['file_mib']:,.0f} "
+            f"| {r['cpu_seconds']:.1f} | {r['load']:.1f} | {r['peak_rss_mib']:,.0f} | {r['rss_before_mib']:,.0f} | {r['file_mib']:,.0f} "
             f"| {rows['allocations']:,} | {rows['dunning_runs']:,} | {rows['activities']:,} |"
         )
     return "\n".join(lines)
