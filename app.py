@@ -105,6 +105,7 @@ if not st.session_state.get("authentication_status"):
         authenticator.login(location="unrendered")  # only the cookie path; our form is below
     except stauth.LoginError:  # a cookie for an account that can no longer sign in
         authenticator.cookie_controller.delete_cookie()
+        st.session_state["logout"] = True  # stop trying this session's cookie on every rerun
         notice = "Your account can no longer sign in. Ask an administrator."
     if st.session_state.get("authentication_status"):
         st.session_state["_issued_at"] = _cookie_issued_at()

@@ -79,15 +79,14 @@ def set_password(store: Store, actor: Actor, username: str, password: str) -> No
         require(actor, "manage_users")
     new_hash = hash_password(password)
     with store.write() as conn:
-        if not get_user(conn, username):
-            raise UserError(f"There is no user {username}.")
+        username = _require_user(conn, username)["username"]
         conn.execute(users.update().where(users.c.username == username).values(
             password_hash=new_hash, failed_logins=0, locked_until=None))
         audit.record(conn, actor, "user.reset_password", "user", username, detail="password changed")
 
 
 def _require_user(conn: sa.Connection, username: str) -> dict:
-    row = get_user(conn, username)
+    row = get_user(conn, username) or get_user(conn, username.strip().lower())
     if not row:
         raise UserError(f"There is no user {username}.")
     return row
@@ -107,6 +106,7 @@ def set_active(store: Store, actor: Actor, username: str, active: bool) -> bool:
     require(actor, "manage_users")
     with store.write() as conn:
         row = _require_user(conn, username)
+        username = row["username"]
         if bool(row["active"]) == active:
             return False
         if not active and row["role"] == "admin" and not _other_active_admins(conn, username):
@@ -124,6 +124,7 @@ def set_role(store: Store, actor: Actor, username: str, role: str) -> bool:
         raise UserError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
     with store.write() as conn:
         row = _require_user(conn, username)
+        username = row["username"]
         if row["role"] == role:
             return False
         if row["role"] == "admin" and row["active"] and not _other_active_admins(conn, username):
@@ -138,6 +139,7 @@ def unlock_user(store: Store, actor: Actor, username: str) -> bool:
     require(actor, "manage_users")
     with store.write() as conn:
         row = _require_user(conn, username)
+        username = row["username"]
         if not row["failed_logins"] and row["locked_until"] is None:
             return False
         conn.execute(users.update().where(users.c.username == username).values(failed_logins=0, locked_until=None))

@@ -39,6 +39,7 @@ with users_tab:
         column_config={
             "active": st.column_config.CheckboxColumn("active"),
             "can_sign_in": st.column_config.CheckboxColumn("has password"),
+            "failed_logins": st.column_config.NumberColumn("failed sign-ins"),
             "locked_until": st.column_config.DatetimeColumn("locked until", format="YYYY-MM-DD HH:mm"),
             "last_login_at": st.column_config.DatetimeColumn("last sign-in", format="YYYY-MM-DD HH:mm"),
             "created_at": None,

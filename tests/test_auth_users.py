@@ -40,6 +40,15 @@ def _customers(store: Store, rows: list[tuple[str, str, str, str | None]]) -> No
         bulk_insert(conn, "customers", frame)
 
 
+
+@pytest.fixture(autouse=True)
+def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cost 4 instead of 12 in these tests: same algorithm and format, a fraction of the time."""
+    import bcrypt
+
+    gensalt = bcrypt.gensalt
+    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": gensalt(4, prefix))
+
 @pytest.fixture
 def team(store: Store) -> Store:
     add_user(store, SYSTEM, "root", "Root", "admin", password="root-password")

@@ -31,6 +31,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     s = connect(str(db))
     for role in ("admin", "cfo", "collector"):
         add_user(s, SYSTEM, role, f"{role.title()} Person", role, password=DEMO_PASSWORD)
+    add_user(s, SYSTEM, "leaver", "Lee Leaver", "collector", password=DEMO_PASSWORD)
     s.close()
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -133,3 +134,28 @@ def test_a_deep_link_to_a_forbidden_page_lands_on_an_allowed_one(auth_page) -> N
     page.goto("/audit")  # allowed: the deep link is honoured
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
     screenshot(page, "auth_deeplink_cfo")
+
+
+def test_an_account_disabled_by_an_admin_is_signed_out_on_its_next_load(browser, auth_server: str) -> None:
+    contexts = [browser.new_context(base_url=auth_server, viewport={"width": 1400, "height": 900}) for _ in range(2)]
+    try:
+        leaver, admin = (ctx.new_page() for ctx in contexts)
+        for pg in (leaver, admin):
+            pg.set_default_timeout(45_000)
+        _sign_in(leaver, "leaver")
+        _sign_in(admin, "admin")
+        admin.get_by_test_id("stSidebarNav").get_by_role("link", name="Users and assignments").click()
+        expect(admin.get_by_role("heading", name="Change an account")).to_be_visible()
+        admin.get_by_test_id("stSelectbox").filter(has_text="Account").click()
+        admin.get_by_role("option", name="leaver").click()
+        admin.get_by_role("button", name="Disable account").click()
+        expect(admin.get_by_text("leaver is disabled and is signed out on their next page load.")).to_be_visible()
+
+        leaver.reload()  # the cookie is still valid, but the account is not
+        expect(leaver.get_by_text("Your account can no longer sign in. Ask an administrator.")).to_be_visible()
+        expect(leaver.get_by_role("button", name="Login")).to_be_visible()
+        leaver.wait_for_function("!document.cookie.includes('ardesk_auth=')")
+        screenshot(leaver, "auth_disabled_signed_out")
+    finally:
+        for ctx in contexts:
+            ctx.close()
