@@ -576,14 +576,14 @@ def _audit_updates(conn: sa.Connection, actor: Actor, entity: str, run_id: int, 
     """One audit line per updated row, old and new values of the compared fields, inserted in bulk."""
     if changed.empty:
         return
+
     def as_json(prefix: str) -> list[str]:
-        part = changed[[f"{prefix}{f}" for f in fields]].copy()
-        part.columns = fields
-        for col in part.columns:
-            if pd.api.types.is_datetime64_any_dtype(part[col]):
-                part[col] = part[col].dt.strftime("%Y-%m-%d")
-        return part.astype(object).where(part.notna(), None).astype(str).where(part.notna(), None).to_json(
-            orient="records", lines=True).splitlines()
+        # values as text (dates as YYYY-MM-DD), nulls as null; to_json writes all lines in C
+        part = changed[[f"{prefix}{f}" for f in fields]].set_axis(fields, axis=1)
+        text = {f: (part[f].dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(part[f])
+                    else part[f].astype(str)).where(part[f].notna(), None) for f in fields}
+        return pd.DataFrame(text).to_json(orient="records", lines=True).splitlines()
+
     entity_id = changed[key[0]].astype(str)
     for k in key[1:]:
         entity_id = entity_id + "/" + changed[k].astype(str)
@@ -869,8 +869,7 @@ def run_import(
                                   rejected=report.rejected_rows if not report.missing_columns else report.rows_read,
                                   report=report)
             if len(report.errors):
-                q = report.errors.rename(columns={}).copy()
-                q = q.merge(staging.raw_json(q["row_number"]), on="row_number", how="left")
+                q = report.errors.merge(staging.raw_json(report.errors["row_number"]), on="row_number", how="left")
                 q.insert(0, "run_id", run_id)
                 bulk_insert(conn, "quarantine", q[["run_id", "row_number", "column_name", "value", "reason", "raw"]])
             if status == "ok":
