@@ -391,13 +391,15 @@ class _Staging:
         ).df()
 
 
-def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool) -> tuple[ValidationReport, _Staging]:
+def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool,
+              list_new_customers: bool = True) -> tuple[ValidationReport, _Staging]:
     staging = _Staging(table, mapping)
     if staging.missing:
         empty = pd.DataFrame(columns=["row_number", "column_name", "value", "reason"])
         return ValidationReport(mapping.dataset, staging.rows, staging.missing, empty, _db=staging.db), staging
     staging.build_typed()
-    known = read_df(conn, "SELECT customer_id FROM customers") if mapping.dataset in LEDGER_DATASETS else None
+    wants_known = mapping.dataset in LEDGER_DATASETS and (strict or list_new_customers)
+    known = read_df(conn, "SELECT customer_id FROM customers") if wants_known else None
     errors = staging.errors(known_currencies(conn), known if known is not None else pd.DataFrame(), strict)
     if mapping.dataset == "allocations":
         errors = pd.concat([errors, _allocation_errors(conn, staging, errors)], ignore_index=True)
@@ -858,7 +860,8 @@ def run_import(
     started = datetime.now()
     try:
         with store.write() as conn:
-            report, staging = _validate(conn, table, mapping, strict)
+            # the merge lists the customers it creates, so validation need not
+            report, staging = _validate(conn, table, mapping, strict, list_new_customers=False)
             clock.tick("validated", 0)
             status = "rejected" if report.missing_columns or report.accepted_rows == 0 and report.rows_read else "ok"
             run_id = int(conn.execute(import_runs.insert().values(
