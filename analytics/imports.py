@@ -391,13 +391,15 @@ class _Staging:
         ).df()
 
 
-def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool) -> tuple[ValidationReport, _Staging]:
+def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool,
+              list_new_customers: bool = True) -> tuple[ValidationReport, _Staging]:
     staging = _Staging(table, mapping)
     if staging.missing:
         empty = pd.DataFrame(columns=["row_number", "column_name", "value", "reason"])
         return ValidationReport(mapping.dataset, staging.rows, staging.missing, empty, _db=staging.db), staging
     staging.build_typed()
-    known = read_df(conn, "SELECT customer_id FROM customers") if mapping.dataset in LEDGER_DATASETS else None
+    wants_known = mapping.dataset in LEDGER_DATASETS and (strict or list_new_customers)
+    known = read_df(conn, "SELECT customer_id FROM customers") if wants_known else None
     errors = staging.errors(known_currencies(conn), known if known is not None else pd.DataFrame(), strict)
     if mapping.dataset == "allocations":
         errors = pd.concat([errors, _allocation_errors(conn, staging, errors)], ignore_index=True)
@@ -576,14 +578,14 @@ def _audit_updates(conn: sa.Connection, actor: Actor, entity: str, run_id: int, 
     """One audit line per updated row, old and new values of the compared fields, inserted in bulk."""
     if changed.empty:
         return
+
     def as_json(prefix: str) -> list[str]:
-        part = changed[[f"{prefix}{f}" for f in fields]].copy()
-        part.columns = fields
-        for col in part.columns:
-            if pd.api.types.is_datetime64_any_dtype(part[col]):
-                part[col] = part[col].dt.strftime("%Y-%m-%d")
-        return part.astype(object).where(part.notna(), None).astype(str).where(part.notna(), None).to_json(
-            orient="records", lines=True).splitlines()
+        # values as text (dates as YYYY-MM-DD), nulls as null; to_json writes all lines in C
+        part = changed[[f"{prefix}{f}" for f in fields]].set_axis(fields, axis=1)
+        text = {f: (part[f].dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(part[f])
+                    else part[f].astype(str)).where(part[f].notna(), None) for f in fields}
+        return pd.DataFrame(text).to_json(orient="records", lines=True).splitlines()
+
     entity_id = changed[key[0]].astype(str)
     for k in key[1:]:
         entity_id = entity_id + "/" + changed[k].astype(str)
@@ -858,7 +860,8 @@ def run_import(
     started = datetime.now()
     try:
         with store.write() as conn:
-            report, staging = _validate(conn, table, mapping, strict)
+            # the merge lists the customers it creates, so validation need not
+            report, staging = _validate(conn, table, mapping, strict, list_new_customers=False)
             clock.tick("validated", 0)
             status = "rejected" if report.missing_columns or report.accepted_rows == 0 and report.rows_read else "ok"
             run_id = int(conn.execute(import_runs.insert().values(
@@ -869,8 +872,7 @@ def run_import(
                                   rejected=report.rejected_rows if not report.missing_columns else report.rows_read,
                                   report=report)
             if len(report.errors):
-                q = report.errors.rename(columns={}).copy()
-                q = q.merge(staging.raw_json(q["row_number"]), on="row_number", how="left")
+                q = report.errors.merge(staging.raw_json(report.errors["row_number"]), on="row_number", how="left")
                 q.insert(0, "run_id", run_id)
                 bulk_insert(conn, "quarantine", q[["run_id", "row_number", "column_name", "value", "reason", "raw"]])
             if status == "ok":
