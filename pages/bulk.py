@@ -67,9 +67,12 @@ if chosen:
     drafts = preview(store, chosen, template, as_of, note, sender_name=actor.name or actor.username)
     problems = [d for d in drafts if d.problem]
     with st.expander(f"Preview ({len(drafts) - len(problems)} sendable, {len(problems)} not)", expanded=True):
-        for d in drafts[:3]:
-            st.markdown(f"**To:** {d.to_address or '—'} ({d.customer_name})  \n**Subject:** {d.subject}")
-            st.code(d.body, language=None)
+        by_id = {d.customer_id: d for d in drafts}
+        shown = st.selectbox("Preview the message for", list(by_id), key="bulk_preview_for",
+                             format_func=lambda c: f"{c} · {by_id[c].customer_name}")
+        d = by_id[shown]
+        st.markdown(f"**To:** {d.to_address or '—'} ({d.customer_name})  \n**Subject:** {d.subject}")
+        st.code(d.body, language=None)
         for d in problems:
             st.warning(f"{d.customer_id} {d.customer_name}: {d.problem}")
     key = st.session_state.setdefault("bulk_action_key", f"bulk-{uuid.uuid4().hex[:20]}")
