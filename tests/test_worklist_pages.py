@@ -88,6 +88,9 @@ def test_customer_page_shows_the_360_and_logs_a_call_once(books_file: Path) -> N
     assert not at.exception
     assert at.success[0].value == "Call logged (left voicemail)."
     at.run()  # a rerun must not log it again
+    at.selectbox(key="call_outcome").select("left voicemail")  # nor the same submit again (a double click)
+    at.text_input(key="call_note").input("Asked for a call back")
+    _button(at, "Log call").click().run()
     assert _count(books_file, "SELECT COUNT(*) FROM activities WHERE kind = 'call' AND customer_id = 'C3'") == 1
     [newest] = [m.value for m in at.tabs[0].markdown]
     assert newest.endswith("**call** by ana.collector (collections): Call: left voicemail · _left voicemail_")
