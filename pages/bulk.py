@@ -1,7 +1,5 @@
 """Bulk outreach: filter customers, select many, preview a template, send it to all at once."""
 
-import uuid
-
 import streamlit as st
 
 from analytics.outreach import OutreachConfig, OutreachError, list_templates, preview, send_now
@@ -9,6 +7,7 @@ from analytics.roles import PermissionDenied
 from analytics.schema import CUSTOMER_STATUSES, SEGMENTS
 from analytics.settings import load_settings
 from analytics.worklist import default_as_of, select_customers
+from pages.action_keys import action_done, action_key
 from pages.session import get_store, require_page
 
 actor = require_page("bulk")
@@ -67,20 +66,24 @@ if chosen:
     drafts = preview(store, chosen, template, as_of, note, sender_name=actor.name or actor.username)
     problems = [d for d in drafts if d.problem]
     with st.expander(f"Preview ({len(drafts) - len(problems)} sendable, {len(problems)} not)", expanded=True):
-        for d in drafts[:3]:
-            st.markdown(f"**To:** {d.to_address or '—'} ({d.customer_name})  \n**Subject:** {d.subject}")
-            st.code(d.body, language=None)
+        by_id = {d.customer_id: d for d in drafts}
+        shown = st.selectbox("Preview the message for", list(by_id), key="bulk_preview_for",
+                             format_func=lambda c: f"{c} · {by_id[c].customer_name}")
+        d = by_id[shown]
+        st.markdown(f"**To:** {d.to_address or '—'} ({d.customer_name})  \n**Subject:** {d.subject}")
+        st.code(d.body, language=None)
         for d in problems:
             st.warning(f"{d.customer_id} {d.customer_name}: {d.problem}")
-    key = st.session_state.setdefault("bulk_action_key", f"bulk-{uuid.uuid4().hex[:20]}")
     if st.button(f"Send to {len(chosen)} customers", type="primary", key="bulk_send"):
+        key = action_key("bulk", template, note, attach)  # the engine keys each customer's message under it
         try:
             result = send_now(store, actor, chosen, template, action_key=key, as_of=as_of, note=note,
                               attach=None if attach == "none" else attach, config=OutreachConfig.from_settings())
         except (OutreachError, PermissionDenied) as exc:
             st.error(str(exc))
         else:
-            st.session_state.pop("bulk_action_key", None)
+            if not result["status"].isin(["queued", "failed"]).any():
+                action_done("bulk", key)  # else a second click retries the queued ones, never duplicates
             counts = result["status"].value_counts().to_dict()
             names = dict(zip(found["customer_id"], found["name"], strict=True))
             st.session_state["bulk_sent_links"] = [(c, names.get(c, c)) for c in

@@ -1,7 +1,6 @@
 """Customer 360: the numbers, aging, open invoices, ledger, contacts and one timeline, with the
 outreach and follow-up panels. Reads the customer from the URL (`?customer=ID`)."""
 
-import uuid
 from datetime import date, timedelta
 
 import streamlit as st
@@ -44,19 +43,15 @@ from analytics.outreach import (
 )
 from analytics.roles import PermissionDenied, may
 from analytics.worklist import collectors, default_as_of
+from pages.action_keys import action_done, action_key
 from pages.session import get_store, require_page
 
 actor = require_page("customer")
 store = get_store()
 
 
-def action_key(name: str) -> str:
-    """One idempotency key per form render: a rerun or double click reuses it, a new action gets a new one."""
-    return st.session_state.setdefault(f"key_{name}", f"{name[:8]}-{uuid.uuid4().hex[:20]}")
-
-
-def done(name: str, message: str) -> None:
-    st.session_state.pop(f"key_{name}", None)
+def done(name: str, key: str, message: str) -> None:
+    action_done(name, key)
     st.session_state["customer_flash"] = message
     st.rerun()
 
@@ -167,17 +162,21 @@ with tabs[4]:
             st.markdown(f"**To:** {draft.to_address or '—'}  \n**Subject:** {draft.subject}")
             st.code(draft.body, language=None)
         if st.button("Send", type="primary", disabled=bool(draft.problem), key="outreach_send"):
+            key = action_key("outreach", customer_id, template, note, attach)
             try:
-                result = send_now(store, actor, [customer_id], template, action_key=action_key("outreach"),
-                                  as_of=as_of, note=note, attach=None if attach == "none" else attach, config=config)
+                result = send_now(store, actor, [customer_id], template, action_key=key, as_of=as_of, note=note,
+                                  attach=None if attach == "none" else attach, config=config)
             except (OutreachError, PermissionDenied) as exc:
                 st.error(str(exc))
             else:
                 r = result.iloc[0]
                 if r.status == "sent":
-                    done("outreach", f"Sent {template} to {draft.to_address}.")
+                    done("outreach", key, f"Sent {template} to {draft.to_address}.")
+                elif r.status in ("queued", "failed"):
+                    st.error(f"Not delivered yet ({r.status}): {r.reason}. It stays in the outbox; Send again "
+                             "or retry later and it goes out once.")
                 else:
-                    st.session_state.pop("key_outreach", None)
+                    action_done("outreach", key)
                     st.error(f"Not sent ({r.status}): {r.reason}")
         box = outbox(store, customer_id)
         if len(box):
@@ -194,21 +193,22 @@ with tabs[5]:
     today = date.today()
     can_act, can_note = may(actor, "act_on_customers"), may(actor, "add_notes")
 
-    def attempt(name: str, message: str, write) -> None:  # noqa: ANN001 - a zero-argument callable
+    def attempt(name: str, message: str, write, *content: object) -> None:  # noqa: ANN001 - write(key)
+        key = action_key(name, customer_id, *content)
         try:
-            write()
+            write(key)
         except (FollowUpError, PermissionDenied) as exc:
             st.error(str(exc))
         else:
-            done(name, message)
+            done(name, key, message)
 
     if can_note:
         with st.form("note_form", clear_on_submit=True):
             st.markdown("**Note**")
             body = st.text_area("Note", key="note_body")
             if st.form_submit_button("Add note"):
-                attempt("note", "Note added.", lambda: add_note(store, actor, customer_id, body,
-                                                                idempotency_key=action_key("note")))
+                attempt("note", "Note added.", lambda key: add_note(store, actor, customer_id, body,
+                                                                    idempotency_key=key), body)
     if not can_act:
         st.info("Your role may add notes only.")
         st.stop()
@@ -218,8 +218,8 @@ with tabs[5]:
         outcome = st.selectbox("Outcome", CALL_OUTCOMES, key="call_outcome")
         call_note = st.text_input("What was said", key="call_note")
         if st.form_submit_button("Log call"):
-            attempt("call", f"Call logged ({outcome}).", lambda: log_call(
-                store, actor, customer_id, outcome, call_note, idempotency_key=action_key("call")))
+            attempt("call", f"Call logged ({outcome}).", lambda key: log_call(
+                store, actor, customer_id, outcome, call_note, idempotency_key=key), outcome, call_note)
 
     with st.form("promise_form"):
         st.markdown("**Promise to pay**")
@@ -229,8 +229,9 @@ with tabs[5]:
         promised = c2.date_input("Promised date", value=today + timedelta(days=7), key="promise_date")
         invoice = c3.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="promise_invoice")
         if st.form_submit_button("Record promise"):
-            attempt("promise", f"Promise recorded: {amount:,.2f} {cur} by {promised}.", lambda: promise_to_pay(
-                store, actor, customer_id, amount, promised, entry_id=invoice, idempotency_key=action_key("promise")))
+            attempt("promise", f"Promise recorded: {amount:,.2f} {cur} by {promised}.", lambda key: promise_to_pay(
+                store, actor, customer_id, amount, promised, entry_id=invoice, idempotency_key=key),
+                amount, promised, invoice)
 
     with st.form("dispute_form"):
         st.markdown("**Dispute**")
@@ -240,9 +241,9 @@ with tabs[5]:
         department = c3.selectbox("Department to answer", DISPUTE_DEPARTMENTS, key="dispute_department")
         d_invoice = c4.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="dispute_invoice")
         if st.form_submit_button("Open dispute"):
-            attempt("dispute", "Dispute opened.", lambda: open_dispute(
-                store, actor, customer_id, reason, d_amount, department, entry_id=d_invoice,
-                idempotency_key=action_key("dispute")))
+            attempt("dispute", "Dispute opened.", lambda key: open_dispute(
+                store, actor, customer_id, reason, d_amount, department, entry_id=d_invoice, idempotency_key=key),
+                reason, d_amount, department, d_invoice)
     disputes = events[(events["kind"] == "dispute") & (events["status"] == "open")] if len(events) else events
     if len(disputes):
         with st.form("resolve_form"):
@@ -252,8 +253,8 @@ with tabs[5]:
             resolution = st.radio("Resolution", ["resolved", "rejected"], horizontal=True, key="resolve_resolution")
             r_note = st.text_input("Note", key="resolve_note")
             if st.form_submit_button("Close dispute"):
-                attempt("resolve", f"Dispute {resolution}.", lambda: resolve_dispute(
-                    store, actor, which, resolution, r_note, idempotency_key=action_key("resolve")))
+                attempt("resolve", f"Dispute {resolution}.", lambda key: resolve_dispute(
+                    store, actor, which, resolution, r_note, idempotency_key=key), which, resolution, r_note)
 
     with st.form("task_form"):
         st.markdown("**Task**")
@@ -262,13 +263,14 @@ with tabs[5]:
         due = c2.date_input("Due", value=today + timedelta(days=3), key="task_due")
         assignee = c3.text_input("Assignee (username)", value=actor.username, key="task_assignee")
         if st.form_submit_button("Add task"):
-            attempt("task", "Task added.", lambda: add_task(
-                store, actor, customer_id, subject, due, assignee, idempotency_key=action_key("task")))
+            attempt("task", "Task added.", lambda key: add_task(
+                store, actor, customer_id, subject, due, assignee, idempotency_key=key), subject, due, assignee)
     tasks = events[(events["kind"] == "task") & (events["status"] == "open")] if len(events) else events
     for task in tasks.itertuples(index=False):
         if st.button(f"Done: {task.subject} (due {task.due_date})", key=f"task_done_{task.activity_id}"):
-            complete_task(store, actor, int(task.activity_id))
-            done("task_done", "Task completed.")
+            complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
+            st.session_state["customer_flash"] = "Task completed."
+            st.rerun()
 
     with st.form("escalate_form"):
         st.markdown("**Escalate**")
@@ -276,8 +278,8 @@ with tabs[5]:
                           format_func={"manager": "a manager", "agency": "a collection agency"}.get)
         e_reason = st.text_input("Reason", key="escalate_reason")
         if st.form_submit_button("Escalate"):
-            attempt("escalate", f"Escalated to {target}.", lambda: escalate(
-                store, actor, customer_id, target, e_reason, idempotency_key=action_key("escalate")))
+            attempt("escalate", f"Escalated to {target}.", lambda key: escalate(
+                store, actor, customer_id, target, e_reason, idempotency_key=key), target, e_reason)
 
     if may(actor, "assign_customers"):
         with st.form("reassign_form"):
@@ -286,5 +288,5 @@ with tabs[5]:
             new_owner = st.selectbox("New collector", team, key="reassign_to")
             a_reason = st.text_input("Reason", key="reassign_reason")
             if st.form_submit_button("Reassign"):
-                attempt("reassign", f"Reassigned to {new_owner}.", lambda: reassign(
-                    store, actor, customer_id, new_owner, a_reason, idempotency_key=action_key("reassign")))
+                attempt("reassign", f"Reassigned to {new_owner}.", lambda key: reassign(
+                    store, actor, customer_id, new_owner, a_reason, idempotency_key=key), new_owner, a_reason)

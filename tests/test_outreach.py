@@ -92,6 +92,7 @@ def _count(store: Store, sql: str) -> int:
     return int(store.scalar(sql))
 
 
+@pytest.mark.slow
 def test_bulk_send_to_50_customers_delivers_exactly_50_with_text_and_attachment(store: Store, smtp) -> None:
     handler, config = smtp
     ids = _customers(store, 50)

@@ -126,3 +126,34 @@ def test_bulk_selection_filters_by_exact_days_past_due_and_amount(books: Store) 
     log_call(books, ANA, "A", "reached")
     quiet = select_customers(books, T, not_contacted_days=7, statuses=["active"])
     assert quiet["customer_id"].tolist() == ["E", "B", "C"]
+
+
+def test_cli_prints_the_worklist_and_says_when_it_is_empty(books: Store, capsys) -> None:
+    from analytics.cli import main
+
+    url = books.url
+    assert main(["--db", url, "outreach", "worklist", "--collector", "ana.collector", "--as-of", T.isoformat(),
+                 "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("priority,customer_id,customer_name,collector,reason,")
+    assert [line.split(",")[1] for line in lines[1:]] == ["B", "A", "C", "C", "C", "D"]
+    assert main(["--db", url, "outreach", "worklist", "--collector", "val.viewer"]) == 0
+    assert capsys.readouterr().out == "The worklist is empty: you have done everything.\n"
+    assert main(["--db", url, "outreach", "worklist", "--collector", "ghost"]) == 2
+    assert "There is no user 'ghost'" in capsys.readouterr().err
+
+
+def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(demo_store: Store) -> None:
+    from analytics.worklist import REASON_LABELS, default_as_of
+
+    as_of = default_as_of(demo_store)
+    team = worklist(demo_store, as_of)
+    mine = worklist(demo_store, as_of, "ana.collector")
+    assert len(mine) > 0 and len(team) > len(mine)
+    assert set(team["reason"]) <= set(REASON_LABELS)
+    assert team["priority"].is_monotonic_decreasing
+    product = (team["amount_at_risk"] * team["days_factor"] * team["history_factor"]).round(0)
+    assert (product == team["priority"]).all()
+    owners = demo_store.read("SELECT customer_id, collector FROM customers")
+    not_tasks = mine[mine.reason != "task_due"].merge(owners, on="customer_id", suffixes=("", "_owner"))
+    assert set(not_tasks["collector_owner"]) == {"ana.collector"}

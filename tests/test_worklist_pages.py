@@ -83,6 +83,9 @@ def test_customer_page_shows_the_360_and_logs_a_call_once(books_file: Path) -> N
     assert not at.exception
     assert at.success[0].value == "Call logged (left voicemail)."
     at.run()  # a rerun must not log it again
+    at.selectbox(key="call_outcome").select("left voicemail")  # nor the same submit again (a double click)
+    at.text_input(key="call_note").input("Asked for a call back")
+    _button(at, "Log call").click().run()
     assert _count(books_file, "SELECT COUNT(*) FROM activities WHERE kind = 'call' AND customer_id = 'C3'") == 1
     [newest] = [m.value for m in at.tabs[0].markdown]
     assert newest.endswith("**call** by ana.collector (collections): Call: left voicemail · _left voicemail_")
@@ -112,6 +115,10 @@ def test_bulk_page_sends_to_every_selected_customer_once(books_file: Path, tmp_p
     at.number_input(key="bulk_dpd_hi").set_value(4).run()
     assert at.markdown[0].value == "**3 customers match.**"
     at.checkbox(key="bulk_select_all").check().run()
+    at.selectbox(key="bulk_preview_for").select("C3").run()
+    assert at.code[0].value.startswith("Dear Pat C3,")
+    assert f"- INV-3 dated {T - timedelta(days=33)}, due {T - timedelta(days=3)}: 300.00 USD (3 days overdue)" in (
+        at.code[0].value)
     _button(at, "Send to 3 customers").click().run()
     assert not at.exception
     assert at.success[0].value == "Bulk send finished: 3 sent."

@@ -40,10 +40,12 @@ def _retry(args: argparse.Namespace) -> int:
 
 
 def _worklist(args: argparse.Namespace) -> int:
-    from analytics.cli import emit
+    from analytics.cli import UserError, emit
     from analytics.worklist import default_as_of, worklist
 
     store = connect(args.db)
+    if args.collector and not store.scalar("SELECT COUNT(*) FROM users WHERE username = :u", {"u": args.collector}):
+        raise UserError(f"There is no user {args.collector!r}; `ardesk users list` shows who there is.")
     frame = worklist(store, args.as_of or default_as_of(store), args.collector)
     if frame.empty and args.format == "table":
         print("The worklist is empty: you have done everything.")
