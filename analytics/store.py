@@ -144,7 +144,10 @@ def bulk_insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> int:
 
 def next_id(conn: sa.Connection, table: str, column: str) -> int:
     """The next free integer key of a bulk-loaded table (callers hold the write lock)."""
-    return int(conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).scalar())  # noqa: S608
+    # fetchall, not scalar: on DuckDB 2.0 scalar() leaves the result pending and the next native
+    # statement on this connection (a bulk_insert) fails with "connection is busy".
+    rows = conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).fetchall()  # noqa: S608
+    return int(rows[0][0])
 
 
 _LOCK_PID = re.compile(r"PID (\d+)")

@@ -42,9 +42,10 @@ def test_failed_write_rolls_back_everything(store: Store) -> None:
     assert store.scalar("SELECT COUNT(*) FROM customers") == 0
 
 
-def test_bulk_insert_and_next_id(store: Store) -> None:
+def test_bulk_insert_after_next_id_in_one_transaction(store: Store) -> None:
     frame = pd.DataFrame([_customer(f"C{i}") for i in range(1000)])
     with store.write() as conn:
+        assert next_id(conn, "ledger_entries", "entry_id") == 1
         assert bulk_insert(conn, "customers", frame) == 1000
         assert next_id(conn, "ledger_entries", "entry_id") == 1
     assert store.scalar("SELECT COUNT(*) FROM customers") == 1000
