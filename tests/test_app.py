@@ -53,7 +53,7 @@ def test_overview_matches_the_engine_and_follows_the_as_of_date(app_env, demo_st
     store.close()
     assert metrics["Open AR (USD)"] == f"{expected.open_ar:,.0f}"
     assert metrics["Overdue AR (USD)"] == f"{expected.overdue_ar:,.0f}"
-    at.date_input(key="overview_as_of").set_value(date(2026, 3, 31)).run()
+    at.date_input(key="f_as_of").set_value(date(2026, 3, 31)).run()  # the shared sidebar as-of date
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Open AR (USD)"] == f"{earlier.open_ar:,.0f}"
     assert expected.open_ar != earlier.open_ar
