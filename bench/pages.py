@@ -5,7 +5,7 @@ For each ledger size, builds a demo store (cached under bench/results/), starts 
 then opens each dashboard `--repeats` times in two ways: by link (a new session, as from a
 bookmark; the first round is cold, nothing cached yet) and by a sidebar click in the signed-in
 session. A page counts as rendered when its footer ("computed in") is visible, Streamlit's status
-widget is gone, and every plotly chart has drawn its SVG. Medians are over all repeats.
+widget is gone, no element shows a loading skeleton, and every plotly chart has drawn its SVG. Medians are over all repeats.
 
     python bench/pages.py --sizes 200000 1000000 --repeats 3
 """

@@ -70,12 +70,14 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 # A dashboard is fully rendered in the browser when its footer ("computed in", drawn last) is
-# visible, Streamlit's status widget is gone, and every plotly chart has drawn its SVG.
+# visible, Streamlit's status widget is gone, no element still shows its loading skeleton (charts
+# and tables load lazily), and every plotly chart has drawn its SVG.
 RENDERED_JS = """() => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   const footer = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
     .some(e => e.innerText.includes('computed in') && !e.closest('[data-stale="true"]'));
   if (!footer) return false;
+  if (document.querySelector('[data-testid="stMain"] [data-testid="stSkeleton"]')) return false;
   return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'));
 }"""
 
