@@ -72,7 +72,7 @@ rows = selection.selection.rows if selection is not None else []
 row = shown.iloc[rows[0]] if rows else None
 drill = view.filters
 scope = view.describe()
-if row is not None and not (row[keys[-1]] == "All" and row.get(keys[0], "") == ""):
+if row is not None and rows[0] < len(table):  # the last row is the total: the whole view
     value = row[keys[0]]
     if pd.isna(value):
         st.info(f"The selected row has no {GROUPS[by].lower()}; pick a bucket to see its invoices.")

@@ -140,7 +140,7 @@ def _reset(first: date, last: date) -> None:
 
 def sidebar_filters(store: Store) -> View | None:
     """Draw the shared filters in the sidebar and return the view; None when the ledger is empty."""
-    first, last = ledger_bounds(store)
+    first, last = cached(ledger_bounds, store)
     if last is None:
         return None
     view: View | None = st.session_state.get("view")

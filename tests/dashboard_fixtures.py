@@ -62,12 +62,14 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 # A dashboard is fully rendered in the browser when its footer ("computed in", drawn last) is
-# visible, Streamlit's status widget is gone, and every plotly chart has drawn its SVG.
+# visible, Streamlit's status widget is gone, no element still shows its loading skeleton (charts
+# and tables load lazily), and every plotly chart has drawn its SVG.
 RENDERED_JS = """() => {
   if (document.querySelector('[data-testid="stStatusWidget"]')) return false;
   const footer = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
     .some(e => e.innerText.includes('computed in') && !e.closest('[data-stale="true"]'));
   if (!footer) return false;
+  if (document.querySelector('[data-testid="stMain"] [data-testid="stSkeleton"]')) return false;
   return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].every(c => c.querySelector('.main-svg'));
 }"""
 
@@ -86,7 +88,7 @@ def browser_metrics(page) -> dict[str, str]:
     return {label.strip(): value.strip() for label, value in pairs}
 
 
-def sign_in_steady(page, username: str) -> None:
+def sign_in_steady(page, username: str, password: str | None = None) -> None:
     """`conftest.sign_in`, typing again when the form was redrawn empty under it.
 
     On a busy machine, the first sign-in after the server starts is often lost: the cookie
@@ -104,7 +106,7 @@ def sign_in_steady(page, username: str) -> None:
         page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=50)
         expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=30_000)
         page.get_by_role("textbox", name="Username").fill(username)
-        page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
+        page.get_by_role("textbox", name="Password").fill(password or DEMO_PASSWORD)
         page.get_by_role("button", name="Login").click()
         try:
             page.wait_for_function("document.cookie.includes('ardesk_auth=')", timeout=10_000)

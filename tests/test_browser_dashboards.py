@@ -101,7 +101,10 @@ def test_filters_live_in_the_url_follow_the_user_and_drill_down(page, demo_store
     # a link with filters reproduces the view
     page.goto(f"/aging?as_of={as_of}&segment={segment}")
     expect(page.get_by_role("heading", name="Aging", exact=True)).to_be_visible(timeout=WAIT_MS)
+    # the sign-in from the cookie reruns the page; wait for the run that drew the linked view
+    expect(page.get_by_text(f"segment {segment} · amounts in USD")).to_be_visible(timeout=WAIT_MS)
     wait_rendered(page)
+    screenshot(page, "dashboard_aging_linked")
     expected = aging_buckets(demo_store, as_of, Filters(segment=segment)).iloc[0]
     assert browser_metrics(page)["Open AR (USD)"] == f"{expected[TOTAL]:,.0f}"
     assert expected[TOTAL] != aging_buckets(demo_store, as_of).iloc[0][TOTAL]

@@ -39,3 +39,21 @@ def test_aging_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
     at = signed_in("cfo", PAGE).run()
     assert not at.exception
     assert "The ledger is empty" in at.info[0].value
+
+
+def test_selecting_a_row_drills_down_to_that_customers_invoices(app_env, tmp_path: Path) -> None:
+    app_env(small_ledger(tmp_path / "small.duckdb"))
+    at = signed_in("collector", PAGE).run()
+    assert at.dataframe[0].value["customer_id"].tolist() == ["B", "A", ""]
+    at.session_state["aging_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    assert at.dataframe[1].value[["customer_id", "document_number", "bucket"]].to_dict("records") == [
+        {"customer_id": "A", "document_number": "INV1", "bucket": "31-60"},
+        {"customer_id": "A", "document_number": "INV2", "bucket": "Current"},
+    ]
+    assert "2 items** in all buckets for customer Alpha Ltd" in at.markdown[-1].value
+    # the total row drills into the whole view, and a bucket narrows it
+    at.session_state["aging_table"] = {"selection": {"rows": [2], "columns": [], "cells": []}}
+    at.selectbox(key="aging_bucket").set_value("91-120").run()
+    assert at.dataframe[1].value["document_number"].tolist() == ["INV3"]
