@@ -169,6 +169,9 @@ def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
     page.get_by_role("button", name="Login").click()
     page.wait_for_function("document.cookie.includes('ardesk_auth=')")
     expect(page.get_by_text("Signed in as")).to_be_visible()
+    # The cookie component reruns the app once more after sign-in, on the default page (stack
+    # findings 1c); navigating before that rerun lands would be undone by it.
+    wait_idle(page, quiet_ms=1500)
 
 
 def screenshot(page, name: str) -> Path:

@@ -76,6 +76,7 @@ def _sign_in(page, username: str) -> None:
     _open_sign_in(page, username)
     page.wait_for_function("document.cookie.includes('ardesk_auth=')")
     expect(page.get_by_text("Signed in as")).to_be_visible()
+    wait_idle(page, quiet_ms=1500)  # let the cookie component's rerun land before navigating
 
 
 def _nav_links(page) -> list[str]:
