@@ -42,6 +42,7 @@ lint: $(VENV)/.dev
 ## bench: the benchmark scripts whose figures are in the README
 bench: $(VENV)/.dev
 	$(PY) bench/demo_generation.py --sizes 1000000 10000000
+	$(PY) bench/pages.py --sizes 200000 1000000 --repeats 3
 
 ## lock: refresh the lock files after changing pyproject.toml (needs uv)
 lock:

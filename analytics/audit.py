@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -63,3 +63,46 @@ def audit_trail(store: Store, limit: int = 500) -> pd.DataFrame:
         "FROM audit_log ORDER BY audit_id DESC LIMIT :limit",
         {"limit": limit},
     )
+
+
+def search_audit(
+    store: Store,
+    actors: list[str] | None = None,
+    actions: list[str] | None = None,
+    entities: list[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    text: str | None = None,
+    limit: int | None = 10_000,
+) -> pd.DataFrame:
+    """Audit lines matching every given filter, newest first (read only: nothing edits the log).
+
+    `start`/`end` are inclusive calendar days; `text` matches the entity id, the old and new
+    values and the detail, case-insensitively.
+    """
+    query = sa.select(audit_log).order_by(audit_log.c.audit_id.desc())
+    for column, values in ((audit_log.c.actor, actors), (audit_log.c.action, actions),
+                           (audit_log.c.entity, entities)):
+        if values:  # OR of equalities, not IN: Store.read compiles without expanding bind lists
+            query = query.where(sa.or_(*(column == v for v in values)))
+    if start:
+        query = query.where(audit_log.c.logged_at >= datetime.combine(start, datetime.min.time()))
+    if end:
+        query = query.where(audit_log.c.logged_at < datetime.combine(end + timedelta(days=1), datetime.min.time()))
+    if text and text.strip():
+        pattern = f"%{text.strip().lower()}%"
+        query = query.where(sa.or_(*(
+            sa.func.lower(sa.func.coalesce(c, "")).like(pattern)
+            for c in (audit_log.c.entity_id, audit_log.c.old_values, audit_log.c.new_values, audit_log.c.detail)
+        )))
+    if limit:
+        query = query.limit(limit)
+    return store.read(query)
+
+
+def audit_choices(store: Store) -> dict[str, list[str]]:
+    """Distinct actors, actions and entities in the log, for the filter pickers."""
+    return {
+        column: store.read(f"SELECT DISTINCT {column} AS v FROM audit_log ORDER BY v").v.tolist()  # noqa: S608
+        for column in ("actor", "action", "entity")
+    }

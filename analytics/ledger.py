@@ -6,11 +6,13 @@ Open as of D:
   amount - allocations to it dated <= D;
 - a credit entry (payment, credit note, write-off, credit adjustment: amount < 0) is unapplied for
   amount + allocations from it dated <= D (a negative number: cash or credit on account);
-- days past due = D - due date (due today is 0, "current").
+- days past due = D - due date (due today is 0, "current"); a debit without a due date (an
+  adjustment) is due on its posting date.
 A report for a past D therefore reproduces what was open then, whatever was paid later.
 
-Amounts are in each entry's own currency; `in_reporting` converts at the latest FX rate on or
-before D (the reporting currency itself converts at 1).
+Amounts are in each entry's own currency; `fx_rate` converts to the reporting currency at the
+latest rate on or before D (the reporting currency itself converts at 1; no rate gives NULL, and
+the item is left out of converted sums and counted as `missing_fx` where reported).
 """
 
 from __future__ import annotations
@@ -19,16 +21,17 @@ from datetime import date
 
 import pandas as pd
 
+from analytics.filters import Filters, filter_sql
 from analytics.settings import load_settings
 from analytics.store import Store
 
-OPEN_ITEMS_SQL = """
+_OPEN_ITEMS_TEMPLATE = """
 WITH applied_to AS (
-    SELECT to_entry_id AS entry_id, SUM(amount) AS applied
-    FROM allocations WHERE allocation_date <= :as_of GROUP BY to_entry_id
+    SELECT a.to_entry_id AS entry_id, SUM(a.amount) AS applied
+    FROM allocations a WHERE a.allocation_date <= :as_of{alloc_filter} GROUP BY a.to_entry_id
 ), applied_from AS (
-    SELECT from_entry_id AS entry_id, SUM(amount) AS applied
-    FROM allocations WHERE allocation_date <= :as_of GROUP BY from_entry_id
+    SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS applied
+    FROM allocations a WHERE a.allocation_date <= :as_of{alloc_filter} GROUP BY a.from_entry_id
 ), fx AS (
     SELECT currency, rate FROM (
         SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
@@ -40,15 +43,38 @@ SELECT e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_dat
        CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
             ELSE e.amount + COALESCE(f.applied, 0) END AS open_amount,
        CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
-       CAST(:as_of AS DATE) - e.due_date AS days_past_due
+       CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
+       CAST(:as_of AS DATE) - e.posting_date AS age_days
 FROM ledger_entries e
 LEFT JOIN applied_to t ON t.entry_id = e.entry_id
 LEFT JOIN applied_from f ON f.entry_id = e.entry_id
 LEFT JOIN fx ON fx.currency = e.currency
-WHERE e.posting_date <= :as_of
+WHERE e.posting_date <= :as_of{entry_filter}
   AND CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
            ELSE e.amount + COALESCE(f.applied, 0) END <> 0
 """
+
+OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(alloc_filter="", entry_filter="")
+# The same rule for one customer (:customer_id). A direct equality, not the filter semi-join, so a
+# customer's page reads only that customer's allocations (1.07 s -> 0.09 s on the 200k demo).
+CUSTOMER_OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(
+    alloc_filter=" AND a.customer_id = :customer_id", entry_filter=" AND e.customer_id = :customer_id")
+
+
+def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, object]]:
+    """`OPEN_ITEMS_SQL` narrowed to the customers matching `filters`, and the filter's params.
+
+    Binds still needed from the caller: `:as_of` and `:reporting` (see `_params`).
+    Columns: entry_id, customer_id, entry_type, document_number, posting_date, due_date, currency,
+    amount, open_amount (own currency; > 0 open debit, < 0 unapplied credit), fx_rate (reporting
+    currency per unit at the latest rate on or before D; NULL when none), days_past_due
+    (D - due date; a debit without a due date is due on its posting date), age_days (D - posting date).
+    """
+    if filters is None or filters.is_empty:
+        return OPEN_ITEMS_SQL, {}
+    alloc_filter, params = filter_sql(filters, "a.customer_id")
+    entry_filter, _ = filter_sql(filters, "e.customer_id")
+    return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter), params
 
 
 def _params(as_of: date) -> dict[str, object]:
@@ -89,3 +115,109 @@ def ledger_bounds(store: Store) -> tuple[date | None, date | None]:
     if pd.isna(first):
         return None, None
     return pd.Timestamp(first).date(), pd.Timestamp(last).date()
+
+
+# The latest FX rate on or before each spine date, per currency (a CTE named fx: k, currency, rate).
+FX_AT_SPINE = """fx AS (
+        SELECT k, currency, rate FROM (
+            SELECT s.k, r.currency, r.rate,
+                   ROW_NUMBER() OVER (PARTITION BY s.k, r.currency ORDER BY r.rate_date DESC) AS rn
+            FROM spine s JOIN fx_rates r ON r.rate_date <= s.d
+        ) ranked WHERE rn = 1
+    )"""
+
+
+def spine_key(column: str, count: int, prefix: str = "s") -> str:
+    """CASE mapping a date column to the index of the first spine date on or after it."""
+    return "CASE " + " ".join(f"WHEN {column} <= :{prefix}{i} THEN {i}" for i in range(count)) + " END"
+
+
+def spine_sql(dates: list[date], prefix: str = "s") -> tuple[str, dict[str, object]]:
+    """A small `spine(k, d)` VALUES list of report dates (built here, never per row), and its params.
+
+    Portable alternative to generate_series, whose signature differs between DuckDB and PostgreSQL.
+    """
+    if not dates:
+        raise ValueError("a report needs at least one date")
+    rows = ", ".join(f"({i}, CAST(:{prefix}{i} AS DATE))" for i in range(len(dates)))
+    return f"spine(k, d) AS (VALUES {rows})", {f"{prefix}{i}": d for i, d in enumerate(dates)}
+
+
+def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) -> tuple[str, dict[str, object]]:
+    """Open debit balances (open AR) at each report date, grouped by due date and currency.
+
+    The same open-as-of-D rule as `OPEN_ITEMS_SQL`, evaluated at many dates at once without
+    joining dates x invoices: a debit counts from its posting date; an allocation to it counts from
+    max(allocation date, the debit's posting date). Both flows are summed per (effective date, due
+    date, currency), each flow is keyed to the first report date on or after it, a running sum per
+    (due date, currency) gives the balance, and the balance is carried to the following report dates
+    until it next changes. Rows only where the balance is non-zero.
+
+    Columns: k (index into `dates`), at_date, due_date (a debit without one: its posting date),
+    currency, open_amount (own currency), fx_rate (latest on or before at_date; 1 for the reporting
+    currency; NULL when none), days_past_due = at_date - due_date. Binds: `:reporting` + returned params.
+    """
+    dates = sorted(set(dates))
+    spine, params = spine_sql(dates)
+    last = f":s{len(dates) - 1}"
+    key = spine_key("eff", len(dates))
+    entry_filter, fparams = filter_sql(filters or Filters(), "e.customer_id")
+    params.update(fparams)
+    sql = f"""
+    WITH {spine},
+    flows AS (
+        SELECT e.posting_date AS eff, COALESCE(e.due_date, e.posting_date) AS due_date, e.currency,
+               SUM(e.amount) AS amount
+        FROM ledger_entries e
+        WHERE e.amount > 0 AND e.posting_date <= {last}{entry_filter}
+        GROUP BY e.posting_date, COALESCE(e.due_date, e.posting_date), e.currency
+        UNION ALL
+        SELECT GREATEST(a.allocation_date, e.posting_date) AS eff,
+               COALESCE(e.due_date, e.posting_date) AS due_date, e.currency, -SUM(a.amount) AS amount
+        FROM allocations a JOIN ledger_entries e ON e.entry_id = a.to_entry_id
+        WHERE e.amount > 0 AND a.allocation_date <= {last} AND e.posting_date <= {last}{entry_filter}
+        GROUP BY GREATEST(a.allocation_date, e.posting_date), COALESCE(e.due_date, e.posting_date), e.currency
+    ), keyed AS (
+        SELECT {key} AS k, due_date, currency, SUM(amount) AS amount
+        FROM flows GROUP BY {key}, due_date, currency
+    ), running AS (
+        SELECT k, due_date, currency,
+               SUM(amount) OVER (PARTITION BY due_date, currency ORDER BY k
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS open_amount,
+               LEAD(k, 1, {len(dates)}) OVER (PARTITION BY due_date, currency ORDER BY k) AS next_k
+        FROM keyed
+    ), {FX_AT_SPINE}
+    SELECT s.k, s.d AS at_date, r.due_date, r.currency, r.open_amount,
+           CASE WHEN r.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
+           s.d - r.due_date AS days_past_due
+    FROM running r
+    JOIN spine s ON s.k >= r.k AND s.k < r.next_k
+    LEFT JOIN fx ON fx.k = s.k AND fx.currency = r.currency
+    WHERE r.open_amount <> 0
+    """  # noqa: S608 - composed from constants and bind names only
+    return sql, params
+
+
+def reporting_params(as_of: date | None = None) -> dict[str, object]:
+    """`:reporting` (and `:as_of` when given) for the SQL above."""
+    params: dict[str, object] = {"reporting": load_settings().reporting_currency}
+    if as_of is not None:
+        params["as_of"] = as_of
+    return params
+
+
+def month_end(d: date) -> date:
+    """The last day of d's month."""
+    return (pd.Timestamp(d) + pd.offsets.MonthEnd(0)).date()
+
+
+def month_ends(start: date, end: date, include_end: bool = True) -> list[date]:
+    """Month ends from start's month through end's month, none after `end`.
+
+    With `include_end`, `end` itself closes the list when it is not a month end (a report as of the
+    15th shows the month so far as its last point).
+    """
+    points = [ts.date() for ts in pd.date_range(month_end(start), end, freq="ME")]
+    if include_end and (not points or points[-1] != end) and end >= start:
+        points.append(end)
+    return points

@@ -35,6 +35,26 @@ class PageSpec:
 
 PAGES: tuple[PageSpec, ...] = (
     PageSpec("overview", "pages/overview.py", "Overview", ":material/home:", "Dashboards", EVERYONE),
+    PageSpec("aging", "pages/aging.py", "Aging", ":material/stacked_bar_chart:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst", "collector", "viewer"})),
+    PageSpec("dso", "pages/dso.py", "DSO & cash", ":material/timer:", "Dashboards", FINANCE),
+    PageSpec("bad_debt", "pages/bad_debt.py", "Bad debt", ":material/money_off:", "Dashboards", FINANCE),
+    PageSpec("dunning", "pages/dunning.py", "Dunning effectiveness", ":material/campaign:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst"})),
+    PageSpec("team", "pages/team.py", "Team", ":material/groups:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst"})),
+    PageSpec("worklist", "pages/worklist.py", "Worklist", ":material/checklist:", "Collections",
+             frozenset({"admin", "collector"})),
+    PageSpec("customer", "pages/customer.py", "Customer 360", ":material/person_search:", "Collections",
+             frozenset({"admin", "cfo", "analyst", "collector", "sales", "viewer"})),
+    PageSpec("bulk", "pages/bulk.py", "Bulk outreach", ":material/forward_to_inbox:", "Collections",
+             frozenset({"admin", "collector"})),
+    PageSpec("admin", "pages/admin.py", "Users and assignments", ":material/manage_accounts:", "Administration",
+             frozenset({"admin"})),
+    PageSpec("audit", "pages/audit.py", "Audit log", ":material/history:", "Administration",
+             frozenset({"admin", "cfo"})),
+    PageSpec("imports", "pages/imports.py", "Imports", ":material/upload_file:", "Administration",
+             frozenset({"admin"})),
 )
 
 # Writes: permission -> roles that may perform it.

@@ -105,7 +105,8 @@ def read_df(conn: sa.Connection, query: Query, params: Params = None) -> pd.Data
     if conn.dialect.name == "duckdb":
         if isinstance(stmt, sa.TextClause) and params:
             stmt = stmt.bindparams(**{k: v for k, v in params.items() if k in stmt._bindparams})
-        compiled = stmt.compile(dialect=conn.dialect)
+        # render_postcompile expands `IN` lists (`col.in_([...])`) into one placeholder per value.
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         values = compiled.params
         args = [values[name] for name in (compiled.positiontup or [])]
         raw = conn.connection.driver_connection
@@ -143,7 +144,10 @@ def bulk_insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> int:
 
 def next_id(conn: sa.Connection, table: str, column: str) -> int:
     """The next free integer key of a bulk-loaded table (callers hold the write lock)."""
-    return int(conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).scalar())  # noqa: S608
+    # fetchall, not scalar: on DuckDB 2.0 scalar() leaves the result pending and the next native
+    # statement on this connection (a bulk_insert) fails with "connection is busy".
+    rows = conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).fetchall()  # noqa: S608
+    return int(rows[0][0])
 
 
 _LOCK_PID = re.compile(r"PID (\d+)")

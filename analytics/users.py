@@ -55,6 +55,7 @@ def add_user(
 ) -> None:
     """Create an account (admins only). Without a password it cannot sign in until one is set."""
     require(actor, "manage_users")
+    username = (username or "").strip().lower()  # the sign-in form matches usernames in lower case
     if role not in ROLES:
         raise UserError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
     if not username or not username.replace(".", "").replace("_", "").replace("-", "").isalnum():
@@ -78,11 +79,83 @@ def set_password(store: Store, actor: Actor, username: str, password: str) -> No
         require(actor, "manage_users")
     new_hash = hash_password(password)
     with store.write() as conn:
-        if not get_user(conn, username):
-            raise UserError(f"There is no user {username}.")
+        username = _require_user(conn, username)["username"]
         conn.execute(users.update().where(users.c.username == username).values(
             password_hash=new_hash, failed_logins=0, locked_until=None))
         audit.record(conn, actor, "user.reset_password", "user", username, detail="password changed")
+
+
+def _require_user(conn: sa.Connection, username: str) -> dict:
+    row = get_user(conn, username) or get_user(conn, username.strip().lower())
+    if not row:
+        raise UserError(f"There is no user {username}.")
+    return row
+
+
+def _other_active_admins(conn: sa.Connection, username: str) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(users).where(
+        users.c.role == "admin", users.c.active, users.c.username != username)).scalar())
+
+
+def set_active(store: Store, actor: Actor, username: str, active: bool) -> bool:
+    """Disable or enable an account (admins only); returns False when it already was.
+
+    A disabled account cannot sign in and its open sessions end on their next page load. The
+    last active admin cannot be disabled, so someone can always manage users.
+    """
+    require(actor, "manage_users")
+    with store.write() as conn:
+        row = _require_user(conn, username)
+        username = row["username"]
+        if bool(row["active"]) == active:
+            return False
+        if not active and row["role"] == "admin" and not _other_active_admins(conn, username):
+            raise UserError(f"{username} is the last active admin; enable or add another admin first.")
+        conn.execute(users.update().where(users.c.username == username).values(active=active))
+        audit.record(conn, actor, "user.enable" if active else "user.disable", "user", username,
+                     old={"active": bool(row["active"])}, new={"active": active})
+    return True
+
+
+def set_role(store: Store, actor: Actor, username: str, role: str) -> bool:
+    """Give an account another role (admins only); returns False when it already had it."""
+    require(actor, "manage_users")
+    if role not in ROLES:
+        raise UserError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
+    with store.write() as conn:
+        row = _require_user(conn, username)
+        username = row["username"]
+        if row["role"] == role:
+            return False
+        if row["role"] == "admin" and row["active"] and not _other_active_admins(conn, username):
+            raise UserError(f"{username} is the last active admin; make another user admin first.")
+        conn.execute(users.update().where(users.c.username == username).values(role=role))
+        audit.record(conn, actor, "user.set_role", "user", username, old={"role": row["role"]}, new={"role": role})
+    return True
+
+
+def unlock_user(store: Store, actor: Actor, username: str) -> bool:
+    """Clear a lock-out and the failed sign-in count (admins only); False when there was none."""
+    require(actor, "manage_users")
+    with store.write() as conn:
+        row = _require_user(conn, username)
+        username = row["username"]
+        if not row["failed_logins"] and row["locked_until"] is None:
+            return False
+        conn.execute(users.update().where(users.c.username == username).values(failed_logins=0, locked_until=None))
+        audit.record(conn, actor, "user.unlock", "user", username,
+                     old={"failed_logins": row["failed_logins"], "locked_until": row["locked_until"]},
+                     new={"failed_logins": 0, "locked_until": None})
+    return True
+
+
+def users_version(store: Store) -> int:
+    """Changes whenever an account changes (every change is audited as `user.*`).
+
+    The app keys its cached sign-in credentials on it, so an added, disabled, re-roled or
+    re-passworded user takes effect on the next page load.
+    """
+    return int(store.scalar("SELECT COALESCE(MAX(audit_id), 0) FROM audit_log WHERE action LIKE 'user.%'"))
 
 
 def credentials(store: Store) -> dict:

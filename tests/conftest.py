@@ -162,11 +162,16 @@ def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
+    expect(page.get_by_role("button", name="Login")).to_be_visible()
+    wait_idle(page)  # a click during the cookie component's rerun can lose the form submission
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
     page.wait_for_function("document.cookie.includes('ardesk_auth=')")
     expect(page.get_by_text("Signed in as")).to_be_visible()
+    # The cookie component reruns the app once more after sign-in, on the default page (stack
+    # findings 1c); navigating before that rerun lands would be undone by it.
+    wait_idle(page, quiet_ms=1500)
 
 
 def screenshot(page, name: str) -> Path:
@@ -175,3 +180,50 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def wait_idle(page, quiet_ms: int = 1000) -> None:
+    """Wait until no script run has started for `quiet_ms` (the cookie component reruns on load)."""
+    page.wait_for_function(
+        """(quiet) => {
+            const app = document.querySelector("[data-testid='stApp']");
+            const idle = app && app.getAttribute('data-test-script-state') === 'notRunning';
+            const now = Date.now();
+            if (!idle || window.__ardeskBusy === undefined) { window.__ardeskBusy = now; return false; }
+            return now - window.__ardeskBusy > quiet;
+        }""",
+        arg=quiet_ms, polling=100,
+    )
+
+
+def signed_in_app(role: str, username: str = "tester", page: str | None = None):
+    """An AppTest of app.py as if `username` (role `role`) had signed in, optionally on `page`.
+
+    The app re-checks the account in the store on every load, so the account is created (or
+    given a password) in the store that `app_env` pointed the app at when it cannot sign in yet.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from analytics.roles import SYSTEM
+    from analytics.users import add_user, set_password
+
+    store = connect(os.environ["ARDESK_DB"])
+    try:
+        can_sign_in = store.scalar("SELECT MAX(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END) "
+                                   "FROM users WHERE username = :u", {"u": username})
+        if can_sign_in is None:
+            add_user(store, SYSTEM, username, f"Test {role}", role, password=DEMO_PASSWORD)
+        elif not can_sign_in:
+            set_password(store, SYSTEM, username, DEMO_PASSWORD)
+    finally:
+        store.close()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["name"] = f"Test {role}"
+    at.session_state["roles"] = [role]
+    at.session_state["logout"] = None
+    if page:
+        at.run()  # the first run registers the role's navigation; only then can it switch pages
+        at.switch_page(page)
+    return at

@@ -26,6 +26,14 @@ def test_read_binds_parameters_and_returns_frames(store: Store) -> None:
     assert frame.to_dict("records") == [{"days": 29, "name": "O'Brien; DROP TABLE x"}]
 
 
+def test_read_expands_in_lists_of_core_statements(store: Store) -> None:
+    with store.write() as conn:
+        bulk_insert(conn, "customers", pd.DataFrame([_customer(c) for c in ("A", "B", "C")]))
+    stmt = (sa.select(customers.c.customer_id).where(customers.c.customer_id.in_(["A", "C"]))
+            .order_by(customers.c.customer_id))
+    assert store.read(stmt).customer_id.tolist() == ["A", "C"]
+
+
 def test_failed_write_rolls_back_everything(store: Store) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         with store.write() as conn:
@@ -34,9 +42,10 @@ def test_failed_write_rolls_back_everything(store: Store) -> None:
     assert store.scalar("SELECT COUNT(*) FROM customers") == 0
 
 
-def test_bulk_insert_and_next_id(store: Store) -> None:
+def test_bulk_insert_after_next_id_in_one_transaction(store: Store) -> None:
     frame = pd.DataFrame([_customer(f"C{i}") for i in range(1000)])
     with store.write() as conn:
+        assert next_id(conn, "ledger_entries", "entry_id") == 1
         assert bulk_insert(conn, "customers", frame) == 1000
         assert next_id(conn, "ledger_entries", "entry_id") == 1
     assert store.scalar("SELECT COUNT(*) FROM customers") == 1000

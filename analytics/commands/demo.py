@@ -29,7 +29,9 @@ def _run(args: argparse.Namespace) -> int:
     from analytics.demo import StoreNotEmpty, demo_summary_table, generate_demo
 
     store = connect(args.db)
-    if args.if_empty and store.scalar("SELECT COUNT(*) FROM ledger_entries"):
+    # The same test as generate_demo's refusal: any customer or ledger entry means "has data".
+    if args.if_empty and store.scalar(
+            "SELECT (SELECT COUNT(*) FROM customers) + (SELECT COUNT(*) FROM ledger_entries)"):
         print("The store already has data; demo not generated.")
         return 0
     try:

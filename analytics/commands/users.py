@@ -1,4 +1,7 @@
-"""`ardesk users list|add|reset-password|bootstrap`: manage who can sign in."""
+"""`ardesk users list|add|reset-password|disable|enable|set-role|unlock|bootstrap`: manage who can sign in.
+
+Every change is made as the `system` actor and audited like a change made on the admin page.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from analytics.store import connect
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("users", help="list, add and reset users")
+    p = sub.add_parser("users", help="list, add, disable, re-role and reset users")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = actions.add_parser("list", help="list accounts and roles")
     ls.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -26,6 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     reset = actions.add_parser("reset-password", help="set a new password, read from standard input")
     reset.add_argument("username")
     reset.set_defaults(handler=_reset)
+    for name, helptext in (("disable", "stop an account from signing in; its open sessions end on their next page load"),
+                           ("enable", "let a disabled account sign in again"),
+                           ("unlock", "clear a lock-out after repeated failed sign-ins")):
+        act = actions.add_parser(name, help=helptext)
+        act.add_argument("username")
+        act.set_defaults(handler=_change, change=name)
+    role = actions.add_parser("set-role", help="give an account another role")
+    role.add_argument("username")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(handler=_change, change="set-role")
     boot = actions.add_parser("bootstrap", help="on first start, give one account per role a password and print it once")
     boot.set_defaults(handler=_bootstrap)
 
@@ -75,6 +88,28 @@ def _reset(args: argparse.Namespace) -> int:
     except BadUser as exc:
         raise UserError(str(exc)) from None
     print(f"Password of {args.username} changed.")
+    return 0
+
+
+def _change(args: argparse.Namespace) -> int:
+    from analytics.cli import UserError
+    from analytics.users import UserError as BadUser
+    from analytics.users import set_active, set_role, unlock_user
+
+    store = connect(args.db)
+    try:
+        if args.change == "set-role":
+            changed = set_role(store, SYSTEM, args.username, args.role)
+            done = f"{args.username} is now {args.role}."
+        elif args.change == "unlock":
+            changed = unlock_user(store, SYSTEM, args.username)
+            done = f"{args.username} is unlocked."
+        else:
+            changed = set_active(store, SYSTEM, args.username, args.change == "enable")
+            done = f"{args.username} is {args.change}d."
+    except BadUser as exc:
+        raise UserError(str(exc)) from None
+    print(done if changed else f"{done.rstrip('.')} already; nothing changed.")
     return 0
 
 

@@ -1,0 +1,75 @@
+"""Bad debt: write-offs and bad debt % of sales over time, roll rates between buckets, the 90+ balance."""
+
+import pandas as pd
+import streamlit as st
+
+from analytics.aging import bucket_labels
+from analytics.bad_debt import bad_debt_monthly, roll_rates
+from pages.cached import cached
+from pages.charts import bar_chart, heatmap, line_chart, show
+from pages.filters import dashboard, footer, nothing_matches
+from pages.session import get_store, require_page
+from pages.tables import money_columns, show_table
+
+require_page("bad_debt")
+store = get_store()
+view = dashboard(store, "Bad debt")
+currency = view.reporting_currency
+monthly = cached(bad_debt_monthly, store, view.start, view.end, view.filters)
+if monthly.empty or monthly[["credit_sales", "ar_end", "write_offs"]].fillna(0).abs().to_numpy().sum() == 0:
+    nothing_matches(view, "sales, write-offs or open invoices")
+    footer(store)
+    st.stop()
+
+# -- headline ---------------------------------------------------------------------------------------
+last = monthly.iloc[-1]
+cols = st.columns(4)
+cols[0].metric(f"Write-offs in the period ({currency})", f"{monthly['write_offs'].sum():,.0f}", border=True)
+cols[1].metric("Bad debt % of sales, 12 months (%)",
+               "n/a" if pd.isna(last["bad_debt_pct_12m"]) else f"{last['bad_debt_pct_12m']:.2f}", border=True,
+               help=f"Write-offs / credit sales over the 12 months ending {last['month_end']:%d %b %Y}.")
+cols[2].metric(f"90+ balance ({currency})", f"{last['ar_90_plus']:,.0f}", border=True,
+               help=f"Open invoices more than 90 days past due on {last['month_end']:%d %b %Y}.")
+cols[3].metric("90+ share of open AR (%)",
+               f"{last['ar_90_plus'] / last['ar_end'] * 100:.1f}" if last["ar_end"] else "n/a", border=True)
+
+# -- write-offs and bad debt % ----------------------------------------------------------------------
+left, right = st.columns(2)
+with left:
+    show(bar_chart(monthly, "month_end", {"write_offs": "Write-offs"}, title="Write-offs per month",
+                   x_title="Month", y_title=f"Write-offs ({currency})", unit=currency,
+                   colours=["#c44e52"]), key="bad_debt_write_offs")
+with right:
+    show(line_chart(monthly, "month_end", {"bad_debt_pct": "Monthly", "bad_debt_pct_12m": "Rolling 12 months"},
+                    title="Bad debt as % of credit sales", x_title="Month", y_title="Bad debt (% of sales)",
+                    unit="%", dashed=["bad_debt_pct"]), key="bad_debt_pct")
+
+# -- 90+ balance ------------------------------------------------------------------------------------
+show(line_chart(monthly, "month_end", {"ar_90_plus": "More than 90 days past due", "ar_end": "All open AR"},
+                title="Balance more than 90 days past due, at each month end", x_title="Month end",
+                y_title=f"Amount ({currency})", unit=currency, dashed=["ar_end"]), key="bad_debt_90")
+
+# -- roll rates -------------------------------------------------------------------------------------
+st.subheader("Roll rates")
+rolls = cached(roll_rates, store, view.start, view.end, view.filters)
+if rolls.empty:
+    nothing_matches(view, "aged balances to roll")
+else:
+    order = [b for b in bucket_labels("due") if b in set(rolls["from_bucket"])]
+    rolls = rolls.assign(move=rolls["from_bucket"] + " → " + rolls["to_bucket"])
+    moves = rolls.drop_duplicates("from_bucket").set_index("from_bucket").loc[order, "move"].tolist()
+    matrix = rolls.pivot_table(index="move", columns="month_end", values="roll_rate", aggfunc="sum").reindex(moves)
+    matrix.columns = [pd.Timestamp(c).strftime("%b %Y") for c in matrix.columns]
+    show(heatmap(matrix, title="Share of each bucket's balance that rolled one bucket older by the next month end",
+                 x_title="Month end", y_title="Bucket move", unit="%"), key="bad_debt_rolls")
+    show_table(rolls.drop(columns="move"), f"roll_rates_{view.start:%Y-%m}_{view.end:%Y-%m}", "bad_debt_roll_table",
+               column_config=money_columns(["from_balance", "rolled_balance"], currency) | {
+                   "roll_rate": st.column_config.NumberColumn("Roll rate (%)", format="%.1f")})
+
+# -- the monthly table ------------------------------------------------------------------------------
+st.subheader("Month by month")
+show_table(monthly, f"bad_debt_{view.start:%Y-%m}_{view.end:%Y-%m}", "bad_debt_table",
+           column_config=money_columns(["write_offs", "credit_sales", "write_offs_12m", "credit_sales_12m",
+                                        "ar_end", "ar_90_plus"], currency))
+
+footer(store)

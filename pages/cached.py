@@ -1,0 +1,32 @@
+"""Engine calls cached by their arguments AND the store's data version.
+
+`analytics.audit.data_version` changes on every write (imports, actions, demo), so a cached result
+is reused only while the data it was computed from is unchanged: a page never shows stale numbers.
+The TTL only bounds memory. Results are the small aggregated frames the engine returns; large
+frames (invoice lists) go through `cached` with a row `limit` in the engine call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from analytics.audit import data_version
+from analytics.store import Store
+
+TTL_SECONDS = 15 * 60
+
+
+@st.cache_data(ttl=TTL_SECONDS, max_entries=500, show_spinner=False)
+def _run(name: str, store_key: str, version: int, args: tuple, kwargs: tuple, _fn: Callable, _store: Store) -> Any:
+    # name, store_key, version, args and kwargs form the cache key; _fn and _store are not hashed.
+    return _fn(_store, *args, **dict(kwargs))
+
+
+def cached(fn: Callable[..., pd.DataFrame], store: Store, *args: Any, **kwargs: Any) -> Any:
+    """`fn(store, *args, **kwargs)`, reused while the arguments and the data version are unchanged."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return _run(name, repr(store), data_version(store), args, tuple(sorted(kwargs.items())), fn, store)

@@ -1,0 +1,292 @@
+"""Customer 360: the numbers, aging, open invoices, ledger, contacts and one timeline, with the
+outreach and follow-up panels. Reads the customer from the URL (`?customer=ID`)."""
+
+from datetime import date, timedelta
+
+import streamlit as st
+
+from analytics.customer_360 import (
+    customer_aging,
+    customer_contacts,
+    customer_header,
+    customer_ledger,
+    find_customers,
+    open_invoices,
+    timeline,
+)
+from analytics.followups import (
+    CALL_OUTCOMES,
+    DISPUTE_DEPARTMENTS,
+    ESCALATION_TARGETS,
+    FollowUpError,
+    add_note,
+    add_task,
+    complete_task,
+    escalate,
+    log_call,
+    open_dispute,
+    promise_to_pay,
+    reassign,
+    refresh_promise_statuses,
+    resolve_dispute,
+)
+from analytics.outreach import (
+    OutreachConfig,
+    OutreachError,
+    emails_in_window,
+    last_contact,
+    list_templates,
+    outbox,
+    preview,
+    retry_queued,
+    send_now,
+)
+from analytics.roles import PermissionDenied, may
+from analytics.worklist import collectors, default_as_of
+from pages.action_keys import action_done, action_key
+from pages.session import get_store, require_page
+
+actor = require_page("customer")
+store = get_store()
+
+
+def done(name: str, key: str, message: str) -> None:
+    action_done(name, key)
+    st.session_state["customer_flash"] = message
+    st.rerun()
+
+
+st.title("Customer 360")
+
+# -- which customer ---------------------------------------------------------------------------------
+search = st.text_input("Find a customer (name or id)", key="customer_search")
+if search.strip():
+    found = find_customers(store, search)
+    if found.empty:
+        st.info(f"No customer matches {search!r}.")
+    else:
+        pick = st.selectbox("Matches", found["customer_id"].tolist(), key="customer_pick",
+                            format_func=lambda c: f"{c} · {found.set_index('customer_id').loc[c, 'name']}")
+        if st.button("Open", key="customer_open"):
+            st.query_params["customer"] = pick
+            st.rerun()
+customer_id = st.query_params.get("customer")
+if not customer_id:
+    st.info("Search for a customer, or open one from the worklist.")
+    st.stop()
+
+as_of = default_as_of(store)
+refresh_promise_statuses(store, as_of)
+head = customer_header(store, customer_id, as_of)
+if head is None:
+    st.error(f"There is no customer {customer_id!r}.")
+    st.stop()
+cur = head["currency"]
+if flash := st.session_state.pop("customer_flash", None):
+    st.success(flash)
+
+# -- header -------------------------------------------------------------------------------------------
+st.subheader(f"{head['name']} ({customer_id})")
+st.caption(f"As of {as_of} · {head['segment']} · status **{head['status'].replace('_', ' ')}** · "
+           f"owner {head['collector'] or '—'} · sales rep {head['sales_rep'] or '—'} · "
+           f"risk {head['risk_class'] or 'not rated'} · terms {head['payment_terms_days']} days")
+m = st.columns(3) + st.columns(3)
+m[0].metric(f"Balance ({cur})", f"{head['balance']:,.0f}", help=f"{head['balance']:,.2f} {cur}")
+m[1].metric(f"Overdue ({cur})", f"{head['overdue']:,.0f}", help=f"{head['overdue']:,.2f} {cur}")
+m[2].metric(f"Credit limit ({cur})", "—" if head["credit_limit"] is None else f"{head['credit_limit']:,.0f}")
+m[3].metric("DSO (days)", "—" if head["dso"] is None else f"{head['dso']:.0f}",
+            help="Open invoices ÷ invoices of the last 90 days × 90.")
+m[4].metric("Average days late", "—" if head["avg_days_late"] is None else f"{head['avg_days_late']:.1f}",
+            help="Amount-weighted, payments applied in the last 365 days.")
+m[5].metric("Open invoices", head["open_invoices"])
+
+tabs = st.tabs(["Timeline", "Open invoices", "Ledger", "Contacts", "Outreach", "Follow-up"])
+
+# -- timeline ---------------------------------------------------------------------------------------
+with tabs[0]:
+    events = timeline(store, customer_id)
+    if events.empty:
+        st.info("No activity yet.")
+    else:
+        lines = []
+        for e in events.head(30).itertuples(index=False):
+            extra = " · ".join(str(v) for v in (e.outcome, e.status) if isinstance(v, str) and v)
+            lines.append(f"- `{e.occurred_at:%Y-%m-%d %H:%M}` **{e.kind}** by {e.author}"
+                         + (f" ({e.department})" if isinstance(e.department, str) else "")
+                         + f": {e.subject if isinstance(e.subject, str) else ''}" + (f" · _{extra}_" if extra else ""))
+        st.markdown("\n".join(lines))
+        with st.expander(f"All {len(events)} events as a table"):
+            st.dataframe(events[["occurred_at", "kind", "author", "department", "subject", "outcome", "status",
+                                 "amount", "due_date", "reason", "body"]], hide_index=True, width="stretch",
+                         column_config={"occurred_at": st.column_config.DatetimeColumn("When",
+                                                                                     format="YYYY-MM-DD HH:mm")})
+
+# -- aging and open invoices -------------------------------------------------------------------------
+with tabs[1]:
+    aging = customer_aging(store, customer_id, as_of)
+    st.dataframe(aging.set_index("bucket").T, width="stretch")
+    invoices = open_invoices(store, customer_id, as_of)
+    st.dataframe(invoices.drop(columns=["entry_id"]), hide_index=True, width="stretch")
+
+# -- ledger and contacts -------------------------------------------------------------------------------
+with tabs[2]:
+    st.dataframe(customer_ledger(store, customer_id), hide_index=True, width="stretch")
+with tabs[3]:
+    contacts = customer_contacts(store, customer_id)
+    if contacts.empty:
+        st.warning("No contacts: outreach cannot reach this customer.")
+    st.dataframe(contacts, hide_index=True, width="stretch")
+
+# -- outreach panel ------------------------------------------------------------------------------------
+with tabs[4]:
+    config = OutreachConfig.from_settings()
+    last = last_contact(store, customer_id)
+    sent_recently = emails_in_window(store, customer_id, config)
+    st.caption(("Last contact: " + (f"{last['kind']} by {last['author']} on {last['occurred_at']:%Y-%m-%d %H:%M}"
+                                    if last else "never"))
+               + f" · emails in the last {config.frequency_window_days} days: {sent_recently} of at most "
+               f"{config.max_emails_per_customer} · delivery mode: {config.mode}")
+    if not may(actor, "act_on_customers"):
+        st.info("Your role may read this account but not contact the customer.")
+    else:
+        names = list_templates()
+        template = st.selectbox("Template", names, key="outreach_template",
+                                index=names.index("reminder_friendly") if "reminder_friendly" in names else 0)
+        note = st.text_area("Personal note (optional)", key="outreach_note")
+        attach = st.radio("Attach a statement of open items", ["none", "pdf", "xlsx"], horizontal=True,
+                          key="outreach_attach", format_func={"none": "No", "pdf": "PDF", "xlsx": "Excel"}.get)
+        draft = preview(store, [customer_id], template, as_of, note, sender_name=actor.name or actor.username)[0]
+        with st.expander("Preview", expanded=True):
+            if draft.problem:
+                st.warning(f"Cannot send: {draft.problem}.")
+            st.markdown(f"**To:** {draft.to_address or '—'}  \n**Subject:** {draft.subject}")
+            st.code(draft.body, language=None)
+        if st.button("Send", type="primary", disabled=bool(draft.problem), key="outreach_send"):
+            key = action_key("outreach", customer_id, template, note, attach)
+            try:
+                result = send_now(store, actor, [customer_id], template, action_key=key, as_of=as_of, note=note,
+                                  attach=None if attach == "none" else attach, config=config)
+            except (OutreachError, PermissionDenied) as exc:
+                st.error(str(exc))
+            else:
+                r = result.iloc[0]
+                if r.status == "sent":
+                    done("outreach", key, f"Sent {template} to {draft.to_address}.")
+                elif r.status in ("queued", "failed"):
+                    st.error(f"Not delivered yet ({r.status}): {r.reason}. It stays in the outbox; Send again "
+                             "or retry later and it goes out once.")
+                else:
+                    action_done("outreach", key)
+                    st.error(f"Not sent ({r.status}): {r.reason}")
+        box = outbox(store, customer_id)
+        if len(box):
+            st.markdown("**Outbox for this customer**")
+            st.dataframe(box.drop(columns=["customer_id"]), hide_index=True, width="stretch")
+            if box["status"].isin(["queued", "failed"]).any() and st.button("Retry queued messages", key="outreach_retry"):
+                st.dataframe(retry_queued(store, actor, config=config), hide_index=True)
+
+# -- follow-up panel -----------------------------------------------------------------------------------
+with tabs[5]:
+    invoice_choices = {None: "(whole account)"} | {
+        int(r.entry_id): f"{r.document_number} · {r.open_amount:,.2f} · {r.days_overdue} days" for r in
+        invoices.itertuples(index=False)}
+    today = date.today()
+    can_act, can_note = may(actor, "act_on_customers"), may(actor, "add_notes")
+
+    def attempt(name: str, message: str, write, *content: object) -> None:  # noqa: ANN001 - write(key)
+        key = action_key(name, customer_id, *content)
+        try:
+            write(key)
+        except (FollowUpError, PermissionDenied) as exc:
+            st.error(str(exc))
+        else:
+            done(name, key, message)
+
+    if can_note:
+        with st.form("note_form", clear_on_submit=True):
+            st.markdown("**Note**")
+            body = st.text_area("Note", key="note_body")
+            if st.form_submit_button("Add note"):
+                attempt("note", "Note added.", lambda key: add_note(store, actor, customer_id, body,
+                                                                    idempotency_key=key), body)
+    if not can_act:
+        st.info("Your role may add notes only.")
+        st.stop()
+
+    with st.form("call_form", clear_on_submit=True):
+        st.markdown("**Log a call**")
+        outcome = st.selectbox("Outcome", CALL_OUTCOMES, key="call_outcome")
+        call_note = st.text_input("What was said", key="call_note")
+        if st.form_submit_button("Log call"):
+            attempt("call", f"Call logged ({outcome}).", lambda key: log_call(
+                store, actor, customer_id, outcome, call_note, idempotency_key=key), outcome, call_note)
+
+    with st.form("promise_form"):
+        st.markdown("**Promise to pay**")
+        c1, c2, c3 = st.columns(3)
+        amount = c1.number_input(f"Amount ({cur})", min_value=0.0, value=float(max(head["overdue"], 0.0)),
+                                 step=100.0, key="promise_amount")
+        promised = c2.date_input("Promised date", value=today + timedelta(days=7), key="promise_date")
+        invoice = c3.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="promise_invoice")
+        if st.form_submit_button("Record promise"):
+            attempt("promise", f"Promise recorded: {amount:,.2f} {cur} by {promised}.", lambda key: promise_to_pay(
+                store, actor, customer_id, amount, promised, entry_id=invoice, idempotency_key=key),
+                amount, promised, invoice)
+
+    with st.form("dispute_form"):
+        st.markdown("**Dispute**")
+        c1, c2, c3, c4 = st.columns(4)
+        reason = c1.text_input("Reason", key="dispute_reason")
+        d_amount = c2.number_input(f"Amount ({cur})", min_value=0.0, step=100.0, key="dispute_amount")
+        department = c3.selectbox("Department to answer", DISPUTE_DEPARTMENTS, key="dispute_department")
+        d_invoice = c4.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="dispute_invoice")
+        if st.form_submit_button("Open dispute"):
+            attempt("dispute", "Dispute opened.", lambda key: open_dispute(
+                store, actor, customer_id, reason, d_amount, department, entry_id=d_invoice, idempotency_key=key),
+                reason, d_amount, department, d_invoice)
+    disputes = events[(events["kind"] == "dispute") & (events["status"] == "open")] if len(events) else events
+    if len(disputes):
+        with st.form("resolve_form"):
+            st.markdown("**Answer a dispute**")
+            which = st.selectbox("Dispute", disputes["activity_id"].astype(int).tolist(), key="resolve_which",
+                                 format_func=lambda a: str(disputes.set_index("activity_id").loc[a, "subject"]))
+            resolution = st.radio("Resolution", ["resolved", "rejected"], horizontal=True, key="resolve_resolution")
+            r_note = st.text_input("Note", key="resolve_note")
+            if st.form_submit_button("Close dispute"):
+                attempt("resolve", f"Dispute {resolution}.", lambda key: resolve_dispute(
+                    store, actor, which, resolution, r_note, idempotency_key=key), which, resolution, r_note)
+
+    with st.form("task_form"):
+        st.markdown("**Task**")
+        c1, c2, c3 = st.columns(3)
+        subject = c1.text_input("Task", key="task_subject")
+        due = c2.date_input("Due", value=today + timedelta(days=3), key="task_due")
+        assignee = c3.text_input("Assignee (username)", value=actor.username, key="task_assignee")
+        if st.form_submit_button("Add task"):
+            attempt("task", "Task added.", lambda key: add_task(
+                store, actor, customer_id, subject, due, assignee, idempotency_key=key), subject, due, assignee)
+    tasks = events[(events["kind"] == "task") & (events["status"] == "open")] if len(events) else events
+    for task in tasks.itertuples(index=False):
+        if st.button(f"Done: {task.subject} (due {task.due_date})", key=f"task_done_{task.activity_id}"):
+            complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
+            st.session_state["customer_flash"] = "Task completed."
+            st.rerun()
+
+    with st.form("escalate_form"):
+        st.markdown("**Escalate**")
+        target = st.radio("To", list(ESCALATION_TARGETS), horizontal=True, key="escalate_target",
+                          format_func={"manager": "a manager", "agency": "a collection agency"}.get)
+        e_reason = st.text_input("Reason", key="escalate_reason")
+        if st.form_submit_button("Escalate"):
+            attempt("escalate", f"Escalated to {target}.", lambda key: escalate(
+                store, actor, customer_id, target, e_reason, idempotency_key=key), target, e_reason)
+
+    if may(actor, "assign_customers"):
+        with st.form("reassign_form"):
+            st.markdown("**Reassign**")
+            team = collectors(store)["username"].tolist()
+            new_owner = st.selectbox("New collector", team, key="reassign_to")
+            a_reason = st.text_input("Reason", key="reassign_reason")
+            if st.form_submit_button("Reassign"):
+                attempt("reassign", f"Reassigned to {new_owner}.", lambda key: reassign(
+                    store, actor, customer_id, new_owner, a_reason, idempotency_key=key), new_owner, a_reason)

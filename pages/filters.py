@@ -1,0 +1,206 @@
+"""The shared sidebar: as-of date, period, segment, collector, country and currency.
+
+One set of choices per session (st.session_state["view"]) follows the user from page to page, and
+is mirrored in the URL query string so a link reproduces the view: the URL is read once, on the
+session's first dashboard run, and rewritten on every run after that (page switches clear it).
+
+URL keys: as_of=YYYY-MM-DD, from=YYYY-MM, to=YYYY-MM, segment, collector, country, currency.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+import streamlit as st
+
+from analytics.audit import data_version
+from analytics.filter_choices import filter_choices
+from analytics.filters import Filters
+from analytics.ledger import ledger_bounds
+from analytics.settings import load_settings
+from analytics.store import Store
+from pages.cached import cached
+
+ALL = "All"
+DIMENSIONS = ("segment", "collector", "country", "currency")
+LABELS = {"segment": "Segment", "collector": "Collector", "country": "Country", "currency": "Currency"}
+
+
+@dataclass(frozen=True)
+class View:
+    """What every dashboard draws: the filters, the as-of date and the period (whole months).
+
+    Each filter is a tuple of chosen values; an empty tuple means "all".
+    """
+
+    as_of: date
+    start: date  # first day of the first month
+    end: date  # last day of the last month
+    segment: tuple[str, ...] = ()
+    collector: tuple[str, ...] = ()
+    country: tuple[str, ...] = ()
+    currency: tuple[str, ...] = ()
+
+    @property
+    def filters(self) -> Filters:
+        return Filters(segment=self.segment or None, collector=self.collector or None,
+                       country=self.country or None, currency=self.currency or None)
+
+    @property
+    def reporting_currency(self) -> str:
+        return load_settings().reporting_currency
+
+    def describe(self) -> str:
+        """The active filters in words, for "nothing matches" messages and captions."""
+        chosen = [f"{LABELS[d].lower()} {' or '.join(getattr(self, d))}" for d in DIMENSIONS if getattr(self, d)]
+        return ", ".join(chosen) if chosen else "no filter"
+
+
+# -- months ---------------------------------------------------------------------------------------
+def month_start(d: date) -> date:
+    return d.replace(day=1)
+
+
+def month_end(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+def add_months(d: date, months: int) -> date:
+    """The first day of the month `months` after d's month."""
+    index = d.year * 12 + d.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(first: date, last: date) -> list[date]:
+    """First days of every month from first's month to last's month, inclusive."""
+    out, m = [], month_start(first)
+    while m <= last:
+        out.append(m)
+        m = add_months(m, 1)
+    return out
+
+
+# -- URL <-> view ---------------------------------------------------------------------------------
+def default_view(first: date, last: date) -> View:
+    """As of the last posting date; the 12 months ending with the as-of month."""
+    start = max(add_months(last, -11), month_start(first))
+    return View(as_of=last, start=start, end=month_end(last))
+
+
+def view_from_params(params: dict[str, list[str]], first: date, last: date) -> View:
+    """A view from URL parameters (each key: its list of values); missing or unreadable: the default."""
+    view = default_view(first, last)
+    params = {k: v[-1] if k in ("as_of", "from", "to") else v for k, v in params.items() if v}
+    changes: dict[str, object] = {}
+    try:
+        as_of = date.fromisoformat(params["as_of"])
+        changes["as_of"] = min(max(as_of, first), last)
+    except (KeyError, ValueError):
+        pass
+    for key, field in (("from", "start"), ("to", "end")):
+        try:
+            month = date.fromisoformat(params[key] + "-01")
+        except (KeyError, ValueError):
+            continue
+        month = min(max(month, month_start(first)), month_start(last))
+        changes[field] = month if field == "start" else month_end(month)
+    for d in DIMENSIONS:
+        values = tuple(v for v in params.get(d, ()) if v)
+        if values:
+            changes[d] = values
+    view = replace(view, **changes)
+    if view.start > view.end:
+        view = replace(view, start=month_start(view.end))
+    return view
+
+
+def params_from_view(view: View) -> dict[str, str | list[str]]:
+    """The URL parameters that reproduce a view (a filter repeats its key per value; unset: left out)."""
+    params = {"as_of": view.as_of.isoformat(), "from": view.start.strftime("%Y-%m"),
+              "to": view.end.strftime("%Y-%m")}
+    params.update({d: list(getattr(view, d)) for d in DIMENSIONS if getattr(view, d)})
+    return params
+
+
+# -- the sidebar ----------------------------------------------------------------------------------
+WIDGET_KEYS = ("f_as_of", "f_period", *(f"f_{d}" for d in DIMENSIONS))
+
+
+def _url_params() -> dict[str, list[str]]:
+    return {k: st.query_params.get_all(k) for k in st.query_params}
+
+
+def _reset(first: date, last: date) -> None:
+    for key in WIDGET_KEYS:
+        st.session_state.pop(key, None)
+    st.session_state["view"] = default_view(first, last)
+
+
+def sidebar_filters(store: Store) -> View | None:
+    """Draw the shared filters in the sidebar and return the view; None when the ledger is empty."""
+    first, last = cached(ledger_bounds, store)
+    if last is None:
+        return None
+    view: View | None = st.session_state.get("view")
+    if view is None:
+        view = view_from_params(_url_params(), first, last)
+
+    with st.sidebar:
+        st.subheader("Filters")
+        as_of = st.date_input("As of", value=min(view.as_of, last), min_value=first, max_value=last,
+                              key="f_as_of", help="Open items and ages are measured on this date.")
+        months = months_between(first, last)
+        start, end = st.select_slider(
+            "Period", options=months, value=(month_start(view.start), month_start(view.end)),
+            format_func=lambda m: m.strftime("%b %Y"), key="f_period",
+            help="The months the trends and period KPIs cover.",
+        )
+        choices = cached(filter_choices, store)
+        picked: dict[str, tuple[str, ...]] = {}
+        for d in DIMENSIONS:
+            options = sorted(set(choices[d]) | set(getattr(view, d)))  # keep a linked value visible
+            picked[d] = tuple(st.multiselect(LABELS[d], options, default=list(getattr(view, d)),
+                                             key=f"f_{d}", placeholder="All"))
+        st.button("Reset filters", key="f_reset", icon=":material/restart_alt:", on_click=_reset,
+                  args=(first, last))
+
+    view = View(as_of=as_of, start=start, end=month_end(end), **picked)
+    st.session_state["view"] = view
+    params = params_from_view(view)
+    if _url_params() != {k: v if isinstance(v, list) else [v] for k, v in params.items()}:
+        st.query_params.from_dict(params)
+    return view
+
+
+# -- what every dashboard says the same way --------------------------------------------------------
+EMPTY_LEDGER = "The ledger is empty. Import an ERP export or run `ardesk demo` to see the portfolio."
+
+
+def dashboard(store: Store, title: str) -> View:
+    """The page title and the shared sidebar; stops the page with a plain message on an empty ledger."""
+    st.session_state["_page_started"] = time.perf_counter()
+    view = sidebar_filters(store)
+    st.title(title)
+    if view is None:
+        st.info(EMPTY_LEDGER)
+        st.stop()
+    st.caption(f"As of **{view.as_of:%d %b %Y}** · period **{view.start:%b %Y} – {view.end:%b %Y}** · "
+               f"{view.describe()} · amounts in {view.reporting_currency}")
+    return view
+
+
+def nothing_matches(view: View, what: str = "open items") -> None:
+    """The plain-words message for a filter (or a date) that matches nothing."""
+    if view.describe() == "no filter":
+        st.info(f"No {what} for this date and period.", icon=":material/filter_alt_off:")
+    else:
+        st.info(f"No {what} match {view.describe()} for this date and period. Widen the filters in the "
+                "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
+
+
+def footer(store: Store) -> None:
+    """The last line of every dashboard: data version and time to compute (the bench waits on it)."""
+    elapsed = time.perf_counter() - st.session_state.get("_page_started", time.perf_counter())
+    st.caption(f"Data version {data_version(store)} · computed in {elapsed:.2f} s")

@@ -1,0 +1,144 @@
+"""Imports: bring an ERP export in, see what would be rejected and why, and the last runs."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from analytics.imports import (
+    ImportFailed,
+    quarantined_rows,
+    read_source,
+    recent_runs,
+    run_import,
+    sample_files,
+    validate,
+)
+from analytics.mapping import DATASETS, FIELDS, Mapping, MappingError, load_mapping, shipped_mappings
+from pages.session import get_store, require_page
+
+actor = require_page("imports")
+store = get_store()
+BY_HAND = "(map the columns by hand)"
+NOT_MAPPED = "(not in the file)"
+
+st.title("Imports")
+st.caption("Customers, invoices, payments, credit notes, allocations and FX rates from CSV, Excel or Parquet. "
+           "Nothing is written until you press Import; re-importing a file changes nothing.")
+
+# -- the file -------------------------------------------------------------------------------------
+upload = st.file_uploader("ERP export", type=["csv", "xlsx", "parquet"], key="imports_upload")
+samples = {p.name: p for p in sample_files()}
+sample = st.selectbox("...or try a sample export", ["(none)", *samples], key="imports_sample",
+                      disabled=upload is not None)
+if upload is not None:
+    data, filename = upload.getvalue(), upload.name
+elif sample != "(none)":
+    data, filename = samples[sample].read_bytes(), sample
+else:
+    data, filename = None, None
+
+# -- dataset and mapping --------------------------------------------------------------------------
+left, right = st.columns(2)
+choice = left.selectbox("Mapping", [BY_HAND, *shipped_mappings()], key="imports_mapping",
+                        help="Mapping files live in config/mappings/ (format in the README).")
+base = load_mapping(choice) if choice != BY_HAND else None
+dataset = right.selectbox("Dataset", DATASETS, index=DATASETS.index(base.dataset if base else "invoices"),
+                          key="imports_dataset", disabled=base is not None)
+base = base or Mapping(dataset=dataset)
+with st.expander("Formats", expanded=base.name == "by hand"):
+    f1, f2, f3, f4, f5 = st.columns(5)
+    date_format = f1.text_input("Date format", base.date_format, key="imports_date_format",
+                                help="strptime codes, e.g. %m/%d/%Y; ISO dates always work")
+    decimal = f2.selectbox("Decimal separator", [".", ","], index=[".", ","].index(base.decimal_separator),
+                           key="imports_decimal")
+    thousands = f3.selectbox("Thousands separator", ["", ",", ".", " "],
+                             index=["", ",", ".", " "].index(base.thousands_separator), key="imports_thousands",
+                             format_func=lambda s: {"": "(none)", " ": "(space)"}.get(s, s))
+    currency = f4.text_input("Default currency", base.currency, key="imports_currency")
+    delimiter = f5.text_input("CSV delimiter", base.delimiter, key="imports_delimiter")
+strict = st.checkbox("Strict: reject rows of customers not yet known (otherwise they are created)",
+                     key="imports_strict")
+
+if data is None:
+    st.info("Upload an export (or pick a sample) to map, validate and import it.")
+else:
+    try:
+        table = read_source(data, replace(base, delimiter=delimiter or ","), filename=filename)
+    except ImportFailed as exc:
+        st.error(str(exc))
+        st.stop()
+
+    # -- preview and column mapping ---------------------------------------------------------------
+    st.subheader("Preview")
+    st.dataframe(table.slice(0, 10).to_pandas(), hide_index=True)
+    st.caption(f"{table.num_rows:,} rows, first 10 shown.")
+    st.subheader("Columns")
+    columns = table.column_names
+    required, optional = FIELDS[base.dataset]
+    chosen: dict[str, str] = {}
+    grid = st.columns(4)
+    for i, target in enumerate(required + optional):
+        default = base.source(target)
+        options = [NOT_MAPPED, *columns]
+        picked = grid[i % 4].selectbox(f"{target}{' *' if target in required else ''}", options,
+                                       index=options.index(default) if default in columns else 0,
+                                       key=f"imports_col_{base.dataset}_{target}")
+        if picked != NOT_MAPPED:
+            chosen[target] = picked
+    try:
+        mapping = replace(base, columns=chosen, date_format=date_format, decimal_separator=decimal,
+                          thousands_separator=thousands, default_currency=currency or None,
+                          delimiter=delimiter or ",")
+    except MappingError as exc:
+        st.error(str(exc))
+        st.stop()
+
+    # -- validate and import ----------------------------------------------------------------------
+    b1, b2, _ = st.columns([1, 1, 4])
+    check = b1.button("Validate", key="imports_validate")
+    go = b2.button("Import", type="primary", key="imports_go")
+    report = None
+    if go:
+        bar = st.progress(0.0, text="Starting the import")
+        try:
+            result = run_import(store, table, mapping, actor, strict=strict, source_label=filename,
+                                progress=lambda p: bar.progress(p.fraction, text=str(p)))
+        except ImportFailed as exc:
+            st.error(str(exc))
+            st.stop()
+        lines = result.summary_lines()
+        (st.success if result.status == "ok" else st.error)(lines[0])
+        for line in lines[1:]:
+            st.write(line)
+        report = result.report
+    elif check:
+        report = validate(store, table, mapping, strict=strict)
+        lines = report.summary_lines()
+        (st.success if report.ok else st.warning)(lines[0])
+        if report.new_customers:
+            st.write(lines[-1])
+    if report is not None and len(report.errors):
+        st.subheader("Rejected rows, by reason")
+        st.dataframe(report.by_reason(), hide_index=True)
+        st.dataframe(report.errors, hide_index=True)
+        st.download_button("Download the rejected rows (CSV)", report.quarantine_frame().to_csv(index=False),
+                           file_name=f"rejected-{filename}.csv", mime="text/csv", on_click="ignore",
+                           key="imports_download")
+
+# -- last runs ------------------------------------------------------------------------------------
+st.subheader("Last runs")
+runs = recent_runs(store)
+if runs.empty:
+    st.caption("No imports or syncs yet.")
+else:
+    st.dataframe(runs, hide_index=True, column_config={
+        "started_at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm:ss"),
+        "rows_read": "rows in", "rows_rejected": "rejected", "error": "errors"})
+    with_rejects = runs[runs["rows_rejected"] > 0]["run_id"].tolist()
+    if with_rejects:
+        run_id = st.selectbox("Quarantine of run", with_rejects, key="imports_quarantine_run")
+        rejected = quarantined_rows(store, int(run_id))
+        st.dataframe(rejected, hide_index=True)
+        st.download_button("Download this run's rejected rows (CSV)", rejected.to_csv(index=False),
+                           file_name=f"quarantine-run{run_id}.csv", mime="text/csv", on_click="ignore",
+                           key="imports_download_run")

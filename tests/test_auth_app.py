@@ -1,0 +1,231 @@
+"""The app's sign-in, navigation per role, session checks and admin pages, through AppTest."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.roles import PAGES, ROLES, SYSTEM, allowed_pages
+from analytics.settings import load_settings
+from analytics.store import bulk_insert, connect
+from analytics.users import add_user, set_active, set_password, set_role
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PASSWORD = "test-password-1"
+
+
+@pytest.fixture(scope="module")
+def team_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with one account per role (username = role), plus collector bo, and four customers.
+
+    Built once (bcrypt is slow on purpose); each test gets its own copy.
+    """
+    path = tmp_path_factory.mktemp("team") / "team.duckdb"
+    s = connect(str(path))
+    for role in ROLES:
+        add_user(s, SYSTEM, role, f"{role.title()} Person", role, password=PASSWORD)
+    add_user(s, SYSTEM, "bo", "Bo Collector", "collector", password=PASSWORD)
+    frame = pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4"], "name": ["Acme", "Beta", "Core", "Dyn"],
+                          "segment": ["enterprise", "enterprise", "small business", "public sector"],
+                          "country": ["DE", "FR", "DE", "NL"], "currency": "EUR", "created_at": datetime(2026, 1, 1)})
+    with s.write() as conn:
+        bulk_insert(conn, "customers", frame)
+    s.close()
+    return path
+
+
+@pytest.fixture
+def team_db(team_template: Path, tmp_path: Path, app_env) -> Path:
+    path = tmp_path / "team.duckdb"
+    shutil.copy(team_template, path)
+    app_env(path)
+    return path
+
+
+def _app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=30)
+
+
+def _signed_in(username: str, role: str) -> AppTest:
+    at = _app()
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["name"] = username
+    at.session_state["roles"] = [role]
+    at.session_state["logout"] = None
+    return at.run()
+
+
+SESSION_KEYS = ("authentication_status", "username", "name", "email", "roles", "logout", "_issued_at")
+
+
+def _next_load(at: AppTest) -> AppTest:
+    """The same session's next page load, in a fresh AppTest.
+
+    Re-running one AppTest after it finished on a page whose url path equals its file name makes
+    AppTest run that file as a `pages/` directory page, skipping app.py (the real server does not).
+    """
+    nxt = _app()
+    for key in SESSION_KEYS:
+        if key in at.session_state:
+            nxt.session_state[key] = at.session_state[key]
+    return nxt.run()
+
+
+def _submit(at: AppTest, username: str, password: str) -> AppTest:
+    at.text_input[0].input(username)
+    at.text_input[1].input(password)
+    return at.button[0].click().run()
+
+
+def _registered(at: AppTest) -> list[str]:
+    return sorted(info["script_path"] for info in at._registered_pages.values())
+
+
+def test_wrong_password_is_refused_and_the_right_one_signs_in(team_db: Path) -> None:
+    at = _app().run()
+    assert [t.label for t in at.text_input] == ["Username", "Password"] and at.button[0].label == "Login"
+    _submit(at, "cfo", "not-the-password")
+    assert [e.value for e in at.error] == ["Username or password is incorrect."]
+    assert not at.session_state["authentication_status"]
+    _submit(at, "CFO", PASSWORD)
+    assert at.session_state["authentication_status"] is True
+    at.run()  # in a browser the cookie component triggers this run
+    assert not at.exception
+    assert "Signed in as **Cfo Person** (CFO / controller)" in [c.value for c in at.sidebar.caption]
+    assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("cfo"))
+    s = connect(str(team_db))
+    try:
+        assert s.read("SELECT action FROM audit_log WHERE action LIKE 'sign_in.%' ORDER BY audit_id").action.tolist() == [
+            "sign_in.failed", "sign_in.ok"]
+    finally:
+        s.close()
+
+
+def test_lock_out_through_the_form_refuses_the_right_password(team_db: Path) -> None:
+    limit = int(load_settings().section("auth")["max_failed_logins"])
+    at = _app().run()
+    for _ in range(limit):
+        _submit(at, "viewer", "wrong-password")
+    assert at.error[0].value.startswith("Too many failed sign-ins: viewer is locked until ")
+    _submit(at, "viewer", PASSWORD)
+    assert not at.session_state["authentication_status"]
+    assert at.error[0].value.startswith("Too many failed sign-ins: viewer is locked until ")
+    assert "Try again then" in at.error[0].value
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_sees_exactly_its_pages(team_db: Path, role: str) -> None:
+    allowed = allowed_pages(role)
+    assert _registered(_signed_in(role, role)) == sorted(str(ROOT / p.path) for p in allowed)
+    for spec in PAGES:  # a fresh session per page: AppTest's registry after a page run is not the nav's
+        at = _signed_in(role, role)
+        if spec in allowed:
+            at.switch_page(spec.path).run()
+            assert not at.exception, (spec.key, at.exception)
+            assert at.title[0].value == spec.title
+        else:
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(spec.path)
+
+
+def test_a_page_rechecks_the_role_when_it_loads(team_db: Path) -> None:
+    from analytics.roles import Actor
+
+    for page, role in (("pages/admin.py", "cfo"), ("pages/audit.py", "collector")):
+        at = AppTest.from_file(str(ROOT / page), default_timeout=30)
+        at.session_state["actor"] = Actor(role, role)
+        at.run()
+        assert at.error[0].value.startswith("Your role may not open")
+        assert not at.title  # stopped before anything was shown
+
+
+def test_a_disabled_user_is_signed_out_on_the_next_load(team_db: Path) -> None:
+    at = _signed_in("bo", "collector")
+    assert at.sidebar.caption[0].value.startswith("Signed in as")
+    s = connect(str(team_db))
+    try:
+        set_active(s, SYSTEM, "bo", False)
+    finally:
+        s.close()
+    at = _next_load(at)
+    assert not at.session_state["authentication_status"]
+    assert [w.value for w in at.warning] == ["Your account has been disabled. Ask an administrator to enable it."]
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    _submit(at, "bo", PASSWORD)
+    assert [e.value for e in at.error] == ["This account is disabled. Ask an administrator to enable it."]
+
+
+def test_a_password_reset_ends_sessions_that_started_before_it(team_db: Path) -> None:
+    at = _signed_in("bo", "collector")
+    s = connect(str(team_db))
+    try:
+        set_password(s, SYSTEM, "bo", "brand-new-password")
+    finally:
+        s.close()
+    at = _next_load(at)
+    assert [w.value for w in at.warning] == ["Your password was reset since you signed in. Sign in again."]
+    _submit(at, "bo", "brand-new-password")
+    assert at.session_state["authentication_status"] is True
+    assert not _next_load(at).warning
+
+
+def test_credentials_refresh_after_account_changes(team_db: Path) -> None:
+    at = _signed_in("bo", "collector")  # builds and caches the credentials
+    s = connect(str(team_db))
+    try:
+        add_user(s, SYSTEM, "newbie", "New Person", "analyst", password=PASSWORD)
+        set_role(s, SYSTEM, "bo", "analyst")
+    finally:
+        s.close()
+    at = _next_load(at)  # the re-roled session gets the new role's pages on its next load
+    assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("analyst"))
+    fresh = _submit(_app().run(), "newbie", PASSWORD)  # the new account can sign in at once
+    assert fresh.session_state["authentication_status"] is True and not fresh.error
+
+
+def test_admin_page_adds_disables_and_assigns(team_db: Path) -> None:
+    at = _signed_in("admin", "admin")
+    at.switch_page("pages/admin.py").run()
+    assert at.title[0].value == "Users and assignments" and not at.exception
+    form = {t.label: t for t in at.text_input}
+    form["Username"].input("Zoe")
+    form["Full name"].input("Zoe Z")
+    form["Password"].input("zoe-password")
+    next(b for b in at.button if b.label == "Add account").click().run()
+    assert [m.value for m in at.success] == ["Added zoe (Administrator)."] or [m.value for m in at.success] == [
+        f"Added zoe ({at.selectbox[-1].value})."]
+    at.selectbox(key="admin_user").select("bo").run()
+    next(b for b in at.button if b.label == "Disable account").click().run()
+    assert [m.value for m in at.success] == ["bo is disabled and is signed out on their next page load."]
+    at.selectbox(key="assign_collector").select("collector").run()
+    at.text_input(key="assign_search").input("acme").run()
+    at.multiselect(key="assign_picked").select("C1").run()
+    next(b for b in at.button if b.label == "Assign chosen customers").click().run()
+    assert [m.value for m in at.success] == ["1 customer(s) assigned to collector."]
+    s = connect(str(team_db))
+    try:
+        assert s.read("SELECT username, active FROM users WHERE username IN ('zoe', 'bo') ORDER BY 1").to_dict(
+            "records") == [{"username": "bo", "active": False}, {"username": "zoe", "active": True}]
+        assert s.scalar("SELECT collector FROM customers WHERE customer_id = 'C1'") == "collector"
+        assert s.read("SELECT actor, action FROM audit_log WHERE actor = 'admin' ORDER BY audit_id").action.tolist() == [
+            "user.add", "user.disable", "customer.assign"]
+    finally:
+        s.close()
+
+
+def test_audit_page_filters_the_log(team_db: Path) -> None:
+    at = _signed_in("cfo", "cfo")
+    at.switch_page("pages/audit.py").run()
+    assert at.title[0].value == "Audit log" and not at.exception
+    assert len(at.dataframe[0].value) == len(ROLES) + 1  # the user.add lines
+    at.multiselect(key="audit_actors").select("system").run()
+    at.text_input(key="audit_text").input("bo collector").run()
+    assert at.dataframe[0].value[["action", "entity_id"]].to_dict("records") == [
+        {"action": "user.add", "entity_id": "bo"}]

@@ -1,0 +1,54 @@
+"""The hand-computed KPI tests again, on PostgreSQL: the SQL is portable, not just DuckDB-shaped.
+
+Runs when `ARDESK_TEST_PG_URL` names a throwaway PostgreSQL database (its public schema is dropped
+and recreated per test), e.g. postgresql+psycopg://postgres@127.0.0.1:55432/postgres.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from collections.abc import Callable
+
+import pytest
+import sqlalchemy as sa
+
+import tests.test_kpi_aging as aging_tests
+import tests.test_kpi_bad_debt as bad_debt_tests
+import tests.test_kpi_dso as dso_tests
+import tests.test_kpi_dunning_collectors as dunning_tests
+from analytics.store import connect
+
+URL = os.environ.get("ARDESK_TEST_PG_URL")
+pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not URL, reason="ARDESK_TEST_PG_URL is not set")]
+
+FIXTURES = {
+    aging_tests: {"ledger": aging_tests.ledger},
+    dso_tests: {"ledger": dso_tests.ledger},
+    bad_debt_tests: {"ledger": dso_tests.ledger, "aging_ledger": aging_tests.ledger},
+    dunning_tests: {"dunning": dunning_tests.dunning, "team": dunning_tests.team},
+}
+CASES = [
+    pytest.param(module, fn, id=f"{module.__name__.rsplit('.', 1)[1]}::{name}")
+    for module in FIXTURES
+    for name, fn in inspect.getmembers(module, inspect.isfunction)
+    if name.startswith("test_") and fn.__module__ == module.__name__
+    and not {"as_of", "capsys"} & set(inspect.signature(fn).parameters)
+]
+
+
+@pytest.mark.parametrize(("module", "test"), CASES)
+def test_same_results_on_postgres(module, test: Callable) -> None:
+    engine = sa.create_engine(URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    store = connect(URL)
+    try:
+        kwargs = {}
+        for name in inspect.signature(test).parameters:
+            kwargs[name] = store if name == "store" else FIXTURES[module][name].__wrapped__(store)
+        test(**kwargs)
+    finally:
+        store.close()

@@ -1,0 +1,110 @@
+"""The shared sidebar's URL round trip, the downloads, and the filter choices (no app run needed)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import pandas as pd
+
+from analytics.filter_choices import filter_choices
+from analytics.filters import Filters
+from analytics.store import Store
+from pages.filters import View, add_months, default_view, months_between, params_from_view, view_from_params
+from pages.tables import csv_bytes, excel_bytes
+
+FIRST, LAST = date(2024, 11, 3), date(2026, 10, 31)
+
+
+def test_default_view_is_the_last_posting_date_and_its_twelve_months() -> None:
+    assert default_view(FIRST, LAST) == View(as_of=LAST, start=date(2025, 11, 1), end=date(2026, 10, 31))
+    # a ledger shorter than a year starts at its first month
+    assert default_view(date(2026, 6, 15), date(2026, 8, 2)) == View(
+        as_of=date(2026, 8, 2), start=date(2026, 6, 1), end=date(2026, 8, 31))
+
+
+def test_url_round_trip_reproduces_the_view() -> None:
+    view = View(as_of=date(2026, 3, 31), start=date(2025, 4, 1), end=date(2026, 2, 28),
+                segment=("SMB", "Mid-Market"), collector=("cara",), country=(), currency=("EUR",))
+    params = params_from_view(view)
+    assert params == {"as_of": "2026-03-31", "from": "2025-04", "to": "2026-02",
+                      "segment": ["SMB", "Mid-Market"], "collector": ["cara"], "currency": ["EUR"]}
+    as_lists = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    assert view_from_params(as_lists, FIRST, LAST) == view
+    assert view.filters == Filters(segment=("SMB", "Mid-Market"), collector=("cara",), currency=("EUR",))
+
+
+def test_unreadable_or_out_of_range_params_fall_back_to_the_ledger() -> None:
+    view = view_from_params({"as_of": ["2031-01-01"], "from": ["garbage"], "to": ["2019-01"], "segment": [""]},
+                            FIRST, LAST)
+    # as_of is clamped to the last posting date, `to` to the first month; start never after end
+    assert view == View(as_of=LAST, start=date(2024, 11, 1), end=date(2024, 11, 30))
+    assert view_from_params({}, FIRST, LAST) == default_view(FIRST, LAST)
+    assert View(as_of=LAST, start=LAST, end=LAST).filters.is_empty
+
+
+def test_months() -> None:
+    assert add_months(date(2026, 1, 31), -2) == date(2025, 11, 1)
+    assert add_months(date(2025, 12, 5), 1) == date(2026, 1, 1)
+    assert months_between(date(2025, 11, 20), date(2026, 2, 1)) == [
+        date(2025, 11, 1), date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
+
+
+def test_downloads_round_trip_as_csv_and_excel() -> None:
+    frame = pd.DataFrame([{"customer": "Zoë AG", "Total": 1234.5, "due": date(2026, 1, 31)},
+                          {"customer": "Acme", "Total": -10.0, "due": date(2026, 2, 28)}])
+    back = pd.read_csv(io.BytesIO(csv_bytes(frame)), encoding="utf-8-sig")
+    assert back.to_dict("records") == [{"customer": "Zoë AG", "Total": 1234.5, "due": "2026-01-31"},
+                                       {"customer": "Acme", "Total": -10.0, "due": "2026-02-28"}]
+    sheet = pd.read_excel(io.BytesIO(excel_bytes(frame, "aging")), sheet_name="aging")
+    assert sheet["customer"].tolist() == ["Zoë AG", "Acme"]
+    assert sheet["Total"].tolist() == [1234.5, -10.0]
+
+
+def test_filter_choices_are_the_distinct_customer_values(store: Store) -> None:
+    from tests.ledger_builder import LedgerBuilder
+
+    b = LedgerBuilder(store)
+    b.customer("A", segment="SMB", country="DE", currency="EUR", collector="cara")
+    b.customer("B", segment="SMB", country=None, currency="USD", collector=None)
+    b.customer("C", segment="Enterprise", country="US", currency="USD", collector="abe")
+    assert filter_choices(store) == {"segment": ["Enterprise", "SMB"], "collector": ["abe", "cara"],
+                                     "country": ["DE", "US"], "currency": ["EUR", "USD"]}
+
+
+def test_a_link_sets_the_view_and_the_view_follows_the_user(app_env, tmp_path) -> None:
+    from tests.dashboard_fixtures import metrics, signed_in, small_ledger
+
+    app_env(small_ledger(tmp_path / "small.duckdb"))
+    at = signed_in("cfo")
+    at.query_params = {"as_of": "2026-02-28", "segment": "Enterprise", "from": "2025-12", "to": "2026-02"}
+    at.run()
+    assert not at.exception
+    assert at.date_input(key="f_as_of").value == date(2026, 2, 28)
+    assert at.multiselect(key="f_segment").value == ["Enterprise"]
+    # 28 Feb, Enterprise: INV3 200 and INV5 40 (written off only on 1 Mar)
+    assert metrics(at)["Open AR (USD)"] == "240"
+
+    at.multiselect(key="f_collector").set_value(["abe"]).run()
+    assert at.query_params == {"as_of": "2026-02-28", "from": "2025-12", "to": "2026-02",
+                               "segment": "Enterprise", "collector": "abe"}
+    at.switch_page("pages/dso.py").run()
+    assert not at.exception
+    assert at.multiselect(key="f_segment").value == ["Enterprise"]
+    assert at.multiselect(key="f_collector").value == ["abe"]
+    assert at.select_slider(key="f_period").value == (date(2025, 12, 1), date(2026, 2, 1))
+    assert at.query_params["collector"] == "abe"
+
+    at.button(key="f_reset").click().run()
+    assert not at.exception
+    assert at.multiselect(key="f_segment").value == []
+    assert at.date_input(key="f_as_of").value == date(2026, 3, 31)
+    # the default: the last posting date, and the months back to the first one (less than 12 here)
+    assert at.query_params == {"as_of": "2026-03-31", "from": "2025-11", "to": "2026-03"}
+
+
+def test_compact_amounts_for_narrow_tiles() -> None:
+    from pages.charts import compact
+
+    assert [compact(x) for x in (950, 14_500, 2_960_000, -1_234_567, 123_456_789, float("nan"))] == [
+        "950", "14.5 k", "2.96 M", "-1.23 M", "123.5 M", "n/a"]

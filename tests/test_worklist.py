@@ -1,0 +1,159 @@
+"""The worklist: reasons, hand-computed priority ranking, leaving when acted on or snoozed, emptiness."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from analytics.followups import add_note, add_task, complete_task, log_call, promise_to_pay, snooze
+from analytics.outreach import OutreachConfig, send_now
+from analytics.roles import Actor
+from analytics.store import Store
+from analytics.worklist import WORKLIST_COLUMNS, select_customers, worklist
+from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
+
+T = date.today()
+ANA = Actor("ana.collector", "collector", "Ana Collector")
+SHOWN = ["customer_id", "reason", "amount_at_risk", "days_factor", "history_factor", "priority"]
+
+
+@pytest.fixture
+def books(store: Store) -> Store:
+    """A: 1000 10 days late; B: 2000 20 days late, paid its last invoice 30 days late; C: 300 3 days late and
+    no AP contact; D: only a task due today; E (Ben's): 5000 50 days late."""
+    setup_people(store)
+    add_dunning_config(store)
+    for cid, collector, contact in (("A", "ana.collector", "ap"), ("B", "ana.collector", "ap"),
+                                    ("C", "ana.collector", None), ("D", "ana.collector", "ap"),
+                                    ("E", "ben.collector", "other")):
+        add_customer(store, cid, collector=collector, contact=contact)
+    add_invoice(store, "A", "INV-A", T - timedelta(days=40), T - timedelta(days=10), 1000)
+    old = add_invoice(store, "B", "INV-B0", T - timedelta(days=130), T - timedelta(days=100), 500)
+    add_payment(store, "B", "PAY-B0", T - timedelta(days=70), 500, invoice_id=old)
+    add_invoice(store, "B", "INV-B", T - timedelta(days=50), T - timedelta(days=20), 2000)
+    add_invoice(store, "C", "INV-C", T - timedelta(days=33), T - timedelta(days=3), 300)
+    add_invoice(store, "E", "INV-E", T - timedelta(days=80), T - timedelta(days=50), 5000)
+    add_task(store, ANA, "D", "Confirm new billing address", T)
+    return store
+
+
+def _shown(frame) -> list[dict]:
+    return frame[SHOWN].to_dict("records")
+
+
+def test_ranking_is_amount_times_days_times_history(books: Store) -> None:
+    assert _shown(worklist(books, T, "ana.collector")) == [
+        {"customer_id": "B", "reason": "dunning_stage", "amount_at_risk": 2000.0, "days_factor": 20,
+         "history_factor": 2.0, "priority": 80000.0},
+        {"customer_id": "A", "reason": "dunning_stage", "amount_at_risk": 1000.0, "days_factor": 10,
+         "history_factor": 1.0, "priority": 10000.0},
+        {"customer_id": "C", "reason": "dunning_stage", "amount_at_risk": 300.0, "days_factor": 3,
+         "history_factor": 1.0, "priority": 900.0},
+        {"customer_id": "C", "reason": "newly_past_due", "amount_at_risk": 300.0, "days_factor": 3,
+         "history_factor": 1.0, "priority": 900.0},
+        {"customer_id": "C", "reason": "no_ap_contact", "amount_at_risk": 300.0, "days_factor": 3,
+         "history_factor": 1.0, "priority": 900.0},
+        {"customer_id": "D", "reason": "task_due", "amount_at_risk": 0.0, "days_factor": 1,
+         "history_factor": 1.0, "priority": 0.0},
+    ]
+
+
+def test_team_view_includes_every_collector_and_the_stage_that_fits(books: Store) -> None:
+    team = worklist(books, T)
+    assert team["customer_id"].tolist() == ["E", "E", "B", "A", "C", "C", "C", "D"]
+    assert team.loc[0, "collector"] == "ben.collector"
+    assert team[team.customer_id == "E"][["reason", "detail", "template"]].fillna("(none)").to_dict("records") == [
+        {"reason": "dunning_stage", "detail": "1 invoice(s) due for stage 3 Final notice (email, template final_notice)",
+         "template": "final_notice"},
+        {"reason": "no_ap_contact", "detail": "No active accounts-payable contact with an email or phone",
+         "template": "(none)"},
+    ]
+    assert worklist(books, T, "ben.collector")["customer_id"].tolist() == ["E", "E"]
+
+
+def test_items_leave_when_acted_on_or_snoozed_and_the_list_ends_empty(books: Store, tmp_path) -> None:
+    log_call(books, ANA, "A", "left voicemail")
+    snooze(books, ANA, "C", T + timedelta(days=5), "AP contact being hired", item="no_ap_contact")
+    task = int(books.scalar("SELECT activity_id FROM activities WHERE kind = 'task'"))
+    complete_task(books, ANA, task)
+    assert worklist(books, T, "ana.collector")[["customer_id", "reason"]].to_dict("records") == [
+        {"customer_id": "B", "reason": "dunning_stage"}, {"customer_id": "C", "reason": "dunning_stage"},
+        {"customer_id": "C", "reason": "newly_past_due"}]
+    sent = send_now(books, ANA, ["B"], "reminder_firm", action_key="wl-1", as_of=T,
+                    config=OutreachConfig(mode="outbox", outbox_dir=tmp_path / "outbox"))
+    assert sent["status"].tolist() == ["sent"]
+    assert int(books.scalar("SELECT stage_no FROM dunning_runs WHERE customer_id = 'B'")) == 2
+    add_note(books, ANA, "C", "Spoke to the owner; AP person starts next week")
+    empty = worklist(books, T, "ana.collector")
+    assert empty.empty and list(empty.columns) == WORKLIST_COLUMNS
+    # the snooze ends on its date: the contact problem comes back
+    assert worklist(books, T + timedelta(days=5), "ana.collector")[["customer_id", "reason"]].to_dict("records")[-1] == {
+        "customer_id": "C", "reason": "no_ap_contact"}
+
+
+def test_promises_due_today_and_broken_promises_are_items(books: Store) -> None:
+    promise_to_pay(books, ANA, "A", 1000, T, entry_id=1)
+    with books.write() as conn:  # a promise made ten days ago for two days ago, still pending
+        conn.execute(sa.text(
+            "INSERT INTO activities (customer_id, kind, occurred_at, author, amount, due_date, status) "
+            "VALUES ('C', 'promise', :made, 'ana.collector', 300, :due, 'pending')"),
+            {"made": datetime.now() - timedelta(days=10), "due": T - timedelta(days=2)})
+    items = worklist(books, T, "ana.collector")
+    assert items[items.reason.str.contains("promise")][["customer_id", "reason", "detail"]].to_dict("records") == [
+        {"customer_id": "A", "reason": "promise_due_today", "detail": "Promise to pay 1000.00 due today"},
+        {"customer_id": "C", "reason": "broken_promise",
+         "detail": f"Promise to pay 300.00 by {T - timedelta(days=2)} was broken"}]
+    assert books.scalar("SELECT status FROM activities WHERE customer_id = 'C' AND kind = 'promise'") == "broken"
+    log_call(books, ANA, "C", "reached", "New date agreed")
+    log_call(books, ANA, "A", "reached", "Payment run is tonight")
+    after = worklist(books, T, "ana.collector")
+    assert not after.reason.str.contains("promise").any()
+
+
+def test_an_empty_store_has_an_empty_worklist(store: Store) -> None:
+    frame = worklist(store, T)
+    assert frame.empty and list(frame.columns) == WORKLIST_COLUMNS
+
+
+def test_bulk_selection_filters_by_exact_days_past_due_and_amount(books: Store) -> None:
+    exactly_3 = select_customers(books, T, days_past_due=(3, 3))
+    assert exactly_3["customer_id"].tolist() == ["C"]
+    big = select_customers(books, T, min_overdue=1500, collector="ana.collector")
+    assert big[["customer_id", "overdue_ar", "max_days_past_due"]].to_dict("records") == [
+        {"customer_id": "B", "overdue_ar": 2000.0, "max_days_past_due": 20}]
+    log_call(books, ANA, "A", "reached")
+    quiet = select_customers(books, T, not_contacted_days=7, statuses=["active"])
+    assert quiet["customer_id"].tolist() == ["E", "B", "C"]
+
+
+def test_cli_prints_the_worklist_and_says_when_it_is_empty(books: Store, capsys) -> None:
+    from analytics.cli import main
+
+    url = books.url
+    assert main(["--db", url, "outreach", "worklist", "--collector", "ana.collector", "--as-of", T.isoformat(),
+                 "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("priority,customer_id,customer_name,collector,reason,")
+    assert [line.split(",")[1] for line in lines[1:]] == ["B", "A", "C", "C", "C", "D"]
+    assert main(["--db", url, "outreach", "worklist", "--collector", "val.viewer"]) == 0
+    assert capsys.readouterr().out == "The worklist is empty: you have done everything.\n"
+    assert main(["--db", url, "outreach", "worklist", "--collector", "ghost"]) == 2
+    assert "There is no user 'ghost'" in capsys.readouterr().err
+
+
+def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(demo_store: Store) -> None:
+    from analytics.worklist import REASON_LABELS, default_as_of
+
+    as_of = default_as_of(demo_store)
+    team = worklist(demo_store, as_of)
+    mine = worklist(demo_store, as_of, "ana.collector")
+    assert len(mine) > 0 and len(team) > len(mine)
+    assert set(team["reason"]) <= set(REASON_LABELS)
+    assert team["priority"].is_monotonic_decreasing
+    product = (team["amount_at_risk"] * team["days_factor"] * team["history_factor"]).round(0)
+    assert (product == team["priority"]).all()
+    owners = demo_store.read("SELECT customer_id, collector FROM customers")
+    not_tasks = mine[mine.reason != "task_due"].merge(owners, on="customer_id", suffixes=("", "_owner"))
+    assert set(not_tasks["collector_owner"]) == {"ana.collector"}
