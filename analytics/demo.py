@@ -939,6 +939,35 @@ class _Counters:
     docs: dict[str, int] = field(default_factory=lambda: {"INV": 0, "PAY": 0, "CN": 0, "WO": 0})
 
 
+def _settled_days(entry: np.ndarray, day: np.ndarray, cents: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per entry, the first allocation day from which its allocations sum to `target` (|amount|, in
+    cents) with no later day where they do not; -1 when none. `ledger.refresh_settled_on`'s rule,
+    vectorised over one chunk (entry = chunk-local index of the invoice or credit)."""
+    settled = np.full(len(target), -1, np.int64)
+    if len(entry) == 0:
+        return settled
+    order = np.lexsort((day, entry))
+    e, d, a = entry[order], day[order], np.asarray(cents, np.int64)[order]
+    new_day = np.ones(len(e), bool)
+    new_day[1:] = (e[1:] != e[:-1]) | (d[1:] != d[:-1])
+    starts = np.flatnonzero(new_day)
+    e, d, daily = e[starts], d[starts], np.add.reduceat(a, starts)
+    running = np.cumsum(daily)
+    first = np.ones(len(e), bool)
+    first[1:] = e[1:] != e[:-1]
+    heads = np.flatnonzero(first)
+    running -= np.repeat(running[heads] - daily[heads], np.diff(np.append(heads, len(e))))
+    closed = running == target[e]
+    last_open = np.full(len(target), np.iinfo(np.int64).min)
+    np.maximum.at(last_open, e[~closed], d[~closed])
+    ok = closed & (d > last_open[e])
+    never = np.iinfo(np.int64).max
+    best = np.full(len(target), never)
+    np.minimum.at(best, e[ok], d[ok])
+    settled[best != never] = best[best != never]
+    return settled
+
+
 def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndarray) -> dict[str, pd.DataFrame]:
     """Number the chunk's rows: frames for the four large tables, in insert order."""
     n, npay, ncn, nwo = len(ch.g), len(ch.pay_g), len(ch.cn_inv), len(ch.wo_g)
@@ -956,6 +985,13 @@ def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndar
 
     inv_docs = docs("INV", n)
     total = n + npay + ncn + nwo
+    amounts = np.concatenate([ch.amount, -ch.pay_amount, -ch.cn_amount, -ch.wo_amount]).astype(np.int64)
+    credit_local = np.array([n, n + npay, n + npay + ncn])[ch.al_kind] + ch.al_from
+    al_day, al_cents = np.asarray(ch.al_day, np.int64), np.asarray(ch.al_amount, np.int64)
+    # an entry is settled by allocations on its own side only (to an invoice, from a credit)
+    settled_to = _settled_days(np.asarray(ch.al_inv, np.int64), al_day, al_cents, np.abs(amounts))
+    settled_from = _settled_days(credit_local.astype(np.int64), al_day, al_cents, np.abs(amounts))
+    settled = np.where(amounts > 0, settled_to, settled_from)
     cust = np.concatenate([ch.g, ch.pay_g, ch.g[ch.cn_inv], ch.wo_g])
     has_due = np.arange(total) < n
     reference = pa.concat_arrays([
@@ -972,10 +1008,11 @@ def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndar
         "document_number": pa.concat_arrays([inv_docs, docs("PAY", npay), docs("CN", ncn), docs("WO", nwo)]),
         "posting_date": _dates(np.concatenate([ch.posting, ch.pay_day, ch.cn_day, ch.wo_day])),
         "due_date": _dates(np.concatenate([ch.due, np.zeros(total - n, np.int64)]), ~has_due),
-        "amount": _money(np.concatenate([ch.amount, -ch.pay_amount, -ch.cn_amount, -ch.wo_amount])),
+        "amount": _money(amounts),
         "currency": _vocab(CURRENCIES, c.cur[cust]),
         "reference": reference,
         "source": _const(SOURCE, total),
+        "settled_on": _dates(settled, settled < 0),
     })
 
     na = len(ch.al_inv)

@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from analytics import audit
+from analytics.ledger import refresh_settled_on
 from analytics.mapping import (
     AMOUNT_FIELDS,
     DATE_FIELDS,
@@ -682,6 +683,7 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
         INSERT INTO ledger_entries (entry_id, entry_type, document_number, {', '.join(kept)}, updated_at)
         SELECT existing_id, entry_type, document_number, {values}, :now
         FROM _import_match WHERE change = 'changed'"""), {"now": datetime.now()})
+    refresh_settled_on(conn, entry_ids=changed["existing_id"].astype("int64").tolist())  # amounts may differ
     base = next_id(conn, "ledger_entries", "entry_id")
     conn.execute(sa.text("""
         INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date,
@@ -745,6 +747,9 @@ def _merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[
         SELECT :base + row_number - 1, customer_id, from_id, to_id, amount,
                allocation_date
         FROM _import_match WHERE change = 'new'"""), {"base": base})
+    touched = read_df(conn, """SELECT from_id AS entry_id FROM _import_match WHERE change <> 'same'
+        UNION SELECT to_id AS entry_id FROM _import_match WHERE change <> 'same'""")
+    refresh_settled_on(conn, entry_ids=touched["entry_id"].astype("int64").tolist())
     return tuple(int(tally.get(k, 0)) for k in ("new", "changed", "same"))  # type: ignore[return-value]
 
 

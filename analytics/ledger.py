@@ -10,6 +10,11 @@ Open as of D:
   adjustment) is due on its posting date.
 A report for a past D therefore reproduces what was open then, whatever was paid later.
 
+`ledger_entries.settled_on` is the first date from which the entry's open amount is 0 and stays 0
+(the allocations to a debit, or from a credit, dated on or before it sum to |amount|, and no later
+allocation changes that); NULL while open. It only prunes: an entry with settled_on <= D is closed
+at D. Every write of allocations or entry amounts calls `refresh_settled_on` in its transaction.
+
 Amounts are in each entry's own currency; `fx_rate` converts to the reporting currency at the
 latest rate on or before D (the reporting currency itself converts at 1; no rate gives NULL, and
 the item is left out of converted sums and counted as `missing_fx` where reported).
@@ -17,21 +22,38 @@ the item is left out of converted sums and counted as `missing_fx` where reporte
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import pandas as pd
+import sqlalchemy as sa
 
 from analytics.filters import Filters, filter_sql
 from analytics.settings import load_settings
-from analytics.store import Store
+from analytics.store import Store, bulk_insert
 
+# Only entries still open at D are candidates: posted by D and not settled by D (`settled_on`, kept
+# by `refresh_settled_on`); the allocation sums read only the candidates' allocations, so a point in
+# time touches the open items, not the whole history. `settled_on` only prunes: the open amount is
+# still computed from the allocations, and `<> 0` still decides.
 _OPEN_ITEMS_TEMPLATE = """
-WITH applied_to AS (
+WITH candidates AS (
+    SELECT e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,
+           e.currency, e.amount
+    FROM ledger_entries e
+    WHERE e.posting_date <= :as_of AND (e.settled_on IS NULL OR e.settled_on > :as_of){entry_filter}
+), applied_to AS (
     SELECT a.to_entry_id AS entry_id, SUM(a.amount) AS applied
-    FROM allocations a WHERE a.allocation_date <= :as_of{alloc_filter} GROUP BY a.to_entry_id
+    FROM allocations a
+    WHERE a.allocation_date <= :as_of{alloc_filter}
+      AND a.to_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount > 0)
+    GROUP BY a.to_entry_id
 ), applied_from AS (
     SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS applied
-    FROM allocations a WHERE a.allocation_date <= :as_of{alloc_filter} GROUP BY a.from_entry_id
+    FROM allocations a
+    WHERE a.allocation_date <= :as_of{alloc_filter}
+      AND a.from_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount <= 0)
+    GROUP BY a.from_entry_id
 ), fx AS (
     SELECT currency, rate FROM (
         SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
@@ -45,12 +67,11 @@ SELECT e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_dat
        CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
        CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
        CAST(:as_of AS DATE) - e.posting_date AS age_days
-FROM ledger_entries e
+FROM candidates e
 LEFT JOIN applied_to t ON t.entry_id = e.entry_id
 LEFT JOIN applied_from f ON f.entry_id = e.entry_id
 LEFT JOIN fx ON fx.currency = e.currency
-WHERE e.posting_date <= :as_of{entry_filter}
-  AND CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
+WHERE CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
            ELSE e.amount + COALESCE(f.applied, 0) END <> 0
 """
 
@@ -75,6 +96,78 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
     alloc_filter, params = filter_sql(filters, "a.customer_id")
     entry_filter, _ = filter_sql(filters, "e.customer_id")
     return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter), params
+
+
+# settled_on per entry in scope: daily allocation sums (to a debit, from a credit), their running
+# total, and the first date from which the running total equals |amount| with no later date where it
+# does not (an over-allocated entry is open again: it stays NULL). Rows only where it changes.
+_SETTLED_ON_CHANGES = """
+WITH scope AS (
+    SELECT e.entry_id, e.settled_on, CASE WHEN e.amount > 0 THEN e.amount ELSE -e.amount END AS target,
+           CASE WHEN e.amount > 0 THEN 1 ELSE 0 END AS debit
+    FROM ledger_entries e{scope}
+), daily AS (
+    SELECT a.to_entry_id AS entry_id, 1 AS debit, a.allocation_date AS d, SUM(a.amount) AS applied
+    FROM allocations a WHERE a.to_entry_id IN (SELECT s.entry_id FROM scope s WHERE s.debit = 1)
+    GROUP BY a.to_entry_id, a.allocation_date
+    UNION ALL
+    SELECT a.from_entry_id AS entry_id, 0 AS debit, a.allocation_date AS d, SUM(a.amount) AS applied
+    FROM allocations a WHERE a.from_entry_id IN (SELECT s.entry_id FROM scope s WHERE s.debit = 0)
+    GROUP BY a.from_entry_id, a.allocation_date
+), running AS (
+    SELECT s.entry_id, d.d, s.target,
+           SUM(d.applied) OVER (PARTITION BY s.entry_id ORDER BY d.d ROWS UNBOUNDED PRECEDING) AS applied
+    FROM scope s JOIN daily d ON d.entry_id = s.entry_id AND d.debit = s.debit
+), marked AS (
+    SELECT entry_id, d, target, applied,
+           MAX(CASE WHEN applied <> target THEN d END) OVER (PARTITION BY entry_id) AS last_open
+    FROM running
+), settled AS (
+    SELECT entry_id, MIN(d) AS settled_on FROM marked
+    WHERE applied = target AND (last_open IS NULL OR d > last_open)
+    GROUP BY entry_id
+)
+SELECT s.entry_id, t.settled_on
+FROM scope s LEFT JOIN settled t ON t.entry_id = s.entry_id
+WHERE s.settled_on IS DISTINCT FROM t.settled_on
+"""
+
+
+def refresh_settled_on(conn: sa.Connection, customer_ids: Sequence[str] | None = None,
+                       entry_ids: Sequence[int] | None = None) -> int:
+    """Recompute `ledger_entries.settled_on` from the allocations; returns the entries changed.
+
+    Scope: all entries (neither given), the entries of `customer_ids`, and/or `entry_ids` (an
+    allocation changes both its credit and its invoice: pass both). Set-based SQL, the same on DuckDB
+    and PostgreSQL; only rows whose date changes are written. Call it inside the writing transaction.
+    """
+    given = [ids for ids in (customer_ids, entry_ids) if ids is not None]
+    if given and not any(len(ids) for ids in given):
+        return 0
+    conn.execute(sa.text("DROP TABLE IF EXISTS _settled_scope"))
+    conn.execute(sa.text("DROP TABLE IF EXISTS _settled_changes"))
+    params: dict[str, object] = {}
+    binds: list[sa.BindParameter] = []
+    terms = []
+    if entry_ids is not None:
+        conn.execute(sa.text("CREATE TEMPORARY TABLE _settled_scope (entry_id BIGINT)"))
+        bulk_insert(conn, "_settled_scope", pd.DataFrame({"entry_id": pd.Series(list(entry_ids), dtype="int64")}))
+        terms.append("e.entry_id IN (SELECT entry_id FROM _settled_scope)")
+    if customer_ids is not None:
+        terms.append("e.customer_id IN :customer_ids")
+        params["customer_ids"] = [str(c) for c in customer_ids]
+        binds.append(sa.bindparam("customer_ids", expanding=True))
+    scope = f" WHERE {' OR '.join(terms)}" if terms else ""
+    create = sa.text("CREATE TEMPORARY TABLE _settled_changes AS " + _SETTLED_ON_CHANGES.format(scope=scope))
+    create = create.bindparams(*binds)
+    conn.execute(create, params)
+    changed = int(conn.execute(sa.text("SELECT COUNT(*) FROM _settled_changes")).fetchall()[0][0])
+    if changed:
+        conn.execute(sa.text("""UPDATE ledger_entries SET settled_on = c.settled_on FROM _settled_changes c
+            WHERE ledger_entries.entry_id = c.entry_id"""))
+    conn.execute(sa.text("DROP TABLE IF EXISTS _settled_changes"))
+    conn.execute(sa.text("DROP TABLE IF EXISTS _settled_scope"))
+    return changed
 
 
 def _params(as_of: date) -> dict[str, object]:

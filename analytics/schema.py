@@ -133,6 +133,9 @@ ledger_entries = sa.Table(
     sa.Column("reference", sa.String(200)),
     sa.Column("source", sa.String(100)),
     sa.Column("updated_at", sa.DateTime),
+    # v3: the first date from which the entry is fully applied and stays so (NULL while open); kept
+    # by `ledger.refresh_settled_on` so a point-in-time report reads only the entries open then.
+    sa.Column("settled_on", sa.Date),
 )
 
 allocations = sa.Table(
@@ -278,11 +281,19 @@ def _v2_outbox_quarantine_sync(conn: sa.Connection) -> None:
     _create_tables(conn, messages, quarantine, sync_watermarks)
 
 
+def _v3_settled_on(conn: sa.Connection) -> None:
+    from analytics.ledger import refresh_settled_on  # the ledger rules import the store, not the schema
+
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS settled_on DATE"))
+    refresh_settled_on(conn)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 MIGRATIONS: list[Migration] = [
     (2, "outbox messages, import quarantine, sync watermarks, customer risk class", _v2_outbox_quarantine_sync),
+    (3, "ledger_entries.settled_on: the date an entry was fully applied", _v3_settled_on),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

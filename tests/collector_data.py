@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 
+from analytics.ledger import refresh_settled_on
 from analytics.roles import SYSTEM
 from analytics.store import Store, next_id
 from analytics.users import add_user
@@ -81,4 +82,5 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
                 "allocation_date) VALUES (:id, :c, :f, :t, :a, :d)"),
                 {"id": next_id(conn, "allocations", "allocation_id"), "c": customer_id, "f": entry_id,
                  "t": invoice_id, "a": amount, "d": paid_on})
+            refresh_settled_on(conn, entry_ids=[entry_id, invoice_id])
     return entry_id

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from analytics.ledger import refresh_settled_on
 from analytics.store import Store, bulk_insert
 
 Day = date | str
@@ -81,6 +82,7 @@ class LedgerBuilder:
             row["allocation_id"] = first + i
         with self.store.write() as conn:
             bulk_insert(conn, "allocations", pd.DataFrame(rows))
+            refresh_settled_on(conn, entry_ids=[from_id, *(row["to_entry_id"] for row in rows)])
 
     def invoice(self, customer_id: str, document: str, *, posted: Day, amount: float, due: Day | None = None,
                 currency: str | None = None) -> LedgerBuilder:

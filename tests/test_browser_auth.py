@@ -103,6 +103,7 @@ def test_wrong_password_is_refused_then_the_right_one_signs_in_and_signs_out(aut
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.reload()  # the cookie signs the session in again
     expect(page.get_by_text("Signed in as")).to_be_visible()
+    wait_idle(page, quiet_ms=1500)  # the cookie component's re-sign-in rerun must land before sign-out
 
     page.get_by_role("button", name="Logout").click()
     page.wait_for_function("!document.cookie.includes('ardesk_auth=')")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from analytics.aging import aging_buckets, aging_trend, bucket_labels
 from analytics.dso import dso_monthly
-from analytics.ledger import month_ends
+from analytics.ledger import month_ends, refresh_settled_on
 from analytics.store import Store, bulk_insert, connect
 
 pytestmark = pytest.mark.slow  # about 20 s for the three properties x 40 examples
@@ -91,6 +91,7 @@ class Ledger:
             bulk_insert(conn, "ledger_entries", pd.DataFrame(self.entries).astype({"due_date": "datetime64[s]"}))
             if self.allocations:
                 bulk_insert(conn, "allocations", pd.DataFrame(self.allocations))
+            refresh_settled_on(conn)
 
     def open_ar(self, as_of: date) -> float:
         """Oracle: invoices posted by D minus allocations to them dated by D, in the reporting currency."""
