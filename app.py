@@ -22,7 +22,7 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from analytics.roles import ROLE_LABELS, Actor, allowed_pages
+from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages
 from analytics.settings import load_settings
 from analytics.sign_in import SignInRules, attempt_sign_in, record_sign_out, session_check
 from analytics.users import credentials, users_version
@@ -61,6 +61,10 @@ def _inbox_watcher(store_url: str) -> object:
 
 
 _inbox_watcher(store.url)
+
+
+def _signed_out_placeholder() -> None:
+    """What a page shows before sign-in: nothing (the sign-in form is drawn by the shell)."""
 
 
 def _cookie_key() -> str:
@@ -193,5 +197,10 @@ if actor is not None:
     if query and not st.query_params:
         st.query_params.from_dict(query)
 else:
-    nav = st.navigation([st.Page(lambda: None, title="Sign in", url_path="login")], position="hidden")
+    # Every page's path is registered (hidden) so a link opened while signed out resolves: the
+    # sign-in form above shows instead of Streamlit's "page not found", and the link is replayed
+    # after sign-in. None of these placeholders draws anything.
+    placeholders = [st.Page(_signed_out_placeholder, title=spec.title, url_path=spec.key) for spec in PAGES]
+    nav = st.navigation([st.Page(_signed_out_placeholder, title="Sign in", url_path="login", default=True),
+                         *placeholders], position="hidden")
 nav.run()

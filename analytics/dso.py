@@ -174,8 +174,9 @@ def dso_monthly(store: Store, start: date, end: date, filters: Filters = ALL) ->
 def days_to_pay(store: Store, start: date, end: date, filters: Filters = ALL) -> pd.DataFrame:
     """Invoices paid in each month of [start, end]: count, amount, weighted days to pay and days late.
 
-    An invoice is paid on the date its allocations from payments and credit notes (dated on or
-    before `end`) reach its amount; invoices with a write-off allocation are not "paid" (bad debt).
+    An invoice is paid on its `settled_on` date: the day its allocations from payments and credit
+    notes reach its amount (and stay there); invoices with a write-off allocation are not "paid"
+    (bad debt).
     days_to_pay = paid date - posting date; days_late = max(paid date - due date, 0); both averaged
     weighted by invoice amount (reporting currency at the rate on `end`). Columns: month_end,
     invoices_paid, amount_paid, avg_days_to_pay, avg_days_late, paid_late_pct (share of the amount
@@ -186,34 +187,26 @@ def days_to_pay(store: Store, start: date, end: date, filters: Filters = ALL) ->
     if not points:
         return pd.DataFrame(columns=columns)
     spine, sparams = spine_sql(points)
-    alloc_filter, fparams = filter_sql(filters, "a.customer_id")
+    entry_filter, fparams = filter_sql(filters, "e.customer_id")
     key = spine_key("p.paid_date", len(points))
     frame = store.read(f"""
         WITH {spine},
-        touched AS (
+        written_off AS (
             SELECT DISTINCT a.to_entry_id FROM allocations a
-            WHERE a.allocation_date >= :start AND a.allocation_date <= :end{alloc_filter}
-        ), settled AS (
-            SELECT a.to_entry_id, SUM(a.amount) AS applied, MAX(a.allocation_date) AS paid_date,
-                   SUM(CASE WHEN c.entry_type = 'write_off' THEN 1 ELSE 0 END) AS write_offs
-            FROM allocations a
-            JOIN touched t ON t.to_entry_id = a.to_entry_id
-            JOIN ledger_entries c ON c.entry_id = a.from_entry_id
-            WHERE a.allocation_date <= :end
-            GROUP BY a.to_entry_id
+            JOIN ledger_entries c ON c.entry_id = a.from_entry_id AND c.entry_type = 'write_off'
         ), fx AS (
             SELECT currency, rate FROM (
                 SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
                 FROM fx_rates WHERE rate_date <= :end
             ) ranked WHERE rn = 1
         ), paid AS (
-            SELECT st.paid_date, e.posting_date, COALESCE(e.due_date, e.posting_date) AS due_date,
+            SELECT e.settled_on AS paid_date, e.posting_date, COALESCE(e.due_date, e.posting_date) AS due_date,
                    e.amount * CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS amount
-            FROM settled st
-            JOIN ledger_entries e ON e.entry_id = st.to_entry_id
+            FROM ledger_entries e
             LEFT JOIN fx ON fx.currency = e.currency
-            WHERE e.entry_type = 'invoice' AND st.write_offs = 0 AND st.applied >= e.amount
-              AND st.paid_date >= :start AND e.posting_date <= :end
+            LEFT JOIN written_off w ON w.to_entry_id = e.entry_id
+            WHERE e.entry_type = 'invoice' AND w.to_entry_id IS NULL
+              AND e.settled_on >= :start AND e.settled_on <= :end AND e.posting_date <= :end{entry_filter}
         )
         SELECT {key} AS k, COUNT(*) AS invoices_paid, SUM(p.amount) AS amount_paid,
                SUM(p.amount * (p.paid_date - p.posting_date)) AS weighted_days_to_pay,

@@ -32,6 +32,13 @@ def require_page(key: str) -> Actor:
     """Stop unless the signed-in user's role may open page `key` (navigation already hides it)."""
     actor = current_actor()
     spec = next(p for p in PAGES if p.key == key)
+    if actor is None and not st.session_state.get("authentication_status"):
+        # A link opened before signing in: Streamlit ran this file without app.py (it also treats a
+        # pages/ folder beside the main script as legacy pages). Hand over to the app shell; it
+        # remembered the link on this session's first run and replays it after sign-in.
+        st.session_state.setdefault("_entry_path", key)
+        st.session_state.setdefault("_entry_query", {k: st.query_params.get_all(k) for k in st.query_params})
+        st.switch_page("app.py")
     if actor is None or actor.role not in spec.roles:
         st.error(f"Your role may not open {spec.title}.")
         st.stop()
