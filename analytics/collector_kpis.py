@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.filters import ALL, Filters, customer_conditions, filter_sql
-from analytics.ledger import open_items_sql, reporting_params
+from analytics.ledger import fx_at_sql, open_items_sql, reporting_params
 from analytics.store import Store
 
 ACTION_KINDS = ("call", "email", "note")
@@ -79,12 +79,7 @@ def collector_kpis(store: Store, start: date, end: date, filters: Filters = ALL)
         WHERE a.kind = 'promise' AND CAST(a.occurred_at AS DATE) >= :start
           AND CAST(a.occurred_at AS DATE) <= :end{activity_filter}
         GROUP BY a.author
-    ), fx AS (
-        SELECT currency, rate FROM (
-            SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
-            FROM fx_rates WHERE rate_date <= :end
-        ) ranked WHERE rn = 1
-    ), credited AS (
+    ), {fx_at_sql("end")}, credited AS (
         SELECT DISTINCT a.author AS collector, p.entry_id,
                -p.amount * CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS amount
         FROM ledger_entries p

@@ -33,6 +33,7 @@ import pandas as pd
 from analytics.filters import ALL, Filters, filter_sql
 from analytics.ledger import (
     FX_AT_SPINE,
+    fx_at_sql,
     month_end,
     month_ends,
     open_debits_by_due_sql,
@@ -194,12 +195,7 @@ def days_to_pay(store: Store, start: date, end: date, filters: Filters = ALL) ->
         written_off AS (
             SELECT DISTINCT a.to_entry_id FROM allocations a
             JOIN ledger_entries c ON c.entry_id = a.from_entry_id AND c.entry_type = 'write_off'
-        ), fx AS (
-            SELECT currency, rate FROM (
-                SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
-                FROM fx_rates WHERE rate_date <= :end
-            ) ranked WHERE rn = 1
-        ), paid AS (
+        ), {fx_at_sql("end")}, paid AS (
             SELECT e.settled_on AS paid_date, e.posting_date, COALESCE(e.due_date, e.posting_date) AS due_date,
                    e.amount * CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS amount
             FROM ledger_entries e

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.filters import ALL, Filters, filter_sql
-from analytics.ledger import reporting_params
+from analytics.ledger import fx_at_sql, reporting_params
 from analytics.store import Store
 
 EFFECTIVENESS_COLUMNS = [
@@ -40,12 +40,7 @@ def _runs_sql(filters: Filters) -> tuple[str, dict[str, object]]:
     (allocations from payments and credit notes to those invoices after their run, up to `end`)."""
     run_filter, params = filter_sql(filters, "r.customer_id")
     sql = f"""
-    fx AS (
-        SELECT currency, rate FROM (
-            SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
-            FROM fx_rates WHERE rate_date <= :end
-        ) ranked WHERE rn = 1
-    ), first_runs AS (
+    {fx_at_sql("end")}, first_runs AS (
         SELECT r.entry_id, r.config_id, r.config_version, r.stage_no, MIN(r.run_date) AS run_date
         FROM dunning_runs r
         WHERE r.outcome IN ('sent', 'done') AND r.run_date >= :start AND r.run_date <= :end{run_filter}

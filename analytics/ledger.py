@@ -32,6 +32,16 @@ from analytics.filters import Filters, filter_sql
 from analytics.settings import load_settings
 from analytics.store import Store, bulk_insert
 
+
+def fx_at_sql(date_param: str) -> str:
+    """The CTE `fx AS (...)`: each currency's latest rate (reporting currency per unit) on or before
+    the date bound to `:<date_param>`. The one definition of "the FX rate at a date"."""
+    cte = ("fx AS (SELECT currency, rate FROM (SELECT currency, rate, ROW_NUMBER() OVER "
+           "(PARTITION BY currency ORDER BY rate_date DESC) AS rn FROM fx_rates "
+           "WHERE rate_date <= :DATE_PARAM) ranked WHERE rn = 1)")
+    return cte.replace("DATE_PARAM", date_param)
+
+
 # Only entries still open at D are candidates: posted by D and not settled by D (`settled_on`, kept
 # by `refresh_settled_on`); the allocation sums read only the candidates' allocations, so a point in
 # time touches the open items, not the whole history. `settled_on` only prunes: the open amount is
@@ -54,12 +64,7 @@ WITH candidates AS (
     WHERE a.allocation_date <= :as_of{alloc_filter}
       AND a.from_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount <= 0)
     GROUP BY a.from_entry_id
-), fx AS (
-    SELECT currency, rate FROM (
-        SELECT currency, rate, ROW_NUMBER() OVER (PARTITION BY currency ORDER BY rate_date DESC) AS rn
-        FROM fx_rates WHERE rate_date <= :as_of
-    ) ranked WHERE rn = 1
-)
+), FX_AT_AS_OF
 SELECT e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,
        e.currency, e.amount,
        CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
@@ -73,7 +78,7 @@ LEFT JOIN applied_from f ON f.entry_id = e.entry_id
 LEFT JOIN fx ON fx.currency = e.currency
 WHERE CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
            ELSE e.amount + COALESCE(f.applied, 0) END <> 0
-"""
+""".replace("FX_AT_AS_OF", fx_at_sql("as_of"))
 
 OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(alloc_filter="", entry_filter="")
 # The same rule for one customer (:customer_id). A direct equality, not the filter semi-join, so a
