@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -104,12 +105,13 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 6
     raise RuntimeError(f"streamlit did not become healthy in {budget} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture(scope="session")
-def app_server(demo_store_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port, owning its own copy of the demo store."""
-    workdir = tmp_path_factory.mktemp("server")
-    db = workdir / "ardesk.duckdb"
-    shutil.copy(demo_store_file, db)
+@contextmanager
+def serve_app(db: Path, workdir: Path, **env: str) -> Iterator[str]:
+    """`streamlit run app.py` on a free loopback port, owning the store `db`; yields its URL.
+
+    The server's log goes to `workdir/streamlit.log`; `env` adds or overrides environment variables.
+    On exit the whole process group is stopped.
+    """
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "streamlit.log"
@@ -118,10 +120,11 @@ def app_server(demo_store_file: Path, tmp_path_factory: pytest.TempPathFactory) 
         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=viewer",
     ]
-    env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0", "ARDESK_COOKIE_KEY": "test-cookie-key",
-           "ARDESK_OUTBOX": str(workdir / "outbox")}
+    full_env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0",
+                "ARDESK_COOKIE_KEY": "test-cookie-key", **env}
     with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
+                                start_new_session=True)
     try:
         _wait_healthy(url, proc, log)
         yield url
@@ -132,6 +135,16 @@ def app_server(demo_store_file: Path, tmp_path_factory: pytest.TempPathFactory) 
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(demo_store_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app on its own copy of the demo store, for the whole test session."""
+    workdir = tmp_path_factory.mktemp("server")
+    db = workdir / "ardesk.duckdb"
+    shutil.copy(demo_store_file, db)
+    with serve_app(db, workdir, ARDESK_OUTBOX=str(workdir / "outbox")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

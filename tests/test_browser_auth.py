@@ -6,11 +6,7 @@ account another browser test uses.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
@@ -19,7 +15,7 @@ from playwright.sync_api import expect
 from analytics.roles import SYSTEM, allowed_pages
 from analytics.store import connect
 from analytics.users import add_user
-from tests.conftest import DEMO_PASSWORD, ROOT, _free_port, _wait_healthy, screenshot, wait_idle
+from tests.conftest import DEMO_PASSWORD, screenshot, serve_app, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -33,25 +29,8 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         add_user(s, SYSTEM, role, f"{role.title()} Person", role, password=DEMO_PASSWORD)
     add_user(s, SYSTEM, "leaver", "Lee Leaver", "collector", password=DEMO_PASSWORD)
     s.close()
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = workdir / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
-           "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-           "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=viewer"]
-    env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0", "ARDESK_COOKIE_KEY": "test-cookie-key-0123456789abcdef"}
-    with log.open("w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        _wait_healthy(url, proc, log)
+    with serve_app(db, workdir, ARDESK_COOKIE_KEY="test-cookie-key-0123456789abcdef") as url:
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @pytest.fixture
