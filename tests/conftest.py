@@ -170,11 +170,11 @@ def page(browser, app_server: str):
     ctx.close()
 
 
-def sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
-    """Sign in through the real form and wait for the auth cookie."""
+def sign_in(page, username: str, password: str = DEMO_PASSWORD, path: str = "/") -> None:
+    """Open `path` signed out, sign in through the real form, and wait until the app has settled."""
     from playwright.sync_api import expect
 
-    page.goto("/")
+    page.goto(path)
     expect(page.get_by_role("button", name="Login")).to_be_visible()
     wait_idle(page)  # a click during the cookie component's rerun can lose the form submission
     page.get_by_role("textbox", name="Username").fill(username)
