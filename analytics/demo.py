@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from analytics.schema import ACTIVITY_KINDS, CUSTOMER_STATUSES, SEGMENTS
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, bulk_insert, next_id, read_df
 
 Progress = Callable[[str], None]
@@ -52,7 +53,7 @@ SOURCE = "demo"
 
 DATA_TABLES = (
     "customers", "contacts", "ledger_entries", "allocations", "dunning_configs", "dunning_stages",
-    "dunning_runs", "activities", "fx_rates",
+    "dunning_runs", "dunning_stage_results", "activities", "fx_rates",
 )
 
 # --- customers -----------------------------------------------------------------------------------
@@ -1357,6 +1358,8 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
         customers, contacts = _customer_frames(c, seed, config_ids)
         counts["customers"] = bulk_insert(conn, "customers", customers)
         counts["contacts"] = bulk_insert(conn, "contacts", contacts)
+        say("Dunning stage results")
+        refresh_stage_results(conn)
         dates = read_df(conn, (
             "SELECT (SELECT MIN(posting_date) FROM ledger_entries) AS l0, (SELECT MAX(posting_date) FROM ledger_entries) AS l1,"
             " (SELECT MIN(run_date) FROM dunning_runs) AS r0, (SELECT MAX(run_date) FROM dunning_runs) AS r1,"

@@ -160,6 +160,26 @@ dunning_runs = sa.Table(
     sa.Column("outcome", sa.String(20), nullable=False),  # sent, failed, skipped, done
 )
 
+STAGE_WINDOWS = (7, 14, 30)  # days after a dunning stage in which payments are counted
+
+# v4: one row per invoice and dunning stage it reached (its first sent/done run), with what was
+# open then and what was paid after. Derived from dunning_runs and allocations, kept by
+# `stage_results.refresh_stage_results` so dunning effectiveness reads one row per stage reached.
+dunning_stage_results = sa.Table(
+    "dunning_stage_results", metadata,
+    sa.Column("entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("config_version", sa.Integer, nullable=False),
+    sa.Column("stage_no", sa.Integer, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("open_amount", Money, nullable=False),  # open on run_date, the invoice's currency
+    *(sa.Column(f"paid_{n}d", Money, nullable=False) for n in STAGE_WINDOWS),
+    sa.Column("paid_after", Money, nullable=False),
+    sa.Column("paid_on", sa.Date),
+)
+
 _activity_seq, _activity_next = _seq("activity_id_seq")
 activities = sa.Table(
     "activities", metadata,
@@ -288,12 +308,20 @@ def _v3_settled_on(conn: sa.Connection) -> None:
     refresh_settled_on(conn)
 
 
+def _v4_dunning_stage_results(conn: sa.Connection) -> None:
+    from analytics.stage_results import refresh_stage_results
+
+    _create_tables(conn, dunning_stage_results)
+    refresh_stage_results(conn)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
 MIGRATIONS: list[Migration] = [
     (2, "outbox messages, import quarantine, sync watermarks, customer risk class", _v2_outbox_quarantine_sync),
     (3, "ledger_entries.settled_on: the date an entry was fully applied", _v3_settled_on),
+    (4, "dunning_stage_results: each stage an invoice reached, and what was paid after", _v4_dunning_stage_results),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from analytics.ledger import refresh_settled_on
 from analytics.roles import SYSTEM
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, next_id
 from analytics.users import add_user
 
@@ -83,4 +84,5 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
                 {"id": next_id(conn, "allocations", "allocation_id"), "c": customer_id, "f": entry_id,
                  "t": invoice_id, "a": amount, "d": paid_on})
             refresh_settled_on(conn, entry_ids=[entry_id, invoice_id])
+            refresh_stage_results(conn, entry_ids=[entry_id, invoice_id])
     return entry_id

@@ -118,6 +118,10 @@ def test_bulk_send_to_50_customers_delivers_exactly_50_with_text_and_attachment(
     assert _count(store, "SELECT COUNT(*) FROM activities WHERE kind = 'email' AND outcome = 'sent'") == 50
     assert _count(store, "SELECT COUNT(*) FROM audit_log WHERE action = 'message.send'") == 50
     assert _count(store, "SELECT COUNT(*) FROM dunning_runs WHERE stage_no = 1 AND outcome = 'sent'") == 50
+    # ... and each reach is in the stage results with what was open when the email went out
+    reached = store.read("SELECT customer_id, run_date, open_amount FROM dunning_stage_results WHERE stage_no = 1")
+    assert len(reached) == 50 and set(reached["run_date"].dt.date) == {T}
+    assert reached.set_index("customer_id")["open_amount"]["C007"] == 1007.0
 
     again = send_now(store, ANA, ids, "reminder_friendly", action_key="bulk-1", as_of=T,
                      note="We value your business.", attach="pdf", config=config)
