@@ -240,3 +240,27 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
         at.run()  # the first run registers the role's navigation; only then can it switch pages
         at.switch_page(page)
     return at
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL for the portability tests: `ARDESK_TEST_PG_URL` if set, else a throwaway server.
+
+    The throwaway server (tests/postgres_server.py) starts only when a test asks for this fixture,
+    and is stopped and deleted at session end. Without either, the tests skip, unless
+    `ARDESK_REQUIRE_PG=1` (set by `make test`) turns that skip into a failure.
+    """
+    from tests.postgres_server import find_bindir, throwaway_postgres
+
+    if url := os.environ.get("ARDESK_TEST_PG_URL"):
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        reason = ("no PostgreSQL: set ARDESK_TEST_PG_URL or install Debian's postgresql package "
+                  "(`make test` does)")
+        if os.environ.get("ARDESK_REQUIRE_PG") == "1":
+            pytest.fail(f"ARDESK_REQUIRE_PG=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    with throwaway_postgres(bindir) as url:
+        yield url
