@@ -17,6 +17,7 @@ import tests.test_kpi_aging as aging_tests
 import tests.test_kpi_bad_debt as bad_debt_tests
 import tests.test_kpi_dso as dso_tests
 import tests.test_kpi_dunning_collectors as dunning_tests
+import tests.test_stage_results as stage_results_tests
 from analytics.store import connect
 
 pytestmark = pytest.mark.postgres
@@ -26,13 +27,14 @@ FIXTURES = {
     dso_tests: {"ledger": dso_tests.ledger},
     bad_debt_tests: {"ledger": dso_tests.ledger, "aging_ledger": aging_tests.ledger},
     dunning_tests: {"dunning": dunning_tests.dunning, "team": dunning_tests.team},
+    stage_results_tests: {},
 }
 CASES = [
     pytest.param(module, fn, id=f"{module.__name__.rsplit('.', 1)[1]}::{name}")
     for module in FIXTURES
     for name, fn in inspect.getmembers(module, inspect.isfunction)
     if name.startswith("test_") and fn.__module__ == module.__name__
-    and not {"as_of", "capsys"} & set(inspect.signature(fn).parameters)
+    and not {"as_of", "capsys", "tmp_path", "demo_store"} & set(inspect.signature(fn).parameters)
 ]
 
 
