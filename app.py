@@ -22,7 +22,7 @@ import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages
+from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
 from analytics.settings import load_settings
 from analytics.sign_in import SignInRules, attempt_sign_in, record_sign_out, session_check
 from analytics.users import credentials, users_version
@@ -182,11 +182,11 @@ else:
 
 # -- navigation: only the pages the role may open ---------------------------------------------
 if actor is not None:
-    specs = allowed_pages(actor.role)
+    home = home_page(actor.role)
     pages = {}
-    for spec in specs:
+    for spec in allowed_pages(actor.role):
         pages.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is specs[0])
+            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is home)
         )
     nav = st.navigation(pages)
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None

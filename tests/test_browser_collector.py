@@ -54,6 +54,9 @@ def _sign_in_retrying(page, username: str, attempts: int = 3) -> None:
 def test_collector_sends_logs_a_call_and_a_promise_and_sees_them_on_the_timeline(page, demo_store_file: Path) -> None:
     days, customers = _filtered_set(demo_store_file)
     _sign_in_retrying(page, COLLECTOR)
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Worklist")).to_be_visible()  # a collector lands on it
     collector_day(page, days, customers)
 
 
