@@ -289,3 +289,18 @@ def pg_url() -> Iterator[str]:
         pytest.skip(reason)
     with throwaway_postgres(bindir) as url:
         yield url
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback and an outreach config pointing at it: (recorder, config)."""
+    from analytics.outreach import OutreachConfig
+    from tests.smtp_server import free_port, start_smtp
+
+    port = free_port()
+    controller, handler = start_smtp(port)
+    try:
+        yield handler, OutreachConfig(mode="smtp", smtp_host="127.0.0.1", smtp_port=port,
+                                      max_emails_per_customer=3, frequency_window_days=7)
+    finally:
+        controller.stop()
