@@ -15,7 +15,6 @@ form shows, click Login, and as soon as "Signed in as" shows click a sidebar lin
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import tempfile
@@ -37,11 +36,7 @@ COOKIE = "ardesk_auth="
 def _demo_store(path: Path) -> None:
     s = connect(str(path))
     generate_demo(s, entries=20_000, seed=7, end_date=date(2026, 10, 31))
-    os.environ["ARDESK_DEMO_PASSWORD"] = DEMO_PASSWORD
-    try:
-        ensure_sign_ins(s)
-    finally:
-        del os.environ["ARDESK_DEMO_PASSWORD"]
+    ensure_sign_ins(s, password=DEMO_PASSWORD)
     s.close()
 
 

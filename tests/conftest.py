@@ -49,11 +49,7 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     s = connect(str(path))
     generate_demo(s, entries=20_000, seed=7, end_date=date(2026, 10, 31))
-    os.environ["ARDESK_DEMO_PASSWORD"] = DEMO_PASSWORD
-    try:
-        ensure_sign_ins(s)
-    finally:
-        del os.environ["ARDESK_DEMO_PASSWORD"]
+    ensure_sign_ins(s, password=DEMO_PASSWORD)
     s.close()
     return path
 
@@ -304,3 +300,17 @@ def smtp():
                                       max_emails_per_customer=3, frequency_window_days=7)
     finally:
         controller.stop()
+
+
+def run_app_watcher(store: Store, inbox: Path, timeout_s: float = 60) -> None:
+    """Run the app's inbox watcher (as the running app would) until the inbox is empty, then stop it."""
+    from analytics.inbox import pending_jobs, start_inbox_watcher
+
+    watcher = start_inbox_watcher(store, inbox, interval_s=0.2)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while pending_jobs(inbox) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+

@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from analytics.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
-from analytics.inbox import Folders, pending_jobs, start_inbox_watcher
+from analytics.inbox import Folders, pending_jobs
 from analytics.roles import SYSTEM, Actor, PermissionDenied
 from analytics.store import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
+from tests.conftest import run_app_watcher
 
 T = date.today()
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,13 +109,7 @@ def test_cli_queues_the_run_for_the_app_when_it_owns_the_store(books: Store, smt
     monkeypatch.setenv("ARDESK_OUTREACH_MODE", "smtp")  # the app's own delivery settings, here the test server
     monkeypatch.setenv("ARDESK_SMTP_HOST", config.smtp_host)
     monkeypatch.setenv("ARDESK_SMTP_PORT", str(config.smtp_port))
-    watcher = start_inbox_watcher(books, folders.inbox, interval_s=0.2)
-    try:
-        deadline = time.monotonic() + 60
-        while pending_jobs(folders.inbox) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        watcher.stop()
+    run_app_watcher(books, folders.inbox)
     assert len(handler.messages) == 2
     [result] = folders.done.glob("*.result.csv")
     assert sorted(result.read_text().splitlines()[1:])[0].startswith("C1,reminder_friendly,2,")
