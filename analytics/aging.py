@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from analytics.filters import ALL, Filters
@@ -135,11 +136,13 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     labels = [label for label, _, _ in intervals] + [TOTAL, UNAPPLIED]
     if frame.empty and by == "total":
         frame = pd.DataFrame([{label: 0.0 for label in labels} | {"missing_fx": 0}])
-    missing = int(frame["missing_fx"].fillna(0).sum())
-    frame = frame.drop(columns="missing_fx")
-    frame[labels] = frame[labels].astype(float).fillna(0.0).round(2)
-    frame[NET] = (frame[TOTAL] + frame[UNAPPLIED]).round(2)
+    missing = int(np.nansum(frame["missing_fx"].to_numpy(dtype=float)))
+    # One numpy pass instead of per-column pandas astype/fillna/round (same values, a few ms less).
+    values = frame[labels].to_numpy(dtype=float)
+    values = np.round(np.where(np.isnan(values), 0.0, values), 2)
     key_columns = [out for out, _ in GROUPINGS[by]]
+    columns = {key: frame[key] for key in key_columns} | {label: values[:, i] for i, label in enumerate(labels)}
+    frame = pd.DataFrame(columns | {NET: np.round(values[:, -2] + values[:, -1], 2)})
     if by == "customer":
         frame = frame.sort_values([TOTAL, "customer_id"], ascending=[False, True])
     elif key_columns:
