@@ -45,36 +45,35 @@ def fx_at_sql(date_param: str) -> str:
 # Only entries still open at D are candidates: posted by D and not settled by D (`settled_on`, kept
 # by `refresh_settled_on`); the allocation sums read only the candidates' allocations, so a point in
 # time touches the open items, not the whole history. `settled_on` only prunes: the open amount is
-# still computed from the allocations, and `<> 0` still decides. The one text of the rule; the
-# {placeholders} only choose which columns travel with it (and the customer filters).
+# still computed from the allocations, and `<> 0` still decides. `applied` holds, per candidate, the
+# change its allocations make: minus those to a debit, plus those from a credit (each entry is one or
+# the other, so one join serves both). The one text of the rule; the {placeholders} only choose which
+# columns travel with it (and the customer filters).
 _OPEN_ITEMS_TEMPLATE = """
 WITH candidates AS (
     SELECT e.entry_id, {candidate_columns}e.posting_date, e.due_date, e.currency, e.amount
     FROM ledger_entries e
     WHERE e.posting_date <= :as_of AND (e.settled_on IS NULL OR e.settled_on > :as_of){entry_filter}
-), applied_to AS (
-    SELECT a.to_entry_id AS entry_id, SUM(a.amount) AS applied
+), applied AS (
+    SELECT a.to_entry_id AS entry_id, -SUM(a.amount) AS change
     FROM allocations a
     WHERE a.allocation_date <= :as_of{alloc_filter}
       AND a.to_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount > 0)
     GROUP BY a.to_entry_id
-), applied_from AS (
-    SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS applied
+    UNION ALL
+    SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS change
     FROM allocations a
     WHERE a.allocation_date <= :as_of{alloc_filter}
       AND a.from_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount <= 0)
     GROUP BY a.from_entry_id
 ){fx_cte}
 SELECT {item_columns},
-       CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
-            ELSE e.amount + COALESCE(f.applied, 0) END AS open_amount,{fx_column}
+       e.amount + COALESCE(t.change, 0) AS open_amount,{fx_column}
        CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
        CAST(:as_of AS DATE) - e.posting_date AS age_days
 FROM candidates e
-LEFT JOIN applied_to t ON t.entry_id = e.entry_id
-LEFT JOIN applied_from f ON f.entry_id = e.entry_id{fx_join}
-WHERE CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
-           ELSE e.amount + COALESCE(f.applied, 0) END <> 0
+LEFT JOIN applied t ON t.entry_id = e.entry_id{fx_join}
+WHERE e.amount + COALESCE(t.change, 0) <> 0
 """
 # Every column of an open item, with its FX rate at D (OPEN_ITEMS_SQL and its narrowed forms).
 _ITEM_PARTS = {
