@@ -137,12 +137,14 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     if frame.empty and by == "total":
         frame = pd.DataFrame([{label: 0.0 for label in labels} | {"missing_fx": 0}])
     missing = int(np.nansum(frame["missing_fx"].to_numpy(dtype=float)))
-    # One numpy pass instead of per-column pandas astype/fillna/round (same values, a few ms less).
-    values = frame[labels].to_numpy(dtype=float)
-    values = np.round(np.where(np.isnan(values), 0.0, values), 2)
+    # numpy per column instead of pandas astype/fillna/round on a column list (same values, ms less).
     key_columns = [out for out, _ in GROUPINGS[by]]
-    columns = {key: frame[key] for key in key_columns} | {label: values[:, i] for i, label in enumerate(labels)}
-    frame = pd.DataFrame(columns | {NET: np.round(values[:, -2] + values[:, -1], 2)})
+    columns = {key: frame[key] for key in key_columns}
+    for label in labels:
+        values = frame[label].to_numpy(dtype=float)
+        columns[label] = np.round(np.where(np.isnan(values), 0.0, values), 2)
+    columns[NET] = np.round(columns[TOTAL] + columns[UNAPPLIED], 2)
+    frame = pd.DataFrame(columns)
     if by == "customer":
         frame = frame.sort_values([TOTAL, "customer_id"], ascending=[False, True])
     elif key_columns:
