@@ -105,7 +105,8 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     days = f"i.{_days_column(basis)}"
     # Per (customer,) currency and bucket (-1 = open credit), summed in the item's currency, then
     # converted once per currency: exact DECIMAL arithmetic, so the same numbers as converting each
-    # item (see `ledger.open_amounts_sql`). by="total" needs no customer attribute, so no join.
+    # item (see `ledger.open_amounts_sql`). by="total" needs no customer attribute, so no join
+    # (as in `ledger.portfolio_summary`; every writer of ledger rows creates or requires the customer).
     whens = " ".join(f"WHEN {_condition(days, lo, hi)} THEN {k}" for k, (_, lo, hi) in enumerate(intervals))
     bucket = f"CASE WHEN i.open_amount < 0 THEN -1 {whens} END"
     amount = "v.amount * v.fx_rate"
