@@ -45,46 +45,52 @@ def fx_at_sql(date_param: str) -> str:
 # Only entries still open at D are candidates: posted by D and not settled by D (`settled_on`, kept
 # by `refresh_settled_on`); the allocation sums read only the candidates' allocations, so a point in
 # time touches the open items, not the whole history. `settled_on` only prunes: the open amount is
-# still computed from the allocations, and `<> 0` still decides.
+# still computed from the allocations, and `<> 0` still decides. `applied` holds, per candidate, the
+# change its allocations make: minus those to a debit, plus those from a credit (each entry is one or
+# the other, so one join serves both). The one text of the rule; the {placeholders} only choose which
+# columns travel with it (and the customer filters).
 _OPEN_ITEMS_TEMPLATE = """
 WITH candidates AS (
-    SELECT e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,
-           e.currency, e.amount
+    SELECT e.entry_id, {candidate_columns}e.posting_date, e.due_date, e.currency, e.amount
     FROM ledger_entries e
     WHERE e.posting_date <= :as_of AND (e.settled_on IS NULL OR e.settled_on > :as_of){entry_filter}
-), applied_to AS (
-    SELECT a.to_entry_id AS entry_id, SUM(a.amount) AS applied
+), applied AS (
+    SELECT a.to_entry_id AS entry_id, -SUM(a.amount) AS change
     FROM allocations a
     WHERE a.allocation_date <= :as_of{alloc_filter}
       AND a.to_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount > 0)
     GROUP BY a.to_entry_id
-), applied_from AS (
-    SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS applied
+    UNION ALL
+    SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS change
     FROM allocations a
     WHERE a.allocation_date <= :as_of{alloc_filter}
       AND a.from_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount <= 0)
     GROUP BY a.from_entry_id
-), FX_AT_AS_OF
-SELECT e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,
-       e.currency, e.amount,
-       CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
-            ELSE e.amount + COALESCE(f.applied, 0) END AS open_amount,
-       CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
+){fx_cte}
+SELECT {item_columns},
+       e.amount + COALESCE(t.change, 0) AS open_amount,{fx_column}
        CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
        CAST(:as_of AS DATE) - e.posting_date AS age_days
 FROM candidates e
-LEFT JOIN applied_to t ON t.entry_id = e.entry_id
-LEFT JOIN applied_from f ON f.entry_id = e.entry_id
-LEFT JOIN fx ON fx.currency = e.currency
-WHERE CASE WHEN e.amount > 0 THEN e.amount - COALESCE(t.applied, 0)
-           ELSE e.amount + COALESCE(f.applied, 0) END <> 0
-""".replace("FX_AT_AS_OF", fx_at_sql("as_of"))
+LEFT JOIN applied t ON t.entry_id = e.entry_id{fx_join}
+WHERE e.amount + COALESCE(t.change, 0) <> 0
+"""
+# Every column of an open item, with its FX rate at D (OPEN_ITEMS_SQL and its narrowed forms).
+_ITEM_PARTS = {
+    "candidate_columns": "e.customer_id, e.entry_type, e.document_number, ",
+    "item_columns": ("e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,\n"
+                     "       e.currency, e.amount"),
+    "fx_cte": ", " + fx_at_sql("as_of"),
+    "fx_column": "\n       CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,",
+    "fx_join": "\nLEFT JOIN fx ON fx.currency = e.currency",
+}
 
-OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(alloc_filter="", entry_filter="")
+OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(alloc_filter="", entry_filter="", **_ITEM_PARTS)
 # The same rule for one customer (:customer_id). A direct equality, not the filter semi-join, so a
 # customer's page reads only that customer's allocations (1.07 s -> 0.09 s on the 200k demo).
 CUSTOMER_OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(
-    alloc_filter=" AND a.customer_id = :customer_id", entry_filter=" AND e.customer_id = :customer_id")
+    alloc_filter=" AND a.customer_id = :customer_id", entry_filter=" AND e.customer_id = :customer_id",
+    **_ITEM_PARTS)
 
 
 def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, object]]:
@@ -100,7 +106,22 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
         return OPEN_ITEMS_SQL, {}
     alloc_filter, params = filter_sql(filters, "a.customer_id")
     entry_filter, _ = filter_sql(filters, "e.customer_id")
-    return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter), params
+    return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **_ITEM_PARTS), params
+
+
+def open_amounts_sql(filters: Filters | None = None, customer: bool = True) -> tuple[str, dict[str, object]]:
+    """The open items of `open_items_sql` (the same rule and filters), only what sums need.
+
+    Columns: customer_id (only with `customer`), currency, open_amount (own currency),
+    days_past_due, age_days. No FX rate: a caller sums open_amount per currency first and converts
+    the sums with `fx_at_sql`, which gives the same numbers (DECIMAL arithmetic is exact, so
+    sum(amount x rate) = sum(amount) x rate) from far fewer multiplications. Binds: `:as_of`.
+    """
+    alloc_filter, params = filter_sql(filters or Filters(), "a.customer_id")
+    entry_filter, _ = filter_sql(filters or Filters(), "e.customer_id")
+    parts = {"candidate_columns": "e.customer_id, " if customer else "", "fx_cte": "", "fx_column": "", "fx_join": "",
+             "item_columns": ("e.customer_id, " if customer else "") + "e.currency"}
+    return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **parts), params
 
 
 # settled_on per entry in scope: daily allocation sums (to a debit, from a credit), their running
