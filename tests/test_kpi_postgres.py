@@ -14,7 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 import tests.test_kpi_aging as aging_tests
+import tests.test_kpi_aging_shapes as aging_shapes_tests
 import tests.test_kpi_bad_debt as bad_debt_tests
+import tests.test_kpi_collected_window as collected_window_tests
 import tests.test_kpi_dso as dso_tests
 import tests.test_kpi_dunning_collectors as dunning_tests
 import tests.test_stage_results as stage_results_tests
@@ -28,13 +30,15 @@ FIXTURES = {
     bad_debt_tests: {"ledger": dso_tests.ledger, "aging_ledger": aging_tests.ledger},
     dunning_tests: {"dunning": dunning_tests.dunning, "team": dunning_tests.team},
     stage_results_tests: {},
+    aging_shapes_tests: {"ledger": aging_shapes_tests.ledger},
+    collected_window_tests: {},
 }
 CASES = [
     pytest.param(module, fn, id=f"{module.__name__.rsplit('.', 1)[1]}::{name}")
     for module in FIXTURES
     for name, fn in inspect.getmembers(module, inspect.isfunction)
     if name.startswith("test_") and fn.__module__ == module.__name__
-    and not {"as_of", "capsys", "tmp_path", "demo_store"} & set(inspect.signature(fn).parameters)
+    and not {"as_of", "capsys", "tmp_path", "demo_store", "by"} & set(inspect.signature(fn).parameters)
 ]
 
 
