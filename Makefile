@@ -46,7 +46,12 @@ lint: $(VENV)/.dev
 ## bench: the benchmark scripts whose figures are in the README
 bench: $(VENV)/.dev
 	$(PY) bench/demo_generation.py --sizes 1000000 10000000
+	$(PY) bench/kpis.py --sizes 1000000 10000000 --runs 5 --pandas-runs 2
+	$(PY) bench/import.py --rows 10000000 --changed 10000
 	$(PY) bench/pages.py --sizes 200000 1000000 --repeats 3
+	$(PY) bench/worklist.py --entries 200000
+	$(PY) bench/auth.py --audit-lines 1000000 --customers 100000
+	$(PY) bench/sign_in_reliability.py --runs 20
 
 ## lock: refresh the lock files after changing pyproject.toml (needs uv)
 lock:
