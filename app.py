@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
 
 from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
 from analytics.settings import load_settings
@@ -30,6 +31,22 @@ from analytics.users import credentials, users_version
 from pages.session import get_store
 from pages.sign_in_cookie import use_browser_cookies, write_pending_cookie
 
+
+def _draw_under_the_main_script() -> None:
+    """Give this script's elements the ids they get in a normal run, also in a legacy-pages run.
+
+    A `pages/` folder beside the main script makes Streamlit run it as a legacy (v1) multipage app
+    until some run calls `st.navigation`: on a fresh server that is the first session's first run
+    (and every AppTest run). This file then runs as the v1 main page, under another page hash than
+    in later runs; element ids include that hash, so the sign-in form drawn then had other ids than
+    the run its submission started, and the first submission was dropped. Only ids change here.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is not None and ThreadState.get().active_script_hash != ctx.pages_manager.main_script_hash:
+        ThreadState.update(active_script_hash=ctx.pages_manager.main_script_hash)
+
+
+_draw_under_the_main_script()
 st.set_page_config(page_title="AR Desk", page_icon=":material/account_balance:", layout="wide")
 st.session_state.setdefault("_entry_path", urlparse(st.context.url or "").path.strip("/"))
 st.session_state.setdefault("_entry_query", {k: st.query_params.get_all(k) for k in st.query_params})

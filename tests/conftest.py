@@ -176,7 +176,8 @@ def sign_in(page, username: str, password: str = DEMO_PASSWORD, path: str = "/")
 
     page.goto(path)
     expect(page.get_by_role("button", name="Login")).to_be_visible()
-    submit_sign_in(page, username, password)
+    outcome = submit_sign_in(page, username, password)
+    assert outcome == "signed in", f"one click on Login: {outcome}"
     expect(page.get_by_text("Signed in as")).to_be_visible()
     page.wait_for_function("document.cookie.includes('ardesk_auth=')")
 
@@ -192,20 +193,12 @@ _SIGN_IN_OUTCOME = """() => {
 
 
 def submit_sign_in(page, username: str, password: str) -> str:
-    """Type and submit the sign-in form; returns 'signed in' or 'message' (a refusal shown).
-
-    Submits once more if the app dropped the submission (the form came back empty): Streamlit
-    does that to the first session on a freshly started server, whose first run gives the form's
-    widgets other ids than its later runs (measured, bench/sign_in_reliability.py run 1).
-    """
-    for attempt in (1, 2):
-        page.get_by_role("textbox", name="Username").fill(username)
-        page.get_by_role("textbox", name="Password").fill(password)
-        page.get_by_role("button", name="Login").click()
-        outcome = page.wait_for_function(_SIGN_IN_OUTCOME, polling=100).json_value()
-        if outcome != "dropped" or attempt == 2:
-            return outcome
-    return outcome
+    """Type and submit the sign-in form once; returns 'signed in', 'message' (a refusal shown) or
+    'dropped' (the form came back empty: the submission was lost, a bug)."""
+    page.get_by_role("textbox", name="Username").fill(username)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Login").click()
+    return page.wait_for_function(_SIGN_IN_OUTCOME, polling=100).json_value()
 
 
 def screenshot(page, name: str) -> Path:
