@@ -22,6 +22,7 @@ import pandas as pd
 
 from analytics.filters import ALL, Filters
 from analytics.ledger import (
+    current_open_amounts,
     fx_at_sql,
     month_ends,
     open_amounts_sql,
@@ -30,7 +31,7 @@ from analytics.ledger import (
     reporting_params,
 )
 from analytics.settings import load_settings
-from analytics.store import Store
+from analytics.store import Store, read_df
 
 BASES = ("due", "invoice")
 GROUPINGS: dict[str, list[tuple[str, str]]] = {  # by -> [(output column, customers column)]
@@ -119,21 +120,11 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     keys = [f"c.{col} AS {out}" for out, col in GROUPINGS[by]]
     group = f"GROUP BY {', '.join(f'c.{col}' for _, col in GROUPINGS[by])}" if keys else ""
     customer = "i.customer_id, " if grouped else ""
-    items, params = open_amounts_sql(filters, customer=grouped)
-    sql = f"""
-    WITH items AS ({items}), per_currency AS (
-        SELECT {customer}i.currency, {bucket} AS bucket, SUM(i.open_amount) AS amount, COUNT(*) AS items
-        FROM items i GROUP BY {customer}i.currency, {bucket}
-    ), {fx_at_sql("as_of")}, converted AS (
-        SELECT {customer.replace("i.", "p.")}p.bucket, p.amount, p.items,
-               CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate
-        FROM per_currency p LEFT JOIN fx ON fx.currency = p.currency
-    )
-    SELECT {', '.join(keys + columns)}
-    FROM converted v{" JOIN customers c ON c.customer_id = v.customer_id" if grouped else ""}
-    {group}
-    """  # noqa: S608 - composed from constants, config integers and bind names only
-    frame = store.read(sql, {**reporting_params(as_of), **params})
+    # One read transaction: the horizon check and the report see the same snapshot.
+    with store.engine.connect() as conn, conn.begin():
+        items, params = open_amounts_sql(filters, customer=grouped, current=current_open_amounts(conn, as_of))
+        frame = read_df(conn, _aging_sql(items, customer, bucket, keys, columns, group, grouped),
+                        {**reporting_params(as_of), **params})
     labels = [label for label, _, _ in intervals] + [TOTAL, UNAPPLIED]
     if frame.empty and by == "total":
         frame = pd.DataFrame([{label: 0.0 for label in labels} | {"missing_fx": 0}])
@@ -153,6 +144,23 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     frame = frame.reset_index(drop=True)
     frame.attrs["missing_fx"] = missing
     return frame
+
+
+def _aging_sql(items: str, customer: str, bucket: str, keys: list[str], columns: list[str], group: str,
+               grouped: bool) -> str:
+    return f"""
+    WITH items AS ({items}), per_currency AS (
+        SELECT {customer}i.currency, {bucket} AS bucket, SUM(i.open_amount) AS amount, COUNT(*) AS items
+        FROM items i GROUP BY {customer}i.currency, {bucket}
+    ), {fx_at_sql("as_of")}, converted AS (
+        SELECT {customer.replace("i.", "p.")}p.bucket, p.amount, p.items,
+               CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate
+        FROM per_currency p LEFT JOIN fx ON fx.currency = p.currency
+    )
+    SELECT {', '.join(keys + columns)}
+    FROM converted v{" JOIN customers c ON c.customer_id = v.customer_id" if grouped else ""}
+    {group}
+    """  # noqa: S608 - composed from constants, config integers and bind names only
 
 
 def open_invoices(store: Store, as_of: date, filters: Filters = ALL, bucket: str | None = None,

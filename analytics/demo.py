@@ -993,6 +993,10 @@ def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndar
     settled_to = _settled_days(np.asarray(ch.al_inv, np.int64), al_day, al_cents, np.abs(amounts))
     settled_from = _settled_days(credit_local.astype(np.int64), al_day, al_cents, np.abs(amounts))
     settled = np.where(amounts > 0, settled_to, settled_from)
+    # open after every allocation: minus those to a debit, plus those from a credit (ledger.open_now)
+    applied_to = np.bincount(np.asarray(ch.al_inv, np.int64), weights=al_cents, minlength=total)
+    applied_from = np.bincount(credit_local.astype(np.int64), weights=al_cents, minlength=total)
+    open_now = amounts - np.rint(applied_to).astype(np.int64) + np.rint(applied_from).astype(np.int64)
     cust = np.concatenate([ch.g, ch.pay_g, ch.g[ch.cn_inv], ch.wo_g])
     has_due = np.arange(total) < n
     reference = pa.concat_arrays([
@@ -1014,6 +1018,7 @@ def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndar
         "reference": reference,
         "source": _const(SOURCE, total),
         "settled_on": _dates(settled, settled < 0),
+        "open_now": _money(open_now),
     })
 
     na = len(ch.al_inv)

@@ -136,6 +136,10 @@ ledger_entries = sa.Table(
     # v3: the first date from which the entry is fully applied and stays so (NULL while open); kept
     # by `ledger.refresh_settled_on` so a point-in-time report reads only the entries open then.
     sa.Column("settled_on", sa.Date),
+    # v5: the open amount after every allocation in the store (signed like amount; NULL until the
+    # first allocation, meaning the amount itself); kept with settled_on. Reports as of a date on or
+    # after the last activity read it instead of summing allocations (`ledger.current_open_amounts`).
+    sa.Column("open_now", Money),
 )
 
 allocations = sa.Table(
@@ -305,6 +309,7 @@ def _v3_settled_on(conn: sa.Connection) -> None:
     from analytics.ledger import refresh_settled_on  # the ledger rules import the store, not the schema
 
     conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS settled_on DATE"))
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS open_now DECIMAL(18, 2)"))  # v5's
     refresh_settled_on(conn)
 
 
@@ -315,6 +320,15 @@ def _v4_dunning_stage_results(conn: sa.Connection) -> None:
     refresh_stage_results(conn)
 
 
+def _v5_open_now(conn: sa.Connection) -> None:
+    from analytics.ledger import refresh_settled_on
+
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS open_now DECIMAL(18, 2)"))
+    filled = conn.execute(sa.text("SELECT COUNT(*) FROM ledger_entries WHERE open_now IS NOT NULL")).fetchall()[0][0]
+    if not filled:  # a store upgraded from before v3 got it with settled_on
+        refresh_settled_on(conn)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -322,6 +336,7 @@ MIGRATIONS: list[Migration] = [
     (2, "outbox messages, import quarantine, sync watermarks, customer risk class", _v2_outbox_quarantine_sync),
     (3, "ledger_entries.settled_on: the date an entry was fully applied", _v3_settled_on),
     (4, "dunning_stage_results: each stage an invoice reached, and what was paid after", _v4_dunning_stage_results),
+    (5, "ledger_entries.open_now: the open amount after every allocation", _v5_open_now),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"
