@@ -18,6 +18,7 @@ from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curv
 from analytics.imports import run_import
 from analytics.mapping import Mapping
 from analytics.roles import SYSTEM
+from analytics.schema import SCHEMA_VERSION
 from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, connect, read_df
 from tests.ledger_builder import LedgerBuilder
@@ -149,9 +150,10 @@ def test_upgrading_a_v3_store_fills_the_table(tmp_path: Path) -> None:
     expected = stage_rows(store)
     with store.write() as conn:  # make it a store as v3 left it
         conn.execute(sa.text("DROP TABLE dunning_stage_results"))
-        conn.execute(sa.text("UPDATE schema_migrations SET version = 3 WHERE version = 4"))
+        conn.execute(sa.text("UPDATE schema_migrations SET version = 3 WHERE version = :latest"),
+                     {"latest": SCHEMA_VERSION})
     store.close()
     upgraded = connect(str(path))
-    assert upgraded.scalar("SELECT MAX(version) FROM schema_migrations") == 4
+    assert upgraded.scalar("SELECT MAX(version) FROM schema_migrations") == SCHEMA_VERSION
     assert stage_rows(upgraded) == expected
     upgraded.close()
