@@ -46,7 +46,7 @@ lint: $(VENV)/.dev
 ## bench: the benchmark scripts whose figures are in the README
 bench: $(VENV)/.dev
 	$(PY) bench/demo_generation.py --sizes 1000000 10000000
-	$(PY) bench/kpis.py --sizes 1000000 10000000 --runs 5 --pandas-runs 2
+	$(PY) bench/kpis.py --sizes 1000000 10000000 --runs 15 --pandas-runs 3
 	$(PY) bench/import.py --rows 10000000 --changed 10000
 	$(PY) bench/pages.py --sizes 200000 1000000 --repeats 3
 	$(PY) bench/worklist.py --entries 200000
