@@ -7,9 +7,10 @@ session and sets its signed cookie. Every page load re-checks the session agains
 the JWT cookie itself cannot be revoked.
 
 Traps handled here (see the stack findings): the credentials dict lives in st.cache_resource,
-keyed on the users version so account changes take effect on the next load; no st.rerun() after
-login or logout (it would drop the cookie component); a deep link is replayed once after sign-in,
-only to a page the role may open.
+keyed on the users version so account changes take effect on the next load; the cookie is written
+by a script on the page (`pages/sign_in_cookie.py`), not by the library's CookieManager component,
+whose value sent back on every mount started reruns that lost cookies and undid first clicks; a
+deep link is replayed once after sign-in, only to a page the role may open.
 """
 
 from __future__ import annotations
@@ -21,13 +22,31 @@ from urllib.parse import urlparse
 import jwt
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
 
-from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages
+from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
 from analytics.settings import load_settings
 from analytics.sign_in import SignInRules, attempt_sign_in, record_sign_out, session_check
 from analytics.users import credentials, users_version
 from pages.session import get_store
+from pages.sign_in_cookie import use_browser_cookies, write_pending_cookie
 
+
+def _draw_under_the_main_script() -> None:
+    """Give this script's elements the ids they get in a normal run, also in a legacy-pages run.
+
+    A `pages/` folder beside the main script makes Streamlit run it as a legacy (v1) multipage app
+    until some run calls `st.navigation`: on a fresh server that is the first session's first run
+    (and every AppTest run). This file then runs as the v1 main page, under another page hash than
+    in later runs; element ids include that hash, so the sign-in form drawn then had other ids than
+    the run its submission started, and the first submission was dropped. Only ids change here.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is not None and ThreadState.get().active_script_hash != ctx.pages_manager.main_script_hash:
+        ThreadState.update(active_script_hash=ctx.pages_manager.main_script_hash)
+
+
+_draw_under_the_main_script()
 st.set_page_config(page_title="AR Desk", page_icon=":material/account_balance:", layout="wide")
 st.session_state.setdefault("_entry_path", urlparse(st.context.url or "").path.strip("/"))
 st.session_state.setdefault("_entry_query", {k: st.query_params.get_all(k) for k in st.query_params})
@@ -95,12 +114,13 @@ def _cookie_issued_at() -> datetime:
         return datetime(1970, 1, 1)
 
 
+use_browser_cookies()
 authenticator = stauth.Authenticate(
     _credentials(store.url, users_version(store)), auth["cookie_name"], _cookie_key(), cookie_days,
     auto_hash=False, login_sleep_time=float(os.environ.get("ARDESK_LOGIN_SLEEP", "0")),
 )
-# A refusal or sign-out reason stays on the form until the next attempt: the cookie component's
-# own value triggers extra reruns that would otherwise wipe a message shown once.
+# A refusal or sign-out reason stays on the form until the next attempt (any rerun, e.g. a
+# keystroke's, would otherwise wipe a message shown once).
 notice: str | None = None
 
 # -- re-sign-in from the cookie ---------------------------------------------------------------
@@ -141,11 +161,6 @@ if st.session_state.get("authentication_status"):
             seen.pop((username, issued_at), None)
             st.session_state.pop("_issued_at", None)
 
-# -- a sign-out whose cookie deletion a rerun cut short: delete it again ----------------------
-live_cookies = authenticator.cookie_controller.cookie_model.cookie_manager.cookies or {}
-if actor is None and st.session_state.get("logout") and auth["cookie_name"] in live_cookies:
-    authenticator.cookie_controller.delete_cookie()
-
 # -- the sign-in form -------------------------------------------------------------------------
 if actor is None:
     st.session_state.pop("actor", None)
@@ -167,8 +182,8 @@ if actor is None:
                 st.session_state["_sign_in_message"] = ("error", str(exc))
         if st.session_state.get("authentication_status"):
             st.session_state["_issued_at"] = datetime.now()
-            authenticator.cookie_controller.set_cookie()
-            st.stop()  # the cookie component triggers the next run; st.rerun() would lose the cookie
+            authenticator.cookie_controller.set_cookie()  # written by the next run (below)
+            st.rerun()  # draw the signed-in app; nothing else reruns it now
         elif not result.ok:
             st.session_state["_sign_in_message"] = ("error", result.message)
     kind, text = st.session_state.get("_sign_in_message", (None, None))
@@ -182,11 +197,11 @@ else:
 
 # -- navigation: only the pages the role may open ---------------------------------------------
 if actor is not None:
-    specs = allowed_pages(actor.role)
+    home = home_page(actor.role)
     pages = {}
-    for spec in specs:
+    for spec in allowed_pages(actor.role):
         pages.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is specs[0])
+            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is home)
         )
     nav = st.navigation(pages)
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
@@ -203,4 +218,5 @@ else:
     placeholders = [st.Page(_signed_out_placeholder, title=spec.title, url_path=spec.key) for spec in PAGES]
     nav = st.navigation([st.Page(_signed_out_placeholder, title="Sign in", url_path="login", default=True),
                          *placeholders], position="hidden")
+write_pending_cookie()  # every run until the page has it: a run cut short cannot lose it
 nav.run()

@@ -17,12 +17,21 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from analytics.filters import ALL, Filters
-from analytics.ledger import month_ends, open_debits_by_due_sql, open_items_sql, reporting_params
+from analytics.ledger import (
+    current_open_amounts,
+    fx_at_sql,
+    month_ends,
+    open_amounts_sql,
+    open_debits_by_due_sql,
+    open_items_sql,
+    reporting_params,
+)
 from analytics.settings import load_settings
-from analytics.store import Store
+from analytics.store import Store, read_df
 
 BASES = ("due", "invoice")
 GROUPINGS: dict[str, list[tuple[str, str]]] = {  # by -> [(output column, customers column)]
@@ -95,30 +104,39 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
         raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, not {by!r}")
     intervals = _intervals(basis)
     days = f"i.{_days_column(basis)}"
-    amount = "i.open_amount * i.fx_rate"
-    columns = [f'SUM(CASE WHEN i.open_amount > 0 AND {_condition(days, lo, hi)} THEN {amount} ELSE 0 END) AS "{label}"'
-               for label, lo, hi in intervals]
-    columns.append(f'SUM(CASE WHEN i.open_amount > 0 THEN {amount} ELSE 0 END) AS "{TOTAL}"')
-    columns.append(f'SUM(CASE WHEN i.open_amount < 0 THEN {amount} ELSE 0 END) AS "{UNAPPLIED}"')
-    columns.append("SUM(CASE WHEN i.fx_rate IS NULL THEN 1 ELSE 0 END) AS missing_fx")
+    # Per (customer,) currency and bucket (-1 = open credit), summed in the item's currency, then
+    # converted once per currency: exact DECIMAL arithmetic, so the same numbers as converting each
+    # item (see `ledger.open_amounts_sql`). by="total" needs no customer attribute, so no join
+    # (as in `ledger.portfolio_summary`; every writer of ledger rows creates or requires the customer).
+    whens = " ".join(f"WHEN {_condition(days, lo, hi)} THEN {k}" for k, (_, lo, hi) in enumerate(intervals))
+    bucket = f"CASE WHEN i.open_amount < 0 THEN -1 {whens} END"
+    amount = "v.amount * v.fx_rate"
+    columns = [f'SUM(CASE WHEN v.bucket = {k} THEN {amount} ELSE 0 END) AS "{label}"'
+               for k, (label, _, _) in enumerate(intervals)]
+    columns.append(f'SUM(CASE WHEN v.bucket >= 0 THEN {amount} ELSE 0 END) AS "{TOTAL}"')
+    columns.append(f'SUM(CASE WHEN v.bucket = -1 THEN {amount} ELSE 0 END) AS "{UNAPPLIED}"')
+    columns.append("SUM(CASE WHEN v.fx_rate IS NULL THEN v.items ELSE 0 END) AS missing_fx")
+    grouped = bool(GROUPINGS[by])
     keys = [f"c.{col} AS {out}" for out, col in GROUPINGS[by]]
     group = f"GROUP BY {', '.join(f'c.{col}' for _, col in GROUPINGS[by])}" if keys else ""
-    items, params = open_items_sql(filters)
-    sql = f"""
-    WITH items AS ({items})
-    SELECT {', '.join(keys + columns)}
-    FROM items i JOIN customers c ON c.customer_id = i.customer_id
-    {group}
-    """  # noqa: S608 - composed from constants, config integers and bind names only
-    frame = store.read(sql, {**reporting_params(as_of), **params})
+    customer = "i.customer_id, " if grouped else ""
+    # One read transaction: the horizon check and the report see the same snapshot.
+    with store.engine.connect() as conn, conn.begin():
+        items, params = open_amounts_sql(filters, customer=grouped, current=current_open_amounts(conn, as_of))
+        frame = read_df(conn, _aging_sql(items, customer, bucket, keys, columns, group, grouped),
+                        {**reporting_params(as_of), **params})
     labels = [label for label, _, _ in intervals] + [TOTAL, UNAPPLIED]
     if frame.empty and by == "total":
         frame = pd.DataFrame([{label: 0.0 for label in labels} | {"missing_fx": 0}])
-    missing = int(frame["missing_fx"].fillna(0).sum())
-    frame = frame.drop(columns="missing_fx")
-    frame[labels] = frame[labels].astype(float).fillna(0.0).round(2)
-    frame[NET] = (frame[TOTAL] + frame[UNAPPLIED]).round(2)
+    missing = int(np.nansum(frame["missing_fx"].to_numpy(dtype=float)))
+    # numpy per column instead of pandas astype/fillna/round on a column list (same values, ms less).
     key_columns = [out for out, _ in GROUPINGS[by]]
+    columns = {key: frame[key] for key in key_columns}
+    for label in labels:
+        values = frame[label].to_numpy(dtype=float)
+        columns[label] = np.round(np.where(np.isnan(values), 0.0, values), 2)
+    columns[NET] = np.round(columns[TOTAL] + columns[UNAPPLIED], 2)
+    frame = pd.DataFrame(columns)
     if by == "customer":
         frame = frame.sort_values([TOTAL, "customer_id"], ascending=[False, True])
     elif key_columns:
@@ -126,6 +144,23 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     frame = frame.reset_index(drop=True)
     frame.attrs["missing_fx"] = missing
     return frame
+
+
+def _aging_sql(items: str, customer: str, bucket: str, keys: list[str], columns: list[str], group: str,
+               grouped: bool) -> str:
+    return f"""
+    WITH items AS ({items}), per_currency AS (
+        SELECT {customer}i.currency, {bucket} AS bucket, SUM(i.open_amount) AS amount, COUNT(*) AS items
+        FROM items i GROUP BY {customer}i.currency, {bucket}
+    ), {fx_at_sql("as_of")}, converted AS (
+        SELECT {customer.replace("i.", "p.")}p.bucket, p.amount, p.items,
+               CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate
+        FROM per_currency p LEFT JOIN fx ON fx.currency = p.currency
+    )
+    SELECT {', '.join(keys + columns)}
+    FROM converted v{" JOIN customers c ON c.customer_id = v.customer_id" if grouped else ""}
+    {group}
+    """  # noqa: S608 - composed from constants, config integers and bind names only
 
 
 def open_invoices(store: Store, as_of: date, filters: Filters = ALL, bucket: str | None = None,

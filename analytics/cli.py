@@ -17,7 +17,7 @@ import pandas as pd
 from analytics.roles import PermissionDenied
 from analytics.store import StoreError, StoreLocked
 
-COMMAND_GROUPS = ("demo", "users", "db", "report", "imports", "outreach")
+COMMAND_GROUPS = ("demo", "users", "db", "report", "imports", "outreach", "dunning")
 
 
 class UserError(Exception):

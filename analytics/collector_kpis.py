@@ -29,6 +29,20 @@ COLLECTOR_COLUMNS = ["collector", "customers", "open_ar", "overdue_ar", "calls",
                      "promises", "promises_due", "promises_kept", "kept_pct", "collected_14d"]
 
 
+# "Within 14 days after an action" joins payments to actions of the same customer. Joined on the
+# customer alone, every payment meets every action ever taken on its customer (most of the time of
+# the 10M report). So days are cut into blocks of BLOCK_DAYS (15: the 0-14 day window spans at most
+# two blocks), each action is listed under its own block and the next, and a payment meets only the
+# actions listed under its block; the exact 0-14 day test still decides.
+BLOCK_DAYS = 15
+
+
+def _block(day: str) -> str:
+    """SQL: the first day number (days since 1900-01-01) of the BLOCK_DAYS-day block holding `day`."""
+    number = f"({day} - CAST('1900-01-01' AS DATE))"
+    return f"{number} - MOD({number}, {BLOCK_DAYS})"
+
+
 def working_days(start: date, end: date) -> int:
     """Monday-to-Friday days in [start, end]."""
     return int(np.busday_count(start, end + timedelta(days=1)))
@@ -79,15 +93,23 @@ def collector_kpis(store: Store, start: date, end: date, filters: Filters = ALL)
         WHERE a.kind = 'promise' AND CAST(a.occurred_at AS DATE) >= :start
           AND CAST(a.occurred_at AS DATE) <= :end{activity_filter}
         GROUP BY a.author
-    ), {fx_at_sql("end")}, credited AS (
+    ), {fx_at_sql("end")}, acted AS (
+        SELECT a.customer_id, a.author, CAST(a.occurred_at AS DATE) AS acted_on,
+               {_block("CAST(a.occurred_at AS DATE)")} AS block
+        FROM activities a WHERE a.kind IN ({kinds})
+    ), acted_blocks AS (
+        SELECT customer_id, author, acted_on, block FROM acted
+        UNION ALL
+        SELECT customer_id, author, acted_on, block + {BLOCK_DAYS} FROM acted
+    ), credited AS (
         SELECT DISTINCT a.author AS collector, p.entry_id,
                -p.amount * CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS amount
         FROM ledger_entries p
-        JOIN activities a ON a.customer_id = p.customer_id AND a.kind IN ({kinds})
+        JOIN acted_blocks a ON a.customer_id = p.customer_id AND a.block = {_block("p.posting_date")}
         LEFT JOIN fx ON fx.currency = p.currency
         WHERE p.entry_type = 'payment' AND p.posting_date >= :start AND p.posting_date <= :end{payment_filter}
-          AND p.posting_date - CAST(a.occurred_at AS DATE) >= 0
-          AND p.posting_date - CAST(a.occurred_at AS DATE) <= 14
+          AND p.posting_date - a.acted_on >= 0
+          AND p.posting_date - a.acted_on <= 14
     ), collected AS (
         SELECT collector, SUM(amount) AS collected_14d FROM credited GROUP BY collector
     )

@@ -39,6 +39,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from analytics.schema import ACTIVITY_KINDS, CUSTOMER_STATUSES, SEGMENTS
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, bulk_insert, next_id, read_df
 
 Progress = Callable[[str], None]
@@ -52,7 +53,7 @@ SOURCE = "demo"
 
 DATA_TABLES = (
     "customers", "contacts", "ledger_entries", "allocations", "dunning_configs", "dunning_stages",
-    "dunning_runs", "activities", "fx_rates",
+    "dunning_runs", "dunning_stage_results", "activities", "fx_rates",
 )
 
 # --- customers -----------------------------------------------------------------------------------
@@ -992,6 +993,10 @@ def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndar
     settled_to = _settled_days(np.asarray(ch.al_inv, np.int64), al_day, al_cents, np.abs(amounts))
     settled_from = _settled_days(credit_local.astype(np.int64), al_day, al_cents, np.abs(amounts))
     settled = np.where(amounts > 0, settled_to, settled_from)
+    # open after every allocation: minus those to a debit, plus those from a credit (ledger.open_now)
+    applied_to = np.bincount(np.asarray(ch.al_inv, np.int64), weights=al_cents, minlength=total)
+    applied_from = np.bincount(credit_local.astype(np.int64), weights=al_cents, minlength=total)
+    open_now = amounts - np.rint(applied_to).astype(np.int64) + np.rint(applied_from).astype(np.int64)
     cust = np.concatenate([ch.g, ch.pay_g, ch.g[ch.cn_inv], ch.wo_g])
     has_due = np.arange(total) < n
     reference = pa.concat_arrays([
@@ -1013,6 +1018,7 @@ def _chunk_frames(ch: _Chunk, c: _Customers, ids: _Counters, config_ids: np.ndar
         "reference": reference,
         "source": _const(SOURCE, total),
         "settled_on": _dates(settled, settled < 0),
+        "open_now": _money(open_now),
     })
 
     na = len(ch.al_inv)
@@ -1357,6 +1363,8 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
         customers, contacts = _customer_frames(c, seed, config_ids)
         counts["customers"] = bulk_insert(conn, "customers", customers)
         counts["contacts"] = bulk_insert(conn, "contacts", contacts)
+        say("Dunning stage results")
+        refresh_stage_results(conn)
         dates = read_df(conn, (
             "SELECT (SELECT MIN(posting_date) FROM ledger_entries) AS l0, (SELECT MAX(posting_date) FROM ledger_entries) AS l1,"
             " (SELECT MIN(run_date) FROM dunning_runs) AS r0, (SELECT MAX(run_date) FROM dunning_runs) AS r1,"

@@ -1,18 +1,18 @@
 """How well each dunning configuration (and version) and each of its stages gets invoices paid.
 
-A stage run counts when it was sent or done (`dunning_runs.outcome` in sent, done) on a date in
-[start, end], for an invoice of a customer matching the filters; per invoice and stage the first
-such run is the one measured. Reporting currency at the rate on `end`.
-- invoices, amount = invoices that reached the stage, and their open amount on the run date
-  (open-as-of rule of `analytics.ledger`);
-- paid_7d_pct / paid_14d_pct / paid_30d_pct = share of that amount allocated from payments and
-  credit notes in the N days after the run, over the runs whose N-day window ended by `end`
-  (so young runs do not drag a share down);
-- recovered = amount allocated from payments and credit notes after the run, up to `end`;
-- median_days_to_pay = median days from the run to full payment (payments and credit notes only,
-  no write-off), invoices paid by `end`;
-- reached_final_pct = share of the invoices that later (by `end`) reached the last stage of their
-  configuration version or an escalation-channel stage.
+Read from `dunning_stage_results` (one row per invoice and stage reached; its rules are in
+`analytics.stage_results`). A stage reach counts when its first sent/done run is dated in
+[start, end], the invoice had something open then, and its customer matches the filters.
+Reporting currency at the rate on `end`.
+- invoices, amount = invoices that reached the stage, and their open amount on the run date;
+- paid_7d_pct / paid_14d_pct / paid_30d_pct = payments and credit notes applied in the N days
+  after the run / open amount, over the runs whose N-day window closed by `end` (end - run date
+  >= N), so young runs do not drag a share down;
+- recovered = payments and credit notes applied after the run, up to `end`;
+- median_days_to_pay = median of (paid_on - run date) over the invoices paid in full by `end`
+  (payments and credit notes only: an invoice with a write-off is not "paid");
+- reached_final_pct = share of the invoices that, on or after this stage and by `end`, reached the
+  last stage of their configuration version or an escalation-channel stage.
 Comparable across configurations over the same period and segment (pass the same filters).
 """
 
@@ -25,59 +25,31 @@ import pandas as pd
 
 from analytics.filters import ALL, Filters, filter_sql
 from analytics.ledger import fx_at_sql, reporting_params
+from analytics.schema import STAGE_WINDOWS
+from analytics.stage_results import from_payment_sql
 from analytics.store import Store
 
 EFFECTIVENESS_COLUMNS = [
     "config_id", "config_name", "config_version", "stage_no", "stage_name", "channel", "invoices", "amount",
     "paid_7d_pct", "paid_14d_pct", "paid_30d_pct", "recovered", "median_days_to_pay", "reached_final_pct",
 ]
-WINDOWS = (7, 14, 30)
+WINDOWS = STAGE_WINDOWS
 
 
-def _runs_sql(filters: Filters) -> tuple[str, dict[str, object]]:
-    """CTEs `runs` (first sent/done run per invoice and stage in [start, end], with the open amount
-    on the run date, FX at `end` and days after the run still inside the report: age) and `paid`
-    (allocations from payments and credit notes to those invoices after their run, up to `end`)."""
-    run_filter, params = filter_sql(filters, "r.customer_id")
+def _reached_sql(filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTEs `fx` (rates at `end`) and `reached` (the stage reaches counted: first run in [start,
+    end] with an open amount, in the reporting currency: open_at_run, rate; age = end - run date)."""
+    run_filter, params = filter_sql(filters, "s.customer_id")
     sql = f"""
-    {fx_at_sql("end")}, first_runs AS (
-        SELECT r.entry_id, r.config_id, r.config_version, r.stage_no, MIN(r.run_date) AS run_date
-        FROM dunning_runs r
-        WHERE r.outcome IN ('sent', 'done') AND r.run_date >= :start AND r.run_date <= :end{run_filter}
-        GROUP BY r.entry_id, r.config_id, r.config_version, r.stage_no
-    ), dunned AS (
-        SELECT DISTINCT entry_id FROM first_runs
-    ), allocs AS (
-        SELECT a.to_entry_id AS entry_id, a.allocation_date, a.amount,
-               CASE WHEN c.entry_type IN ('payment', 'credit_note') THEN 1 ELSE 0 END AS is_payment
-        FROM allocations a
-        JOIN dunned d ON d.entry_id = a.to_entry_id
-        JOIN ledger_entries c ON c.entry_id = a.from_entry_id
-        WHERE a.allocation_date <= :end
-    ), settled AS (
-        SELECT e.entry_id,
-               CASE WHEN SUM(al.amount) >= MAX(e.amount) AND MIN(al.is_payment) = 1
-                    THEN MAX(al.allocation_date) END AS paid_date
-        FROM ledger_entries e JOIN dunned d ON d.entry_id = e.entry_id
-        JOIN allocs al ON al.entry_id = e.entry_id
-        GROUP BY e.entry_id
-    ), runs AS (
-        SELECT fr.entry_id, fr.config_id, fr.config_version, fr.stage_no, fr.run_date,
-               CAST(:end AS DATE) - fr.run_date AS age,
-               (e.amount - COALESCE((SELECT SUM(al.amount) FROM allocs al
-                                     WHERE al.entry_id = fr.entry_id AND al.allocation_date <= fr.run_date), 0))
-                   * CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS open_at_run,
-               CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS rate,
-               st.paid_date
-        FROM first_runs fr
-        JOIN ledger_entries e ON e.entry_id = fr.entry_id
-        LEFT JOIN fx ON fx.currency = e.currency
-        LEFT JOIN settled st ON st.entry_id = fr.entry_id
-    ), paid AS (
-        SELECT ru.entry_id, ru.config_id, ru.config_version, ru.stage_no, ru.age,
-               al.allocation_date - ru.run_date AS offset_days, al.amount * ru.rate AS amount
-        FROM runs ru JOIN allocs al ON al.entry_id = ru.entry_id
-        WHERE al.is_payment = 1 AND al.allocation_date > ru.run_date AND ru.open_at_run > 0
+    {fx_at_sql("end")}, reached AS (
+        SELECT s.entry_id, s.config_id, s.config_version, s.stage_no, s.run_date, s.paid_on,
+               CAST(:end AS DATE) - s.run_date AS age,
+               CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS rate,
+               s.open_amount * CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS open_at_run,
+               {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after
+        FROM dunning_stage_results s
+        LEFT JOIN fx ON fx.currency = s.currency
+        WHERE s.run_date >= :start AND s.run_date <= :end AND s.open_amount > 0{run_filter}
     )"""  # noqa: S608 - constants and bind names only
     return sql, params
 
@@ -85,45 +57,47 @@ def _runs_sql(filters: Filters) -> tuple[str, dict[str, object]]:
 def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL) -> pd.DataFrame:
     """One row per (config_id, config_version, stage_no): config_name, stage_name, channel, invoices,
     amount, paid_7d_pct, paid_14d_pct, paid_30d_pct, recovered, median_days_to_pay, reached_final_pct."""
-    ctes, params = _runs_sql(filters)
+    ctes, params = _reached_sql(filters)
     windows = ", ".join(
-        f"SUM(CASE WHEN ru.age >= {n} THEN ru.open_at_run ELSE 0 END) AS base_{n}, "
-        f"SUM(CASE WHEN ru.age >= {n} THEN COALESCE(pw.paid_{n}, 0) ELSE 0 END) AS paid_{n}"
+        f"SUM(CASE WHEN r.age >= {n} THEN r.open_at_run ELSE 0 END) AS base_{n}, "
+        f"SUM(CASE WHEN r.age >= {n} THEN r.paid_{n}d * r.rate ELSE 0 END) AS paid_{n}"
         for n in WINDOWS)
-    paid_windows = ", ".join(f"SUM(CASE WHEN p.offset_days <= {n} THEN p.amount ELSE 0 END) AS paid_{n}"
-                             for n in WINDOWS)
     frame = store.read(f"""
     WITH {ctes},
-    paid_per_run AS (
-        SELECT p.entry_id, p.config_id, p.config_version, p.stage_no, {paid_windows},
-               SUM(p.amount) AS recovered
-        FROM paid p GROUP BY p.entry_id, p.config_id, p.config_version, p.stage_no
+    paid_after_end AS (  -- paid_after counts every later payment; those dated after `end` come off
+        SELECT r.config_id, r.config_version, r.stage_no, SUM(a.amount * r.rate) AS amount
+        FROM reached r
+        JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > :end
+        WHERE {from_payment_sql("a")}
+        GROUP BY r.config_id, r.config_version, r.stage_no
     ), final_stages AS (
         SELECT s.config_id, s.version, s.stage_no FROM dunning_stages s
         WHERE s.channel = 'escalation'
            OR s.stage_no = (SELECT MAX(s2.stage_no) FROM dunning_stages s2
                             WHERE s2.config_id = s.config_id AND s2.version = s.version)
-    ), reached_final AS (
-        SELECT DISTINCT r.entry_id, r.config_id, r.config_version, r.run_date
-        FROM dunning_runs r
-        JOIN final_stages fs ON fs.config_id = r.config_id AND fs.version = r.config_version
-                            AND fs.stage_no = r.stage_no
-        JOIN dunned d ON d.entry_id = r.entry_id
-        WHERE r.outcome IN ('sent', 'done') AND r.run_date <= :end
+    ), last_final AS (
+        SELECT s.entry_id, s.config_id, s.config_version, MAX(s.run_date) AS run_date
+        FROM dunning_stage_results s
+        JOIN final_stages fs ON fs.config_id = s.config_id AND fs.version = s.config_version
+                            AND fs.stage_no = s.stage_no
+        WHERE s.run_date >= :start AND s.run_date <= :end
+        GROUP BY s.entry_id, s.config_id, s.config_version
+    ), per_stage AS (
+        SELECT r.config_id, r.config_version, r.stage_no, COUNT(*) AS invoices,
+               SUM(r.open_at_run) AS amount, {windows},
+               SUM(r.paid_after * r.rate) AS paid_after,
+               PERCENTILE_CONT(0.5) WITHIN GROUP (
+                   ORDER BY CASE WHEN r.paid_on <= :end THEN r.paid_on - r.run_date END) AS median_days_to_pay,
+               SUM(CASE WHEN lf.run_date >= r.run_date THEN 1 ELSE 0 END) AS reached_final
+        FROM reached r
+        LEFT JOIN last_final lf ON lf.entry_id = r.entry_id AND lf.config_id = r.config_id
+                               AND lf.config_version = r.config_version
+        GROUP BY r.config_id, r.config_version, r.stage_no
     )
-    SELECT ru.config_id, ru.config_version, ru.stage_no, COUNT(*) AS invoices,
-           SUM(ru.open_at_run) AS amount, {windows},
-           SUM(COALESCE(pw.recovered, 0)) AS recovered,
-           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY ru.paid_date - ru.run_date) AS median_days_to_pay,
-           SUM(CASE WHEN EXISTS (SELECT 1 FROM reached_final rf
-                                 WHERE rf.entry_id = ru.entry_id AND rf.config_id = ru.config_id
-                                   AND rf.config_version = ru.config_version AND rf.run_date >= ru.run_date)
-                    THEN 1 ELSE 0 END) AS reached_final
-    FROM runs ru
-    LEFT JOIN paid_per_run pw ON pw.entry_id = ru.entry_id AND pw.config_id = ru.config_id
-                             AND pw.config_version = ru.config_version AND pw.stage_no = ru.stage_no
-    WHERE ru.open_at_run > 0
-    GROUP BY ru.config_id, ru.config_version, ru.stage_no
+    SELECT ps.*, ps.paid_after - COALESCE(pe.amount, 0) AS recovered
+    FROM per_stage ps
+    LEFT JOIN paid_after_end pe ON pe.config_id = ps.config_id AND pe.config_version = ps.config_version
+                               AND pe.stage_no = ps.stage_no
     """, {**reporting_params(), **params, "start": start, "end": end})  # noqa: S608 - constants and bind names only
     names = store.read("""
         SELECT s.config_id, s.version AS config_version, s.stage_no, c.name AS config_name,
@@ -149,33 +123,46 @@ def recovery_curve(store: Store, start: date, end: date, filters: Filters = ALL,
     """Share of the open amount at each stage paid within 0..max_days days after it (cumulative).
 
     Long format: config_id, config_version, stage_no, days, share_paid_pct; each stage's runs count
-    only for the days their window has reached by `end` (share at day d = paid within d days / open
-    amount, over the runs at least d days old).
+    only for the days their window has reached by `end`: share at day d = payments and credit notes
+    applied within d days of the run / open amount at the run, both over the runs at least d days old.
     """
-    ctes, params = _runs_sql(filters)
+    ctes, params = _reached_sql(filters)
     binds = {**reporting_params(), **params, "start": start, "end": end, "max_days": int(max_days)}
     keys = ["config_id", "config_version", "stage_no"]
+    capped_age = "CASE WHEN r.age > :max_days THEN :max_days ELSE r.age END"
     bases = store.read(f"""
     WITH {ctes}
-    SELECT ru.config_id, ru.config_version, ru.stage_no,
-           CASE WHEN ru.age > :max_days THEN :max_days ELSE ru.age END AS age, SUM(ru.open_at_run) AS amount
-    FROM runs ru WHERE ru.open_at_run > 0
-    GROUP BY ru.config_id, ru.config_version, ru.stage_no, CASE WHEN ru.age > :max_days THEN :max_days ELSE ru.age END
+    SELECT r.config_id, r.config_version, r.stage_no, {capped_age} AS age, 0 AS offset_days,
+           SUM(r.open_at_run) AS amount
+    FROM reached r
+    GROUP BY r.config_id, r.config_version, r.stage_no, {capped_age}
     """, binds)  # noqa: S608 - constants and bind names only
     paid = store.read(f"""
     WITH {ctes}
-    SELECT p.config_id, p.config_version, p.stage_no,
-           CASE WHEN p.age > :max_days THEN :max_days ELSE p.age END AS age, p.offset_days, SUM(p.amount) AS amount
-    FROM paid p WHERE p.offset_days <= :max_days
-    GROUP BY p.config_id, p.config_version, p.stage_no, CASE WHEN p.age > :max_days THEN :max_days ELSE p.age END,
-             p.offset_days
+    SELECT r.config_id, r.config_version, r.stage_no, {capped_age} AS age,
+           a.allocation_date - r.run_date AS offset_days, SUM(a.amount * r.rate) AS amount
+    FROM reached r
+    JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > r.run_date
+                      AND a.allocation_date <= :end
+    WHERE a.allocation_date > :start AND a.allocation_date - r.run_date <= :max_days AND {from_payment_sql("a")}
+    GROUP BY r.config_id, r.config_version, r.stage_no, {capped_age}, a.allocation_date - r.run_date
     """, binds)  # noqa: S608 - constants and bind names only
-    rows = []
+    days = np.arange(max_days + 1)
+    frames = []
     for stage, base in bases.groupby(keys):
-        stage_paid = paid.merge(pd.DataFrame([dict(zip(keys, stage, strict=True))]), on=keys)
-        for d in range(max_days + 1):
-            denominator = float(base.loc[base["age"] >= d, "amount"].sum())
-            mature = stage_paid[(stage_paid["age"] >= d) & (stage_paid["offset_days"] <= d)]
-            share = float(mature["amount"].sum()) / denominator * 100 if denominator else np.nan
-            rows.append(dict(zip(keys, stage, strict=True)) | {"days": d, "share_paid_pct": round(share, 2)})
-    return pd.DataFrame(rows, columns=keys + ["days", "share_paid_pct"])
+        # grid[age, offset]: amounts by run age (capped) and days from run to payment
+        opened = np.zeros(max_days + 1)
+        np.add.at(opened, base["age"].to_numpy(int), base["amount"].to_numpy(float))
+        grid = np.zeros((max_days + 1, max_days + 1))
+        mine = paid.merge(pd.DataFrame([dict(zip(keys, stage, strict=True))]), on=keys)
+        np.add.at(grid, (mine["age"].to_numpy(int), mine["offset_days"].to_numpy(int)), mine["amount"].to_numpy(float))
+        old_enough = np.cumsum(grid[::-1], axis=0)[::-1]  # [d, offset]: runs at least d days old
+        paid_by = np.cumsum(old_enough, axis=1)[days, days]  # ... paid within d days
+        denominator = np.cumsum(opened[::-1])[::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(denominator != 0, paid_by / denominator * 100, np.nan)
+        frames.append(pd.DataFrame({**dict(zip(keys, stage, strict=True)), "days": days,
+                                    "share_paid_pct": np.round(share, 2)}))
+    if not frames:
+        return pd.DataFrame(columns=keys + ["days", "share_paid_pct"])
+    return pd.concat(frames, ignore_index=True)

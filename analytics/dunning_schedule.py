@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from analytics.ledger import CUSTOMER_OPEN_ITEMS_SQL, OPEN_ITEMS_SQL
 from analytics.settings import load_settings
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, next_id
 
 CONFIG_OF_CUSTOMER_SQL = """
@@ -104,4 +105,5 @@ def record_stage_runs(conn: sa.Connection, customer_id: str, entry_ids: Sequence
         [{"run_id": first + i, "entry_id": r["entry_id"], "customer_id": r["customer_id"],
           "config_id": r["config_id"], "config_version": r["config_version"], "stage_no": r["stage_no"],
           "run_date": run_date} for i, r in enumerate(rows)])
+    refresh_stage_results(conn, entry_ids=[int(r["entry_id"]) for r in rows])
     return len(rows)

@@ -55,6 +55,7 @@ from analytics.mapping import (
 from analytics.roles import Actor, require
 from analytics.schema import CUSTOMER_STATUSES, SEGMENTS, import_runs
 from analytics.settings import load_settings
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, bulk_insert, next_id, read_df
 
 ROW = "__row"
@@ -683,7 +684,9 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
         INSERT INTO ledger_entries (entry_id, entry_type, document_number, {', '.join(kept)}, updated_at)
         SELECT existing_id, entry_type, document_number, {values}, :now
         FROM _import_match WHERE change = 'changed'"""), {"now": datetime.now()})
-    refresh_settled_on(conn, entry_ids=changed["existing_id"].astype("int64").tolist())  # amounts may differ
+    changed_ids = changed["existing_id"].astype("int64").tolist()  # amounts or types may differ
+    refresh_settled_on(conn, entry_ids=changed_ids)
+    refresh_stage_results(conn, entry_ids=changed_ids)
     base = next_id(conn, "ledger_entries", "entry_id")
     conn.execute(sa.text("""
         INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date,
@@ -749,7 +752,9 @@ def _merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[
         FROM _import_match WHERE change = 'new'"""), {"base": base})
     touched = read_df(conn, """SELECT from_id AS entry_id FROM _import_match WHERE change <> 'same'
         UNION SELECT to_id AS entry_id FROM _import_match WHERE change <> 'same'""")
-    refresh_settled_on(conn, entry_ids=touched["entry_id"].astype("int64").tolist())
+    touched_ids = touched["entry_id"].astype("int64").tolist()
+    refresh_settled_on(conn, entry_ids=touched_ids)
+    refresh_stage_results(conn, entry_ids=touched_ids)
     return tuple(int(tally.get(k, 0)) for k in ("new", "changed", "same"))  # type: ignore[return-value]
 
 

@@ -7,6 +7,9 @@ atomically (`*.tmp`, then `os.replace`): `<id>.parquet` (the rows as read) and `
 has only the JSON (the app pulls from the ERP itself, so the watermark moves in the same
 transaction as the rows).
 
+An automatic dunning run (`ardesk dunning run` while the app runs) is a JSON-only job too; the
+watcher also starts the day's automatic dunning when `[dunning] automatic_send_at` has passed.
+
 The app runs one watcher thread (`start_inbox_watcher`) that ingests each job through the same
 import code (which takes the store's write lock), records the run in `import_runs`, and only after
 COMMIT moves the job to `done/` (or to `failed/` with an `.error.txt`). Jobs left while the app was
@@ -24,7 +27,7 @@ import threading
 import traceback
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -109,6 +112,21 @@ def stage_sync(folder: Path, source: str, mapping: Mapping, actor: Actor) -> Pat
     return path
 
 
+def stage_dunning_run(folder: Path, as_of: date, actor: Actor) -> Path:
+    """Queue one automatic dunning run for D for the running app; a waiting one for D is reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for existing in sorted(folder.glob("*.job.json")):
+        job = json.loads(existing.read_text())
+        if job.get("kind") == "dunning" and job.get("as_of") == as_of.isoformat():
+            return existing
+    path = folder / f"{_job_id()}.job.json"
+    payload = {"kind": "dunning", "as_of": as_of.isoformat(),
+               "actor": {"username": actor.username, "role": actor.role, "name": actor.name},
+               "created_at": datetime.now().isoformat(timespec="seconds")}
+    _write_atomic(path, json.dumps(payload, indent=2).encode())
+    return path
+
+
 def pending_jobs(folder: Path) -> list[Path]:
     """Complete jobs waiting in the inbox, oldest first."""
     return sorted(folder.glob("*.job.json")) if folder.exists() else []
@@ -131,6 +149,14 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
     a = job.get("actor") or {}
     actor = Actor(a.get("username", "system"), a.get("role", "admin"), a.get("name", ""))
     try:
+        if job.get("kind") == "dunning":
+            from analytics.automatic_dunning import run_automatic_dunning
+
+            sent = run_automatic_dunning(store, actor, date.fromisoformat(job["as_of"]))
+            _move(files, folders.done)
+            (folders.done / (job_path.name.removesuffix(".job.json") + ".result.csv")).write_text(
+                sent.to_csv(index=False))
+            return []
         mapping = mapping_from_dict(job["mapping"], name=job["mapping"].get("mapping", {}).get("name", "job"))
         if job.get("kind") == "sync":
             results = sync_once(store, job["source"], mapping, actor)
@@ -168,9 +194,12 @@ class InboxWatcher(threading.Thread):
         self.last_error: str | None = None
 
     def run(self) -> None:
+        from analytics.automatic_dunning import run_daily
+
         while not self._stop_event.is_set():
             try:
                 ingest_pending(self.store, self.folders)
+                run_daily(self.store, datetime.now())  # the day's automatic dunning, once, if switched on
                 self.last_error = None
             except Exception as exc:  # noqa: BLE001 - keep watching; the error is shown on the imports page
                 self.last_error = f"{type(exc).__name__}: {exc}"

@@ -57,6 +57,10 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin"})),
 )
 
+# Where a role lands after sign-in (a page key); any other role lands on its first page, the Overview.
+# Collectors start from their worklist: "if the list is blank, you have done everything".
+HOME_PAGES: dict[str, str] = {"collector": "worklist"}
+
 # Writes: permission -> roles that may perform it.
 PERMISSIONS: dict[str, frozenset[str]] = {
     "act_on_customers": frozenset({"collector", "admin"}),  # outreach, calls, promises, disputes, escalations
@@ -89,6 +93,12 @@ SYSTEM = Actor("system", "admin", "AR Desk")
 def allowed_pages(role: str | None) -> list[PageSpec]:
     """The pages a role may open, in navigation order."""
     return [p for p in PAGES if role in p.roles]
+
+
+def home_page(role: str | None) -> PageSpec | None:
+    """The page a role lands on: its `HOME_PAGES` entry if it may open it, else its first page."""
+    pages = allowed_pages(role)
+    return next((p for p in pages if p.key == HOME_PAGES.get(role or "")), pages[0] if pages else None)
 
 
 def may(actor: Actor, permission: str) -> bool:

@@ -136,6 +136,10 @@ ledger_entries = sa.Table(
     # v3: the first date from which the entry is fully applied and stays so (NULL while open); kept
     # by `ledger.refresh_settled_on` so a point-in-time report reads only the entries open then.
     sa.Column("settled_on", sa.Date),
+    # v5: the open amount after every allocation in the store (signed like amount; NULL until the
+    # first allocation, meaning the amount itself); kept with settled_on. Reports as of a date on or
+    # after the last activity read it instead of summing allocations (`ledger.current_open_amounts`).
+    sa.Column("open_now", Money),
 )
 
 allocations = sa.Table(
@@ -158,6 +162,26 @@ dunning_runs = sa.Table(
     sa.Column("stage_no", sa.Integer, nullable=False),
     sa.Column("run_date", sa.Date, nullable=False),
     sa.Column("outcome", sa.String(20), nullable=False),  # sent, failed, skipped, done
+)
+
+STAGE_WINDOWS = (7, 14, 30)  # days after a dunning stage in which payments are counted
+
+# v4: one row per invoice and dunning stage it reached (its first sent/done run), with what was
+# open then and what was paid after. Derived from dunning_runs and allocations, kept by
+# `stage_results.refresh_stage_results` so dunning effectiveness reads one row per stage reached.
+dunning_stage_results = sa.Table(
+    "dunning_stage_results", metadata,
+    sa.Column("entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("config_version", sa.Integer, nullable=False),
+    sa.Column("stage_no", sa.Integer, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("open_amount", Money, nullable=False),  # open on run_date, the invoice's currency
+    *(sa.Column(f"paid_{n}d", Money, nullable=False) for n in STAGE_WINDOWS),
+    sa.Column("paid_after", Money, nullable=False),
+    sa.Column("paid_on", sa.Date),
 )
 
 _activity_seq, _activity_next = _seq("activity_id_seq")
@@ -285,7 +309,24 @@ def _v3_settled_on(conn: sa.Connection) -> None:
     from analytics.ledger import refresh_settled_on  # the ledger rules import the store, not the schema
 
     conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS settled_on DATE"))
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS open_now DECIMAL(18, 2)"))  # v5's
     refresh_settled_on(conn)
+
+
+def _v4_dunning_stage_results(conn: sa.Connection) -> None:
+    from analytics.stage_results import refresh_stage_results
+
+    _create_tables(conn, dunning_stage_results)
+    refresh_stage_results(conn)
+
+
+def _v5_open_now(conn: sa.Connection) -> None:
+    from analytics.ledger import refresh_settled_on
+
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS open_now DECIMAL(18, 2)"))
+    filled = conn.execute(sa.text("SELECT COUNT(*) FROM ledger_entries WHERE open_now IS NOT NULL")).fetchall()[0][0]
+    if not filled:  # a store upgraded from before v3 got it with settled_on
+        refresh_settled_on(conn)
 
 
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
@@ -294,6 +335,8 @@ Migration = tuple[int, str, Callable[[sa.Connection], None]]
 MIGRATIONS: list[Migration] = [
     (2, "outbox messages, import quarantine, sync watermarks, customer risk class", _v2_outbox_quarantine_sync),
     (3, "ledger_entries.settled_on: the date an entry was fully applied", _v3_settled_on),
+    (4, "dunning_stage_results: each stage an invoice reached, and what was paid after", _v4_dunning_stage_results),
+    (5, "ledger_entries.open_now: the open amount after every allocation", _v5_open_now),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

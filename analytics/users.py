@@ -173,16 +173,17 @@ def credentials(store: Store) -> dict:
     }}
 
 
-def ensure_sign_ins(store: Store) -> dict[str, str]:
+def ensure_sign_ins(store: Store, password: str | None = None) -> dict[str, str]:
     """On a store where nobody can sign in, give one account per role a password.
 
     Uses demo collectors and sales reps when they exist, else creates `collector`/`sales`.
-    Passwords are random and returned once for the terminal, unless ARDESK_DEMO_PASSWORD sets
-    them (tests and CI). Returns {} when someone can already sign in.
+    Passwords are random and returned once for the terminal, unless `password` or
+    ARDESK_DEMO_PASSWORD sets them (tests, benchmarks and CI). Returns {} when someone can
+    already sign in.
     """
     if store.scalar("SELECT COUNT(*) FROM users WHERE password_hash IS NOT NULL"):
         return {}
-    fixed = os.environ.get("ARDESK_DEMO_PASSWORD")
+    fixed = password or os.environ.get("ARDESK_DEMO_PASSWORD")
     created: dict[str, str] = {}
     existing = store.read("SELECT username, role FROM users WHERE active ORDER BY username")
     for role in DEMO_SIGN_INS:

@@ -150,6 +150,7 @@ def bench(entries: int, directory: Path, runs: int, pandas_runs: int, only: list
         "bad debt (12)": lambda: bad_debt.bad_debt_monthly(store, start, as_of),
         "roll rates (12)": lambda: bad_debt.roll_rates(store, start, as_of),
         "dunning effectiveness (12)": lambda: dunning_effectiveness.dunning_effectiveness(store, start, as_of),
+        "recovery curves (12)": lambda: dunning_effectiveness.recovery_curve(store, start, as_of),
         "collector KPIs (12)": lambda: collector_kpis.collector_kpis(store, start, as_of),
     }
     if only:

@@ -55,11 +55,7 @@ def build_store(entries: int) -> Path:
     store = connect(str(tmp))
     started = time.perf_counter()
     generate_demo(store, entries=entries, seed=42, end_date=date(2026, 10, 31))
-    os.environ["ARDESK_DEMO_PASSWORD"] = PASSWORD
-    try:
-        ensure_sign_ins(store)
-    finally:
-        del os.environ["ARDESK_DEMO_PASSWORD"]
+    ensure_sign_ins(store, password=PASSWORD)
     store.close()
     os.replace(tmp, path)
     print(f"built {path.name} in {time.perf_counter() - started:.1f} s", flush=True)

@@ -2,8 +2,11 @@
 
 `analytics.audit.data_version` changes on every write (imports, actions, demo), so a cached result
 is reused only while the data it was computed from is unchanged: a page never shows stale numbers.
-The TTL only bounds memory. Results are the small aggregated frames the engine returns; large
-frames (invoice lists) go through `cached` with a row `limit` in the engine call.
+Ledger figures (aging, DSO, bad debt, KPI tiles, dunning) key on `figures_version` instead, which
+ignores sign-ins, account changes and timeline entries: none of those move them, and collectors
+log calls all day. Any other engine call keys on every write. The TTL only bounds memory. Results
+are the small aggregated frames the engine returns; large frames (invoice lists) go through
+`cached` with a row `limit` in the engine call.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analytics.audit import data_version
+from analytics.audit import data_version, figures_version
 from analytics.store import Store
 
 TTL_SECONDS = 15 * 60
+# Engine modules whose results read only the ledger, customers, FX and dunning tables.
+FIGURES_MODULES = ("analytics.aging", "analytics.dso", "analytics.bad_debt", "analytics.kpi_summary",
+                   "analytics.dunning_effectiveness", "analytics.ledger", "analytics.filter_choices")
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=500, show_spinner=False)
@@ -29,4 +35,5 @@ def _run(name: str, store_key: str, version: int, args: tuple, kwargs: tuple, _f
 def cached(fn: Callable[..., pd.DataFrame], store: Store, *args: Any, **kwargs: Any) -> Any:
     """`fn(store, *args, **kwargs)`, reused while the arguments and the data version are unchanged."""
     name = f"{fn.__module__}.{fn.__qualname__}"
-    return _run(name, repr(store), data_version(store), args, tuple(sorted(kwargs.items())), fn, store)
+    version = figures_version(store) if fn.__module__ in FIGURES_MODULES else data_version(store)
+    return _run(name, repr(store), version, args, tuple(sorted(kwargs.items())), fn, store)

@@ -42,13 +42,15 @@ counts = items["reason"].value_counts()
 st.caption(" · ".join(f"{REASON_LABELS[r]}: {n}" for r, n in counts.items()))
 st.caption("Priority = amount at risk × days factor (oldest days past due, at least 1) × history factor "
            "(1 + average days late over the last year, 0 to 90, ÷ 30).")
-shown = items.assign(open=[f"/customer?customer={c}" for c in items["customer_id"]])
+shown = items.assign(rank=range(1, len(items) + 1), open=[f"/customer?customer={c}" for c in items["customer_id"]])
 st.dataframe(
-    shown[["priority", "customer_id", "customer_name", "reason_label", "detail", "amount_at_risk", "days_factor",
+    shown[["rank", "priority", "customer_id", "customer_name", "reason_label", "detail", "amount_at_risk", "days_factor",
            "history_factor", "since", "collector", "open"]],
     hide_index=True, width="stretch", height=min(38 + 35 * len(shown), 560),
     column_config={
-        "priority": st.column_config.NumberColumn("Priority", format="%.0f"),
+        "rank": st.column_config.NumberColumn("#", format="%d", help="Work the list from the top"),
+        "priority": st.column_config.ProgressColumn("Priority", format="%.0f", min_value=0.0,
+                                                    max_value=max(float(items["priority"].max()), 1.0)),
         "customer_id": "Customer", "customer_name": "Name", "reason_label": "Reason", "detail": "Why",
         "amount_at_risk": st.column_config.NumberColumn(f"Amount at risk ({currency})", format="%.2f"),
         "days_factor": "Days factor", "history_factor": st.column_config.NumberColumn("History factor", format="%.2f"),

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from analytics.ledger import refresh_settled_on
 from analytics.roles import SYSTEM
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, next_id
 from analytics.users import add_user
 
@@ -26,16 +27,19 @@ def setup_people(store: Store) -> None:
     add_user(store, SYSTEM, "val.viewer", "Val Viewer", "viewer")
 
 
-def add_dunning_config(store: Store, config_id: int = 1, stages: list[tuple] = STAGES, grace_days: int = 0) -> None:
+def add_dunning_config(store: Store, config_id: int = 1, stages: list[tuple] = STAGES, grace_days: int = 0,
+                       mode: str = "manual") -> None:
+    """A dunning configuration; a stage tuple may carry its own mode as a sixth item."""
     with store.write() as conn:
         conn.execute(sa.text(
             "INSERT INTO dunning_configs (config_id, version, name, segment, grace_days, active, created_at) "
             "VALUES (:c, 1, 'Standard', NULL, :g, TRUE, :now)"), {"c": config_id, "g": grace_days, "now": datetime.now()})
-        for no, name, offset, channel, template in stages:
+        for no, name, offset, channel, template, *own_mode in stages:
             conn.execute(sa.text(
                 "INSERT INTO dunning_stages (config_id, version, stage_no, name, day_offset, channel, template, mode) "
-                "VALUES (:c, 1, :n, :name, :o, :ch, :t, 'manual')"),
-                {"c": config_id, "n": no, "name": name, "o": offset, "ch": channel, "t": template})
+                "VALUES (:c, 1, :n, :name, :o, :ch, :t, :mode)"),
+                {"c": config_id, "n": no, "name": name, "o": offset, "ch": channel, "t": template,
+                 "mode": own_mode[0] if own_mode else mode})
 
 
 def add_customer(store: Store, customer_id: str, *, name: str | None = None, collector: str = "ana.collector",
@@ -83,4 +87,5 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
                 {"id": next_id(conn, "allocations", "allocation_id"), "c": customer_id, "f": entry_id,
                  "t": invoice_id, "a": amount, "d": paid_on})
             refresh_settled_on(conn, entry_ids=[entry_id, invoice_id])
+            refresh_stage_results(conn, entry_ids=[entry_id, invoice_id])
     return entry_id

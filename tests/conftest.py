@@ -49,11 +49,7 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     s = connect(str(path))
     generate_demo(s, entries=20_000, seed=7, end_date=date(2026, 10, 31))
-    os.environ["ARDESK_DEMO_PASSWORD"] = DEMO_PASSWORD
-    try:
-        ensure_sign_ins(s)
-    finally:
-        del os.environ["ARDESK_DEMO_PASSWORD"]
+    ensure_sign_ins(s, password=DEMO_PASSWORD)
     s.close()
     return path
 
@@ -171,20 +167,38 @@ def page(browser, app_server: str):
 
 
 def sign_in(page, username: str, password: str = DEMO_PASSWORD, path: str = "/") -> None:
-    """Open `path` signed out, sign in through the real form, and wait until the app has settled."""
+    """Open `path` signed out, sign in through the real form, and wait for the app and its cookie.
+
+    No settling wait is needed: the cookie is written by a script on the page, which starts no
+    rerun, so the first click after sign-in stays where it lands (README, "Sign-in cookie").
+    """
     from playwright.sync_api import expect
 
     page.goto(path)
     expect(page.get_by_role("button", name="Login")).to_be_visible()
-    wait_idle(page)  # a click during the cookie component's rerun can lose the form submission
+    outcome = submit_sign_in(page, username, password)
+    assert outcome == "signed in", f"one click on Login: {outcome}"
+    expect(page.get_by_text("Signed in as")).to_be_visible()
+    page.wait_for_function("document.cookie.includes('ardesk_auth=')")
+
+
+_SIGN_IN_OUTCOME = """() => {
+    if (document.body.innerText.includes('Signed in as')) return 'signed in';
+    if (document.querySelector("[data-testid='stAlert']")) return 'message';
+    const user = document.querySelector("input[aria-label='Username']");
+    const app = document.querySelector("[data-testid='stApp']");
+    const idle = app && app.getAttribute('data-test-script-state') === 'notRunning';
+    return user && user.value === '' && idle ? 'dropped' : false;
+}"""
+
+
+def submit_sign_in(page, username: str, password: str) -> str:
+    """Type and submit the sign-in form once; returns 'signed in', 'message' (a refusal shown) or
+    'dropped' (the form came back empty: the submission was lost, a bug)."""
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
-    page.wait_for_function("document.cookie.includes('ardesk_auth=')")
-    expect(page.get_by_text("Signed in as")).to_be_visible()
-    # The cookie component reruns the app once more after sign-in, on the default page (stack
-    # findings 1c); navigating before that rerun lands would be undone by it.
-    wait_idle(page, quiet_ms=1500)
+    return page.wait_for_function(_SIGN_IN_OUTCOME, polling=100).json_value()
 
 
 def screenshot(page, name: str) -> Path:
@@ -240,3 +254,56 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
         at.run()  # the first run registers the role's navigation; only then can it switch pages
         at.switch_page(page)
     return at
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL URL for the portability tests: `ARDESK_TEST_PG_URL` if set, else a throwaway server.
+
+    The throwaway server (tests/postgres_server.py) starts only when a test asks for this fixture,
+    and is stopped and deleted at session end. Without either, the tests skip, unless
+    `ARDESK_REQUIRE_PG=1` (set by `make test`) turns that skip into a failure.
+    """
+    from tests.postgres_server import find_bindir, throwaway_postgres
+
+    if url := os.environ.get("ARDESK_TEST_PG_URL"):
+        yield url
+        return
+    bindir = find_bindir()
+    if bindir is None:
+        reason = ("no PostgreSQL: set ARDESK_TEST_PG_URL or install Debian's postgresql package "
+                  "(`make test` does)")
+        if os.environ.get("ARDESK_REQUIRE_PG") == "1":
+            pytest.fail(f"ARDESK_REQUIRE_PG=1 but {reason}", pytrace=False)
+        pytest.skip(reason)
+    with throwaway_postgres(bindir) as url:
+        yield url
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on loopback and an outreach config pointing at it: (recorder, config)."""
+    from analytics.outreach import OutreachConfig
+    from tests.smtp_server import free_port, start_smtp
+
+    port = free_port()
+    controller, handler = start_smtp(port)
+    try:
+        yield handler, OutreachConfig(mode="smtp", smtp_host="127.0.0.1", smtp_port=port,
+                                      max_emails_per_customer=3, frequency_window_days=7)
+    finally:
+        controller.stop()
+
+
+def run_app_watcher(store: Store, inbox: Path, timeout_s: float = 60) -> None:
+    """Run the app's inbox watcher (as the running app would) until the inbox is empty, then stop it."""
+    from analytics.inbox import pending_jobs, start_inbox_watcher
+
+    watcher = start_inbox_watcher(store, inbox, interval_s=0.2)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while pending_jobs(inbox) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watcher.stop()
+

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from analytics.ledger import refresh_settled_on
+from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, bulk_insert
 
 Day = date | str
@@ -82,7 +83,9 @@ class LedgerBuilder:
             row["allocation_id"] = first + i
         with self.store.write() as conn:
             bulk_insert(conn, "allocations", pd.DataFrame(rows))
-            refresh_settled_on(conn, entry_ids=[from_id, *(row["to_entry_id"] for row in rows)])
+            touched = [from_id, *(row["to_entry_id"] for row in rows)]
+            refresh_settled_on(conn, entry_ids=touched)
+            refresh_stage_results(conn, entry_ids=touched)
 
     def invoice(self, customer_id: str, document: str, *, posted: Day, amount: float, due: Day | None = None,
                 currency: str | None = None) -> LedgerBuilder:
@@ -148,6 +151,7 @@ class LedgerBuilder:
                 "run_id": run_id, "entry_id": self.entries[(customer_id, document)], "customer_id": customer_id,
                 "config_id": config_id, "config_version": version, "stage_no": stage_no,
                 "run_date": day(run_date), "outcome": outcome}]))
+            refresh_stage_results(conn, entry_ids=[self.entries[(customer_id, document)]])
         return self
 
     def activity(self, customer_id: str, kind: str, *, at: Day | datetime, author: str,

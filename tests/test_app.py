@@ -1,4 +1,4 @@
-"""The app shell with AppTest: the sign-in form, a wrong and a right password, landing on the Overview."""
+"""The app shell with AppTest: the sign-in form, a wrong and a right password, where each role lands."""
 
 from __future__ import annotations
 
@@ -28,3 +28,14 @@ def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Pa
     at.run()
     assert not at.exception
     assert at.title[0].value == "Overview"
+
+
+def test_a_collector_lands_on_the_worklist(app_env, demo_store_file: Path) -> None:
+    app_env(demo_store_file)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.text_input[0].input("ana.collector")
+    at.text_input[1].input(DEMO_PASSWORD)
+    at.button[0].click().run()
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Worklist"

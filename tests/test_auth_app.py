@@ -95,8 +95,7 @@ def test_wrong_password_is_refused_and_the_right_one_signs_in(team_db: Path) -> 
     assert [e.value for e in at.error] == ["Username or password is incorrect."]
     assert not at.session_state["authentication_status"]
     _submit(at, "CFO", PASSWORD)
-    assert at.session_state["authentication_status"] is True
-    at.run()  # in a browser the cookie component triggers this run
+    assert at.session_state["authentication_status"] is True  # the same click drew the signed-in app
     assert not at.exception
     assert "Signed in as **Cfo Person** (CFO / controller)" in [c.value for c in at.sidebar.caption]
     assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("cfo"))

@@ -15,7 +15,7 @@ from playwright.sync_api import expect
 from analytics.roles import SYSTEM, allowed_pages
 from analytics.store import connect
 from analytics.users import add_user
-from tests.conftest import DEMO_PASSWORD, screenshot, serve_app, wait_idle
+from tests.conftest import DEMO_PASSWORD, screenshot, serve_app, submit_sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -45,17 +45,13 @@ def auth_page(browser, auth_server: str):
 def _open_sign_in(page, username: str, password: str = DEMO_PASSWORD) -> None:
     page.goto("/")
     expect(page.get_by_role("button", name="Login")).to_be_visible()
-    wait_idle(page)
-    page.get_by_role("textbox", name="Username").fill(username)
-    page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Login").click()
+    submit_sign_in(page, username, password)
 
 
 def _sign_in(page, username: str) -> None:
     _open_sign_in(page, username)
     page.wait_for_function("document.cookie.includes('ardesk_auth=')")
     expect(page.get_by_text("Signed in as")).to_be_visible()
-    wait_idle(page, quiet_ms=1500)  # let the cookie component's rerun land before navigating
 
 
 def _nav_links(page) -> list[str]:
@@ -82,7 +78,6 @@ def test_wrong_password_is_refused_then_the_right_one_signs_in_and_signs_out(aut
     expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.reload()  # the cookie signs the session in again
     expect(page.get_by_text("Signed in as")).to_be_visible()
-    wait_idle(page, quiet_ms=1500)  # the cookie component's re-sign-in rerun must land before sign-out
 
     page.get_by_role("button", name="Logout").click()
     page.wait_for_function("!document.cookie.includes('ardesk_auth=')")

@@ -33,27 +33,12 @@ def _filtered_set(demo_store_file: Path) -> tuple[int, list[str]]:
     raise AssertionError("the demo has no small filtered set for the collector")
 
 
-def _sign_in_retrying(page, username: str, attempts: int = 3) -> None:
-    """`conftest.sign_in`, tried up to three times (each a fresh page load).
-
-    Measured on the loaded 2-core test machine: about one sign-in in two on a cold server never
-    gets its auth cookie (the cookie component's own rerun races the login run; stack findings
-    1b/1c). That is the app shell's race, not this page's, so this test retries the sign-in only.
-    """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    for attempt in range(1, attempts + 1):
-        try:
-            sign_in(page, username)
-            return
-        except PlaywrightTimeout:
-            if attempt == attempts:
-                raise
-
-
 def test_collector_sends_logs_a_call_and_a_promise_and_sees_them_on_the_timeline(page, demo_store_file: Path) -> None:
     days, customers = _filtered_set(demo_store_file)
-    _sign_in_retrying(page, COLLECTOR)
+    sign_in(page, COLLECTOR)
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Worklist")).to_be_visible()  # a collector lands on it
     collector_day(page, days, customers)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import screenshot, sign_in, wait_idle
+from tests.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -17,7 +17,6 @@ def test_sign_in_see_overview_sign_out(page) -> None:
     expect(page.get_by_test_id("stException")).to_have_count(0)
     screenshot(page, "overview")
 
-    wait_idle(page, quiet_ms=1500)
     page.get_by_role("button", name="Logout").click()
     page.wait_for_function("!document.cookie.includes('ardesk_auth=')")
     expect(page.get_by_role("button", name="Login")).to_be_visible()

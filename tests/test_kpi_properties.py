@@ -20,7 +20,13 @@ from hypothesis import strategies as st
 
 from analytics.aging import aging_buckets, aging_trend, bucket_labels
 from analytics.dso import dso_monthly
-from analytics.ledger import month_ends, refresh_settled_on
+from analytics.ledger import (
+    activity_horizon,
+    current_open_amounts,
+    month_ends,
+    open_amounts_sql,
+    refresh_settled_on,
+)
 from analytics.store import Store, bulk_insert, connect
 
 pytestmark = pytest.mark.slow  # about 20 s for the three properties x 40 examples
@@ -155,3 +161,26 @@ def test_entries_after_as_of_change_nothing(prop_store: Store, invoices, payment
     ledger.write(prop_store)
     pd.testing.assert_frame_equal(aging_buckets(prop_store, as_of, by="customer"), before)
     pd.testing.assert_frame_equal(aging_trend(prop_store, BASE, as_of), before_trend)
+
+
+@common
+@given(invoices=invoices_st, payments=payments_st, credits=credits_st, after=st.integers(0, 400))
+def test_on_and_after_the_horizon_open_now_equals_the_allocation_sums(prop_store: Store, invoices, payments,
+                                                                       credits, after) -> None:
+    ledger = Ledger(invoices, payments, credits)
+    ledger.write(prop_store)
+    with prop_store.engine.connect() as conn:
+        horizon = activity_horizon(conn)
+        as_of = (horizon or BASE) + timedelta(days=after)
+        assert current_open_amounts(conn, as_of)
+
+    def per_currency(current: bool) -> list[dict]:
+        items, _ = open_amounts_sql(current=current)
+        return prop_store.read(f"""SELECT currency, SUM(open_amount) AS amount, COUNT(*) AS items,
+            SUM(days_past_due) AS days FROM ({items}) i GROUP BY currency ORDER BY currency""",  # noqa: S608
+            {"as_of": as_of}).to_dict("records")
+
+    assert per_currency(current=True) == per_currency(current=False)
+    if horizon is not None:
+        with prop_store.engine.connect() as conn:
+            assert not current_open_amounts(conn, horizon - timedelta(days=1))

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import email
 import io
-import socket
 import threading
-from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from email.message import EmailMessage
 from email.policy import default as default_policy
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from analytics.followups import open_dispute
 from analytics.outreach import (
@@ -28,46 +24,10 @@ from analytics.outreach import (
 from analytics.roles import Actor, PermissionDenied
 from analytics.store import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
+from tests.smtp_server import free_port, start_smtp
 
 T = date.today()
 ANA = Actor("ana.collector", "collector", "Ana Collector")
-
-
-class Recorder:
-    """An SMTP handler that keeps every message it accepts."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.lock = threading.Lock()
-
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: ANN001 - aiosmtpd's signature
-        with self.lock:
-            self.messages.append(email.message_from_bytes(envelope.content, policy=default_policy))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(port: int) -> tuple[Controller, Recorder]:
-    handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller, handler
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, OutreachConfig]]:
-    port = _free_port()
-    controller, handler = _start(port)
-    try:
-        yield handler, OutreachConfig(mode="smtp", smtp_host="127.0.0.1", smtp_port=port,
-                                      max_emails_per_customer=3, frequency_window_days=7)
-    finally:
-        controller.stop()
 
 
 def _customers(store: Store, n: int) -> list[str]:
@@ -118,6 +78,10 @@ def test_bulk_send_to_50_customers_delivers_exactly_50_with_text_and_attachment(
     assert _count(store, "SELECT COUNT(*) FROM activities WHERE kind = 'email' AND outcome = 'sent'") == 50
     assert _count(store, "SELECT COUNT(*) FROM audit_log WHERE action = 'message.send'") == 50
     assert _count(store, "SELECT COUNT(*) FROM dunning_runs WHERE stage_no = 1 AND outcome = 'sent'") == 50
+    # ... and each reach is in the stage results with what was open when the email went out
+    reached = store.read("SELECT customer_id, run_date, open_amount FROM dunning_stage_results WHERE stage_no = 1")
+    assert len(reached) == 50 and set(reached["run_date"].dt.date) == {T}
+    assert reached.set_index("customer_id")["open_amount"]["C007"] == 1007.0
 
     again = send_now(store, ANA, ids, "reminder_friendly", action_key="bulk-1", as_of=T,
                      note="We value your business.", attach="pdf", config=config)
@@ -170,7 +134,7 @@ def test_frequency_cap_counts_every_team_and_says_why(store: Store, smtp) -> Non
 
 def test_server_down_keeps_messages_queued_with_error_then_retry_sends_each_once(store: Store) -> None:
     ids = _customers(store, 5)
-    port = _free_port()  # nothing listens here yet
+    port = free_port()  # nothing listens here yet
     config = OutreachConfig(mode="smtp", smtp_host="127.0.0.1", smtp_port=port)
     down = send_now(store, ANA, ids, "reminder_firm", action_key="down-1", as_of=T, config=config)
     assert down["status"].tolist() == ["queued"] * 5
@@ -180,7 +144,7 @@ def test_server_down_keeps_messages_queued_with_error_then_retry_sends_each_once
     assert box["last_error"].str.contains("Connection refused").all() and box["sent_at"].isna().all()
     assert _count(store, "SELECT COUNT(*) FROM activities") == 0
 
-    controller, handler = _start(port)
+    controller, handler = start_smtp(port)
     try:
         retried = retry_queued(store, ANA, config=config)
         assert retried["status"].tolist() == ["sent"] * 5

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.roles import PAGES, ROLES, SYSTEM, Actor, PermissionDenied, allowed_pages, require
+from analytics.roles import PAGES, ROLES, SYSTEM, Actor, PermissionDenied, allowed_pages, home_page, require
 from analytics.store import Store
 from analytics.users import UserError, add_user, check_password, credentials, list_users, set_password
 
@@ -17,6 +17,13 @@ def test_every_role_opens_the_overview_and_page_files_exist() -> None:
         assert allowed_pages(role)[0].key == "overview"
     assert all((root / p.path).exists() for p in PAGES)
     assert allowed_pages("nobody") == []
+
+
+def test_collectors_land_on_their_worklist_everyone_else_on_the_overview() -> None:
+    assert {role: home_page(role).key for role in ROLES} == {
+        "admin": "overview", "cfo": "overview", "collector": "worklist", "analyst": "overview",
+        "sales": "overview", "viewer": "overview"}
+    assert home_page("nobody") is None
 
 
 def test_forbidden_user_change_raises_and_writes_nothing(store: Store) -> None:

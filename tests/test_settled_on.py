@@ -49,6 +49,22 @@ def recomputed(store: Store) -> dict[str, date | None]:
             for row in frame.itertuples()}
 
 
+def open_now(store: Store, conn: sa.Connection | None = None) -> dict[str, float]:
+    """document number -> open amount after every allocation (NULL open_now = the amount)."""
+    sql = "SELECT document_number, COALESCE(open_now, amount) AS o FROM ledger_entries ORDER BY document_number"
+    frame = pd.DataFrame(conn.execute(sa.text(sql)).fetchall()) if conn is not None else store.read(sql)
+    return {row.document_number: float(row.o) for row in frame.itertuples()}
+
+
+def open_now_recomputed(store: Store) -> dict[str, float]:
+    with store.engine.connect() as conn:
+        conn.execute(sa.text("UPDATE ledger_entries SET open_now = NULL, settled_on = NULL"))
+        refresh_settled_on(conn)
+        recomputed_values = open_now(store, conn)
+        conn.rollback()
+    return recomputed_values
+
+
 def open_docs(store: Store, as_of: date) -> dict[str, float]:
     frame = open_invoices(store, as_of)
     return dict(zip(frame["document_number"], frame["open_amount"], strict=True))
@@ -65,6 +81,7 @@ def test_the_demo_generator_sets_exactly_what_the_sql_definition_gives(demo_stor
     assert sum(v is not None for v in generated.values()) > len(generated) // 2  # most of the history is settled
     assert sum(v is None for v in generated.values()) > 0
     assert generated == recomputed(demo_store)
+    assert open_now(demo_store) == open_now_recomputed(demo_store)
 
 
 def test_partial_then_final_payment_and_a_payment_dated_after_d(store: Store) -> None:
@@ -93,6 +110,7 @@ def test_an_over_applied_invoice_stays_unsettled_and_keeps_its_negative_open_amo
     assert settled(store)["INV1"] == date(2024, 2, 1)
     b.payment("A", "PAY2", posted="2024-02-10", amount=5, applies={"INV1": 5})  # too much: open again
     assert settled(store) == {"INV1": None, "PAY1": date(2024, 2, 1), "PAY2": date(2024, 2, 10)}
+    assert open_now(store) == {"INV1": -5.0, "PAY1": 0.0, "PAY2": 0.0}
     assert open_items(store, date(2024, 2, 5)) == {}
     assert open_items(store, date(2024, 2, 10)) == {"INV1": -5.0}
 
@@ -118,6 +136,7 @@ def test_imports_and_reimports_keep_settled_on(store: Store, tmp_path: Path) -> 
     assert settled(store) == {"INV-1": None, "INV-2": date(2024, 2, 2), "PAY-1": date(2024, 2, 3)}
     assert open_docs(store, date(2024, 3, 1)) == {"INV-1": 20.0}
     assert settled(store) == recomputed(store)
+    assert open_now(store) == {"INV-1": 20.0, "INV-2": 0.0, "PAY-1": 0.0} == open_now_recomputed(store)
 
 
 def test_an_invoice_register_with_settlement_dates(store: Store, tmp_path: Path) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from analytics.inbox import Folders, ingest_pending, pending_jobs, stage_sync, start_inbox_watcher
+from analytics.inbox import Folders, ingest_pending, pending_jobs, stage_sync
 from analytics.mapping import Mapping
 from analytics.roles import SYSTEM
 from analytics.schema import activities
 from analytics.store import Store
 from analytics.sync import parse_every, sync_once, watermark
+from tests.conftest import run_app_watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 ERP_MAPPING = Mapping(
@@ -140,13 +141,7 @@ def test_cli_import_queues_into_the_inbox_when_the_app_owns_the_store(store: Sto
     folders = _folders(tmp_path)
     assert [p.name.endswith(".job.json") for p in pending_jobs(folders.inbox)] == [True]
     assert store.scalar("SELECT COUNT(*) FROM ledger_entries") == 0
-    watcher = start_inbox_watcher(store, folders.inbox, interval_s=0.2)
-    try:
-        deadline = time.monotonic() + 30
-        while pending_jobs(folders.inbox) and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        watcher.stop()
+    run_app_watcher(store, folders.inbox)
     assert store.scalar("SELECT COUNT(*) FROM ledger_entries") == 1
     assert store.read("SELECT status, rows_read, rows_inserted, rows_rejected FROM import_runs").to_dict("records") == [
         {"status": "ok", "rows_read": 2, "rows_inserted": 1, "rows_rejected": 1}]

@@ -1,0 +1,115 @@
+"""Automatic dunning against a real SMTP server: what is due goes out once, the rest stays for people."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analytics.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
+from analytics.inbox import Folders, pending_jobs
+from analytics.roles import SYSTEM, Actor, PermissionDenied
+from analytics.store import Store
+from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
+from tests.conftest import run_app_watcher
+
+T = date.today()
+ROOT = Path(__file__).resolve().parent.parent
+STAGES = [
+    (1, "Friendly reminder", 1, "email", "reminder_friendly"),
+    (2, "Firm reminder", 15, "email", "reminder_firm"),
+    (3, "Reminder letter", 30, "letter", "reminder_letter"),
+    (4, "Call", 45, "call", None, "manual"),
+]
+
+
+@pytest.fixture
+def books(store: Store) -> Store:
+    setup_people(store)
+    add_dunning_config(store, stages=STAGES, mode="automatic")
+    add_customer(store, "C1")
+    add_invoice(store, "C1", "INV-1a", T - timedelta(days=40), T - timedelta(days=10), 300)
+    add_invoice(store, "C1", "INV-1b", T - timedelta(days=35), T - timedelta(days=5), 200)
+    add_customer(store, "C2")
+    add_invoice(store, "C2", "INV-2", T - timedelta(days=50), T - timedelta(days=20), 800)  # catches up to stage 2
+    add_customer(store, "C3")
+    add_invoice(store, "C3", "INV-3", T - timedelta(days=70), T - timedelta(days=40), 900)  # a letter: for a person
+    add_customer(store, "C4", contact=None)
+    add_invoice(store, "C4", "INV-4", T - timedelta(days=40), T - timedelta(days=10), 400)  # nobody to email
+    add_customer(store, "C5")
+    add_invoice(store, "C5", "INV-5", T - timedelta(days=20), T + timedelta(days=10), 100)  # not due yet
+    return store
+
+
+def _runs(store: Store) -> list[dict]:
+    return store.read("""SELECT e.document_number, r.stage_no FROM dunning_runs r
+        JOIN ledger_entries e ON e.entry_id = r.entry_id ORDER BY 1""").to_dict("records")
+
+
+def test_due_emails_go_out_once_per_customer_and_template(books: Store, smtp) -> None:
+    handler, config = smtp
+    assert automatic_sends_due(books, T)[["customer_id", "template", "invoices"]].to_dict("records") == [
+        {"customer_id": "C2", "template": "reminder_firm", "invoices": 1},
+        {"customer_id": "C1", "template": "reminder_friendly", "invoices": 2},
+        {"customer_id": "C4", "template": "reminder_friendly", "invoices": 1}]
+
+    dry = run_automatic_dunning(books, SYSTEM, T, dry_run=True, config=config)
+    assert set(dry["status"]) == {"would send"} and len(dry) == 3
+    assert handler.messages == [] and _runs(books) == []
+
+    done = run_automatic_dunning(books, SYSTEM, T, config=config)
+    assert done[["customer_id", "status"]].to_dict("records") == [
+        {"customer_id": "C2", "status": "sent"}, {"customer_id": "C1", "status": "sent"},
+        {"customer_id": "C4", "status": "not queued"}]
+    assert sorted((m["To"], m["Subject"].split(":")[0]) for m in handler.messages) == [
+        ("ap@c1.example", "Friendly reminder"), ("ap@c2.example", "Overdue invoices for Customer C2")]
+    assert _runs(books) == [{"document_number": "INV-1a", "stage_no": 1}, {"document_number": "INV-1b", "stage_no": 1},
+                            {"document_number": "INV-2", "stage_no": 2}]
+
+    again = run_automatic_dunning(books, SYSTEM, T, config=config)  # the same day, e.g. a second cron
+    assert len(handler.messages) == 2 and len(_runs(books)) == 3
+    assert again[["customer_id", "status"]].to_dict("records") == [{"customer_id": "C4", "status": "not queued"}]
+    assert books.read("SELECT entity_id FROM audit_log WHERE action = 'dunning.run'")["entity_id"].tolist() == [
+        T.isoformat(), T.isoformat()]
+
+
+def test_only_roles_that_act_on_customers_may_run_it(books: Store) -> None:
+    with pytest.raises(PermissionDenied):
+        run_automatic_dunning(books, Actor("val.viewer", "viewer"), T)
+    assert books.scalar("SELECT COUNT(*) FROM messages") == 0
+
+
+def test_the_daily_job_runs_once_after_its_time(books: Store, smtp) -> None:
+    handler, config = smtp
+    seven = datetime.strptime("07:00", "%H:%M").time()
+    morning = datetime.combine(T, seven)
+    assert run_daily(books, morning - timedelta(minutes=1), seven, config) is None
+    assert run_daily(books, morning + timedelta(minutes=5), None, config) is None  # switched off by default
+    assert len(run_daily(books, morning + timedelta(minutes=5), seven, config)) == 3
+    assert run_daily(books, morning + timedelta(hours=3), seven, config) is None  # done today
+    assert len(handler.messages) == 2
+
+
+@pytest.mark.slow
+def test_cli_queues_the_run_for_the_app_when_it_owns_the_store(books: Store, smtp, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    handler, config = smtp
+    env = {**os.environ, "ARDESK_DB": str(tmp_path / "ardesk.duckdb")}
+    env.pop("ARDESK_INBOX", None)
+    out = subprocess.run([sys.executable, "-m", "analytics.cli", "dunning", "run", "--as-of", T.isoformat()],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "queued for it" in out.stdout and "Traceback" not in out.stderr
+    folders = Folders(tmp_path / "inbox", tmp_path / "done", tmp_path / "failed", tmp_path / "quarantine")
+    assert len(pending_jobs(folders.inbox)) == 1
+    monkeypatch.setenv("ARDESK_OUTREACH_MODE", "smtp")  # the app's own delivery settings, here the test server
+    monkeypatch.setenv("ARDESK_SMTP_HOST", config.smtp_host)
+    monkeypatch.setenv("ARDESK_SMTP_PORT", str(config.smtp_port))
+    run_app_watcher(books, folders.inbox)
+    assert len(handler.messages) == 2
+    [result] = folders.done.glob("*.result.csv")
+    assert sorted(result.read_text().splitlines()[1:])[0].startswith("C1,reminder_friendly,2,")
