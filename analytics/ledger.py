@@ -27,6 +27,7 @@ the item is left out of converted sums and counted as `missing_fx` where reporte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 import pandas as pd
@@ -204,6 +205,42 @@ WHERE old_settled_on IS DISTINCT FROM settled_on OR old_open_now <> open_now
 """
 
 
+@dataclass(frozen=True)
+class EntryScope:
+    """The entries a refresh covers: everything, the entries of some customers, and/or some entry
+    ids (held in a temporary table, `table`). `where(prefix)` is the SQL predicate ("" = all)."""
+
+    table: str | None
+    params: dict[str, object]
+
+    @property
+    def binds(self) -> list[sa.BindParameter]:
+        return [sa.bindparam("customer_ids", expanding=True)] if "customer_ids" in self.params else []
+
+    def where(self, prefix: str = "") -> str:
+        terms = ([f"{prefix}entry_id IN (SELECT entry_id FROM {self.table})"] if self.table else []) + (  # noqa: S608
+            [f"{prefix}customer_id IN :customer_ids"] if "customer_ids" in self.params else [])
+        return " OR ".join(terms)
+
+    def drop(self, conn: sa.Connection) -> None:
+        if self.table:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {self.table}"))
+
+
+def entry_scope(conn: sa.Connection, table: str, customer_ids: Sequence[str] | None,
+                entry_ids: Sequence[int] | None) -> EntryScope | None:
+    """The scope of a refresh (see `EntryScope`); None when ids were given but all lists are empty."""
+    given = [ids for ids in (customer_ids, entry_ids) if ids is not None]
+    if given and not any(len(ids) for ids in given):
+        return None
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    if entry_ids is not None:
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE {table} (entry_id BIGINT)"))
+        bulk_insert(conn, table, pd.DataFrame({"entry_id": pd.Series(list(entry_ids), dtype="int64")}))
+    params: dict[str, object] = {} if customer_ids is None else {"customer_ids": [str(c) for c in customer_ids]}
+    return EntryScope(table if entry_ids is not None else None, params)
+
+
 def refresh_settled_on(conn: sa.Connection, customer_ids: Sequence[str] | None = None,
                        entry_ids: Sequence[int] | None = None) -> int:
     """Recompute `ledger_entries.settled_on` and `open_now` from the allocations; returns the entries
@@ -213,32 +250,19 @@ def refresh_settled_on(conn: sa.Connection, customer_ids: Sequence[str] | None =
     allocation changes both its credit and its invoice: pass both). Set-based SQL, the same on DuckDB
     and PostgreSQL; only rows whose date changes are written. Call it inside the writing transaction.
     """
-    given = [ids for ids in (customer_ids, entry_ids) if ids is not None]
-    if given and not any(len(ids) for ids in given):
+    scope = entry_scope(conn, "_settled_scope", customer_ids, entry_ids)
+    if scope is None:
         return 0
-    conn.execute(sa.text("DROP TABLE IF EXISTS _settled_scope"))
     conn.execute(sa.text("DROP TABLE IF EXISTS _settled_changes"))
-    params: dict[str, object] = {}
-    binds: list[sa.BindParameter] = []
-    terms = []
-    if entry_ids is not None:
-        conn.execute(sa.text("CREATE TEMPORARY TABLE _settled_scope (entry_id BIGINT)"))
-        bulk_insert(conn, "_settled_scope", pd.DataFrame({"entry_id": pd.Series(list(entry_ids), dtype="int64")}))
-        terms.append("e.entry_id IN (SELECT entry_id FROM _settled_scope)")
-    if customer_ids is not None:
-        terms.append("e.customer_id IN :customer_ids")
-        params["customer_ids"] = [str(c) for c in customer_ids]
-        binds.append(sa.bindparam("customer_ids", expanding=True))
-    scope = f" WHERE {' OR '.join(terms)}" if terms else ""
-    create = sa.text("CREATE TEMPORARY TABLE _settled_changes AS " + _SETTLED_ON_CHANGES.format(scope=scope))
-    create = create.bindparams(*binds)
-    conn.execute(create, params)
+    where = f" WHERE {scope.where('e.')}" if scope.where() else ""
+    create = sa.text("CREATE TEMPORARY TABLE _settled_changes AS " + _SETTLED_ON_CHANGES.format(scope=where))
+    conn.execute(create.bindparams(*scope.binds), scope.params)
     changed = int(conn.execute(sa.text("SELECT COUNT(*) FROM _settled_changes")).fetchall()[0][0])
     if changed:
         conn.execute(sa.text("""UPDATE ledger_entries SET settled_on = c.settled_on, open_now = c.open_now
             FROM _settled_changes c WHERE ledger_entries.entry_id = c.entry_id"""))
     conn.execute(sa.text("DROP TABLE IF EXISTS _settled_changes"))
-    conn.execute(sa.text("DROP TABLE IF EXISTS _settled_scope"))
+    scope.drop(conn)
     return changed
 
 

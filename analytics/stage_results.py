@@ -21,11 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
 import sqlalchemy as sa
 
+from analytics.ledger import entry_scope
 from analytics.schema import STAGE_WINDOWS
-from analytics.store import bulk_insert
 
 PAYMENT_SOURCES = ("payment", "credit_note")  # credits whose allocation is money received
 _SOURCES = ", ".join(f"'{t}'" for t in PAYMENT_SOURCES)
@@ -99,35 +98,19 @@ def refresh_stage_results(conn: sa.Connection, customer_ids: Sequence[str] | Non
 
     Scope: everything (neither given), the invoices of `customer_ids`, and/or `entry_ids`: the
     entries whose runs, allocations, amount or type changed (a credit brings in the invoices it was
-    applied to). Set-based
-    SQL, the same on DuckDB and PostgreSQL. Call it inside the writing transaction.
+    applied to). Set-based SQL, the same on DuckDB and PostgreSQL. Call it inside the writing
+    transaction.
     """
-    given = [ids for ids in (customer_ids, entry_ids) if ids is not None]
-    if given and not any(len(ids) for ids in given):
+    scope = entry_scope(conn, "_stage_scope", customer_ids, entry_ids)
+    if scope is None:
         return 0
-    conn.execute(sa.text("DROP TABLE IF EXISTS _stage_scope"))
-    params: dict[str, object] = {}
-    binds: list[sa.BindParameter] = []
-    terms = []
-    if entry_ids is not None:
-        conn.execute(sa.text("CREATE TEMPORARY TABLE _stage_scope (entry_id BIGINT)"))
-        bulk_insert(conn, "_stage_scope", pd.DataFrame({"entry_id": pd.Series(list(entry_ids), dtype="int64")}))
-        # a credit in scope (its type or amount changed) changes the invoices it was applied to
+    if scope.table:  # a credit in scope (its type or amount changed) changes the invoices it was applied to
         conn.execute(sa.text("""INSERT INTO _stage_scope (entry_id) SELECT DISTINCT a.to_entry_id FROM allocations a
             WHERE a.from_entry_id IN (SELECT entry_id FROM _stage_scope)"""))
-        terms.append("{col} IN (SELECT entry_id FROM _stage_scope)")
-    if customer_ids is not None:
-        terms.append("{alias}customer_id IN :customer_ids")
-        params["customer_ids"] = [str(c) for c in customer_ids]
-        binds.append(sa.bindparam("customer_ids", expanding=True))
-
-    def scope(col: str, alias: str) -> str:
-        return " OR ".join(t.format(col=col, alias=alias) for t in terms)
-
-    delete = "DELETE FROM dunning_stage_results" + (f" WHERE {scope('entry_id', '')}" if terms else "")  # noqa: S608 - constants only
-    conn.execute(sa.text(delete).bindparams(*binds), params)
-    select = _STAGE_RESULTS_SQL.format(scope=f" AND ({scope('r.entry_id', 'r.')})" if terms else "")
-    insert = sa.text(f"INSERT INTO dunning_stage_results ({_COLUMNS}) {select}").bindparams(*binds)
-    written = conn.execute(insert, params).rowcount
-    conn.execute(sa.text("DROP TABLE IF EXISTS _stage_scope"))
+    delete = "DELETE FROM dunning_stage_results" + (f" WHERE {scope.where()}" if scope.where() else "")  # noqa: S608
+    conn.execute(sa.text(delete).bindparams(*scope.binds), scope.params)
+    select = _STAGE_RESULTS_SQL.format(scope=f" AND ({scope.where('r.')})" if scope.where() else "")
+    insert = sa.text(f"INSERT INTO dunning_stage_results ({_COLUMNS}) {select}").bindparams(*scope.binds)
+    written = conn.execute(insert, scope.params).rowcount
+    scope.drop(conn)
     return int(written) if written is not None and written >= 0 else 0
