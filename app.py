@@ -203,7 +203,7 @@ if actor is not None:
         pages.setdefault(spec.section, []).append(
             st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is home)
         )
-    nav = st.navigation(pages)
+    nav = st.navigation(pages, expanded=True)  # every allowed page listed, none behind "View more"
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
     query, st.session_state["_entry_query"] = st.session_state.get("_entry_query"), None
     target = next((p for group in pages.values() for p in group if entry and p.url_path == entry), None)

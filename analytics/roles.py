@@ -55,6 +55,7 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin", "cfo"})),
     PageSpec("imports", "pages/imports.py", "Imports", ":material/upload_file:", "Administration",
              frozenset({"admin"})),
+    PageSpec("account", "pages/account.py", "My account", ":material/key:", "Account", EVERYONE),
 )
 
 # Where a role lands after sign-in (a page key); any other role lands on its first page, the Overview.

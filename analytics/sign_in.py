@@ -189,7 +189,7 @@ def session_check(
     if not user["active"]:
         return SessionCheck(False, "Your account has been disabled. Ask an administrator to enable it.")
     if user["voided_at"] is not None and user["voided_at"] > issued_at:
-        return SessionCheck(False, "Your password was reset since you signed in. Sign in again.")
+        return SessionCheck(False, "Your password was changed since you signed in. Sign in again.")
     if rules.max_session is not None and now - issued_at > rules.max_session:
         return SessionCheck(False, "Your session has expired. Sign in again.")
     if rules.idle is not None and last_seen is not None and now - last_seen > rules.idle:

@@ -85,6 +85,19 @@ def set_password(store: Store, actor: Actor, username: str, password: str) -> No
         audit.record(conn, actor, "user.reset_password", "user", username, detail="password changed")
 
 
+def change_own_password(store: Store, actor: Actor, current_password: str, new_password: str) -> None:
+    """A signed-in user changes their own password: the current one must match, the new one must
+    meet the length rule and differ from it. Audited like a reset (no password in the log), which
+    voids every session and cookie issued before it, this one included."""
+    with store.engine.connect() as conn:
+        row = get_user(conn, actor.username)
+    if row is None or not check_password(current_password or "", row["password_hash"]):
+        raise UserError("The current password is not right; nothing was changed.")
+    if new_password == current_password:
+        raise UserError("The new password is the same as the current one; choose another.")
+    set_password(store, actor, actor.username, new_password)
+
+
 def _require_user(conn: sa.Connection, username: str) -> dict:
     row = get_user(conn, username) or get_user(conn, username.strip().lower())
     if not row:

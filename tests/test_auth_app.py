@@ -169,7 +169,7 @@ def test_a_password_reset_ends_sessions_that_started_before_it(team_db: Path) ->
     finally:
         s.close()
     at = _next_load(at)
-    assert [w.value for w in at.warning] == ["Your password was reset since you signed in. Sign in again."]
+    assert [w.value for w in at.warning] == ["Your password was changed since you signed in. Sign in again."]
     _submit(at, "bo", "brand-new-password")
     assert at.session_state["authentication_status"] is True
     assert not _next_load(at).warning
@@ -228,3 +228,28 @@ def test_audit_page_filters_the_log(team_db: Path) -> None:
     at.text_input(key="audit_text").input("bo collector").run()
     assert at.dataframe[0].value[["action", "entity_id"]].to_dict("records") == [
         {"action": "user.add", "entity_id": "bo"}]
+
+
+def test_a_user_changes_their_own_password_on_my_account(team_db: Path) -> None:
+    at = _signed_in("bo", "collector")
+    at.switch_page("pages/account.py").run()
+    assert at.title[0].value == "My account" and not at.exception
+    current, new, repeat = at.text_input
+    current.input("not-my-password")
+    new.input("bo-new-password-2")
+    repeat.input("bo-new-password-2")
+    at.button[-1].click().run()
+    assert [e.value for e in at.error] == ["The current password is not right; nothing was changed."]
+    current, new, repeat = at.text_input
+    current.input(PASSWORD)
+    new.input("bo-new-password-2")
+    repeat.input("bo-new-password-2")
+    at.button[-1].click().run()
+    assert at.success[0].value.startswith("Password changed.")
+    at = _next_load(at)  # the change voids the session it was made in, like any other
+    assert [w.value for w in at.warning] == ["Your password was changed since you signed in. Sign in again."]
+    _submit(at, "bo", PASSWORD)
+    assert [e.value for e in at.error] == ["Username or password is incorrect."]
+    _submit(at, "bo", "bo-new-password-2")
+    assert at.session_state["authentication_status"] is True
+

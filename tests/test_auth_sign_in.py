@@ -136,7 +136,7 @@ def test_session_check_ends_sessions_of_disabled_reset_idle_and_old_logins(ana: 
 
     set_password(ana, SYSTEM, "ana", "a brand new password")
     reset = session_check(ana, "ana", issued, None, datetime.now(), RULES)
-    assert (reset.ok, reset.message) == (False, "Your password was reset since you signed in. Sign in again.")
+    assert (reset.ok, reset.message) == (False, "Your password was changed since you signed in. Sign in again.")
     assert session_check(ana, "ana", datetime.now(), None, datetime.now(), RULES).ok  # signed in again
 
     set_active(ana, SYSTEM, "ana", False)

@@ -20,6 +20,7 @@ from analytics.store import Store, bulk_insert
 from analytics.users import (
     UserError,
     add_user,
+    change_own_password,
     check_password,
     set_active,
     set_password,
@@ -249,3 +250,24 @@ def test_users_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> N
         assert check_password("another-password", s.scalar("SELECT password_hash FROM users WHERE username='ana'"))
     finally:
         s.close()
+
+
+def test_changing_your_own_password_needs_the_current_one(store: Store) -> None:
+    add_user(store, SYSTEM, "ann", "Ann", "collector", password="first-password-1")
+    ann = Actor("ann", "collector", "Ann")
+    audit_lines = store.scalar("SELECT COUNT(*) FROM audit_log")
+    with pytest.raises(UserError, match="current password is not right"):
+        change_own_password(store, ann, "wrong-password", "second-password-2")
+    with pytest.raises(UserError, match="same as the current one"):
+        change_own_password(store, ann, "first-password-1", "first-password-1")
+    with pytest.raises(UserError, match="at least 8 characters"):
+        change_own_password(store, ann, "first-password-1", "short")
+    assert store.scalar("SELECT COUNT(*) FROM audit_log") == audit_lines  # nothing written
+    change_own_password(store, ann, "first-password-1", "second-password-2")
+    hashed = store.scalar("SELECT password_hash FROM users WHERE username = 'ann'")
+    assert check_password("second-password-2", hashed) and not check_password("first-password-1", hashed)
+    line = store.read("SELECT actor, action, entity_id, old_values, new_values, detail FROM audit_log "
+                      "ORDER BY audit_id DESC LIMIT 1").iloc[0]
+    assert (line.actor, line.action, line.entity_id) == ("ann", "user.reset_password", "ann")
+    assert "password-2" not in f"{line.old_values}{line.new_values}{line.detail}"
+

@@ -28,6 +28,7 @@ def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for role in ("admin", "cfo", "collector"):
         add_user(s, SYSTEM, role, f"{role.title()} Person", role, password=DEMO_PASSWORD)
     add_user(s, SYSTEM, "leaver", "Lee Leaver", "collector", password=DEMO_PASSWORD)
+    add_user(s, SYSTEM, "changer", "Cam Changer", "viewer", password=DEMO_PASSWORD)
     s.close()
     with serve_app(db, workdir, ARDESK_COOKIE_KEY="test-cookie-key-0123456789abcdef") as url:
         yield url
@@ -135,3 +136,21 @@ def test_an_account_disabled_by_an_admin_is_signed_out_on_its_next_load(browser,
     finally:
         for ctx in contexts:
             ctx.close()
+
+
+def test_a_user_changes_their_password_and_signs_in_with_the_new_one(auth_page) -> None:
+    page = auth_page
+    _sign_in(page, "changer")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="My account").click()
+    expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    page.get_by_role("textbox", name="Current password").fill(DEMO_PASSWORD)
+    page.get_by_role("textbox", name="New password (at least 8 characters)").fill("changed-password-9")
+    page.get_by_role("textbox", name="New password again").fill("changed-password-9")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("Password changed.")).to_be_visible()
+    screenshot(page, "account_password_changed")
+    page.reload()  # the old cookie predates the change: signed out
+    expect(page.get_by_text("Your password was changed since you signed in. Sign in again.")).to_be_visible()
+    submit_sign_in(page, "changer", "changed-password-9")
+    expect(page.get_by_text("Signed in as")).to_be_visible()
+
