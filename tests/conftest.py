@@ -71,7 +71,7 @@ def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
     def use(path: Path) -> None:
         monkeypatch.setenv("ARDESK_DB", str(path))
-        monkeypatch.setenv("ARDESK_COOKIE_KEY", "test-cookie-key")
+        monkeypatch.setenv("ARDESK_COOKIE_KEY", "test-cookie-key-0123456789abcdef")
         st.cache_resource.clear()
         st.cache_data.clear()
 
@@ -117,7 +117,7 @@ def serve_app(db: Path, workdir: Path, **env: str) -> Iterator[str]:
         "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=viewer",
     ]
     full_env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0",
-                "ARDESK_COOKIE_KEY": "test-cookie-key", **env}
+                "ARDESK_COOKIE_KEY": "test-cookie-key-0123456789abcdef", **env}
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
                                 start_new_session=True)
