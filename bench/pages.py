@@ -15,13 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -30,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from analytics.store import connect  # noqa: E402
+from tests.conftest import serve_app  # noqa: E402
 from tests.dashboard_fixtures import RENDERED_JS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -62,48 +59,12 @@ def build_store(entries: int) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db: Path, workdir: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run app.py` on a free loopback port, owning its own copy of the store."""
+def _served_copy(db: Path, workdir: Path) -> Path:
+    """The server owns its own copy of the store, so a bench run never changes the built one."""
     workdir.mkdir(parents=True, exist_ok=True)
     served = workdir / "ardesk.duckdb"
     shutil.copy(db, served)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
-        "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-        "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=viewer",
-    ]
-    env = {**os.environ, "ARDESK_DB": str(served), "ARDESK_LOGIN_SLEEP": "0", "ARDESK_COOKIE_KEY": "bench-key"}
-    log = (workdir / "streamlit.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {workdir / 'streamlit.log'}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise RuntimeError("streamlit did not become healthy in 90 s")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    return served
 
 
 def time_pages(url: str, repeats: int) -> dict[tuple[str, str], list[float]]:
@@ -159,11 +120,9 @@ def main() -> int:
     rows = []
     for size in args.sizes:
         db = build_store(size)
-        proc, url = start_server(db, RESULTS / f"server_{size}")
-        try:
+        workdir = RESULTS / f"server_{size}"
+        with serve_app(_served_copy(db, workdir), workdir) as url:  # the tests' server start, reused
             times = time_pages(url, args.repeats)
-        finally:
-            stop_server(proc)
         for key in PAGES:
             link, click = times[("link", key)], times[("click", key)]
             rows.append((size, key, link[0], statistics.median(link), statistics.median(click)))
