@@ -9,7 +9,7 @@ from analytics.aging import TOTAL, UNAPPLIED, aging_buckets, aging_trend, bucket
 from analytics.roles import allowed_pages
 from pages.cached import cached
 from pages.charts import AGE_COLOURS, bar_chart, show
-from pages.filters import dashboard, footer, nothing_matches
+from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -50,9 +50,7 @@ by = st.segmented_control("Group by", list(GROUPS), format_func=GROUPS.get, defa
                           key="aging_by") or "customer"
 table = cached(aging_buckets, store, view.as_of, view.filters, by)
 if table.empty:
-    nothing_matches(view)
-    footer(store)
-    st.stop()
+    stop_when_nothing_matches(store, view)
 
 amounts = [*labels, TOTAL, UNAPPLIED, "Net balance"]
 keys = ["customer_id", "customer_name"] if by == "customer" else [by]

@@ -7,7 +7,7 @@ from analytics.aging import bucket_labels
 from analytics.bad_debt import bad_debt_monthly, roll_rates
 from pages.cached import cached
 from pages.charts import bar_chart, heatmap, line_chart, show
-from pages.filters import dashboard, footer, nothing_matches
+from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -17,9 +17,7 @@ view = dashboard(store, "Bad debt")
 currency = view.reporting_currency
 monthly = cached(bad_debt_monthly, store, view.start, view.end, view.filters)
 if monthly.empty or monthly[["credit_sales", "ar_end", "write_offs"]].fillna(0).abs().to_numpy().sum() == 0:
-    nothing_matches(view, "sales, write-offs or open invoices")
-    footer(store)
-    st.stop()
+    stop_when_nothing_matches(store, view, "sales, write-offs or open invoices")
 
 # -- headline ---------------------------------------------------------------------------------------
 last = monthly.iloc[-1]

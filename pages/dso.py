@@ -6,7 +6,7 @@ import streamlit as st
 from analytics.dso import days_to_pay, dso_monthly
 from pages.cached import cached
 from pages.charts import bar_chart, line_chart, show
-from pages.filters import dashboard, footer, nothing_matches
+from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -16,9 +16,7 @@ view = dashboard(store, "DSO & cash")
 currency = view.reporting_currency
 monthly = cached(dso_monthly, store, view.start, view.end, view.filters)
 if monthly.empty or monthly[["credit_sales", "ar_end", "collections"]].fillna(0).abs().to_numpy().sum() == 0:
-    nothing_matches(view, "sales, payments or open invoices")
-    footer(store)
-    st.stop()
+    stop_when_nothing_matches(store, view, "sales, payments or open invoices")
 
 # -- headline: the last month of the period ---------------------------------------------------------
 last = monthly.iloc[-1]

@@ -6,7 +6,7 @@ import streamlit as st
 from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curve
 from pages.cached import cached
 from pages.charts import compact, funnel, line_chart, show
-from pages.filters import dashboard, footer, nothing_matches
+from pages.filters import dashboard, footer, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -16,9 +16,7 @@ view = dashboard(store, "Dunning effectiveness")
 currency = view.reporting_currency
 stages = cached(dunning_effectiveness, store, view.start, view.end, view.filters)
 if stages.empty:
-    nothing_matches(view, "dunning stages run in the period")
-    footer(store)
-    st.stop()
+    stop_when_nothing_matches(store, view, "dunning stages run in the period")
 curves = cached(recovery_curve, store, view.start, view.end, view.filters)
 
 # -- pick two configurations to compare --------------------------------------------------------------

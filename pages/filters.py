@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import NoReturn
 
 import streamlit as st
 
@@ -198,6 +199,13 @@ def nothing_matches(view: View, what: str = "open items") -> None:
     else:
         st.info(f"No {what} match {view.describe()} for this date and period. Widen the filters in the "
                 "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
+
+
+def stop_when_nothing_matches(store: Store, view: View, what: str = "open items") -> NoReturn:
+    """A dashboard with nothing to show: the plain-words message, the footer, and no more of the page."""
+    nothing_matches(view, what)
+    footer(store)
+    st.stop()
 
 
 def footer(store: Store) -> None:

@@ -5,7 +5,7 @@ import streamlit as st
 from analytics.collector_kpis import collector_kpis
 from pages.cached import cached
 from pages.charts import bar_chart, show
-from pages.filters import dashboard, footer, nothing_matches
+from pages.filters import dashboard, footer, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -15,9 +15,7 @@ view = dashboard(store, "Team")
 currency = view.reporting_currency
 team = cached(collector_kpis, store, view.start, view.end, view.filters)
 if team.empty:
-    nothing_matches(view, "collectors")
-    footer(store)
-    st.stop()
+    stop_when_nothing_matches(store, view, "collectors")
 team = team.assign(collector=team["collector"].fillna("(unassigned)"))
 
 # -- headline ---------------------------------------------------------------------------------------
