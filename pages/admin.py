@@ -1,5 +1,7 @@
 """Users and assignments: who may sign in with which role, and which collector works which customer."""
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -27,6 +29,16 @@ def _done(message: str) -> None:
     # Shown after the rerun that refreshes the tables below.
     st.session_state.setdefault("admin_done", []).append(message)
     st.rerun()
+
+
+def _act(write: Callable[[], object], message: str) -> None:
+    """Run one account write: refused in plain words, or done and the page refreshed."""
+    try:
+        write()
+    except (UserError, PermissionDenied) as exc:
+        st.error(str(exc))
+    else:
+        _done(message)
 
 
 users_tab, assign_tab = st.tabs(["Users", "Assign customers"])
@@ -57,35 +69,23 @@ with users_tab:
             new_role = st.selectbox("Role", ROLES, index=ROLES.index(row.role),
                                     format_func=lambda r: ROLE_LABELS[r], key="admin_role")
             if st.button("Change role", disabled=new_role == row.role):
-                try:
-                    set_role(store, actor, chosen, new_role)
-                    _done(f"{chosen} is now {ROLE_LABELS[new_role]}.")
-                except (UserError, PermissionDenied) as exc:
-                    st.error(str(exc))
+                _act(lambda: set_role(store, actor, chosen, new_role), f"{chosen} is now {ROLE_LABELS[new_role]}.")
         with middle:
             with st.form("admin_password", clear_on_submit=True):
                 new_password = st.text_input("New password", type="password")
                 if st.form_submit_button("Reset password"):
-                    try:
-                        set_password(store, actor, chosen, new_password)
-                        _done(f"Password of {chosen} reset; their open sessions end on their next page load.")
-                    except (UserError, PermissionDenied) as exc:
-                        st.error(str(exc))
+                    _act(lambda: set_password(store, actor, chosen, new_password),
+                         f"Password of {chosen} reset; their open sessions end on their next page load.")
         with right:
             if bool(row.active):
                 if st.button("Disable account", type="primary"):
-                    try:
-                        set_active(store, actor, chosen, False)
-                        _done(f"{chosen} is disabled and is signed out on their next page load.")
-                    except (UserError, PermissionDenied) as exc:
-                        st.error(str(exc))
+                    _act(lambda: set_active(store, actor, chosen, False),
+                         f"{chosen} is disabled and is signed out on their next page load.")
             elif st.button("Enable account"):
-                set_active(store, actor, chosen, True)
-                _done(f"{chosen} is enabled.")
+                _act(lambda: set_active(store, actor, chosen, True), f"{chosen} is enabled.")
             if int(row.failed_logins) or pd.notna(row.locked_until):
                 if st.button("Clear lock-out"):
-                    unlock_user(store, actor, chosen)
-                    _done(f"{chosen} may sign in again.")
+                    _act(lambda: unlock_user(store, actor, chosen), f"{chosen} may sign in again.")
 
     # -- users: add one -----------------------------------------------------------------------
     st.subheader("Add an account")
@@ -98,12 +98,9 @@ with users_tab:
         password = a.text_input("Password", type="password", help="at least 8 characters")
         team = b.text_input("Team", help="collections, sales, finance, legal, logistics")
         if st.form_submit_button("Add account"):
-            try:
-                add_user(store, actor, username, full_name or username, role, email=email or None,
-                         password=password or None, team=team or None)
-                _done(f"Added {username.strip().lower()} ({ROLE_LABELS[role]}).")
-            except (UserError, PermissionDenied) as exc:
-                st.error(str(exc))
+            _act(lambda: add_user(store, actor, username, full_name or username, role, email=email or None,
+                                  password=password or None, team=team or None),
+                 f"Added {username.strip().lower()} ({ROLE_LABELS[role]}).")
 
 # -- assignments: who works what now ------------------------------------------------------------
 with assign_tab:
