@@ -38,9 +38,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from analytics.schema import ACTIVITY_KINDS, CUSTOMER_STATUSES, SEGMENTS
+from analytics.schema import (
+    ACTIVITY_KINDS,
+    ALLOCATION_IDS,
+    CUSTOMER_STATUSES,
+    DUNNING_RUN_IDS,
+    ENTRY_IDS,
+    SEGMENTS,
+)
 from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, bulk_insert, next_id, read_df
+from analytics.store import Store, bulk_insert, extend_reservation, read_df, reserve_ids, restart_ids
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -1188,6 +1195,8 @@ def _clear(conn: sa.Connection) -> None:
     """Delete every data row, and the demo's own collectors and sales reps (other users stay)."""
     for table in DATA_TABLES:
         conn.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
+    for sequence in (ENTRY_IDS, ALLOCATION_IDS, DUNNING_RUN_IDS):
+        restart_ids(conn, sequence)
     conn.execute(
         sa.text("DELETE FROM users WHERE role IN ('collector', 'sales') AND username IN :names")
         .bindparams(sa.bindparam("names", expanding=True)),
@@ -1199,16 +1208,22 @@ def _count(conn: sa.Connection, table: str) -> int:
     return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).fetchall()[0][0])  # noqa: S608
 
 
-def _next_ids(conn: sa.Connection) -> _Counters:
-    """First free entry, allocation and run ids.
+def _reserve_first_ids(conn: sa.Connection) -> _Counters:
+    """The first entry, allocation and run ids of this run, reserved from their sequences.
 
-    `next_id` reads with `.scalar()`, which leaves DuckDB 2.0's result unfinished, and the next
-    `register()` in `bulk_insert` then fails (ResourceInUseException); a fetched query clears it.
+    The simulation numbers rows from them on as it goes; `_end_reservations` then moves each
+    sequence past the last id used, in the same transaction.
     """
-    ids = _Counters(next_id(conn, "ledger_entries", "entry_id"), next_id(conn, "allocations", "allocation_id"),
-                    next_id(conn, "dunning_runs", "run_id"))
-    conn.execute(sa.text("SELECT 1")).fetchall()
-    return ids
+    return _Counters(reserve_ids(conn, ENTRY_IDS, 1), reserve_ids(conn, ALLOCATION_IDS, 1),
+                     reserve_ids(conn, DUNNING_RUN_IDS, 1))
+
+
+def _end_reservations(conn: sa.Connection, first: _Counters, ids: _Counters) -> None:
+    for sequence, reserved, next_free in ((ENTRY_IDS, first.entry, ids.entry),
+                                          (ALLOCATION_IDS, first.allocation, ids.allocation),
+                                          (DUNNING_RUN_IDS, first.run, ids.run)):
+        if next_free - 1 > reserved:  # the first id itself is already taken from the sequence
+            extend_reservation(conn, sequence, next_free - 1)
 
 
 def _chunks(n: int) -> list[tuple[int, int]]:
@@ -1347,7 +1362,8 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
         counts["dunning_configs"] = len(DUNNING_CONFIGS)
         counts["dunning_stages"] = sum(len(cfg.stages) for cfg in DUNNING_CONFIGS)
 
-        ids = _next_ids(conn)
+        ids = _reserve_first_ids(conn)
+        first = _Counters(ids.entry, ids.allocation, ids.run)
         # The next chunk is simulated in a worker thread while this one is inserted (2 cores).
         prepared = _prepare_chunks(c, cal, fx_end, entries, seed, ids, config_ids, summary)
         for chunk in _in_background(prepared):
@@ -1359,6 +1375,7 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
                 stats[key] = stats.get(key, 0) + value
             say(f"Customers {chunk.customers_done:,}/{len(c):,} · {counts['ledger_entries']:,} entries · "
                 f"{time.perf_counter() - t0:.1f} s")
+        _end_reservations(conn, first, ids)
 
         customers, contacts = _customer_frames(c, seed, config_ids)
         counts["customers"] = bulk_insert(conn, "customers", customers)

@@ -18,9 +18,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.ledger import CUSTOMER_OPEN_ITEMS_SQL, OPEN_ITEMS_SQL
+from analytics.schema import DUNNING_RUN_IDS
 from analytics.settings import load_settings
 from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, next_id
+from analytics.store import Store, reserve_ids
 
 CONFIG_OF_CUSTOMER_SQL = """
 latest AS (
@@ -97,7 +98,7 @@ def record_stage_runs(conn: sa.Connection, customer_id: str, entry_ids: Sequence
                                "ids": list(entry_ids), "template": template}).mappings().all()
     if not rows:
         return 0
-    first = next_id(conn, "dunning_runs", "run_id")
+    first = reserve_ids(conn, DUNNING_RUN_IDS, len(rows))
     conn.execute(sa.text(
         "INSERT INTO dunning_runs (run_id, entry_id, customer_id, config_id, config_version, stage_no, "
         "run_date, outcome) VALUES (:run_id, :entry_id, :customer_id, :config_id, :config_version, :stage_no, "

@@ -53,10 +53,10 @@ from analytics.mapping import (
     Mapping,
 )
 from analytics.roles import Actor, require
-from analytics.schema import CUSTOMER_STATUSES, SEGMENTS, import_runs
+from analytics.schema import ALLOCATION_IDS, CUSTOMER_STATUSES, ENTRY_IDS, SEGMENTS, import_runs
 from analytics.settings import load_settings
 from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, bulk_insert, next_id, read_df
+from analytics.store import Store, bulk_insert, read_df, reserve_ids
 
 ROW = "__row"
 CHUNK_ROWS = 1_000_000
@@ -687,7 +687,8 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
     changed_ids = changed["existing_id"].astype("int64").tolist()  # amounts or types may differ
     refresh_settled_on(conn, entry_ids=changed_ids)
     refresh_stage_results(conn, entry_ids=changed_ids)
-    base = next_id(conn, "ledger_entries", "entry_id")
+    new_rows = int(read_df(conn, "SELECT COALESCE(MAX(slot), -1) + 1 AS n FROM _import_entries")["n"].iloc[0])
+    base = reserve_ids(conn, ENTRY_IDS, new_rows) if new_rows else 0
     conn.execute(sa.text("""
         INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date,
                                     amount, currency, reference, source, updated_at)
@@ -744,7 +745,8 @@ def _merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[
     _audit_updates(conn, actor, "allocation", run_id, changed, ["existing_id"], ["amount", "allocation_date"])
     conn.execute(sa.text("""UPDATE allocations SET amount = m.amount, allocation_date = m.allocation_date
         FROM _import_match m WHERE allocations.allocation_id = m.existing_id AND m.change = 'changed'"""))
-    base = next_id(conn, "allocations", "allocation_id")
+    new_rows = int(read_df(conn, "SELECT COALESCE(MAX(row_number), 0) AS n FROM _import_match WHERE change = 'new'")["n"].iloc[0])
+    base = reserve_ids(conn, ALLOCATION_IDS, new_rows) if new_rows else 0
     conn.execute(sa.text("""
         INSERT INTO allocations (allocation_id, customer_id, from_entry_id, to_entry_id, amount, allocation_date)
         SELECT :base + row_number - 1, customer_id, from_id, to_id, amount,

@@ -118,8 +118,11 @@ contacts = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
-# The three large tables take explicit keys from `store.next_id` so bulk loads can number rows
-# in one vectorised step.
+# The three large tables take explicit keys reserved in blocks from their sequences
+# (`store.reserve_ids`), so bulk loads number rows in one vectorised step.
+ENTRY_IDS = sa.Sequence("entry_id_seq", metadata=metadata).name
+ALLOCATION_IDS = sa.Sequence("allocation_id_seq", metadata=metadata).name
+DUNNING_RUN_IDS = sa.Sequence("dunning_run_id_seq", metadata=metadata).name
 ledger_entries = sa.Table(
     "ledger_entries", metadata,
     sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
@@ -329,6 +332,15 @@ def _v5_open_now(conn: sa.Connection) -> None:
         refresh_settled_on(conn)
 
 
+def _v6_id_sequences(conn: sa.Connection) -> None:
+    # Each sequence starts after the largest id in its table: the last time MAX() decides an id.
+    for sequence, table, column in ((ENTRY_IDS, "ledger_entries", "entry_id"),
+                                    (ALLOCATION_IDS, "allocations", "allocation_id"),
+                                    (DUNNING_RUN_IDS, "dunning_runs", "run_id")):
+        start = int(conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).fetchall()[0][0])  # noqa: S608
+        conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} START WITH {start}"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -337,6 +349,7 @@ MIGRATIONS: list[Migration] = [
     (3, "ledger_entries.settled_on: the date an entry was fully applied", _v3_settled_on),
     (4, "dunning_stage_results: each stage an invoice reached, and what was paid after", _v4_dunning_stage_results),
     (5, "ledger_entries.open_now: the open amount after every allocation", _v5_open_now),
+    (6, "id sequences for ledger entries, allocations and dunning runs (never MAX() + 1)", _v6_id_sequences),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

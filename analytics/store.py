@@ -14,6 +14,7 @@ Every query in AR Desk goes through this module. The same SQL runs on the embedd
 from __future__ import annotations
 
 import io
+import logging
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.settings import database_url, load_settings
+
+log = logging.getLogger(__name__)
 
 Params = Mapping[str, Any] | None
 Query = str | sa.sql.Executable
@@ -88,6 +91,18 @@ class Store:
             yield conn
 
     def close(self) -> None:
+        """Write every committed change into the DuckDB file (CHECKPOINT), then drop the connections.
+
+        Committed transactions already survive a crash through DuckDB's write-ahead log; the
+        checkpoint makes a clean shutdown leave no log to replay. Called by the app at shutdown
+        and by the command line when it is done.
+        """
+        if self.dialect == "duckdb":
+            try:
+                with self._lock, self.engine.connect() as conn:
+                    conn.connection.driver_connection.execute("CHECKPOINT")
+            except Exception as exc:  # noqa: BLE001 - the log still holds every commit; say why
+                log.warning("checkpoint at close failed (the write-ahead log keeps the commits): %s", exc)
         self.engine.dispose()
 
 
@@ -142,12 +157,37 @@ def bulk_insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> int:
     return len(frame)
 
 
-def next_id(conn: sa.Connection, table: str, column: str) -> int:
-    """The next free integer key of a bulk-loaded table (callers hold the write lock)."""
-    # fetchall, not scalar: on DuckDB 2.0 scalar() leaves the result pending and the next native
-    # statement on this connection (a bulk_insert) fails with "connection is busy".
-    rows = conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).fetchall()  # noqa: S608
-    return int(rows[0][0])
+def reserve_ids(conn: sa.Connection, sequence: str, count: int) -> int:
+    """Reserve `count` consecutive ids from `sequence` for this transaction; returns the first.
+
+    Ids come from sequences, never from `MAX() + 1`: a sequence never hands out the same value
+    twice, across processes and after a crash or a restart, whatever the table's statistics say.
+    On PostgreSQL an advisory lock, held until the transaction ends, keeps another process's
+    reservation out of the block; on DuckDB the store's write lock and its one writer process do.
+    `sequence` is a name from our own schema, never user input.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": sequence}).fetchall()
+    # fetchall, not scalar: on DuckDB a pending result makes the next native statement on this
+    # connection (a bulk_insert) fail with "connection is busy".
+    first = int(conn.execute(sa.text(f"SELECT nextval('{sequence}')")).fetchall()[0][0])
+    if count > 1:
+        extend_reservation(conn, sequence, first + count - 1)
+    return first
+
+
+def extend_reservation(conn: sa.Connection, sequence: str, last_id: int) -> None:
+    """Move `sequence` past `last_id`, for a writer that numbered rows from a reserved first id on
+    without knowing their count in advance (the demo generator). Call inside the transaction that
+    reserved the first id, so no other writer can take ids in between."""
+    conn.execute(sa.text(f"SELECT setval('{sequence}', :last)"), {"last": int(last_id)}).fetchall()
+
+
+def restart_ids(conn: sa.Connection, sequence: str) -> None:
+    """Start `sequence` again at 1: only for a table emptied in the same transaction (and every
+    row that refers to its ids), as the demo's --replace does, so a regenerated demo is identical."""
+    conn.execute(sa.text(f"DROP SEQUENCE IF EXISTS {sequence}"))
+    conn.execute(sa.text(f"CREATE SEQUENCE {sequence}"))
 
 
 _LOCK_PID = re.compile(r"PID (\d+)")
@@ -170,7 +210,7 @@ def connect(url_or_path: str | None = None, *, migrate: bool = True) -> Store:
         with store.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as exc:
-        store.close()
+        store.engine.dispose()  # never opened: nothing to checkpoint
         message = str(exc.orig or exc)
         if "Could not set lock" in message or "Conflicting lock" in message:
             pid = _LOCK_PID.search(message)

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from analytics.ledger import refresh_settled_on
 from analytics.roles import SYSTEM
+from analytics.schema import ALLOCATION_IDS, ENTRY_IDS
 from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, next_id
+from analytics.store import Store, reserve_ids
 from analytics.users import add_user
 
 STAGES = [
@@ -63,7 +64,7 @@ def add_customer(store: Store, customer_id: str, *, name: str | None = None, col
 
 def add_invoice(store: Store, customer_id: str, document: str, posting: date, due: date, amount: float) -> int:
     with store.write() as conn:
-        entry_id = next_id(conn, "ledger_entries", "entry_id")
+        entry_id = reserve_ids(conn, ENTRY_IDS, 1)
         conn.execute(sa.text(
             "INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date, "
             "amount, currency) VALUES (:e, :c, 'invoice', :d, :p, :due, :a, 'USD')"),
@@ -75,7 +76,7 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
                 invoice_id: int | None = None) -> int:
     """A payment of `amount` (> 0) on a date, applied to `invoice_id` on that date when given."""
     with store.write() as conn:
-        entry_id = next_id(conn, "ledger_entries", "entry_id")
+        entry_id = reserve_ids(conn, ENTRY_IDS, 1)
         conn.execute(sa.text(
             "INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, "
             "amount, currency) VALUES (:e, :c, 'payment', :d, :p, :a, 'USD')"),
@@ -84,7 +85,7 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
             conn.execute(sa.text(
                 "INSERT INTO allocations (allocation_id, customer_id, from_entry_id, to_entry_id, amount, "
                 "allocation_date) VALUES (:id, :c, :f, :t, :a, :d)"),
-                {"id": next_id(conn, "allocations", "allocation_id"), "c": customer_id, "f": entry_id,
+                {"id": reserve_ids(conn, ALLOCATION_IDS, 1), "c": customer_id, "f": entry_id,
                  "t": invoice_id, "a": amount, "d": paid_on})
             refresh_settled_on(conn, entry_ids=[entry_id, invoice_id])
             refresh_stage_results(conn, entry_ids=[entry_id, invoice_id])

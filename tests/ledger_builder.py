@@ -18,8 +18,9 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 
 from analytics.ledger import refresh_settled_on
+from analytics.schema import ALLOCATION_IDS, DUNNING_RUN_IDS, ENTRY_IDS
 from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, bulk_insert
+from analytics.store import Store, bulk_insert, reserve_ids
 
 Day = date | str
 Applies = dict[str, float | tuple[float, Day]]
@@ -36,10 +37,9 @@ class LedgerBuilder:
         self.terms: dict[str, int] = {}
         self.entries: dict[tuple[str, str], int] = {}  # (customer, document) -> entry_id
 
-    def _next_id(self, table: str, column: str) -> int:
-        # Not store.next_id inside the write: on duckdb 2.0 its unfinished result blocks the
-        # bulk_insert that follows on the same connection.
-        return int(self.store.scalar(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}"))
+    def _reserve(self, sequence: str, count: int = 1) -> int:
+        with self.store.write() as conn:
+            return reserve_ids(conn, sequence, count)
 
     def _insert(self, table: str, rows: list[dict]) -> None:
         with self.store.write() as conn:
@@ -58,7 +58,7 @@ class LedgerBuilder:
 
     def _entry(self, customer_id: str, entry_type: str, document: str, posted: Day, amount: float,
                due: Day | None, currency: str | None) -> int:
-        entry_id = self._next_id("ledger_entries", "entry_id")
+        entry_id = self._reserve(ENTRY_IDS)
         with self.store.write() as conn:
             bulk_insert(conn, "ledger_entries", pd.DataFrame([{
                 "entry_id": entry_id, "customer_id": customer_id, "entry_type": entry_type,
@@ -78,7 +78,7 @@ class LedgerBuilder:
             rows.append({"customer_id": customer_id, "from_entry_id": from_id,
                          "to_entry_id": self.entries[(customer_id, document)], "amount": float(amount),
                          "allocation_date": day(when)})
-        first = self._next_id("allocations", "allocation_id")
+        first = self._reserve(ALLOCATION_IDS, len(rows))
         for i, row in enumerate(rows):
             row["allocation_id"] = first + i
         with self.store.write() as conn:
@@ -145,7 +145,7 @@ class LedgerBuilder:
 
     def dunning_run(self, customer_id: str, document: str, *, config_id: int, stage_no: int, run_date: Day,
                     version: int = 1, outcome: str = "sent") -> LedgerBuilder:
-        run_id = self._next_id("dunning_runs", "run_id")
+        run_id = self._reserve(DUNNING_RUN_IDS)
         with self.store.write() as conn:
             bulk_insert(conn, "dunning_runs", pd.DataFrame([{
                 "run_id": run_id, "entry_id": self.entries[(customer_id, document)], "customer_id": customer_id,

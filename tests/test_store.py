@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.schema import customers
-from analytics.store import Store, bulk_insert, connect, next_id
+from analytics.schema import ENTRY_IDS, customers
+from analytics.store import Store, bulk_insert, connect, reserve_ids
 
 
 def _customer(cid: str) -> dict:
@@ -42,12 +42,13 @@ def test_failed_write_rolls_back_everything(store: Store) -> None:
     assert store.scalar("SELECT COUNT(*) FROM customers") == 0
 
 
-def test_bulk_insert_after_next_id_in_one_transaction(store: Store) -> None:
+def test_bulk_insert_after_reserve_ids_in_one_transaction(store: Store) -> None:
     frame = pd.DataFrame([_customer(f"C{i}") for i in range(1000)])
     with store.write() as conn:
-        assert next_id(conn, "ledger_entries", "entry_id") == 1
+        assert reserve_ids(conn, ENTRY_IDS, 1) == 1
         assert bulk_insert(conn, "customers", frame) == 1000
-        assert next_id(conn, "ledger_entries", "entry_id") == 1
+        assert reserve_ids(conn, ENTRY_IDS, 10) == 2
+        assert reserve_ids(conn, ENTRY_IDS, 1) == 12
     assert store.scalar("SELECT COUNT(*) FROM customers") == 1000
 
 
