@@ -678,12 +678,13 @@ def _merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: _Sta
     # DuckDB logs an UPDATE per 2,048-row vector, so 10k scattered updates in a 10M-row ledger
     # write a WAL big enough to force a checkpoint at commit (about 15 s, it rewrites the key index).
     values = ", ".join(f"{'' if c in compared else 'old_'}{c}" for c in kept)
-    conn.execute(sa.text("""DELETE FROM ledger_entries
-        WHERE entry_id IN (SELECT existing_id FROM _import_match WHERE change = 'changed')"""))
-    conn.execute(sa.text(f"""
-        INSERT INTO ledger_entries (entry_id, entry_type, document_number, {', '.join(kept)}, updated_at)
-        SELECT existing_id, entry_type, document_number, {values}, :now
-        FROM _import_match WHERE change = 'changed'"""), {"now": datetime.now()})
+    if not changed.empty:  # (an empty INSERT before the big one triggered duckdb 2.0.0's data loss)
+        conn.execute(sa.text("""DELETE FROM ledger_entries
+            WHERE entry_id IN (SELECT existing_id FROM _import_match WHERE change = 'changed')"""))
+        conn.execute(sa.text(f"""
+            INSERT INTO ledger_entries (entry_id, entry_type, document_number, {', '.join(kept)}, updated_at)
+            SELECT existing_id, entry_type, document_number, {values}, :now
+            FROM _import_match WHERE change = 'changed'"""), {"now": datetime.now()})
     changed_ids = changed["existing_id"].astype("int64").tolist()  # amounts or types may differ
     refresh_settled_on(conn, entry_ids=changed_ids)
     refresh_stage_results(conn, entry_ids=changed_ids)

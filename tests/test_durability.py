@@ -170,3 +170,41 @@ def test_ids_come_from_sequences_that_survive_a_kill(tmp_path: Path) -> None:
             assert reserve_ids(conn, ENTRY_IDS, 5) == 1001  # the block 1-1000 is never handed out again
     finally:
         store.close()
+
+
+RESERVER = textwrap.dedent("""
+    import sys
+    from analytics.schema import ENTRY_IDS
+    from analytics.store import connect, reserve_ids
+    store = connect(sys.argv[1])
+    blocks = []
+    for _ in range(int(sys.argv[2])):
+        with store.write() as conn:
+            blocks.append((reserve_ids(conn, ENTRY_IDS, 50), 50))
+    print(blocks)
+""")
+
+
+@pytest.mark.postgres
+def test_two_processes_reserving_ids_at_once_never_share_one(pg_url: str) -> None:
+    """On PostgreSQL every process writes directly: two of them reserve blocks at the same time."""
+    import ast
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    connect(pg_url).close()  # the schema, once
+    procs = [subprocess.Popen([sys.executable, "-c", RESERVER, pg_url, "1000"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    ids: list[int] = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        for first, count in ast.literal_eval(out):
+            ids += range(first, first + count)
+    assert len(ids) == 2 * 1000 * 50
+    assert len(set(ids)) == len(ids), "no id was handed out twice"
