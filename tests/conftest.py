@@ -102,11 +102,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 6
 
 
 @contextmanager
-def serve_app(db: Path, workdir: Path, **env: str) -> Iterator[str]:
-    """`streamlit run app.py` on a free loopback port, owning the store `db`; yields its URL.
+def app_process(db: Path, workdir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app.py` on a free loopback port, owning the store `db`: yields (URL, process).
 
     The server's log goes to `workdir/streamlit.log`; `env` adds or overrides environment variables.
-    On exit the whole process group is stopped.
+    On exit the whole process group is stopped (if the test has not stopped it already).
     """
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -118,19 +118,27 @@ def serve_app(db: Path, workdir: Path, **env: str) -> Iterator[str]:
     ]
     full_env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0",
                 "ARDESK_COOKIE_KEY": "test-cookie-key-0123456789abcdef", **env}
-    with log.open("w") as fh:
+    with log.open("a") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
                                 start_new_session=True)
     try:
         _wait_healthy(url, proc, log)
-        yield url
+        yield url, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@contextmanager
+def serve_app(db: Path, workdir: Path, **env: str) -> Iterator[str]:
+    """`streamlit run app.py` owning the store `db` (see `app_process`); yields its URL."""
+    with app_process(db, workdir, **env) as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")
