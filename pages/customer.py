@@ -45,6 +45,7 @@ from analytics.roles import PermissionDenied, may
 from analytics.worklist import collectors, default_as_of
 from pages.action_keys import action_done, action_key
 from pages.session import get_store, require_page
+from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("customer")
 store = get_store()
@@ -144,7 +145,7 @@ with tabs[4]:
     sent_recently = emails_in_window(store, customer_id, config)
     st.caption(("Last contact: " + (f"{last['kind']} by {last['author']} on {last['occurred_at']:%Y-%m-%d %H:%M}"
                                     if last else "never"))
-               + f" · emails in the last {config.frequency_window_days} days: {sent_recently} of at most "
+               + f" · emails sent or possibly sent in the last {config.frequency_window_days} days: {sent_recently} of at most "
                f"{config.max_emails_per_customer} · delivery mode: {config.mode}")
     if not may(actor, "act_on_customers"):
         st.info("Your role may read this account but not contact the customer.")
@@ -184,6 +185,8 @@ with tabs[4]:
             st.dataframe(box.drop(columns=["customer_id"]), hide_index=True, width="stretch")
             if box["status"].isin(["queued", "failed"]).any() and st.button("Retry queued messages", key="outreach_retry"):
                 st.dataframe(retry_queued(store, actor, config=config), hide_index=True)
+            decide_uncertain(store, actor, box[box["status"] == "uncertain"], config, key="customer",
+                             flash="customer_flash")
 
 # -- follow-up panel -----------------------------------------------------------------------------------
 with tabs[5]:
