@@ -173,6 +173,10 @@ with tabs[4]:
                 r = result.iloc[0]
                 if r.status == "sent":
                     done("outreach", key, f"Sent {template} to {draft.to_address}.")
+                elif r.status == "uncertain":
+                    action_done("outreach", key)
+                    st.warning("Delivery uncertain: the mail server received the message but never confirmed it, "
+                               "so it is not retried on its own. Decide below: Mark sent or Send again.")
                 elif r.status in ("queued", "failed"):
                     st.error(f"Not delivered yet ({r.status}): {r.reason}. It stays in the outbox; Send again "
                              "or retry later and it goes out once.")

@@ -36,6 +36,7 @@ def decide_uncertain(store: Store, actor: Actor, undecided: pd.DataFrame, config
                     if result["status"] == "sent":
                         st.session_state[flash] = f"Message {message_id} sent again."
                         st.rerun()
-                    st.error(f"Message {message_id} not sent ({result['status']}): {result['reason']}")
+                    st.error(f"Message {message_id} was not sent again ({result['status']}):")
+                    st.text(str(result["reason"]))  # the re-check's or the server's words, as text
             except (OutreachError, PermissionDenied) as exc:
                 st.error(str(exc))

@@ -512,3 +512,24 @@ def test_a_store_from_before_v7_gets_message_ids_and_its_orphaned_claims_settled
         assert f"Message-ID: {header_ids.iloc[1]}" in eml.read_text()
     finally:
         store.close()
+
+
+def test_sending_from_the_customer_page_to_a_server_that_drops_says_uncertain(
+        uncertain_books: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import signed_in_app
+
+    port = free_port()
+    monkeypatch.setenv("ARDESK_OUTREACH_MODE", "smtp")
+    monkeypatch.setenv("ARDESK_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ARDESK_SMTP_PORT", str(port))
+    at = signed_in_app("collector", "ana.collector").run()
+    at.query_params["customer"] = "C002"
+    at.switch_page("pages/customer.py").run()
+    at.selectbox(key="outreach_template").select("reminder_firm").run()
+    with serving(port, DropAfterData()) as dropping:
+        at.button(key="outreach_send").click().run()
+    assert not at.exception
+    assert at.warning[0].value.startswith("Delivery uncertain: the mail server received the message but never "
+                                          "confirmed it")
+    assert [t.value for t in at.text if t.value.startswith("Message 3 to ap@c002.example")]
+    assert len(dropping.messages) == 1
