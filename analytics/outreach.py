@@ -24,6 +24,7 @@ Delivery states (`messages.status`) and who moves them:
     sending, lease ran out, content never started --recovery--> queued ("interrupted before sending")
     sending, lease ran out, content had started (or an older version's claim) --recovery--> uncertain
     uncertain --a person: mark sent--> sent;  uncertain --a person: send again--> queued, delivered
+    uncertain (by recovery) --the same delivery then gets its 250--> sent
 
 - The claim sets `claimed_by` (host:pid:nonce of one delivery run) and `lease_until` (now +
   `[outreach] lease_seconds`). Right before the first byte of the content goes out (after the
