@@ -8,7 +8,8 @@ has only the JSON (the app pulls from the ERP itself, so the watermark moves in 
 transaction as the rows).
 
 An automatic dunning run (`ardesk dunning run` while the app runs) is a JSON-only job too; the
-watcher also starts the day's automatic dunning when `[dunning] automatic_send_at` has passed.
+watcher also starts the day's automatic dunning when `[dunning] automatic_send_at` has passed, and
+settles outreach deliveries whose process died (`outreach.recover_interrupted`).
 
 The app runs one watcher thread (`start_inbox_watcher`) that ingests each job through the same
 import code (which takes the store's write lock), records the run in `import_runs`, and only after
@@ -19,6 +20,7 @@ harmless: imports are idempotent.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -35,7 +37,7 @@ import pyarrow.parquet as pq
 
 from analytics.imports import ImportResult, job_payload, run_import, write_quarantine_file
 from analytics.mapping import Mapping, mapping_from_dict
-from analytics.roles import Actor
+from analytics.roles import SYSTEM, Actor
 from analytics.settings import load_settings
 from analytics.store import Store
 
@@ -195,10 +197,12 @@ class InboxWatcher(threading.Thread):
 
     def run(self) -> None:
         from analytics.automatic_dunning import run_daily
+        from analytics.outreach import recover_interrupted
 
         while not self._stop_event.is_set():
             try:
                 ingest_pending(self.store, self.folders)
+                recover_interrupted(self.store, SYSTEM)  # deliveries whose process died: queue or uncertain
                 run_daily(self.store, datetime.now())  # the day's automatic dunning, once, if switched on
                 self.last_error = None
             except Exception as exc:  # noqa: BLE001 - keep watching; the error is shown on the imports page
@@ -217,4 +221,7 @@ def start_inbox_watcher(store: Store, folder: Path | None = None, interval_s: fl
         folder, folder.parent / "done", folder.parent / "failed", folder.parent / "quarantine")
     watcher = InboxWatcher(store, folders, interval_s)
     watcher.start()
+    # Stop before interpreter shutdown closes the store's connections under the thread's feet
+    # (it reads the store on every round: "connection is busy" tracebacks at exit otherwise).
+    atexit.register(watcher.stop, 5)
     return watcher

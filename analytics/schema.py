@@ -266,13 +266,21 @@ messages = sa.Table(  # v2: the outbox; a message is sent at most once (idempote
     sa.Column("entry_ids", sa.Text),  # JSON list of the invoices the message is about
     sa.Column("attachment_name", sa.String(200)),
     sa.Column("attachment", sa.LargeBinary),
-    sa.Column("status", sa.String(20), nullable=False),  # queued, sent, failed, blocked, cancelled
+    # queued, sending, sent, failed, blocked, cancelled, uncertain (the states: analytics/outreach.py)
+    sa.Column("status", sa.String(20), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
     sa.Column("created_by", sa.String(64), nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime),
     sa.Column("activity_id", sa.BigInteger),  # the timeline entry written when it was sent
+    # v7: delivery that never sends twice. The RFC 5322 Message-ID, made once when queued, so a
+    # resend carries the same id; the delivery holding the claim and until when (its lease); and
+    # when the content started to go to the server (set, committed, before the first byte of it).
+    sa.Column("message_header_id", sa.String(250)),
+    sa.Column("claimed_by", sa.String(120)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("data_started_at", sa.DateTime),
 )
 
 quarantine = sa.Table(  # v2: rejected import rows, with the reason, never silently dropped
@@ -341,6 +349,15 @@ def _v6_id_sequences(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} START WITH {start}"))
 
 
+def _v7_delivery_leases(conn: sa.Connection) -> None:
+    from analytics.outreach import backfill_message_header_ids  # outreach imports the schema
+
+    for name, kind in (("message_header_id", "VARCHAR(250)"), ("claimed_by", "VARCHAR(120)"),
+                       ("lease_until", "TIMESTAMP"), ("data_started_at", "TIMESTAMP")):
+        conn.execute(sa.text(f"ALTER TABLE messages ADD COLUMN IF NOT EXISTS {name} {kind}"))
+    backfill_message_header_ids(conn)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -350,6 +367,7 @@ MIGRATIONS: list[Migration] = [
     (4, "dunning_stage_results: each stage an invoice reached, and what was paid after", _v4_dunning_stage_results),
     (5, "ledger_entries.open_now: the open amount after every allocation", _v5_open_now),
     (6, "id sequences for ledger entries, allocations and dunning runs (never MAX() + 1)", _v6_id_sequences),
+    (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

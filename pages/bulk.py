@@ -2,13 +2,14 @@
 
 import streamlit as st
 
-from analytics.outreach import OutreachConfig, OutreachError, list_templates, preview, send_now
+from analytics.outreach import OutreachConfig, OutreachError, list_templates, outbox, preview, send_now
 from analytics.roles import PermissionDenied
 from analytics.schema import CUSTOMER_STATUSES, SEGMENTS
 from analytics.settings import load_settings
 from analytics.worklist import default_as_of, select_customers
 from pages.action_keys import action_done, action_key
 from pages.session import get_store, require_page
+from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("bulk")
 store = get_store()
@@ -22,6 +23,11 @@ if sent_links := st.session_state.get("bulk_sent_links"):
     for cid, name in sent_links[:10]:
         st.page_link("pages/customer.py", label=f"Open {name} ({cid})", icon=":material/person:",
                      query_params={"customer": cid})
+
+undecided = outbox(store, statuses=["uncertain"])
+if len(undecided):
+    st.subheader("Messages waiting for a decision")
+    decide_uncertain(store, actor, undecided, OutreachConfig.from_settings(), key="bulk", flash="bulk_flash")
 
 # -- filters ------------------------------------------------------------------------------------------
 st.caption(f"Customers with open invoices as of {as_of}.")

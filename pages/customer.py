@@ -45,6 +45,7 @@ from analytics.roles import PermissionDenied, may
 from analytics.worklist import collectors, default_as_of
 from pages.action_keys import action_done, action_key
 from pages.session import get_store, require_page
+from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("customer")
 store = get_store()
@@ -144,7 +145,7 @@ with tabs[4]:
     sent_recently = emails_in_window(store, customer_id, config)
     st.caption(("Last contact: " + (f"{last['kind']} by {last['author']} on {last['occurred_at']:%Y-%m-%d %H:%M}"
                                     if last else "never"))
-               + f" · emails in the last {config.frequency_window_days} days: {sent_recently} of at most "
+               + f" · emails sent or possibly sent in the last {config.frequency_window_days} days: {sent_recently} of at most "
                f"{config.max_emails_per_customer} · delivery mode: {config.mode}")
     if not may(actor, "act_on_customers"):
         st.info("Your role may read this account but not contact the customer.")
@@ -172,6 +173,10 @@ with tabs[4]:
                 r = result.iloc[0]
                 if r.status == "sent":
                     done("outreach", key, f"Sent {template} to {draft.to_address}.")
+                elif r.status == "uncertain":
+                    action_done("outreach", key)
+                    st.warning("Delivery uncertain: the mail server received the message but never confirmed it, "
+                               "so it is not retried on its own. Decide below: Mark sent or Send again.")
                 elif r.status in ("queued", "failed"):
                     st.error(f"Not delivered yet ({r.status}): {r.reason}. It stays in the outbox; Send again "
                              "or retry later and it goes out once.")
@@ -184,6 +189,8 @@ with tabs[4]:
             st.dataframe(box.drop(columns=["customer_id"]), hide_index=True, width="stretch")
             if box["status"].isin(["queued", "failed"]).any() and st.button("Retry queued messages", key="outreach_retry"):
                 st.dataframe(retry_queued(store, actor, config=config), hide_index=True)
+            decide_uncertain(store, actor, box[box["status"] == "uncertain"], config, key="customer",
+                             flash="customer_flash")
 
 # -- follow-up panel -----------------------------------------------------------------------------------
 with tabs[5]:
