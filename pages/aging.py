@@ -10,6 +10,7 @@ from analytics.roles import allowed_pages
 from pages.cached import cached
 from pages.charts import AGE_COLOURS, bar_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -83,9 +84,9 @@ if row is None and bucket == "All buckets":
 else:
     invoices = cached(open_invoices, store, view.as_of, drill, None if bucket == "All buckets" else bucket)
     if invoices.empty:
-        st.info(f"No open items in {bucket.lower()} for {scope} as of {view.as_of:%d %b %Y}.")
+        st.info(f"No open items in {bucket.lower()} for {escape_markdown(scope)} as of {view.as_of:%d %b %Y}.")
     else:
-        st.markdown(f"**{len(invoices):,} items** in {bucket.lower()} for {scope}: "
+        st.markdown(f"**{len(invoices):,} items** in {bucket.lower()} for {escape_markdown(scope)}: "
                     f"{invoices['open_amount_reporting'].sum():,.0f} {currency}")
         columns = ["customer_name", "document_number", "entry_type", "posting_date", "due_date",
                    "days_past_due", "bucket", "currency", "amount", "open_amount", "open_amount_reporting",
@@ -108,7 +109,8 @@ else:
         customer = invoices.iloc[chosen[0]] if chosen else (invoices.iloc[0] if by == "customer" and
                                                              row is not None else None)
         if customer is not None and any(p.key == "customer" for p in allowed_pages(actor.role)):
-            st.page_link("pages/customer.py", label=f"Open {customer['customer_name']} in Customer 360",
+            st.page_link("pages/customer.py",
+                         label=f"Open {escape_markdown(customer['customer_name'])} in Customer 360",
                          icon=":material/person:", query_params={"customer": str(customer["customer_id"])})
         elif customer is None:
             st.caption("Select an invoice to open its customer.")

@@ -23,6 +23,7 @@ from analytics.ledger import ledger_bounds
 from analytics.settings import load_settings
 from analytics.store import Store
 from pages.cached import cached
+from pages.plain_text import escape_markdown
 
 ALL = "All"
 DIMENSIONS = ("segment", "collector", "country", "currency")
@@ -188,7 +189,7 @@ def dashboard(store: Store, title: str) -> View:
         st.info(EMPTY_LEDGER)
         st.stop()
     st.caption(f"As of **{view.as_of:%d %b %Y}** · period **{view.start:%b %Y} – {view.end:%b %Y}** · "
-               f"{view.describe()} · amounts in {view.reporting_currency}")
+               f"{escape_markdown(view.describe())} · amounts in {view.reporting_currency}")
     return view
 
 
@@ -197,7 +198,8 @@ def nothing_matches(view: View, what: str = "open items") -> None:
     if view.describe() == "no filter":
         st.info(f"No {what} for this date and period.", icon=":material/filter_alt_off:")
     else:
-        st.info(f"No {what} match {view.describe()} for this date and period. Widen the filters in the "
+        st.info(f"No {what} match {escape_markdown(view.describe())} for this date and period. "
+                "Widen the filters in the "
                 "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
 
 
