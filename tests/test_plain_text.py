@@ -127,3 +127,14 @@ def test_bulk_preview_and_customer_follow_ups_show_user_text_as_text(hostile_sto
     at.text_input(key="task_subject").input(hostile("EVILtyped", PORT))
     next(b for b in at.button if b.label == "Add task").click().run()
     _check(at, {"EVILtyped"})  # the new task's "Done: ..." button and the timeline
+
+
+@pytest.mark.parametrize(("page", "table"), [("overview", "overview_top"), ("aging", "aging_table")])
+def test_a_dashboard_row_opens_its_customer_under_a_literal_name(hostile_store: Path, page: str, table: str) -> None:
+    at = signed_in_app("cfo", CFO, page=f"pages/{page}.py").run()
+    rows = next(d for d in at.dataframe if d.proto.id.endswith(table)).value
+    pick = rows.index[rows["customer_id"] == HOSTILE_CUSTOMER][0]
+    at.session_state[table] = {"selection": {"rows": [int(pick)], "columns": [], "cells": []}}  # a row clicked
+    at.run()
+    _check(at, {"EVILname"})  # the "Open ... in Customer 360" link (and the aging drill-down's scope)
+    assert any(link.proto.label.startswith("Open ") for link in at.get("page_link"))
