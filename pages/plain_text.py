@@ -12,6 +12,9 @@ Our own formatting stays markdown around the escaped part: f"**{escape_markdown(
 Not escaped (they never parse markdown, so a backslash would show): `st.text`, `st.code`,
 dataframes and their cells, and the options of `st.selectbox` and `st.multiselect`, including
 their `format_func` output (checked in chromium with Streamlit 1.67).
+
+Left as is: a bare URL or email address becomes a link whose text is the address itself (GitHub-
+flavoured markdown finds them in the text after escapes are read); a link fetches nothing.
 """
 
 from __future__ import annotations
