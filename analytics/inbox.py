@@ -105,7 +105,10 @@ def inbox_key(inbox: Path) -> bytes:
     """The key that signs and checks the jobs of `inbox`: from `ARDESK_INBOX_KEY`, else from the
     secret in `.inbox_key` beside the inbox folder, created (0600) on first use."""
     secret = os.environ.get("ARDESK_INBOX_KEY", "")
-    if not secret:
+    if secret:
+        if len(secret) < 32:
+            raise InboxKeyError("ARDESK_INBOX_KEY is shorter than 32 characters; use a long random secret.")
+    else:
         path = inbox.parent / KEY_FILE
         try:
             if not path.exists():
@@ -287,14 +290,16 @@ def _move(files: list[Path], target: Path) -> None:
 def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportResult]:
     """Run one inbox job; move it to done/ after commit, or to failed/ with the reason.
 
-    The signature and the actor are checked first: a refused job writes nothing.
+    The signature and the actor are checked first: a refused job writes nothing. Without a usable
+    inbox key (`InboxKeyError`) no job is touched: they wait in the inbox until the key is fixed.
     """
     from analytics.sync import sync_once
 
     rows_path = _rows_path(job_path)
     files = [job_path, rows_path]
+    key = inbox_key(folders.inbox)
     try:
-        job, rows = read_signed_job(job_path, inbox_key(folders.inbox))
+        job, rows = read_signed_job(job_path, key)
         actor = job_actor(store, job)
         if job.get("kind") == "dunning":
             from analytics.automatic_dunning import run_automatic_dunning

@@ -18,6 +18,7 @@ import pytest
 from analytics.inbox import (
     KEY_FILE,
     Folders,
+    InboxKeyError,
     JobRefused,
     inbox_key,
     ingest_job,
@@ -164,3 +165,14 @@ def test_a_forged_job_waiting_in_the_inbox_is_never_reused(folders: Folders) -> 
     job = stage_dunning_run(folders.inbox, date(2026, 10, 31), SYSTEM)
     assert job != forged
     assert stage_dunning_run(folders.inbox, date(2026, 10, 31), SYSTEM) == job
+
+
+def test_without_a_usable_key_jobs_wait_in_the_inbox(store: Store, folders: Folders,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    job = stage_import(folders.inbox, ROWS, INVOICES, SYSTEM)
+    monkeypatch.setenv("ARDESK_INBOX_KEY", "short")
+    with pytest.raises(InboxKeyError, match="32 characters"):
+        ingest_pending(store, folders)
+    assert job.exists() and not folders.failed.exists()
+    monkeypatch.delenv("ARDESK_INBOX_KEY")
+    assert [r.inserted for r in ingest_pending(store, folders)] == [2]
