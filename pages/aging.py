@@ -70,7 +70,7 @@ bucket = st.selectbox("Bucket", ["All buckets", *labels, UNAPPLIED], key="aging_
 rows = selection.selection.rows if selection is not None else []
 row = shown.iloc[rows[0]] if rows else None
 drill = view.filters
-scope = view.describe()
+scope = view.describe()  # markdown: user values in it are escaped
 if row is not None and rows[0] < len(table):  # the last row is the total: the whole view
     value = row[keys[0]]
     if pd.isna(value):
@@ -78,15 +78,15 @@ if row is not None and rows[0] < len(table):  # the last row is the total: the w
         row = None
     else:
         drill = replace(drill, **{DRILL_FIELD[by]: (str(value),)})
-        scope = f"{GROUPS[by].lower()} {row[keys[-1]]}"
+        scope = f"{GROUPS[by].lower()} {escape_markdown(row[keys[-1]])}"
 if row is None and bucket == "All buckets":
     st.caption("Pick a bucket or select a row in the table above.")
 else:
     invoices = cached(open_invoices, store, view.as_of, drill, None if bucket == "All buckets" else bucket)
     if invoices.empty:
-        st.info(f"No open items in {bucket.lower()} for {escape_markdown(scope)} as of {view.as_of:%d %b %Y}.")
+        st.info(f"No open items in {bucket.lower()} for {scope} as of {view.as_of:%d %b %Y}.")
     else:
-        st.markdown(f"**{len(invoices):,} items** in {bucket.lower()} for {escape_markdown(scope)}: "
+        st.markdown(f"**{len(invoices):,} items** in {bucket.lower()} for {scope}: "
                     f"{invoices['open_amount_reporting'].sum():,.0f} {currency}")
         columns = ["customer_name", "document_number", "entry_type", "posting_date", "due_date",
                    "days_past_due", "bucket", "currency", "amount", "open_amount", "open_amount_reporting",

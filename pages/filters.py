@@ -55,8 +55,10 @@ class View:
         return load_settings().reporting_currency
 
     def describe(self) -> str:
-        """The active filters in words, for "nothing matches" messages and captions."""
-        chosen = [f"{LABELS[d].lower()} {' or '.join(getattr(self, d))}" for d in DIMENSIONS if getattr(self, d)]
+        """The active filters in words, for "nothing matches" messages and captions: markdown, in
+        which the values (from the URL or the data) are escaped."""
+        chosen = [f"{LABELS[d].lower()} {' or '.join(escape_markdown(v) for v in getattr(self, d))}"
+                  for d in DIMENSIONS if getattr(self, d)]
         return ", ".join(chosen) if chosen else "no filter"
 
 
@@ -189,7 +191,7 @@ def dashboard(store: Store, title: str) -> View:
         st.info(EMPTY_LEDGER)
         st.stop()
     st.caption(f"As of **{view.as_of:%d %b %Y}** · period **{view.start:%b %Y} – {view.end:%b %Y}** · "
-               f"{escape_markdown(view.describe())} · amounts in {view.reporting_currency}")
+               f"{view.describe()} · amounts in {view.reporting_currency}")
     return view
 
 
@@ -198,7 +200,7 @@ def nothing_matches(view: View, what: str = "open items") -> None:
     if view.describe() == "no filter":
         st.info(f"No {what} for this date and period.", icon=":material/filter_alt_off:")
     else:
-        st.info(f"No {what} match {escape_markdown(view.describe())} for this date and period. "
+        st.info(f"No {what} match {view.describe()} for this date and period. "
                 "Widen the filters in the "
                 "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
 
