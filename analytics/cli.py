@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from analytics.inbox import InboxKeyError
 from analytics.roles import PermissionDenied
 from analytics.store import StoreError, StoreLocked
 
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args) or 0)
-    except (StoreLocked, StoreError, PermissionDenied, UserError) as exc:
+    except (StoreLocked, StoreError, PermissionDenied, UserError, InboxKeyError) as exc:
         print(f"ardesk: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -4,13 +4,15 @@ import streamlit as st
 
 from analytics.roles import ROLE_LABELS
 from analytics.users import MIN_PASSWORD_LENGTH, UserError, change_own_password
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 
 actor = require_page("account")
 store = get_store()
 
 st.title("My account")
-st.markdown(f"**{actor.name or actor.username}** · username `{actor.username}` · "
+st.markdown(f"**{escape_markdown(actor.name or actor.username)}** · "
+            f"username {escape_markdown(actor.username)} · "
             f"{ROLE_LABELS.get(actor.role, actor.role)}")
 
 # -- change password ------------------------------------------------------------------------------
@@ -28,7 +30,7 @@ if submitted:
         try:
             change_own_password(store, actor, current, new)
         except UserError as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.success("Password changed. Every session signed in with the old one ends, this one on the "
                        "next page load: sign in again with the new password.")

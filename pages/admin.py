@@ -15,6 +15,7 @@ from analytics.assignments import (
 )
 from analytics.roles import ROLE_LABELS, ROLES, PermissionDenied
 from analytics.users import UserError, add_user, list_users, set_active, set_password, set_role, unlock_user
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 
 actor = require_page("admin")
@@ -26,7 +27,7 @@ for message in st.session_state.pop("admin_done", []):
 
 
 def _done(message: str) -> None:
-    # Shown after the rerun that refreshes the tables below.
+    # Shown after the rerun that refreshes the tables below; markdown, so user text in it is escaped.
     st.session_state.setdefault("admin_done", []).append(message)
     st.rerun()
 
@@ -36,7 +37,7 @@ def _act(write: Callable[[], object], message: str) -> None:
     try:
         write()
     except (UserError, PermissionDenied) as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
     else:
         _done(message)
 
@@ -64,28 +65,29 @@ with users_tab:
     chosen = st.selectbox("Account", names, index=None, placeholder="Choose an account", key="admin_user")
     if chosen:
         row = accounts[accounts.username == chosen].iloc[0]
+        who = escape_markdown(chosen)  # messages are markdown
         left, middle, right = st.columns(3)
         with left:
             new_role = st.selectbox("Role", ROLES, index=ROLES.index(row.role),
                                     format_func=lambda r: ROLE_LABELS[r], key="admin_role")
             if st.button("Change role", disabled=new_role == row.role):
-                _act(lambda: set_role(store, actor, chosen, new_role), f"{chosen} is now {ROLE_LABELS[new_role]}.")
+                _act(lambda: set_role(store, actor, chosen, new_role), f"{who} is now {ROLE_LABELS[new_role]}.")
         with middle:
             with st.form("admin_password", clear_on_submit=True):
                 new_password = st.text_input("New password", type="password")
                 if st.form_submit_button("Reset password"):
                     _act(lambda: set_password(store, actor, chosen, new_password),
-                         f"Password of {chosen} reset; their open sessions end on their next page load.")
+                         f"Password of {who} reset; their open sessions end on their next page load.")
         with right:
             if bool(row.active):
                 if st.button("Disable account", type="primary"):
                     _act(lambda: set_active(store, actor, chosen, False),
-                         f"{chosen} is disabled and is signed out on their next page load.")
+                         f"{who} is disabled and is signed out on their next page load.")
             elif st.button("Enable account"):
-                _act(lambda: set_active(store, actor, chosen, True), f"{chosen} is enabled.")
+                _act(lambda: set_active(store, actor, chosen, True), f"{who} is enabled.")
             if int(row.failed_logins) or pd.notna(row.locked_until):
                 if st.button("Clear lock-out"):
-                    _act(lambda: unlock_user(store, actor, chosen), f"{chosen} may sign in again.")
+                    _act(lambda: unlock_user(store, actor, chosen), f"{who} may sign in again.")
 
     # -- users: add one -----------------------------------------------------------------------
     st.subheader("Add an account")
@@ -100,7 +102,7 @@ with users_tab:
         if st.form_submit_button("Add account"):
             _act(lambda: add_user(store, actor, username, full_name or username, role, email=email or None,
                                   password=password or None, team=team or None),
-                 f"Added {username.strip().lower()} ({ROLE_LABELS[role]}).")
+                 f"Added {escape_markdown(username.strip().lower())} ({ROLE_LABELS[role]}).")
 
 # -- assignments: who works what now ------------------------------------------------------------
 with assign_tab:
@@ -124,7 +126,7 @@ with assign_tab:
         )
         if st.button("Assign chosen customers", disabled=not picked):
             changed = assign_customers(store, actor, collector, customer_ids=picked)
-            _done(f"{changed} customer(s) assigned to {collector}.")
+            _done(f"{changed} customer(s) assigned to {escape_markdown(collector)}.")
 
     # -- assignments: in bulk -----------------------------------------------------------------
     st.subheader("In bulk, by segment or country")
@@ -137,9 +139,10 @@ with assign_tab:
         total = int(preview.customers.sum())
         st.caption(f"{total:,} customers match; today they are with:")
         st.dataframe(preview.fillna({"collector": "(unassigned)"}), hide_index=True)
-        if st.button(f"Assign all {total:,} to {collector}", type="primary"):
+        if st.button(f"Assign all {total:,} to {escape_markdown(collector)}", type="primary"):
             try:
                 changed = assign_customers(store, actor, collector, segment=segment, country=country)
-                _done(f"{changed:,} customer(s) assigned to {collector}; {total - changed:,} already were.")
+                _done(f"{changed:,} customer(s) assigned to {escape_markdown(collector)}; "
+                      f"{total - changed:,} already were.")
             except AssignmentError as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))

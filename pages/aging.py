@@ -10,6 +10,7 @@ from analytics.roles import allowed_pages
 from pages.cached import cached
 from pages.charts import AGE_COLOURS, bar_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -69,7 +70,7 @@ bucket = st.selectbox("Bucket", ["All buckets", *labels, UNAPPLIED], key="aging_
 rows = selection.selection.rows if selection is not None else []
 row = shown.iloc[rows[0]] if rows else None
 drill = view.filters
-scope = view.describe()
+scope = view.describe()  # markdown: user values in it are escaped
 if row is not None and rows[0] < len(table):  # the last row is the total: the whole view
     value = row[keys[0]]
     if pd.isna(value):
@@ -77,7 +78,7 @@ if row is not None and rows[0] < len(table):  # the last row is the total: the w
         row = None
     else:
         drill = replace(drill, **{DRILL_FIELD[by]: (str(value),)})
-        scope = f"{GROUPS[by].lower()} {row[keys[-1]]}"
+        scope = f"{GROUPS[by].lower()} {escape_markdown(row[keys[-1]])}"
 if row is None and bucket == "All buckets":
     st.caption("Pick a bucket or select a row in the table above.")
 else:
@@ -108,7 +109,8 @@ else:
         customer = invoices.iloc[chosen[0]] if chosen else (invoices.iloc[0] if by == "customer" and
                                                              row is not None else None)
         if customer is not None and any(p.key == "customer" for p in allowed_pages(actor.role)):
-            st.page_link("pages/customer.py", label=f"Open {customer['customer_name']} in Customer 360",
+            st.page_link("pages/customer.py",
+                         label=f"Open {escape_markdown(customer['customer_name'])} in Customer 360",
                          icon=":material/person:", query_params={"customer": str(customer["customer_id"])})
         elif customer is None:
             st.caption("Select an invoice to open its customer.")

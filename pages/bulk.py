@@ -8,6 +8,7 @@ from analytics.schema import CUSTOMER_STATUSES, SEGMENTS
 from analytics.settings import load_settings
 from analytics.worklist import default_as_of, select_customers
 from pages.action_keys import action_done, action_key
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.uncertain_messages import decide_uncertain
 
@@ -18,10 +19,11 @@ as_of = default_as_of(store)
 
 st.title("Bulk outreach")
 if flash := st.session_state.pop("bulk_flash", None):
-    st.success(flash)
+    st.success(flash)  # our words and counts only
 if sent_links := st.session_state.get("bulk_sent_links"):
     for cid, name in sent_links[:10]:
-        st.page_link("pages/customer.py", label=f"Open {name} ({cid})", icon=":material/person:",
+        st.page_link("pages/customer.py", label=f"Open {escape_markdown(name)} ({escape_markdown(cid)})",
+                     icon=":material/person:",
                      query_params={"customer": cid})
 
 undecided = outbox(store, statuses=["uncertain"])
@@ -76,17 +78,18 @@ if chosen:
         shown = st.selectbox("Preview the message for", list(by_id), key="bulk_preview_for",
                              format_func=lambda c: f"{c} · {by_id[c].customer_name}")
         d = by_id[shown]
-        st.markdown(f"**To:** {d.to_address or '—'} ({d.customer_name})  \n**Subject:** {d.subject}")
+        st.markdown(f"**To:** {escape_markdown(d.to_address or '—')} ({escape_markdown(d.customer_name)})  \n"
+                    f"**Subject:** {escape_markdown(d.subject)}")
         st.code(d.body, language=None)
         for d in problems:
-            st.warning(f"{d.customer_id} {d.customer_name}: {d.problem}")
+            st.warning(escape_markdown(f"{d.customer_id} {d.customer_name}: {d.problem}"))
     if st.button(f"Send to {len(chosen)} customers", type="primary", key="bulk_send"):
         key = action_key("bulk", template, note, attach)  # the engine keys each customer's message under it
         try:
             result = send_now(store, actor, chosen, template, action_key=key, as_of=as_of, note=note,
                               attach=None if attach == "none" else attach, config=OutreachConfig.from_settings())
         except (OutreachError, PermissionDenied) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             if not result["status"].isin(["queued", "failed"]).any():
                 action_done("bulk", key)  # else a second click retries the queued ones, never duplicates

@@ -44,6 +44,7 @@ from analytics.outreach import (
 from analytics.roles import PermissionDenied, may
 from analytics.worklist import collectors, default_as_of
 from pages.action_keys import action_done, action_key
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.uncertain_messages import decide_uncertain
 
@@ -52,6 +53,7 @@ store = get_store()
 
 
 def done(name: str, key: str, message: str) -> None:
+    """Mark the action done and show `message` (markdown: user text in it is escaped) after the rerun."""
     action_done(name, key)
     st.session_state["customer_flash"] = message
     st.rerun()
@@ -64,7 +66,7 @@ search = st.text_input("Find a customer (name or id)", key="customer_search")
 if search.strip():
     found = find_customers(store, search)
     if found.empty:
-        st.info(f"No customer matches {search!r}.")
+        st.info(f"No customer matches {escape_markdown(repr(search))}.")
     else:
         pick = st.selectbox("Matches", found["customer_id"].tolist(), key="customer_pick",
                             format_func=lambda c: f"{c} · {found.set_index('customer_id').loc[c, 'name']}")
@@ -80,17 +82,19 @@ as_of = default_as_of(store)
 refresh_promise_statuses(store, as_of)
 head = customer_header(store, customer_id, as_of)
 if head is None:
-    st.error(f"There is no customer {customer_id!r}.")
+    st.error(f"There is no customer {escape_markdown(repr(customer_id))}.")
     st.stop()
-cur = head["currency"]
+cur = escape_markdown(head["currency"])  # imported text, shown only in markdown (labels, help, messages)
 if flash := st.session_state.pop("customer_flash", None):
     st.success(flash)
 
 # -- header -------------------------------------------------------------------------------------------
-st.subheader(f"{head['name']} ({customer_id})")
-st.caption(f"As of {as_of} · {head['segment']} · status **{head['status'].replace('_', ' ')}** · "
-           f"owner {head['collector'] or '—'} · sales rep {head['sales_rep'] or '—'} · "
-           f"risk {head['risk_class'] or 'not rated'} · terms {head['payment_terms_days']} days")
+st.subheader(f"{escape_markdown(head['name'])} ({escape_markdown(customer_id)})")
+head_text = {k: escape_markdown(head[k] or default) for k, default in (
+    ("segment", ""), ("collector", "—"), ("sales_rep", "—"), ("risk_class", "not rated"))}
+st.caption(f"As of {as_of} · {head_text['segment']} · status **{escape_markdown(head['status'].replace('_', ' '))}** · "
+           f"owner {head_text['collector']} · sales rep {head_text['sales_rep']} · "
+           f"risk {head_text['risk_class']} · terms {head['payment_terms_days']} days")
 m = st.columns(3) + st.columns(3)
 m[0].metric(f"Balance ({cur})", f"{head['balance']:,.0f}", help=f"{head['balance']:,.2f} {cur}")
 m[1].metric(f"Overdue ({cur})", f"{head['overdue']:,.0f}", help=f"{head['overdue']:,.2f} {cur}")
@@ -112,9 +116,11 @@ with tabs[0]:
         lines = []
         for e in events.head(30).itertuples(index=False):
             extra = " · ".join(str(v) for v in (e.outcome, e.status) if isinstance(v, str) and v)
-            lines.append(f"- `{e.occurred_at:%Y-%m-%d %H:%M}` **{e.kind}** by {e.author}"
-                         + (f" ({e.department})" if isinstance(e.department, str) else "")
-                         + f": {e.subject if isinstance(e.subject, str) else ''}" + (f" · _{extra}_" if extra else ""))
+            lines.append(f"- `{e.occurred_at:%Y-%m-%d %H:%M}` **{escape_markdown(e.kind)}** "
+                         f"by {escape_markdown(e.author)}"
+                         + (f" ({escape_markdown(e.department)})" if isinstance(e.department, str) else "")
+                         + f": {escape_markdown(e.subject) if isinstance(e.subject, str) else ''}"
+                         + (f" · _{escape_markdown(extra)}_" if extra else ""))
         st.markdown("\n".join(lines))
         with st.expander(f"All {len(events)} events as a table"):
             st.dataframe(events[["occurred_at", "kind", "author", "department", "subject", "outcome", "status",
@@ -143,9 +149,10 @@ with tabs[4]:
     config = OutreachConfig.from_settings()
     last = last_contact(store, customer_id)
     sent_recently = emails_in_window(store, customer_id, config)
-    st.caption(("Last contact: " + (f"{last['kind']} by {last['author']} on {last['occurred_at']:%Y-%m-%d %H:%M}"
-                                    if last else "never"))
-               + f" · emails sent or possibly sent in the last {config.frequency_window_days} days: {sent_recently} of at most "
+    st.caption(("Last contact: " + (f"{escape_markdown(last['kind'])} by {escape_markdown(last['author'])} on "
+                                    f"{last['occurred_at']:%Y-%m-%d %H:%M}" if last else "never"))
+               + f" · emails sent or possibly sent in the last {config.frequency_window_days} days: "
+               f"{sent_recently} of at most "
                f"{config.max_emails_per_customer} · delivery mode: {config.mode}")
     if not may(actor, "act_on_customers"):
         st.info("Your role may read this account but not contact the customer.")
@@ -159,8 +166,9 @@ with tabs[4]:
         draft = preview(store, [customer_id], template, as_of, note, sender_name=actor.name or actor.username)[0]
         with st.expander("Preview", expanded=True):
             if draft.problem:
-                st.warning(f"Cannot send: {draft.problem}.")
-            st.markdown(f"**To:** {draft.to_address or '—'}  \n**Subject:** {draft.subject}")
+                st.warning(f"Cannot send: {escape_markdown(draft.problem)}.")
+            st.markdown(f"**To:** {escape_markdown(draft.to_address or '—')}  \n"
+                        f"**Subject:** {escape_markdown(draft.subject)}")
             st.code(draft.body, language=None)
         if st.button("Send", type="primary", disabled=bool(draft.problem), key="outreach_send"):
             key = action_key("outreach", customer_id, template, note, attach)
@@ -168,21 +176,23 @@ with tabs[4]:
                 result = send_now(store, actor, [customer_id], template, action_key=key, as_of=as_of, note=note,
                                   attach=None if attach == "none" else attach, config=config)
             except (OutreachError, PermissionDenied) as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))
             else:
                 r = result.iloc[0]
                 if r.status == "sent":
-                    done("outreach", key, f"Sent {template} to {draft.to_address}.")
+                    done("outreach", key,
+                         f"Sent {escape_markdown(template)} to {escape_markdown(draft.to_address)}.")
                 elif r.status == "uncertain":
                     action_done("outreach", key)
                     st.warning("Delivery uncertain: the mail server received the message but never confirmed it, "
                                "so it is not retried on its own. Decide below: Mark sent or Send again.")
                 elif r.status in ("queued", "failed"):
-                    st.error(f"Not delivered yet ({r.status}): {r.reason}. It stays in the outbox; Send again "
+                    st.error(f"Not delivered yet ({escape_markdown(r.status)}): {escape_markdown(r.reason)}. "
+                             "It stays in the outbox; Send again "
                              "or retry later and it goes out once.")
                 else:
                     action_done("outreach", key)
-                    st.error(f"Not sent ({r.status}): {r.reason}")
+                    st.error(f"Not sent ({escape_markdown(r.status)}): {escape_markdown(r.reason)}")
         box = outbox(store, customer_id)
         if len(box):
             st.markdown("**Outbox for this customer**")
@@ -205,7 +215,7 @@ with tabs[5]:
         try:
             write(key)
         except (FollowUpError, PermissionDenied) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             done(name, key, message)
 
@@ -274,7 +284,8 @@ with tabs[5]:
                 store, actor, customer_id, subject, due, assignee, idempotency_key=key), subject, due, assignee)
     tasks = events[(events["kind"] == "task") & (events["status"] == "open")] if len(events) else events
     for task in tasks.itertuples(index=False):
-        if st.button(f"Done: {task.subject} (due {task.due_date})", key=f"task_done_{task.activity_id}"):
+        if st.button(f"Done: {escape_markdown(task.subject)} (due {task.due_date})",
+                     key=f"task_done_{task.activity_id}"):
             complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
             st.session_state["customer_flash"] = "Task completed."
             st.rerun()
@@ -295,5 +306,5 @@ with tabs[5]:
             new_owner = st.selectbox("New collector", team, key="reassign_to")
             a_reason = st.text_input("Reason", key="reassign_reason")
             if st.form_submit_button("Reassign"):
-                attempt("reassign", f"Reassigned to {new_owner}.", lambda key: reassign(
+                attempt("reassign", f"Reassigned to {escape_markdown(new_owner)}.", lambda key: reassign(
                     store, actor, customer_id, new_owner, a_reason, idempotency_key=key), new_owner, a_reason)

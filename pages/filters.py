@@ -23,6 +23,7 @@ from analytics.ledger import ledger_bounds
 from analytics.settings import load_settings
 from analytics.store import Store
 from pages.cached import cached
+from pages.plain_text import escape_markdown
 
 ALL = "All"
 DIMENSIONS = ("segment", "collector", "country", "currency")
@@ -54,8 +55,10 @@ class View:
         return load_settings().reporting_currency
 
     def describe(self) -> str:
-        """The active filters in words, for "nothing matches" messages and captions."""
-        chosen = [f"{LABELS[d].lower()} {' or '.join(getattr(self, d))}" for d in DIMENSIONS if getattr(self, d)]
+        """The active filters in words, for "nothing matches" messages and captions: markdown, in
+        which the values (from the URL or the data) are escaped."""
+        chosen = [f"{LABELS[d].lower()} {' or '.join(escape_markdown(v) for v in getattr(self, d))}"
+                  for d in DIMENSIONS if getattr(self, d)]
         return ", ".join(chosen) if chosen else "no filter"
 
 
@@ -197,7 +200,8 @@ def nothing_matches(view: View, what: str = "open items") -> None:
     if view.describe() == "no filter":
         st.info(f"No {what} for this date and period.", icon=":material/filter_alt_off:")
     else:
-        st.info(f"No {what} match {view.describe()} for this date and period. Widen the filters in the "
+        st.info(f"No {what} match {view.describe()} for this date and period. "
+                "Widen the filters in the "
                 "sidebar, or press Reset filters.", icon=":material/filter_alt_off:")
 
 

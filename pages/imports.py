@@ -14,6 +14,7 @@ from analytics.imports import (
     validate,
 )
 from analytics.mapping import DATASETS, FIELDS, Mapping, MappingError, load_mapping, shipped_mappings
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 
 actor = require_page("imports")
@@ -65,7 +66,7 @@ else:
     try:
         table = read_source(data, replace(base, delimiter=delimiter or ","), filename=filename)
     except ImportFailed as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         st.stop()
 
     # -- preview and column mapping ---------------------------------------------------------------
@@ -90,7 +91,7 @@ else:
                           thousands_separator=thousands, default_currency=currency or None,
                           delimiter=delimiter or ",")
     except MappingError as exc:
-        st.error(str(exc))
+        st.error(escape_markdown(exc))
         st.stop()
 
     # -- validate and import ----------------------------------------------------------------------
@@ -104,19 +105,19 @@ else:
             result = run_import(store, table, mapping, actor, strict=strict, source_label=filename,
                                 progress=lambda p: bar.progress(p.fraction, text=str(p)))
         except ImportFailed as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
             st.stop()
         lines = result.summary_lines()
-        (st.success if result.status == "ok" else st.error)(lines[0])
+        (st.success if result.status == "ok" else st.error)(escape_markdown(lines[0]))
         for line in lines[1:]:
-            st.write(line)
+            st.markdown(escape_markdown(line))
         report = result.report
     elif check:
         report = validate(store, table, mapping, strict=strict)
         lines = report.summary_lines()
-        (st.success if report.ok else st.warning)(lines[0])
+        (st.success if report.ok else st.warning)(escape_markdown(lines[0]))
         if report.new_customers:
-            st.write(lines[-1])
+            st.markdown(escape_markdown(lines[-1]))
     if report is not None and len(report.errors):
         st.subheader("Rejected rows, by reason")
         st.dataframe(report.by_reason(), hide_index=True)

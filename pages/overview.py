@@ -9,6 +9,7 @@ from analytics.roles import allowed_pages
 from pages.cached import cached
 from pages.charts import line_chart, show
 from pages.filters import dashboard, footer, nothing_matches
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
 
@@ -81,7 +82,8 @@ else:
     rows = picked.selection.rows if picked is not None else []
     if rows and any(p.key == "customer" for p in allowed_pages(actor.role)):
         customer = top.iloc[rows[0]]
-        st.page_link("pages/customer.py", label=f"Open {customer['customer_name']} in Customer 360",
+        st.page_link("pages/customer.py",
+                     label=f"Open {escape_markdown(customer['customer_name'])} in Customer 360",
                      icon=":material/person:", query_params={"customer": str(customer["customer_id"])})
     elif any(p.key == "customer" for p in allowed_pages(actor.role)):
         st.caption("Select a customer to open it in Customer 360.")

@@ -9,6 +9,7 @@ import streamlit as st
 from analytics.outreach import OutreachConfig, OutreachError, mark_sent, send_again
 from analytics.roles import Actor, PermissionDenied
 from analytics.store import Store
+from pages.plain_text import escape_markdown
 
 
 def decide_uncertain(store: Store, actor: Actor, undecided: pd.DataFrame, config: OutreachConfig, *,
@@ -39,4 +40,4 @@ def decide_uncertain(store: Store, actor: Actor, undecided: pd.DataFrame, config
                     st.error(f"Message {message_id} was not sent again ({result['status']}):")
                     st.text(str(result["reason"]))  # the re-check's or the server's words, as text
             except (OutreachError, PermissionDenied) as exc:
-                st.error(str(exc))
+                st.error(escape_markdown(exc))

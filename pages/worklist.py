@@ -9,6 +9,7 @@ from analytics.followups import FollowUpError, snooze
 from analytics.roles import PermissionDenied
 from analytics.settings import load_settings
 from analytics.worklist import REASON_LABELS, collectors, default_as_of, worklist
+from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 
 actor = require_page("worklist")
@@ -29,7 +30,7 @@ if actor.role == "admin":
                                f"{u} ({int(team.set_index('username').loc[u, 'customers'])} customers)")
     collector = None if choice == "(whole team)" else choice
 else:
-    cols[1].markdown(f"**{actor.name or actor.username}**'s customers and tasks")
+    cols[1].markdown(f"**{escape_markdown(actor.name or actor.username)}**'s customers and tasks")
 
 items = worklist(store, as_of, collector)
 
@@ -64,7 +65,8 @@ st.subheader("Work an item")
 labels = {i: f"{r.customer_id} · {r.customer_name} · {r.reason_label}" for i, r in items.head(200).iterrows()}
 picked = st.selectbox("Item", list(labels), format_func=labels.get, key="worklist_item")
 row = items.loc[picked]
-st.page_link("pages/customer.py", label=f"Open {row.customer_name} (customer 360)", icon=":material/person:",
+st.page_link("pages/customer.py", label=f"Open {escape_markdown(row.customer_name)} (customer 360)",
+             icon=":material/person:",
              query_params={"customer": row.customer_id})
 
 # -- snooze ---------------------------------------------------------------------------------------
@@ -79,8 +81,8 @@ with st.form("snooze_form"):
             snooze(store, actor, row.customer_id, until, reason, item=row.reason,
                    idempotency_key=f"{key}-{row.customer_id}-{row.reason}"[:64])
         except (FollowUpError, PermissionDenied) as exc:
-            st.error(str(exc))
+            st.error(escape_markdown(exc))
         else:
             st.session_state.pop("snooze_key", None)
-            st.success(f"Snoozed {row.customer_name} ({row.reason_label}) until {until}.")
+            st.success(f"Snoozed {escape_markdown(row.customer_name)} ({row.reason_label}) until {until}.")
             st.rerun()

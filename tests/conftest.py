@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -207,6 +208,12 @@ def submit_sign_in(page, username: str, password: str) -> str:
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Login").click()
     return page.wait_for_function(_SIGN_IN_OUTCOME, polling=100).json_value()
+
+
+def displayed(markdown: str) -> str:
+    """What a browser shows for a page's markdown of plain words: the backslash escapes that
+    `pages.plain_text.escape_markdown` puts before punctuation in user text are gone."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
 
 
 def screenshot(page, name: str) -> Path:

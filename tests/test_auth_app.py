@@ -14,6 +14,7 @@ from analytics.roles import PAGES, ROLES, SYSTEM, allowed_pages
 from analytics.settings import load_settings
 from analytics.store import bulk_insert, connect
 from analytics.users import add_user, set_active, set_password, set_role
+from tests.conftest import displayed
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -239,7 +240,7 @@ def test_a_user_changes_their_own_password_on_my_account(team_db: Path) -> None:
     new.input("bo-new-password-2")
     repeat.input("bo-new-password-2")
     at.button[-1].click().run()
-    assert [e.value for e in at.error] == ["The current password is not right; nothing was changed."]
+    assert [displayed(e.value) for e in at.error] == ["The current password is not right; nothing was changed."]
     current, new, repeat = at.text_input
     current.input(PASSWORD)
     new.input("bo-new-password-2")

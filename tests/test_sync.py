@@ -159,7 +159,7 @@ def test_a_queued_sync_job_runs_in_the_app_and_a_broken_job_goes_to_failed(store
     results = ingest_pending(store, folders)
     assert [r.inserted for r in results] == [1]
     assert (folders.done / job.name).exists() and (folders.failed / "zzz.job.json").exists()
-    assert "FileNotFoundError" in (folders.failed / "zzz.job.json.error.txt").read_text()
+    assert "not signed" in (folders.failed / "zzz.job.json.error.txt").read_text()
 
 
 @pytest.mark.slow
