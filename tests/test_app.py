@@ -24,7 +24,7 @@ def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Pa
     at.text_input[0].input("admin")
     at.text_input[1].input(DEMO_PASSWORD)
     at.button[0].click().run()
-    assert at.session_state["authentication_status"] is True
+    assert at.session_state["actor"].username == "admin"
     at.run()
     assert not at.exception
     assert at.title[0].value == "Overview"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import screenshot, sign_in
+from tests.conftest import screenshot, sign_in, wait_for_session_cookie
 
 pytestmark = pytest.mark.browser
 
@@ -18,5 +18,5 @@ def test_sign_in_see_overview_sign_out(page) -> None:
     screenshot(page, "overview")
 
     page.get_by_role("button", name="Logout").click()
-    page.wait_for_function("!document.cookie.includes('ardesk_auth=')")
+    wait_for_session_cookie(page, present=False)
     expect(page.get_by_role("button", name="Login")).to_be_visible()
