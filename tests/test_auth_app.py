@@ -264,3 +264,38 @@ def test_a_user_changes_their_own_password_on_my_account(team_db: Path) -> None:
     _submit(at, "bo", "bo-new-password-2")
     assert _who(at) == "bo"
 
+
+
+def _everywhere(db: Path, text: str) -> list[str]:
+    """Where `text` occurs in the store: the raw file and its WAL (before and after the last close
+    checkpoints the WAL into the file, where DuckDB may compress it), and every column of every table."""
+    from pages.session import _open_store
+
+    def raw(when: str) -> list[str]:
+        return [f"{path.name} {when}" for path in (db, db.with_name(db.name + ".wal"))
+                if path.exists() and text.encode() in path.read_bytes()]
+
+    found = raw("open")
+    _open_store().close()  # the app's store (this process's AppTest)
+    s = connect(str(db))
+    try:
+        tables = s.read("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").table_name
+        found += [t for t in tables if text.lower() in s.read(f"SELECT * FROM {t}").to_csv().lower()]  # noqa: S608
+    finally:
+        s.close()
+    return found + raw("closed")
+
+
+def test_a_password_typed_as_the_username_never_reaches_the_store(team_db: Path) -> None:
+    typed = "Tr0ub4dor&3-Horse-Battery"  # a password, typed into the username field by mistake
+    at = _submit(_app().run(), typed, "the-real-password-1")
+    assert [e.value for e in at.error] == ["Username or password is incorrect."]
+    assert _who(at) is None
+    assert _everywhere(team_db, typed) == []
+    s = connect(str(team_db))
+    try:  # the attempt is still audited, as an unknown user
+        assert s.read("SELECT actor, action, entity_id, detail FROM audit_log WHERE action LIKE 'sign_in.%'").to_dict(
+            "records") == [{"actor": "(unknown user)", "action": "sign_in.failed", "entity_id": None,
+                            "detail": "unknown user"}]
+    finally:
+        s.close()
