@@ -22,7 +22,7 @@ from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
 from analytics.sessions import check_session, open_session, session_for_token, sign_out
 from analytics.settings import load_settings
 from analytics.sign_in import SignInRules, attempt_sign_in
-from pages.session import get_store, go_to, send_pending_go_to
+from pages.session import get_store, go_to
 
 
 def _draw_under_the_main_script() -> None:
@@ -150,5 +150,4 @@ else:
     placeholders = [st.Page(_signed_out_placeholder, title=spec.title, url_path=spec.key) for spec in PAGES]
     nav = st.navigation([st.Page(_signed_out_placeholder, title="Sign in", url_path="login", default=True),
                          *placeholders], position="hidden")
-send_pending_go_to()  # before the page runs: a page may end the run early (st.stop)
 nav.run()

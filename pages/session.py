@@ -39,18 +39,13 @@ def get_store() -> Store:
 def go_to(url: str) -> None:
     """Send the browser to `url` on this server (a full page load, e.g. an /auth/ route).
 
-    Call it from a widget callback and let the run go on (no st.rerun: a new run drops messages
-    not yet sent); the app shell sends it (`send_pending_go_to`) before the page runs.
+    The message `st.login` sends: the frontend sets `window.location`, so no script of ours runs
+    in the page (the Content-Security-Policy allows none). It reaches the browser ahead of the
+    rest of this run (script messages are queued in order, after this run's start cleared the
+    queue); do not st.rerun() after it: a new run clears messages not sent yet.
     """
-    st.session_state["_go_to"] = url
-
-
-def send_pending_go_to() -> None:
-    """Send the `go_to` of this run, as `st.login` sends its redirect: the frontend sets
-    `window.location`, so no script of ours runs in the page (the Content-Security-Policy allows none)."""
-    url = st.session_state.pop("_go_to", None)
     ctx = get_script_run_ctx()
-    if url and ctx is not None:
+    if ctx is not None:
         msg = ForwardMsg()
         msg.auth_redirect.url = url
         ctx.enqueue(msg)

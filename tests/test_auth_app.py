@@ -299,3 +299,30 @@ def test_a_password_typed_as_the_username_never_reaches_the_store(team_db: Path)
                             "detail": "unknown user"}]
     finally:
         s.close()
+
+
+def test_logout_and_an_admins_sign_out_everywhere_end_sessions_in_the_store(team_db: Path) -> None:
+    bo = _signed_in("bo", "collector")
+    admin = _signed_in("admin", "admin")
+    admin.switch_page("pages/admin.py").run()
+    admin.selectbox(key="admin_user").select("bo").run()
+    next(b for b in admin.button if b.label == "Sign out everywhere").click().run()
+    assert [m.value for m in admin.success] == ["bo is signed out everywhere."]
+    bo = _next_load(bo)
+    assert _who(bo) is None and [w.value for w in bo.warning] == ["This session has ended. Sign in again."]
+
+    admin = _next_load(admin)
+    assert _who(admin) == "admin"
+    session_id = admin.session_state["_session_id"]
+    next(b for b in admin.sidebar.button if b.label == "Logout").click().run()
+    assert "_session_id" not in admin.session_state
+    replayed = _app()  # a copy of the signed-out session (as a copied cookie would name it)
+    replayed.session_state["_session_id"] = session_id
+    replayed.run()
+    assert _who(replayed) is None and [w.value for w in replayed.warning] == ["This session has ended. Sign in again."]
+    s = connect(str(team_db))
+    try:
+        assert s.read("SELECT username, end_reason FROM sessions ORDER BY created_at").to_dict("records") == [
+            {"username": "bo", "end_reason": "signed out everywhere"}, {"username": "admin", "end_reason": "signed out"}]
+    finally:
+        s.close()
