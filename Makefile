@@ -20,10 +20,11 @@ $(VENV)/.dev: requirements-dev.lock $(VENV)/.runtime
 	touch $@
 
 ## run: install, seed demo data on first start, serve on http://localhost:$(PORT)
+# server.py is the app (app.py) plus the sign-in cookie routes, security headers and inbox watcher.
 run: $(VENV)/.runtime
 	$(VENV)/bin/ardesk demo --if-empty
 	$(VENV)/bin/ardesk users bootstrap
-	$(VENV)/bin/streamlit run app.py --server.port $(PORT) --server.headless true \
+	$(VENV)/bin/streamlit run server.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false --client.toolbarMode viewer
 
 ## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests

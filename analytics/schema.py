@@ -302,6 +302,21 @@ sync_watermarks = sa.Table(  # v2: how far an incremental sync has read each sou
     sa.PrimaryKeyConstraint("source", "dataset"),
 )
 
+sessions = sa.Table(  # v8: server-side sign-in sessions; the browser holds only a random token
+    "sessions", metadata,
+    sa.Column("session_id", sa.String(32), primary_key=True),  # random; stays on the server
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("ticket_hash", sa.String(64), unique=True),  # SHA-256 of the one-time ticket; NULL once used
+    sa.Column("ticket_expires_at", sa.DateTime),
+    sa.Column("token_hash", sa.String(64), unique=True),  # SHA-256 of the cookie token; NULL until issued
+    sa.Column("created_at", sa.DateTime, nullable=False),  # when the password was checked
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),  # the absolute limit
+    sa.Column("ended_at", sa.DateTime),
+    sa.Column("end_reason", sa.String(40)),
+)
+sa.Index("sessions_username", sessions.c.username)
+
 
 def _create_tables(conn: sa.Connection, *tables: sa.Table) -> None:
     for table in tables:
@@ -358,6 +373,11 @@ def _v7_delivery_leases(conn: sa.Connection) -> None:
     backfill_message_header_ids(conn)
 
 
+def _v8_sessions(conn: sa.Connection) -> None:
+    _create_tables(conn, sessions)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username)"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -368,6 +388,7 @@ MIGRATIONS: list[Migration] = [
     (5, "ledger_entries.open_now: the open amount after every allocation", _v5_open_now),
     (6, "id sequences for ledger entries, allocations and dunning runs (never MAX() + 1)", _v6_id_sequences),
     (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
+    (8, "sessions: server-side sign-in sessions (the cookie holds only a random token)", _v8_sessions),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

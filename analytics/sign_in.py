@@ -12,6 +12,8 @@ Session rule, checked on every page load: the account must still exist and be ac
 (or cookie) issued before the account's password was reset or the account was disabled is void;
 a session idle longer than `idle_minutes`, or older than `session_max_hours`, is void.
 Passwords are never recorded; audit lines say who tried, when, and the counter before and after.
+An unknown username is never recorded either (it is often a password typed into the wrong field):
+such attempts are audited as `UNKNOWN_USER`, without the typed text.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from analytics.store import Store
 from analytics.users import check_password, get_user
 
 INCORRECT = "Username or password is incorrect."
+EXPIRED = "Your session has expired. Sign in again."
+# Who an attempt with an unknown username is recorded as: never the typed text, which may be a
+# password typed into the wrong field. add_user refuses parentheses, so no account has this name.
+UNKNOWN_USER = Actor("(unknown user)", "unknown")
 # Audit actions that void every session issued before them (see `session_check`).
 SESSION_VOIDING_ACTIONS = ("user.reset_password", "user.disable")
 
@@ -124,7 +130,7 @@ def attempt_sign_in(
     with store.write() as conn:
         current = get_user(conn, username) if row is not None else None
         if current is None:
-            audit.record(conn, _actor(username, None), "sign_in.failed", "user", username, detail="unknown user")
+            audit.record(conn, UNKNOWN_USER, "sign_in.failed", "user", None, detail="unknown user")
             return SignInResult(False, username, INCORRECT)
         if _is_locked(current, now):  # another session locked it while we were checking
             return SignInResult(False, username, locked_message(username, current["locked_until"], now),
@@ -157,12 +163,15 @@ def attempt_sign_in(
 
 @dataclass(frozen=True)
 class SessionCheck:
-    """Whether a signed-in session may go on; the account's current name and role when it may."""
+    """Whether a signed-in session may go on: the account's current name and role when it may,
+    else the message for the sign-in form and a short reason for the session's record."""
 
     ok: bool
     message: str = ""
     name: str = ""
     role: str = ""
+    username: str = ""
+    reason: str = ""
 
 
 def session_check(
@@ -185,21 +194,17 @@ def session_check(
         ).bindparams(sa.bindparam("voiding", expanding=True)),
             {"u": username, "voiding": list(SESSION_VOIDING_ACTIONS)}).mappings().first()
     if user is None or not user["can_sign_in"]:
-        return SessionCheck(False, "Your account no longer exists. Sign in with another account.")
+        return SessionCheck(False, "Your account no longer exists. Sign in with another account.",
+                            reason="account removed")
     if not user["active"]:
-        return SessionCheck(False, "Your account has been disabled. Ask an administrator to enable it.")
+        return SessionCheck(False, "Your account has been disabled. Ask an administrator to enable it.",
+                            reason="account disabled")
     if user["voided_at"] is not None and user["voided_at"] > issued_at:
-        return SessionCheck(False, "Your password was changed since you signed in. Sign in again.")
+        return SessionCheck(False, "Your password was changed since you signed in. Sign in again.",
+                            reason="password changed")
     if rules.max_session is not None and now - issued_at > rules.max_session:
-        return SessionCheck(False, "Your session has expired. Sign in again.")
+        return SessionCheck(False, EXPIRED, reason="expired")
     if rules.idle is not None and last_seen is not None and now - last_seen > rules.idle:
-        return SessionCheck(False, "You were signed out after a period of inactivity. Sign in again.")
-    return SessionCheck(True, name=str(user["name"]), role=str(user["role"]))
-
-
-
-def record_sign_out(store: Store, username: str) -> None:
-    """Audit a sign-out (the cookie is deleted by the app; nothing else changes)."""
-    with store.write() as conn:
-        row = get_user(conn, username)
-        audit.record(conn, _actor(username, row), "sign_in.sign_out", "user", username)
+        return SessionCheck(False, "You were signed out after a period of inactivity. Sign in again.",
+                            reason="idle")
+    return SessionCheck(True, name=str(user["name"]), role=str(user["role"]), username=username)

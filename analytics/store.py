@@ -90,6 +90,19 @@ class Store:
         with self._lock, self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def write_if_free(self, wait_s: float) -> Iterator[sa.Connection | None]:
+        """Like `write`, but yields None (the caller skips its write) when another write holds the
+        lock for longer than `wait_s`: for bookkeeping a page load must not wait for (an import)."""
+        if not self._lock.acquire(timeout=wait_s):
+            yield None
+            return
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self._lock.release()
+
     def close(self) -> None:
         """Write every committed change into the DuckDB file (CHECKPOINT), then drop the connections.
 

@@ -6,10 +6,14 @@ Starts the app on a fresh server over a small demo store, then in N fresh browse
 at a time, headless Debian chromium) acts like a user: open /, type the password as soon as the
 form shows, click Login, and as soon as "Signed in as" shows click a sidebar link. Counts:
 - signed in: "Signed in as" within 20 s of the click;
-- cookie: the auth cookie in document.cookie within 3 s of the click;
+- cookie: the HttpOnly session cookie in the browser within 3 s of the click (set by the server's
+  /auth/session route, which the sign-in sends the browser through);
 - click kept: the clicked page (Aging) is still the page 2 s later (no rerun undid it);
 - reload: after a reload the session is still signed in (from the cookie);
 - sign-out: Logout deletes the cookie and a reload stays signed out.
+
+The first "Signed in as" may be drawn by the page the browser is leaving for its cookie; a click
+there can be lost to that navigation, which is what "click kept" measures.
 """
 
 from __future__ import annotations
@@ -28,9 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analytics.demo import generate_demo  # noqa: E402
 from analytics.store import connect  # noqa: E402
 from analytics.users import ensure_sign_ins  # noqa: E402
-from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, DEMO_PASSWORD, serve_app  # noqa: E402
-
-COOKIE = "ardesk_auth="
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, DEMO_PASSWORD, serve_app, session_cookie  # noqa: E402
 
 
 def _demo_store(path: Path) -> None:
@@ -56,12 +58,11 @@ def _one_run(browser, url: str, username: str) -> dict[str, bool | float]:
         page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
         clicked = time.monotonic()
         page.get_by_role("button", name="Login").click()
-        try:
-            page.wait_for_function(f"document.cookie.includes('{COOKIE}')", timeout=3_000)
+        while time.monotonic() - clicked < 3 and session_cookie(page) is None:
+            page.wait_for_timeout(20)
+        if session_cookie(page) is not None:
             out["cookie"] = True
             out["cookie_s"] = time.monotonic() - clicked
-        except PlaywrightTimeout:
-            pass
         try:
             expect(page.get_by_text("Signed in as")).to_be_visible()
             out["signed_in"] = True
@@ -86,7 +87,11 @@ def _one_run(browser, url: str, username: str) -> dict[str, bool | float]:
             page.get_by_role("button", name="Logout").click()
             try:
                 expect(page.get_by_role("button", name="Login")).to_be_visible()
-                page.wait_for_function(f"!document.cookie.includes('{COOKIE}')", timeout=3_000)
+                deadline = time.monotonic() + 3
+                while session_cookie(page) is not None and time.monotonic() < deadline:
+                    page.wait_for_timeout(20)
+                if session_cookie(page) is not None:
+                    raise AssertionError("the cookie outlived the sign-out")
                 page.reload()
                 expect(page.get_by_role("button", name="Login")).to_be_visible()
                 time.sleep(1)

@@ -1,11 +1,12 @@
-"""My account: who you are signed in as, and changing your own password."""
+"""My account: who you are signed in as, changing your own password, signing out everywhere."""
 
 import streamlit as st
 
 from analytics.roles import ROLE_LABELS
+from analytics.sessions import end_all_sessions, open_sessions
 from analytics.users import MIN_PASSWORD_LENGTH, UserError, change_own_password
 from pages.plain_text import escape_markdown
-from pages.session import get_store, require_page
+from pages.session import get_store, go_to, require_page
 
 actor = require_page("account")
 store = get_store()
@@ -14,6 +15,20 @@ st.title("My account")
 st.markdown(f"**{escape_markdown(actor.name or actor.username)}** · "
             f"username {escape_markdown(actor.username)} · "
             f"{ROLE_LABELS.get(actor.role, actor.role)}")
+
+# -- sessions -------------------------------------------------------------------------------------
+st.subheader("Where you are signed in")
+count = open_sessions(store, actor.username)
+st.write(f"{count} open session{'s' if count != 1 else ''} (one per sign-in, in any browser or device).")
+
+
+def _sign_out_everywhere() -> None:
+    end_all_sessions(store, actor, actor.username)
+    go_to("/auth/sign-out")  # the server deletes this browser's cookie
+
+
+st.button("Sign out everywhere", on_click=_sign_out_everywhere,
+          help="Ends every session of your account, this one included.")
 
 # -- change password ------------------------------------------------------------------------------
 with st.form("change_password", clear_on_submit=True):

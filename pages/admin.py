@@ -14,6 +14,7 @@ from analytics.assignments import (
     find_customers,
 )
 from analytics.roles import ROLE_LABELS, ROLES, PermissionDenied
+from analytics.sessions import end_all_sessions
 from analytics.users import UserError, add_user, list_users, set_active, set_password, set_role, unlock_user
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
@@ -88,6 +89,9 @@ with users_tab:
             if int(row.failed_logins) or pd.notna(row.locked_until):
                 if st.button("Clear lock-out"):
                     _act(lambda: unlock_user(store, actor, chosen), f"{who} may sign in again.")
+            if st.button("Sign out everywhere", key="admin_sign_out_everywhere",
+                         help="Ends every open session of this account, in any browser."):
+                _act(lambda: end_all_sessions(store, actor, chosen), f"{who} is signed out everywhere.")
 
     # -- users: add one -----------------------------------------------------------------------
     st.subheader("Add an account")

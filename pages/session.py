@@ -3,25 +3,52 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
 from analytics.roles import PAGES, Actor
 from analytics.store import Store, StoreError, StoreLocked, connect
 
+_served: Store | None = None  # the store the server opened at start (server.py), when served by it
+
+
+def serve_store(store: Store | None) -> None:
+    """Make `store` the process's store (the server's lifespan calls this once at start)."""
+    global _served
+    _served = store
+
 
 @st.cache_resource(show_spinner=False)
 def _open_store() -> Store:
-    # One store per server process: this process owns the DuckDB file.
+    # One store per process when the app runs without server.py (AppTest): this process owns the file.
     return connect()
 
 
 def get_store() -> Store:
     """The process-wide store; a locked or broken store stops the page with a plain message."""
+    if _served is not None:
+        return _served
     try:
         return _open_store()
     except (StoreLocked, StoreError) as exc:
         st.error(str(exc))
         st.stop()
         raise  # unreachable: st.stop() ends the run
+
+
+def go_to(url: str) -> None:
+    """Send the browser to `url` on this server (a full page load, e.g. an /auth/ route).
+
+    The message `st.login` sends: the frontend sets `window.location`, so no script of ours runs
+    in the page (the Content-Security-Policy allows none). It reaches the browser ahead of the
+    rest of this run (script messages are queued in order, after this run's start cleared the
+    queue); do not st.rerun() after it: a new run clears messages not sent yet.
+    """
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        msg = ForwardMsg()
+        msg.auth_redirect.url = url
+        ctx.enqueue(msg)
 
 
 def current_actor() -> Actor | None:
@@ -32,7 +59,7 @@ def require_page(key: str) -> Actor:
     """Stop unless the signed-in user's role may open page `key` (navigation already hides it)."""
     actor = current_actor()
     spec = next(p for p in PAGES if p.key == key)
-    if actor is None and not st.session_state.get("authentication_status"):
+    if actor is None:
         # A link opened before signing in: Streamlit ran this file without app.py (it also treats a
         # pages/ folder beside the main script as legacy pages). Hand over to the app shell; it
         # remembered the link on this session's first run and replays it after sign-in.

@@ -72,7 +72,6 @@ def app_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
 
     def use(path: Path) -> None:
         monkeypatch.setenv("ARDESK_DB", str(path))
-        monkeypatch.setenv("ARDESK_COOKIE_KEY", "test-cookie-key-0123456789abcdef")
         st.cache_resource.clear()
         st.cache_data.clear()
 
@@ -104,7 +103,8 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 6
 
 @contextmanager
 def app_process(db: Path, workdir: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`streamlit run app.py` on a free loopback port, owning the store `db`: yields (URL, process).
+    """`streamlit run server.py` (as `make run` does) on a free loopback port, owning the store `db`:
+    yields (URL, process).
 
     The server's log goes to `workdir/streamlit.log`; `env` adds or overrides environment variables.
     On exit the whole process group is stopped (if the test has not stopped it already).
@@ -113,12 +113,11 @@ def app_process(db: Path, workdir: Path, **env: str) -> Iterator[tuple[str, subp
     url = f"http://127.0.0.1:{port}"
     log = workdir / "streamlit.log"
     cmd = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless=true",
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "server.py"), "--server.headless=true",
         "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
         "--server.fileWatcherType=none", "--global.developmentMode=false", "--client.toolbarMode=viewer",
     ]
-    full_env = {**os.environ, "ARDESK_DB": str(db), "ARDESK_LOGIN_SLEEP": "0",
-                "ARDESK_COOKIE_KEY": "test-cookie-key-0123456789abcdef", **env}
+    full_env = {**os.environ, "ARDESK_DB": str(db), **env}
     with log.open("a") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT, env=full_env,
                                 start_new_session=True)
@@ -137,7 +136,7 @@ def app_process(db: Path, workdir: Path, **env: str) -> Iterator[tuple[str, subp
 
 @contextmanager
 def serve_app(db: Path, workdir: Path, **env: str) -> Iterator[str]:
-    """`streamlit run app.py` owning the store `db` (see `app_process`); yields its URL."""
+    """The app owning the store `db` (see `app_process`); yields its URL."""
     with app_process(db, workdir, **env) as (url, _):
         yield url
 
@@ -166,20 +165,46 @@ def browser():
         b.close()
 
 
+def refuse_csp_violations(page) -> list[str]:
+    """Collect the page's Content-Security-Policy violations (console errors); the caller asserts none."""
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
+    return violations
+
+
 @pytest.fixture
 def page(browser, app_server: str):
     ctx = browser.new_context(base_url=app_server, viewport={"width": 1400, "height": 900})
     pg = ctx.new_page()
     pg.set_default_timeout(20_000)
+    violations = refuse_csp_violations(pg)
     yield pg
     ctx.close()
+    assert violations == [], "the Content-Security-Policy blocked something the app needs"
+
+
+def session_cookie(page) -> str | None:
+    """The sign-in cookie's value in the page's browser context (HttpOnly: invisible to scripts)."""
+    from analytics.settings import load_settings
+
+    name = load_settings().section("auth")["cookie_name"]
+    return next((c["value"] for c in page.context.cookies() if c["name"] == name), None)
+
+
+def wait_for_session_cookie(page, present: bool = True, timeout_s: float = 20) -> None:
+    """Wait until the browser holds the sign-in cookie (or, `present=False`, no longer holds it)."""
+    deadline = time.monotonic() + timeout_s
+    while (session_cookie(page) is not None) != present:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the sign-in cookie is still {'missing' if present else 'there'}")
+        page.wait_for_timeout(100)
 
 
 def sign_in(page, username: str, password: str = DEMO_PASSWORD, path: str = "/") -> None:
     """Open `path` signed out, sign in through the real form, and wait for the app and its cookie.
 
-    No settling wait is needed: the cookie is written by a script on the page, which starts no
-    rerun, so the first click after sign-in stays where it lands (README, "Sign-in cookie").
+    One click: the form signs the session in and the browser fetches its HttpOnly cookie from the
+    server on the way back to the same link (README, "Sessions"); the helper returns on that page.
     """
     from playwright.sync_api import expect
 
@@ -188,13 +213,16 @@ def sign_in(page, username: str, password: str = DEMO_PASSWORD, path: str = "/")
     outcome = submit_sign_in(page, username, password)
     assert outcome == "signed in", f"one click on Login: {outcome}"
     expect(page.get_by_text("Signed in as")).to_be_visible()
-    page.wait_for_function("document.cookie.includes('ardesk_auth=')")
+    assert session_cookie(page) is not None
 
 
+# 'signed in' only on the page loaded after the form's page (the marker is gone), with its cookie.
 _SIGN_IN_OUTCOME = """() => {
-    if (document.body.innerText.includes('Signed in as')) return 'signed in';
-    if (document.querySelector("[data-testid='stAlert']")) return 'message';
+    if (window.__ardeskFormPage === undefined && document.body.innerText.includes('Signed in as'))
+        return 'signed in';
+    if (window.__ardeskFormPage === undefined) return false;
     const user = document.querySelector("input[aria-label='Username']");
+    if (user && document.querySelector("[data-testid='stAlert']")) return 'message';
     const app = document.querySelector("[data-testid='stApp']");
     const idle = app && app.getAttribute('data-test-script-state') === 'notRunning';
     return user && user.value === '' && idle ? 'dropped' : false;
@@ -202,12 +230,17 @@ _SIGN_IN_OUTCOME = """() => {
 
 
 def submit_sign_in(page, username: str, password: str) -> str:
-    """Type and submit the sign-in form once; returns 'signed in', 'message' (a refusal shown) or
-    'dropped' (the form came back empty: the submission was lost, a bug)."""
+    """Type and submit the sign-in form once; returns 'signed in' (on the page the browser loads
+    after fetching its cookie), 'message' (a refusal shown) or 'dropped' (the form came back
+    empty: the submission was lost, a bug)."""
     page.get_by_role("textbox", name="Username").fill(username)
     page.get_by_role("textbox", name="Password").fill(password)
+    page.evaluate("window.__ardeskFormPage = true")
     page.get_by_role("button", name="Login").click()
-    return page.wait_for_function(_SIGN_IN_OUTCOME, polling=100).json_value()
+    outcome = page.wait_for_function(_SIGN_IN_OUTCOME, polling=100).json_value()
+    if outcome == "signed in":
+        wait_for_session_cookie(page)
+    return outcome
 
 
 def displayed(markdown: str) -> str:
@@ -225,7 +258,7 @@ def screenshot(page, name: str) -> Path:
 
 
 def wait_idle(page, quiet_ms: int = 1000) -> None:
-    """Wait until no script run has started for `quiet_ms` (the cookie component reruns on load)."""
+    """Wait until no script run has started for `quiet_ms`."""
     page.wait_for_function(
         """(quiet) => {
             const app = document.querySelector("[data-testid='stApp']");
@@ -247,6 +280,7 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
     from streamlit.testing.v1 import AppTest
 
     from analytics.roles import SYSTEM
+    from analytics.sessions import open_session
     from analytics.users import add_user, set_password
 
     store = connect(os.environ["ARDESK_DB"])
@@ -257,14 +291,11 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
             add_user(store, SYSTEM, username, f"Test {role}", role, password=DEMO_PASSWORD)
         elif not can_sign_in:
             set_password(store, SYSTEM, username, DEMO_PASSWORD)
+        session_id = open_session(store, username).session_id  # what a sign-in through the form opens
     finally:
         store.close()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = f"Test {role}"
-    at.session_state["roles"] = [role]
-    at.session_state["logout"] = None
+    at.session_state["_session_id"] = session_id
     if page:
         at.run()  # the first run registers the role's navigation; only then can it switch pages
         at.switch_page(page)

@@ -91,27 +91,21 @@ def browser_metrics(page) -> dict[str, str]:
 def sign_in_steady(page, username: str, password: str | None = None) -> None:
     """`conftest.sign_in`, typing again when the form was redrawn empty under it.
 
-    On a busy machine, the first sign-in after the server starts is often lost: the cookie
-    component's first value reruns the sign-in page after the form is drawn, the form comes back
-    empty, and the click did nothing (no cookie, empty form). Seen at load 10-14 on 2 cores. So:
-    wait for the idle app, type, click; if no cookie follows, type again (at most three times).
+    On a busy machine the first sign-in after the server starts was often lost (the form came
+    back empty and the click did nothing; seen at load 10-14 on 2 cores, with the old cookie
+    component). So: wait for the idle app, type, click; if the form was dropped, type again (at
+    most three times). A refusal fails at once.
     """
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
-    from tests.conftest import DEMO_PASSWORD
+    from tests.conftest import DEMO_PASSWORD, submit_sign_in
 
     page.goto("/")
     for attempt in range(3):
         page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=50)
         expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=30_000)
-        page.get_by_role("textbox", name="Username").fill(username)
-        page.get_by_role("textbox", name="Password").fill(password or DEMO_PASSWORD)
-        page.get_by_role("button", name="Login").click()
-        try:
-            page.wait_for_function("document.cookie.includes('ardesk_auth=')", timeout=10_000)
+        outcome = submit_sign_in(page, username, password or DEMO_PASSWORD)
+        if outcome == "signed in":
             break
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
+        assert outcome == "dropped" and attempt < 2, f"sign-in as {username}: {outcome}"
     expect(page.get_by_text("Signed in as")).to_be_visible(timeout=30_000)

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import DEMO_PASSWORD
+from tests.conftest import DEMO_PASSWORD, displayed
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
 
 
 def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Path) -> None:
@@ -20,11 +19,11 @@ def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Pa
     at.text_input[0].input("admin")
     at.text_input[1].input("not-the-password")
     at.button[0].click().run()
-    assert "Username or password is incorrect." in [e.value for e in at.error]
+    assert "Username or password is incorrect." in [displayed(e.value) for e in at.error]
     at.text_input[0].input("admin")
     at.text_input[1].input(DEMO_PASSWORD)
     at.button[0].click().run()
-    assert at.session_state["authentication_status"] is True
+    assert at.session_state["actor"].username == "admin"
     at.run()
     assert not at.exception
     assert at.title[0].value == "Overview"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.roles import PAGES, ROLES, SYSTEM, allowed_pages
+from analytics.sessions import open_session
 from analytics.settings import load_settings
 from analytics.store import bulk_insert, connect
 from analytics.users import add_user, set_active, set_password, set_role
@@ -54,16 +56,25 @@ def _app() -> AppTest:
 
 
 def _signed_in(username: str, role: str) -> AppTest:
+    """An AppTest signed in as `username` (whose role in the store is `role`): a session opened in the
+    store as the sign-in form opens it. AppTest cannot send cookies, so the session id is seeded."""
+    s = connect(os.environ["ARDESK_DB"])
+    try:
+        assert s.scalar("SELECT role FROM users WHERE username = :u", {"u": username}) == role
+        session_id = open_session(s, username).session_id
+    finally:
+        s.close()
     at = _app()
-    at.session_state["authentication_status"] = True
-    at.session_state["username"] = username
-    at.session_state["name"] = username
-    at.session_state["roles"] = [role]
-    at.session_state["logout"] = None
+    at.session_state["_session_id"] = session_id
     return at.run()
 
 
-SESSION_KEYS = ("authentication_status", "username", "name", "email", "roles", "logout", "_issued_at")
+def _who(at: AppTest) -> str | None:
+    """The username the app drew as signed in, or None when it drew the sign-in form."""
+    return at.session_state["actor"].username if "actor" in at.session_state else None
+
+
+SESSION_KEYS = ("_session_id",)
 
 
 def _next_load(at: AppTest) -> AppTest:
@@ -93,10 +104,10 @@ def test_wrong_password_is_refused_and_the_right_one_signs_in(team_db: Path) -> 
     at = _app().run()
     assert [t.label for t in at.text_input] == ["Username", "Password"] and at.button[0].label == "Login"
     _submit(at, "cfo", "not-the-password")
-    assert [e.value for e in at.error] == ["Username or password is incorrect."]
-    assert not at.session_state["authentication_status"]
+    assert [displayed(e.value) for e in at.error] == ["Username or password is incorrect."]
+    assert _who(at) is None
     _submit(at, "CFO", PASSWORD)
-    assert at.session_state["authentication_status"] is True  # the same click drew the signed-in app
+    assert _who(at) == "cfo"  # the same click drew the signed-in app
     assert not at.exception
     assert "Signed in as **Cfo Person** (CFO / controller)" in [c.value for c in at.sidebar.caption]
     assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("cfo"))
@@ -113,11 +124,11 @@ def test_lock_out_through_the_form_refuses_the_right_password(team_db: Path) -> 
     at = _app().run()
     for _ in range(limit):
         _submit(at, "viewer", "wrong-password")
-    assert at.error[0].value.startswith("Too many failed sign-ins: viewer is locked until ")
+    assert displayed(at.error[0].value).startswith("Too many failed sign-ins: viewer is locked until ")
     _submit(at, "viewer", PASSWORD)
-    assert not at.session_state["authentication_status"]
-    assert at.error[0].value.startswith("Too many failed sign-ins: viewer is locked until ")
-    assert "Try again then" in at.error[0].value
+    assert _who(at) is None
+    assert displayed(at.error[0].value).startswith("Too many failed sign-ins: viewer is locked until ")
+    assert "Try again then" in displayed(at.error[0].value)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -155,11 +166,11 @@ def test_a_disabled_user_is_signed_out_on_the_next_load(team_db: Path) -> None:
     finally:
         s.close()
     at = _next_load(at)
-    assert not at.session_state["authentication_status"]
-    assert [w.value for w in at.warning] == ["Your account has been disabled. Ask an administrator to enable it."]
+    assert _who(at) is None
+    assert [displayed(w.value) for w in at.warning] == ["Your account has been disabled. Ask an administrator to enable it."]
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     _submit(at, "bo", PASSWORD)
-    assert [e.value for e in at.error] == ["This account is disabled. Ask an administrator to enable it."]
+    assert [displayed(e.value) for e in at.error] == ["This account is disabled. Ask an administrator to enable it."]
 
 
 def test_a_password_reset_ends_sessions_that_started_before_it(team_db: Path) -> None:
@@ -170,9 +181,9 @@ def test_a_password_reset_ends_sessions_that_started_before_it(team_db: Path) ->
     finally:
         s.close()
     at = _next_load(at)
-    assert [w.value for w in at.warning] == ["Your password was changed since you signed in. Sign in again."]
+    assert [displayed(w.value) for w in at.warning] == ["Your password was changed since you signed in. Sign in again."]
     _submit(at, "bo", "brand-new-password")
-    assert at.session_state["authentication_status"] is True
+    assert _who(at) == "bo"
     assert not _next_load(at).warning
 
 
@@ -187,7 +198,7 @@ def test_credentials_refresh_after_account_changes(team_db: Path) -> None:
     at = _next_load(at)  # the re-roled session gets the new role's pages on its next load
     assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("analyst"))
     fresh = _submit(_app().run(), "newbie", PASSWORD)  # the new account can sign in at once
-    assert fresh.session_state["authentication_status"] is True and not fresh.error
+    assert _who(fresh) == "newbie" and not fresh.error
 
 
 def test_admin_page_adds_disables_and_assigns(team_db: Path) -> None:
@@ -214,8 +225,8 @@ def test_admin_page_adds_disables_and_assigns(team_db: Path) -> None:
         assert s.read("SELECT username, active FROM users WHERE username IN ('zoe', 'bo') ORDER BY 1").to_dict(
             "records") == [{"username": "bo", "active": False}, {"username": "zoe", "active": True}]
         assert s.scalar("SELECT collector FROM customers WHERE customer_id = 'C1'") == "collector"
-        assert s.read("SELECT actor, action FROM audit_log WHERE actor = 'admin' ORDER BY audit_id").action.tolist() == [
-            "user.add", "user.disable", "customer.assign"]
+        assert s.read("SELECT actor, action FROM audit_log WHERE actor = 'admin' AND action NOT LIKE 'session.%' "
+                      "ORDER BY audit_id").action.tolist() == ["user.add", "user.disable", "customer.assign"]
     finally:
         s.close()
 
@@ -224,7 +235,7 @@ def test_audit_page_filters_the_log(team_db: Path) -> None:
     at = _signed_in("cfo", "cfo")
     at.switch_page("pages/audit.py").run()
     assert at.title[0].value == "Audit log" and not at.exception
-    assert len(at.dataframe[0].value) == len(ROLES) + 1  # the user.add lines
+    assert len(at.dataframe[0].value) == len(ROLES) + 2  # the user.add lines, and the cfo's session.open
     at.multiselect(key="audit_actors").select("system").run()
     at.text_input(key="audit_text").input("bo collector").run()
     assert at.dataframe[0].value[["action", "entity_id"]].to_dict("records") == [
@@ -248,9 +259,71 @@ def test_a_user_changes_their_own_password_on_my_account(team_db: Path) -> None:
     at.button[-1].click().run()
     assert at.success[0].value.startswith("Password changed.")
     at = _next_load(at)  # the change voids the session it was made in, like any other
-    assert [w.value for w in at.warning] == ["Your password was changed since you signed in. Sign in again."]
+    assert [displayed(w.value) for w in at.warning] == ["Your password was changed since you signed in. Sign in again."]
     _submit(at, "bo", PASSWORD)
-    assert [e.value for e in at.error] == ["Username or password is incorrect."]
+    assert [displayed(e.value) for e in at.error] == ["Username or password is incorrect."]
     _submit(at, "bo", "bo-new-password-2")
-    assert at.session_state["authentication_status"] is True
+    assert _who(at) == "bo"
 
+
+
+def _everywhere(db: Path, text: str) -> list[str]:
+    """Where `text` occurs in the store: the raw file and its WAL (before and after the last close
+    checkpoints the WAL into the file, where DuckDB may compress it), and every column of every table."""
+    from pages.session import _open_store
+
+    def raw(when: str) -> list[str]:
+        return [f"{path.name} {when}" for path in (db, db.with_name(db.name + ".wal"))
+                if path.exists() and text.encode() in path.read_bytes()]
+
+    found = raw("open")
+    _open_store().close()  # the app's store (this process's AppTest)
+    s = connect(str(db))
+    try:
+        tables = s.read("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").table_name
+        found += [t for t in tables if text.lower() in s.read(f"SELECT * FROM {t}").to_csv().lower()]  # noqa: S608
+    finally:
+        s.close()
+    return found + raw("closed")
+
+
+def test_a_password_typed_as_the_username_never_reaches_the_store(team_db: Path) -> None:
+    typed = "Tr0ub4dor&3-Horse-Battery"  # a password, typed into the username field by mistake
+    at = _submit(_app().run(), typed, "the-real-password-1")
+    assert [displayed(e.value) for e in at.error] == ["Username or password is incorrect."]
+    assert _who(at) is None
+    assert _everywhere(team_db, typed) == []
+    s = connect(str(team_db))
+    try:  # the attempt is still audited, as an unknown user
+        assert s.read("SELECT actor, action, entity_id, detail FROM audit_log WHERE action LIKE 'sign_in.%'").to_dict(
+            "records") == [{"actor": "(unknown user)", "action": "sign_in.failed", "entity_id": None,
+                            "detail": "unknown user"}]
+    finally:
+        s.close()
+
+
+def test_logout_and_an_admins_sign_out_everywhere_end_sessions_in_the_store(team_db: Path) -> None:
+    bo = _signed_in("bo", "collector")
+    admin = _signed_in("admin", "admin")
+    admin.switch_page("pages/admin.py").run()
+    admin.selectbox(key="admin_user").select("bo").run()
+    next(b for b in admin.button if b.label == "Sign out everywhere").click().run()
+    assert [m.value for m in admin.success] == ["bo is signed out everywhere."]
+    bo = _next_load(bo)
+    assert _who(bo) is None and [displayed(w.value) for w in bo.warning] == ["This session has ended. Sign in again."]
+
+    admin = _next_load(admin)
+    assert _who(admin) == "admin"
+    session_id = admin.session_state["_session_id"]
+    next(b for b in admin.sidebar.button if b.label == "Logout").click().run()
+    assert "_session_id" not in admin.session_state
+    replayed = _app()  # a copy of the signed-out session (as a copied cookie would name it)
+    replayed.session_state["_session_id"] = session_id
+    replayed.run()
+    assert _who(replayed) is None and [displayed(w.value) for w in replayed.warning] == ["This session has ended. Sign in again."]
+    s = connect(str(team_db))
+    try:
+        assert s.read("SELECT username, end_reason FROM sessions ORDER BY created_at").to_dict("records") == [
+            {"username": "bo", "end_reason": "signed out everywhere"}, {"username": "admin", "end_reason": "signed out"}]
+    finally:
+        s.close()

@@ -119,6 +119,10 @@ def test_unknown_users_empty_fields_and_disabled_accounts(ana: Store) -> None:
     disabled = attempt_sign_in(ana, "ana", PASSWORD, T0, RULES)
     assert (disabled.ok, disabled.message) == (False, "This account is disabled. Ask an administrator to enable it.")
     assert [r["action"] for r in _sign_in_audit(ana)] == ["sign_in.failed", "sign_in.failed", "sign_in.refused"]
+    # The unknown name (often a password typed into the wrong field) is not recorded, not even as the actor.
+    assert {k: _sign_in_audit(ana)[0][k] for k in ("actor", "entity_id", "detail")} == {
+        "actor": "(unknown user)", "entity_id": None, "detail": "unknown user"}
+    assert "nobody" not in ana.read("SELECT * FROM audit_log").to_csv()
 
 
 def test_session_check_ends_sessions_of_disabled_reset_idle_and_old_logins(ana: Store) -> None:

@@ -107,13 +107,39 @@ def test_a_committed_inbox_import_survives_the_watcher_being_stopped(tmp_path: P
         assert watcher.stdout.readline().strip() == "watching"
         out = run_ardesk(db, "import", "invoices", str(tmp_path / "first.csv"))
         assert "queued" in out.lower()  # the watcher's process owns the file
-        deadline = time.monotonic() + 180
-        while not list((tmp_path / "done").glob("*.job.json")) and time.monotonic() < deadline:
-            assert watcher.poll() is None, watcher.stderr.read()
-            time.sleep(0.2)
-        assert list((tmp_path / "done").glob("*.job.json")), "the job was ingested and committed"
+        _wait_for_done_job(tmp_path / "done", watcher)
     finally:
         stop(watcher, SIGNALS[how])
+
+    assert ledger(db) == expected(first)
+    second = invoice_file(tmp_path / "second.csv", 1_000, ROWS, seed=2)
+    run_ardesk(db, "import", "invoices", str(tmp_path / "second.csv"))
+    assert ledger(db) == expected(first, second)
+
+
+def _wait_for_done_job(folder: Path, proc: subprocess.Popen, budget_s: float = 180) -> None:
+    deadline = time.monotonic() + budget_s
+    while not list(folder.glob("*.job.json")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the process stopped"
+        time.sleep(0.2)
+    assert list(folder.glob("*.job.json")), "the job was ingested and committed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", list(SIGNALS))
+def test_a_committed_inbox_import_survives_the_app_being_stopped(tmp_path: Path, how: str) -> None:
+    """The running app (its server, which starts the watcher) commits a queued 200k-row import and is
+    stopped with SIGTERM, Ctrl-C or kill -9: after the restart every row is there, once."""
+    from tests.conftest import app_process
+
+    db = tmp_path / "ardesk.duckdb"
+    connect(str(db)).close()
+    first = invoice_file(tmp_path / "first.csv", ROWS, 0, seed=1)
+    with app_process(db, tmp_path, ARDESK_INBOX_POLL="0.2") as (_, proc):
+        out = run_ardesk(db, "import", "invoices", str(tmp_path / "first.csv"))
+        assert "queued" in out.lower()  # the app owns the file
+        _wait_for_done_job(tmp_path / "done", proc)
+        stop(proc, SIGNALS[how])
 
     assert ledger(db) == expected(first)
     second = invoice_file(tmp_path / "second.csv", 1_000, ROWS, seed=2)

@@ -1,0 +1,187 @@
+"""AR Desk's web server: the Streamlit app (`app.py`) plus what only an HTTP server can do.
+
+`make run` starts it (`streamlit run server.py`: Streamlit finds `app` below and serves it with
+uvicorn). On top of the app:
+
+- Lifespan: the store is opened once per process when the server starts, the inbox watcher starts
+  with it (jobs queued while the app was down are ingested without anyone opening a page), and at
+  shutdown the watcher stops and the store closes.
+- `/auth/session?ticket=...&next=...`: the sign-in form hands the browser a one-time ticket; this
+  route exchanges it for the session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) and
+  sends the browser on to `next`, a path on this site. Page scripts never see the cookie.
+- `/auth/sign-out`: ends the session the cookie names, deletes the cookie, back to `/`.
+- Security headers on every HTTP response (`SECURITY_HEADERS`, `content_security_policy`).
+
+Both routes refuse cross-site requests (`Sec-Fetch-Site`), so another site can neither sign a
+browser into an account nor sign it out.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import anyio.to_thread
+import streamlit as st
+from starlette.datastructures import MutableHeaders
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from analytics.inbox import start_inbox_watcher
+from analytics.sessions import redeem_ticket, session_for_token, sign_out
+from analytics.settings import load_settings
+from analytics.store import connect
+from pages.session import serve_store
+
+log = logging.getLogger("ardesk.server")
+COOKIE = load_settings().section("auth")["cookie_name"]
+SIGN_IN_ROUTE = "/auth/session"
+SIGN_OUT_ROUTE = "/auth/sign-out"
+
+
+@cache
+def _inline_script_hashes() -> tuple[str, ...]:
+    """CSP hashes of the inline scripts in Streamlit's own index.html (one, today), read from the
+    installed Streamlit so an upgrade that changes them keeps working."""
+    html = (Path(st.__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+    bodies = re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", html, flags=re.S)
+    return tuple(f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'" for b in bodies)
+
+
+def content_security_policy() -> str:
+    """What Streamlit's frontend needs, and no more: its own scripts (plus its one inline script,
+    by hash), inline styles (its CSS-in-JS injects <style> elements), images and fonts from itself
+    or data:/blob: URLs, the websocket to itself; no plugins, no framing by any site."""
+    return "; ".join((
+        "default-src 'self'",
+        f"script-src 'self' {' '.join(_inline_script_hashes())}".rstrip(),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "frame-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ))
+
+
+SECURITY_HEADERS = {
+    "content-security-policy": content_security_policy(),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware: add `SECURITY_HEADERS` to every HTTP response (HSTS too over HTTPS)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = _is_https(Request(scope))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                if https:
+                    headers.setdefault("strict-transport-security", "max-age=31536000")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _is_https(request: Request) -> bool:
+    # Behind a TLS-terminating proxy the scheme is plain http; the proxy says so in X-Forwarded-Proto.
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
+def _cross_site(request: Request) -> bool:
+    # Browsers send Sec-Fetch-Site on every request; one that does not is treated as same-site.
+    return request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
+
+
+def local_path(target: str | None) -> str:
+    """`target` if it is a path on this site (never another site, never an /auth/ route), else `/`."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.path.startswith("/auth/") or any(ord(c) < 32 for c in target):
+        return "/"
+    return target
+
+
+def _no_store(response: RedirectResponse) -> RedirectResponse:
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+def start_session(request: Request) -> RedirectResponse:
+    """Exchange the sign-in ticket for the session cookie, then go on to `next`."""
+    if _cross_site(request):
+        return _no_store(RedirectResponse("/", status_code=303))
+    redeemed = redeem_ticket(app.state["store"], request.query_params.get("ticket", ""))
+    response = _no_store(RedirectResponse(local_path(request.query_params.get("next")), status_code=303))
+    if redeemed is not None:
+        seconds = max(1, int((redeemed.expires_at - datetime.now()).total_seconds()))
+        response.set_cookie(COOKIE, redeemed.token, max_age=seconds, path="/", secure=_is_https(request),
+                            httponly=True, samesite="strict")
+    return response
+
+
+def end_session(request: Request) -> RedirectResponse:
+    """Sign out the session the cookie names (if still open) and delete the cookie."""
+    response = _no_store(RedirectResponse("/", status_code=303))
+    if _cross_site(request):
+        return response
+    session_id = session_for_token(app.state["store"], request.cookies.get(COOKIE))
+    if session_id is not None:
+        sign_out(app.state["store"], session_id)
+    response.delete_cookie(COOKIE, path="/", secure=_is_https(request), httponly=True, samesite="strict")
+    return response
+
+
+@asynccontextmanager
+async def lifespan(_app: st.App) -> AsyncIterator[dict]:
+    """Open the store and start the inbox watcher once per process; stop both at shutdown."""
+    store = await anyio.to_thread.run_sync(connect)  # a held store fails the start with its reason
+    serve_store(store)
+    watcher = start_inbox_watcher(store)
+    log.info("inbox watcher started on %s", watcher.folders.inbox)
+    try:
+        yield {"store": store, "inbox_watcher": watcher}
+    finally:
+        await anyio.to_thread.run_sync(watcher.stop)
+        serve_store(None)
+        store.close()
+
+
+app = st.App(
+    "app.py",
+    lifespan=lifespan,
+    routes=[Route(SIGN_IN_ROUTE, start_session, methods=["GET"]),
+            Route(SIGN_OUT_ROUTE, end_session, methods=["GET"])],
+    middleware=[Middleware(SecurityHeaders)],
+)
