@@ -83,6 +83,16 @@ def write_fake_xlsx(path: Path) -> Path:
     return path
 
 
+def write_truncated_xlsx(path: Path) -> Path:
+    """A real .xlsx cut short (an interrupted download): it starts like a zip but has no directory."""
+    whole = path.with_name(path.name + ".whole.xlsx")
+    pd.DataFrame({"customer_id": ["C1"], "document_number": ["INV-1"]}).to_excel(whole, index=False)
+    data = whole.read_bytes()
+    whole.unlink()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
 _WORKBOOK_PARTS = {
     "[Content_Types].xml": (
         '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/'
@@ -120,12 +130,13 @@ def _deflate(data: bytes, final: bool) -> bytes:
     return squeeze.compress(data) + squeeze.flush(zlib.Z_FINISH if final else zlib.Z_FULL_FLUSH)
 
 
-def write_xlsx_bomb(path: Path, unpacked_mb: int = 1024) -> Path:
+def write_xlsx_bomb(path: Path, unpacked_mb: int = 1024, lying: bool = False) -> Path:
     """A well-formed .xlsx of about 1 KB per unpacked MB: its one shared string is `unpacked_mb` MB of "A".
 
     Every reader of the workbook (openpyxl loads the shared strings first) would inflate it whole.
     The zip is written by hand so the stream is built from one compressed MB repeated (no GB is
-    ever compressed here); sizes and CRCs are the true ones. Stays under 4 GiB (no ZIP64).
+    ever compressed here); sizes and CRCs are the true ones, unless `lying`: then the zip's
+    directory declares the shared strings 1 KB long. Stays under 4 GiB (no ZIP64).
     """
     block = b"A" * 2**20
     head = b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/' \
@@ -135,7 +146,7 @@ def write_xlsx_bomb(path: Path, unpacked_mb: int = 1024) -> Path:
     for _ in range(unpacked_mb):
         crc = zlib.crc32(block, crc)
     strings = (_deflate(head, False) + _deflate(block, False) * unpacked_mb + _deflate(tail, True),
-               zlib.crc32(tail, crc), len(head) + unpacked_mb * len(block) + len(tail))
+               zlib.crc32(tail, crc), 1024 if lying else len(head) + unpacked_mb * len(block) + len(tail))
     parts = {name: (_deflate(text.encode(), True), zlib.crc32(text.encode()), len(text.encode()))
              for name, text in _WORKBOOK_PARTS.items()}
     parts["xl/sharedStrings.xml"] = strings
