@@ -65,4 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m analytics.cli` runs this file as __main__; the commands raise analytics.cli.UserError,
+    # a different class from this copy's, so run the imported module's main to catch it.
+    from analytics import cli
+
+    raise SystemExit(cli.main())

@@ -3,14 +3,18 @@
 The pipeline, for every dataset (customers, invoices, payments, credit-notes, allocations, fx-rates):
 
 1. **Read** a CSV, Excel or Parquet file (or a DataFrame) into an Arrow table, every row numbered
-   from 1 (the first data row; the header is not counted).
+   from 1 (the first data row; the header is not counted). Files past the `[imports]` caps (rows,
+   uploaded size, unpacked size of an .xlsx) and files that are not what their name says are
+   refused with `ImportFailed` and a plain reason, before their rows are parsed (`ImportLimits`).
 2. **Validate before anything is written.** Parsing and every rule run as set-based SQL in a
    private in-memory DuckDB (the staging engine, whatever the store is), never a Python loop per
    row. Rules: required columns present and non-blank; dates and amounts parse (with the mapping's
    date format and separators; ISO dates always parse); invoice amounts > 0 and payment/credit
    note amounts non-zero; due date not before the invoice date; a document number only once in the
    file; currency known (see `known_currencies`); with `strict`, customers must already exist;
-   an allocation never larger than what is open on the invoice or unapplied on the credit.
+   an allocation never larger than what is open on the invoice or unapplied on the credit; no text
+   longer than the store's column for it (`FIELD_LENGTHS`); no posting, settlement or allocation
+   date more than `[imports] max_future_days` after today.
 3. **Write in one transaction** (`store.write()`): the `import_runs` row, the quarantine rows, and
    the merge. The merge compares on the natural key, (entry_type, document_number) for ledger
    entries, customer_id for customers, (rate_date, currency) for FX rates, (from entry, to entry)
@@ -29,16 +33,19 @@ from __future__ import annotations
 import io
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
+import openpyxl
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
@@ -53,7 +60,17 @@ from analytics.mapping import (
     Mapping,
 )
 from analytics.roles import Actor, require
-from analytics.schema import ALLOCATION_IDS, CUSTOMER_STATUSES, ENTRY_IDS, SEGMENTS, import_runs
+from analytics.schema import (
+    ALLOCATION_IDS,
+    CUSTOMER_STATUSES,
+    ENTRY_IDS,
+    SEGMENTS,
+    allocations,
+    customers,
+    fx_rates,
+    import_runs,
+    ledger_entries,
+)
 from analytics.settings import load_settings
 from analytics.stage_results import refresh_stage_results
 from analytics.store import Store, bulk_insert, read_df, reserve_ids
@@ -108,32 +125,115 @@ class _Clock:
 
 
 # -- reading files --------------------------------------------------------------------------------
+MB = 2**20
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """`[imports]` in settings.toml: how large a file may be before it is read, how far ahead a date.
+
+    `max_rows` caps the data rows of any file (Parquet: from its footer; Excel: the sheet's declared
+    size, then while reading; CSV: while reading, so memory stays bounded by the cap).
+    `max_upload_mb` caps a file uploaded on the Imports page (bytes handed to `read_source`).
+    `max_xlsx_unpacked_mb` caps what an .xlsx (a zip) would unpack to, summed over its parts as its
+    zip directory declares them; Python's zipfile never inflates a part past its declared size, so
+    the check bounds a zip bomb without inflating it. `max_future_days`: see `_Staging.errors`.
+    """
+
+    max_future_days: int = 31
+    max_upload_mb: int = 200
+    max_xlsx_unpacked_mb: int = 256
+    max_rows: int = 12_000_000
+
+    @classmethod
+    def from_settings(cls) -> ImportLimits:
+        section = load_settings().section("imports")
+        return cls(**{k: int(section.get(k, getattr(cls, k))) for k in cls.__dataclass_fields__})
+
+
 def read_source(source: str | Path | pd.DataFrame | pa.Table | bytes, mapping: Mapping,
-                filename: str | None = None) -> pa.Table:
+                filename: str | None = None, limits: ImportLimits | None = None) -> pa.Table:
     """The rows of a CSV, Excel (.xlsx) or Parquet file (or bytes of one, or a frame) as Arrow.
 
     CSV and Excel cells are read as text, so zero-padded numbers stay as written; Parquet keeps
-    its column types (dates and numbers need no parsing).
+    its column types (dates and numbers need no parsing). A file past `limits` (default: settings)
+    raises `ImportFailed` saying which cap and how to get under it.
     """
     if isinstance(source, pa.Table):
         return source
     if isinstance(source, pd.DataFrame):
         return pa.Table.from_pandas(source, preserve_index=False)
+    limits = limits or ImportLimits.from_settings()
+    label = filename or (str(source) if not isinstance(source, bytes) else "the upload")
     name = (filename or (str(source) if not isinstance(source, bytes) else "")).lower()
+    if isinstance(source, bytes) and len(source) > limits.max_upload_mb * MB:
+        raise ImportFailed(f"{label} is {len(source) / MB:,.1f} MB, over the {limits.max_upload_mb:,} MB upload "
+                           "limit ([imports] max_upload_mb); import it with `ardesk import` instead.")
     handle: Any = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         if name.endswith(".parquet"):
+            _check_rows(pq.read_metadata(handle).num_rows, label, limits, declared=True)
+            if hasattr(handle, "seek"):
+                handle.seek(0)
             return pq.read_table(handle)
         if name.endswith((".xlsx", ".xlsm")):
-            frame = pd.read_excel(handle, sheet_name=mapping.sheet, dtype=str, keep_default_na=False)
+            frame = _read_excel(handle, label, mapping, limits)
         elif name.endswith((".csv", ".txt", ".tsv")):
             frame = pd.read_csv(handle, dtype=str, keep_default_na=False, sep=mapping.delimiter,
-                                encoding="utf-8-sig")
+                                encoding="utf-8-sig", nrows=limits.max_rows + 1)
         else:
             raise ImportFailed(f"{filename or source}: unknown file type; use .csv, .xlsx or .parquet.")
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise ImportFailed(f"Could not read {filename or source}: {exc}") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, pa.ArrowException) as exc:
+        raise ImportFailed(f"Could not read {label}: {exc}") from None
+    _check_rows(len(frame), label, limits)
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _check_rows(rows: int, label: str, limits: ImportLimits, declared: bool = False) -> None:
+    if rows > limits.max_rows:
+        size = f"declares {rows:,} rows" if declared else f"has more than {limits.max_rows:,} rows"
+        raise ImportFailed(f"{label} {size}, over the limit of {limits.max_rows:,} rows ([imports] max_rows); "
+                           "nothing was read. Split it into smaller files.")
+
+
+def _read_excel(handle: Any, label: str, mapping: Mapping, limits: ImportLimits) -> pd.DataFrame:
+    """An .xlsx sheet as text cells, after checking the zip directory and the sheet's declared size."""
+    try:
+        book = zipfile.ZipFile(handle)
+    except zipfile.BadZipFile:
+        raise ImportFailed(f"{label} is not an Excel workbook: an .xlsx file is a zip archive and this one is "
+                           "not a readable zip (another format renamed, or a damaged or cut-short file). "
+                           "Save it again as .xlsx, or export CSV.") from None
+    with book:
+        unpacked = sum(part.file_size for part in book.infolist())
+    if unpacked > limits.max_xlsx_unpacked_mb * MB:
+        raise ImportFailed(f"{label} would unpack to {unpacked / MB:,.0f} MB, over the {limits.max_xlsx_unpacked_mb:,}"
+                           " MB limit for Excel files ([imports] max_xlsx_unpacked_mb); nothing was read. "
+                           "Export it as CSV or Parquet instead.")
+    if hasattr(handle, "seek"):
+        handle.seek(0)
+    try:
+        return _read_sheet(handle, label, mapping, limits)
+    except zipfile.BadZipFile as exc:  # a part inflating past its declared size, or a wrong checksum
+        raise ImportFailed(f"{label} is a damaged Excel workbook ({exc}); nothing was read. "
+                           "Save it again as .xlsx, or export CSV.") from None
+
+
+def _read_sheet(handle: Any, label: str, mapping: Mapping, limits: ImportLimits) -> pd.DataFrame:
+    # read-only: rows stream from the sheet; its declared size is read from the sheet's first bytes
+    workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True, keep_links=False)
+    try:
+        sheet = mapping.sheet
+        names = workbook.sheetnames
+        if isinstance(sheet, int) and not 0 <= sheet < len(names) or isinstance(sheet, str) and sheet not in names:
+            raise ImportFailed(f"{label} has no sheet {sheet!r}; its sheets: {', '.join(names)}.")
+        declared = workbook[names[sheet] if isinstance(sheet, int) else sheet].max_row
+        if declared:
+            _check_rows(declared - 1, label, limits, declared=True)  # the header row is not data
+        return pd.read_excel(pd.ExcelFile(workbook, engine="openpyxl"), sheet_name=sheet, dtype=str,
+                             keep_default_na=False, nrows=limits.max_rows + 1)
+    finally:
+        workbook.close()
 
 
 # -- validation -----------------------------------------------------------------------------------
@@ -207,6 +307,27 @@ def known_currencies(conn: sa.Connection) -> set[str]:
     return {load_settings().reporting_currency.upper(), *(str(c).upper() for c in rates["currency"])}
 
 
+# The store column(s) each text field is written to (a customer id lands in several tables): a value
+# may be as long as the shortest of them. The lengths are read from the schema, never copied.
+_STORED_IN: dict[str, tuple[sa.Column, ...]] = {
+    "customer_id": (customers.c.customer_id, ledger_entries.c.customer_id, allocations.c.customer_id),
+    "name": (customers.c.name,),
+    "customer_name": (customers.c.name,),
+    "segment": (customers.c.segment,),
+    "country": (customers.c.country,),
+    "currency": (customers.c.currency, ledger_entries.c.currency, fx_rates.c.currency),
+    "status": (customers.c.status,),
+    "collector": (customers.c.collector,),
+    "sales_rep": (customers.c.sales_rep,),
+    "document_number": (ledger_entries.c.document_number,),
+    "from_document": (ledger_entries.c.document_number,),
+    "to_document": (ledger_entries.c.document_number,),
+    "from_type": (ledger_entries.c.entry_type,),
+    "reference": (ledger_entries.c.reference,),
+}
+FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -220,7 +341,7 @@ class _Staging:
 
     def __init__(self, table: pa.Table, mapping: Mapping) -> None:
         n = table.num_rows
-        self.mapping = mapping
+        self.mapping, self.table = mapping, table
         self.rows = n
         self.db = duckdb.connect()
         self.db.execute("SET threads = 2")
@@ -232,6 +353,17 @@ class _Staging:
         self.missing += [f"{t} (from column {mapping.columns[t]!r})" for t in optional
                          if t in mapping.columns and mapping.columns[t] not in self.types]
         self.present = [t for t in required + optional if mapping.source(t) in self.types]
+
+    def longest(self, target: str) -> float:
+        """An upper bound of the characters in `target`'s values: the most bytes in its source column.
+
+        Read from the Arrow offsets (milliseconds for 10M rows), so a length rule only scans a file
+        that has a value long enough to break it. Infinite for a column that is not text.
+        """
+        column = self.table.column(self.mapping.source(target))
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            return float("inf")
+        return pc.max(pc.binary_length(column)).as_py() or 0
 
     def text(self, target: str) -> str:
         col = _quote(self.mapping.source(target))
@@ -303,8 +435,18 @@ class _Staging:
         self.db.execute(f"CREATE VIEW typed AS SELECT *{''.join(', ' + a for a in aliases)} FROM typed_base")
         self.columns = {r[0] for r in self.db.execute("DESCRIBE typed").fetchall()}
 
-    def errors(self, currencies: set[str], customers: pd.DataFrame, strict: bool) -> pd.DataFrame:
-        """Every rule as one SELECT; their UNION ALL is the error list."""
+    def errors(self, currencies: set[str], customers: pd.DataFrame, strict: bool,
+               limits: ImportLimits) -> pd.DataFrame:
+        """Every rule as one SELECT; their UNION ALL is the error list.
+
+        Lengths: a text field longer than its store column (`FIELD_LENGTHS`) is rejected; with a
+        settlement date the document number must also leave room for the settlement prefix.
+        Future dates: posting, settlement and allocation dates more than `limits.max_future_days`
+        after today are rejected: the last posting date is the reports' default as-of date (a typo
+        such as 2099 would move it there), and a settlement becomes a payment posted that day. Due
+        dates may lie far ahead (long terms) and FX rate dates never set the as-of date, so
+        neither is checked.
+        """
         m, ds = self.mapping, self.mapping.dataset
         required = FIELDS[ds][0]
         checks: list[tuple[str, str, str, str]] = []  # (column target, value sql, where, reason)
@@ -333,6 +475,21 @@ class _Staging:
             add("amount", "amount <= 0", "allocation amount is zero or negative")
         elif ds == "fx-rates":
             add("rate", "rate <= 0", "rate is zero or negative")
+        for t in self.present:
+            if t in FIELD_LENGTHS and self.longest(t) > FIELD_LENGTHS[t]:
+                add(t, f"LENGTH(raw_{t}) > {FIELD_LENGTHS[t]}", f"longer than {FIELD_LENGTHS[t]} characters")
+        if "settled_date" in self.columns and m.settlement_prefix:
+            most, prefix = FIELD_LENGTHS["document_number"], m.settlement_prefix
+            if self.longest("document_number") > most - len(prefix):
+                add("document_number", f"settled_date IS NOT NULL AND LENGTH(raw_document_number) "
+                    f"BETWEEN {most - len(prefix) + 1} AND {most}",
+                    f"longer than {most - len(prefix)} characters (the settlement payment {prefix}<number> "
+                    f"must fit in {most})")
+        latest = date.today() + timedelta(days=limits.max_future_days)
+        for t in ("posting_date", "settled_date", "allocation_date"):
+            if t in self.columns:
+                add(t, f"{t} > DATE '{latest.isoformat()}'",
+                    f"date more than {limits.max_future_days} days in the future (after {latest.isoformat()})")
         keys = {"customers": ["customer_id"], "fx-rates": ["rate_date", "currency"],
                 "allocations": ["from_document", "to_document"]}.get(ds, ["document_number"])
         key_sql = ", ".join(f"raw_{k}" for k in keys)
@@ -394,7 +551,8 @@ class _Staging:
 
 
 def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool,
-              list_new_customers: bool = True) -> tuple[ValidationReport, _Staging]:
+              list_new_customers: bool = True, limits: ImportLimits | None = None,
+              ) -> tuple[ValidationReport, _Staging]:
     staging = _Staging(table, mapping)
     if staging.missing:
         empty = pd.DataFrame(columns=["row_number", "column_name", "value", "reason"])
@@ -402,7 +560,8 @@ def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bo
     staging.build_typed()
     wants_known = mapping.dataset in LEDGER_DATASETS and (strict or list_new_customers)
     known = read_df(conn, "SELECT customer_id FROM customers") if wants_known else None
-    errors = staging.errors(known_currencies(conn), known if known is not None else pd.DataFrame(), strict)
+    errors = staging.errors(known_currencies(conn), known if known is not None else pd.DataFrame(), strict,
+                            limits or ImportLimits.from_settings())
     if mapping.dataset == "allocations":
         errors = pd.concat([errors, _allocation_errors(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
@@ -416,12 +575,12 @@ def _validate(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bo
 
 
 def validate(store: Store, source: Any, mapping: Mapping, *, strict: bool = False,
-             filename: str | None = None) -> ValidationReport:
+             filename: str | None = None, limits: ImportLimits | None = None) -> ValidationReport:
     """Check a file against the mapping and the store without writing anything."""
-    table = read_source(source, mapping, filename)
+    table = read_source(source, mapping, filename, limits)
     with store.engine.connect() as conn:
         try:
-            return _validate(conn, table, mapping, strict)[0]
+            return _validate(conn, table, mapping, strict, limits=limits)[0]
         finally:
             conn.rollback()  # drops the temporary tables the allocation check may have made
 
@@ -858,6 +1017,7 @@ def run_import(
     kind: str = "import",
     progress: ProgressFn | None = None,
     watermark: tuple[str, str] | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportResult:
     """Validate `source` and merge its accepted rows into the store in ONE transaction.
 
@@ -867,14 +1027,14 @@ def run_import(
     """
     require(actor, "import_data")
     label = source_label or filename or (str(source) if isinstance(source, (str, Path)) else "upload")
-    table = read_source(source, mapping, filename)
+    table = read_source(source, mapping, filename, limits)
     clock = _Clock(table.num_rows, progress)
     clock.tick("read", 0)
     started = datetime.now()
     try:
         with store.write() as conn:
             # the merge lists the customers it creates, so validation need not
-            report, staging = _validate(conn, table, mapping, strict, list_new_customers=False)
+            report, staging = _validate(conn, table, mapping, strict, list_new_customers=False, limits=limits)
             clock.tick("validated", 0)
             status = "rejected" if report.missing_columns or report.accepted_rows == 0 and report.rows_read else "ok"
             run_id = int(conn.execute(import_runs.insert().values(

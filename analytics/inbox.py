@@ -52,7 +52,7 @@ from analytics.imports import ImportResult, job_payload, run_import, write_quara
 from analytics.mapping import Mapping, mapping_from_dict
 from analytics.roles import SYSTEM, Actor, PermissionDenied, require
 from analytics.schema import users
-from analytics.settings import load_settings
+from analytics.settings import database_url, load_settings
 from analytics.store import Store
 
 log = logging.getLogger(__name__)
@@ -70,23 +70,33 @@ class Folders:
 
 
 def folders_for(db: str | None = None) -> Folders:
-    """The folders of a store: `[sync] inbox_dir` and its siblings for the configured store.
+    """The folders of a store: `[sync] inbox_dir` and its siblings, or `inbox/` next to its file.
 
-    `ARDESK_INBOX` overrides the inbox. A DuckDB file given elsewhere (`--db` or `ARDESK_DB`)
-    keeps its own `inbox/`, `done/`, `failed/`, `quarantine/` next to the file, so the command line
-    and the app that owns that file always agree.
+    One rule for every way of naming the store (`--db PATH`, `ARDESK_DB=PATH`,
+    `ARDESK_DB=duckdb:///PATH`, the app's own `store.url`): the store is resolved exactly as
+    `store.connect` opens it (`database_url`), and a DuckDB file outside the configured store's
+    folder keeps its own `inbox/`, `done/`, `failed/`, `quarantine/` next to the file, so the command
+    line and the app that owns that file always agree. A server database (PostgreSQL) or an
+    in-memory DuckDB uses `[sync] inbox_dir`. `ARDESK_INBOX` overrides the inbox.
     """
     settings = load_settings()
     inbox = settings.path("sync", "inbox_dir")
-    target = db or os.environ.get("ARDESK_DB")
     if os.environ.get("ARDESK_INBOX"):
         inbox = Path(os.environ["ARDESK_INBOX"])
-    elif target and "://" not in target:
-        path = Path(target).resolve()
-        if path.parent != settings.path("store", "path").resolve().parent:
+    else:
+        path = store_file(db or os.environ.get("ARDESK_DB") or settings.raw["store"]["path"])
+        if path is not None and path.parent != store_file(settings.raw["store"]["path"]).parent:
             inbox = path.parent / "inbox"
     base = inbox.parent
     return Folders(inbox, base / "done", base / "failed", base / "quarantine")
+
+
+def store_file(path_or_url: str) -> Path | None:
+    """The DuckDB file a store path or URL opens (absolute), or None for a server or in-memory database."""
+    url = sa.engine.make_url(database_url(path_or_url))
+    if url.get_backend_name() != "duckdb" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database).resolve()
 
 
 KEY_FILE = ".inbox_key"
@@ -373,7 +383,7 @@ class InboxWatcher(threading.Thread):
 
 def start_inbox_watcher(store: Store, folder: Path | None = None, interval_s: float = POLL_SECONDS) -> InboxWatcher:
     """Start watching `folder` (default: the store's inbox) for jobs; call once per process."""
-    folders = folders_for(store.path) if folder is None else Folders(
+    folders = folders_for(store.url) if folder is None else Folders(
         folder, folder.parent / "done", folder.parent / "failed", folder.parent / "quarantine")
     watcher = InboxWatcher(store, folders, interval_s)
     watcher.start()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analytics.imports import (
     ImportFailed,
+    ImportLimits,
     quarantined_rows,
     read_source,
     recent_runs,
@@ -27,7 +28,11 @@ st.caption("Customers, invoices, payments, credit notes, allocations and FX rate
            "Nothing is written until you press Import; re-importing a file changes nothing.")
 
 # -- the file -------------------------------------------------------------------------------------
-upload = st.file_uploader("ERP export", type=["csv", "xlsx", "parquet"], key="imports_upload")
+limits = ImportLimits.from_settings()
+upload = st.file_uploader("ERP export", type=["csv", "xlsx", "parquet"], key="imports_upload",
+                          max_upload_size=limits.max_upload_mb,
+                          help=f"Up to {limits.max_upload_mb:,} MB here (larger files: `ardesk import`) and "
+                               f"{limits.max_rows:,} rows ([imports] in config/settings.toml).")
 samples = {p.name: p for p in sample_files()}
 sample = st.selectbox("...or try a sample export", ["(none)", *samples], key="imports_sample",
                       disabled=upload is not None)
@@ -64,7 +69,7 @@ if data is None:
     st.info("Upload an export (or pick a sample) to map, validate and import it.")
 else:
     try:
-        table = read_source(data, replace(base, delimiter=delimiter or ","), filename=filename)
+        table = read_source(data, replace(base, delimiter=delimiter or ","), filename=filename, limits=limits)
     except ImportFailed as exc:
         st.error(escape_markdown(exc))
         st.stop()
@@ -102,7 +107,7 @@ else:
     if go:
         bar = st.progress(0.0, text="Starting the import")
         try:
-            result = run_import(store, table, mapping, actor, strict=strict, source_label=filename,
+            result = run_import(store, table, mapping, actor, strict=strict, source_label=filename, limits=limits,
                                 progress=lambda p: bar.progress(p.fraction, text=str(p)))
         except ImportFailed as exc:
             st.error(escape_markdown(exc))
@@ -113,7 +118,7 @@ else:
             st.markdown(escape_markdown(line))
         report = result.report
     elif check:
-        report = validate(store, table, mapping, strict=strict)
+        report = validate(store, table, mapping, strict=strict, limits=limits)
         lines = report.summary_lines()
         (st.success if report.ok else st.warning)(escape_markdown(lines[0]))
         if report.new_customers:

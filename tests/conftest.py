@@ -341,15 +341,17 @@ def smtp():
         controller.stop()
 
 
-def run_app_watcher(store: Store, inbox: Path, timeout_s: float = 60) -> None:
-    """Run the app's inbox watcher (as the running app would) until the inbox is empty, then stop it."""
+def run_app_watcher(store: Store, inbox: Path | None = None, timeout_s: float = 60) -> None:
+    """Run the app's inbox watcher (as the running app would) until the inbox is empty, then stop it.
+
+    Without `inbox` the watcher finds its folder the way the app does.
+    """
     from analytics.inbox import pending_jobs, start_inbox_watcher
 
     watcher = start_inbox_watcher(store, inbox, interval_s=0.2)
     try:
         deadline = time.monotonic() + timeout_s
-        while pending_jobs(inbox) and time.monotonic() < deadline:
+        while pending_jobs(watcher.folders.inbox) and time.monotonic() < deadline:
             time.sleep(0.1)
     finally:
         watcher.stop()
-

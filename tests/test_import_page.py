@@ -3,13 +3,16 @@ one real-browser upload."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analytics.imports import FIELD_LENGTHS
 from analytics.store import connect
 from tests.conftest import displayed, screenshot, sign_in, signed_in_app
+from tests.export_files import write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +46,37 @@ def test_admin_validates_and_imports_a_sample_export(app_env, tmp_path: Path) ->
     store = connect(str(path))
     assert store.scalar("SELECT COUNT(*) FROM ledger_entries") == 3
     store.close()
+
+
+def test_the_page_refuses_bad_files_and_rows_with_the_reason(app_env, tmp_path: Path) -> None:
+    path = tmp_path / "ardesk.duckdb"
+    connect(str(path)).close()
+    app_env(path)
+    at = _app("admin")
+    at.run()
+    at.switch_page("pages/imports.py").run()
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    for name, write, reason in [
+        ("fake.xlsx", write_fake_xlsx, "fake.xlsx is not an Excel workbook: an .xlsx file is a zip archive"),
+        ("cut.xlsx", write_truncated_xlsx, "cut.xlsx is not an Excel workbook"),
+        ("bomb.xlsx", lambda p: write_xlsx_bomb(p, unpacked_mb=300),
+         "bomb.xlsx would unpack to 300 MB, over the 256 MB limit for Excel files"),
+    ]:
+        at.file_uploader(key="imports_upload").set_value((name, write(tmp_path / name).read_bytes(), xlsx)).run()
+        shown = [displayed(e.value) for e in at.error]
+        assert [text for text in shown if reason in text], shown
+        assert not at.exception
+    latest = date.today() + timedelta(days=31)
+    rows = ("customer_id,document_number,posting_date,due_date,amount\n"
+            "C1,INV-1,2024-01-02,2024-02-01,10.00\n"
+            "C1,INV-2099,2099-01-15,2099-02-14,10.00\n"
+            f"C1,{'9' * 2 * 2**20},2024-01-02,2024-02-01,10.00\n")
+    at.file_uploader(key="imports_upload").set_value(("inv.csv", rows.encode(), "text/csv")).run()
+    at.button(key="imports_validate").click().run()
+    assert displayed(at.warning[0].value) == "3 rows read, 1 accepted, 2 rejected."
+    reasons = {r for frame in at.dataframe if "reason" in frame.value.columns for r in frame.value["reason"]}
+    assert reasons == {f"date more than 31 days in the future (after {latest.isoformat()})",
+                       f"longer than {FIELD_LENGTHS['document_number']} characters"}
 
 
 def test_only_admins_see_the_import_page(app_env, tmp_path: Path) -> None:

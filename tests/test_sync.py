@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from analytics.inbox import Folders, ingest_pending, pending_jobs, stage_sync
+from analytics.inbox import Folders, folders_for, ingest_pending, pending_jobs, stage_sync
 from analytics.mapping import Mapping
 from analytics.roles import SYSTEM
 from analytics.schema import activities
+from analytics.settings import CONFIG_DIR, database_url
 from analytics.store import Store
 from analytics.sync import parse_every, sync_once, watermark
 from tests.conftest import run_app_watcher
@@ -147,6 +148,59 @@ def test_cli_import_queues_into_the_inbox_when_the_app_owns_the_store(store: Sto
         {"status": "ok", "rows_read": 2, "rows_inserted": 1, "rows_rejected": 1}]
     assert sorted(p.suffix for p in folders.done.iterdir()) == [".json", ".parquet"]
     assert len(list(folders.quarantine.glob("invoices-run1-*.csv"))) == 1
+
+
+def test_every_way_of_naming_a_store_file_gives_the_app_and_the_cli_the_same_inbox(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--db PATH`, `ARDESK_DB=PATH`, `ARDESK_DB=duckdb:///PATH`, and the app's own store: one inbox."""
+    monkeypatch.delenv("ARDESK_INBOX", raising=False)
+    db = tmp_path / "books" / "ardesk.duckdb"
+    url = f"duckdb:///{db}"
+    expected = _folders(db.parent)
+    monkeypatch.delenv("ARDESK_DB", raising=False)
+    assert folders_for(str(db)) == expected  # --db PATH
+    assert folders_for(url) == expected  # --db duckdb:///PATH
+    app_store = Store(database_url(url))  # what the app opens: it watches folders_for(store.url)
+    assert folders_for(app_store.url) == folders_for(app_store.path) == expected
+    app_store.close()
+    for named in (str(db), url):
+        monkeypatch.setenv("ARDESK_DB", named)
+        assert folders_for() == expected, named  # the CLI without --db
+        assert folders_for(Store(database_url(named)).url) == expected, named  # the app under that ARDESK_DB
+
+
+def _settings_with_inbox(tmp_path: Path, inbox: Path) -> Path:
+    """A copy of settings.toml whose `[sync] inbox_dir` is `inbox` (so no test writes into data/)."""
+    text = (CONFIG_DIR / "settings.toml").read_text()
+    path = tmp_path / "settings.toml"
+    path.write_text(text.replace('inbox_dir = "data/inbox"', f'inbox_dir = "{inbox}"'))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("named", ["--db PATH", "ARDESK_DB=PATH", "ARDESK_DB=duckdb:///PATH"])
+def test_a_job_queued_by_the_cli_reaches_the_app_however_the_store_is_named(
+        store: Store, tmp_path: Path, named: str) -> None:
+    """The store is held by this process (as the app would); `ardesk import` queues; the app's watcher,
+    finding its inbox by the app's own rule, imports the job."""
+    csv = tmp_path / "inv.csv"
+    csv.write_text("cust,doc,date,amount\nC1,I-1,2024-01-02,10\n")
+    db = tmp_path / "ardesk.duckdb"  # the `store` fixture's file
+    env = {k: v for k, v in os.environ.items() if k not in {"ARDESK_DB", "ARDESK_INBOX"}}
+    env["ARDESK_SETTINGS"] = str(_settings_with_inbox(tmp_path, tmp_path / "settings-inbox"))
+    cli = [sys.executable, "-m", "analytics.cli"]
+    if named == "--db PATH":
+        cli += ["--db", str(db)]
+    else:
+        env["ARDESK_DB"] = str(db) if named == "ARDESK_DB=PATH" else f"duckdb:///{db}"
+    out = subprocess.run(
+        [*cli, "import", "invoices", str(csv), "--column", "customer_id=cust", "--column", "document_number=doc",
+         "--column", "posting_date=date"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "queued" in out.stdout
+    run_app_watcher(store, timeout_s=30)
+    assert store.scalar("SELECT COUNT(*) FROM ledger_entries") == 1
+    assert not (tmp_path / "settings-inbox").exists()
 
 
 def test_a_queued_sync_job_runs_in_the_app_and_a_broken_job_goes_to_failed(store: Store, tmp_path: Path) -> None:
