@@ -35,6 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SOAK_TI
 COLLECTOR = "ana.collector"  # the demo collector with a sign-in
 FILES = 4
 ROWS_PER_FILE = 20_000
+WAIT_MS = 120_000  # one step under load (20 sessions on 2 cores), far above its usual second
 
 
 async def _session(browser, url: str, customers: list[str], deadline: float, confirmed: set[str],
@@ -43,18 +44,18 @@ async def _session(browser, url: str, customers: list[str], deadline: float, con
 
     context = await browser.new_context(base_url=url, viewport={"width": 1400, "height": 900})
     page = await context.new_page()
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(WAIT_MS)
     try:
         await page.goto("/")
         await page.get_by_role("textbox", name="Username").fill(COLLECTOR)
         await page.get_by_role("textbox", name="Password").fill(DEMO_PASSWORD)
         await page.get_by_role("button", name="Login").click()
-        await expect(page.get_by_text("Signed in as")).to_be_visible()
+        await expect(page.get_by_text("Signed in as")).to_be_visible(timeout=WAIT_MS)
         rng = random.Random(id(page))
         while time.monotonic() < deadline:
             if rng.random() < 0.2:  # browse a dashboard now and then
                 await page.goto(rng.choice(["/overview", "/worklist", "/aging"]))
-                await expect(page.get_by_text("Signed in as")).to_be_visible()
+                await expect(page.get_by_text("Signed in as")).to_be_visible(timeout=WAIT_MS)
                 continue
             token = f"soak {uuid.uuid4().hex}"
             await page.goto(f"/customer?customer={rng.choice(customers)}")
@@ -62,10 +63,10 @@ async def _session(browser, url: str, customers: list[str], deadline: float, con
             await page.get_by_label("What was said").fill(token)
             attempted.add(token)
             await page.get_by_role("button", name="Log call").click()
-            await expect(page.get_by_text("Call logged").first).to_be_visible()
+            await expect(page.get_by_text("Call logged").first).to_be_visible(timeout=WAIT_MS)
             confirmed.add(token)
     except Exception as exc:  # noqa: BLE001 - collected and asserted on below
-        errors.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        errors.append(f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
     finally:
         await context.close()
 
