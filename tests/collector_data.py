@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -90,3 +90,17 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
             refresh_settled_on(conn, entry_ids=[entry_id, invoice_id])
             refresh_stage_results(conn, entry_ids=[entry_id, invoice_id])
     return entry_id
+
+
+def overdue_customers(store: Store, n: int, today: date) -> list[str]:
+    """`n` customers C001.. of ana.collector, each with an AP contact and one invoice 10 days overdue
+    (1,000 + i), under the standard dunning configuration."""
+    setup_people(store)
+    add_dunning_config(store)
+    ids = []
+    for i in range(1, n + 1):
+        cid = f"C{i:03d}"
+        add_customer(store, cid, name=f"Acme {i:03d}")
+        add_invoice(store, cid, f"INV-{i:03d}", today - timedelta(days=40), today - timedelta(days=10), 1000 + i)
+        ids.append(cid)
+    return ids

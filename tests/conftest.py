@@ -302,6 +302,15 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
     return at
 
 
+@pytest.fixture
+def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt at cost 4 instead of 12: same algorithm and format, a fraction of the time."""
+    import bcrypt
+
+    gensalt = bcrypt.gensalt
+    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": gensalt(4, prefix))
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A PostgreSQL URL for the portability tests: `ARDESK_TEST_PG_URL` if set, else a throwaway server.

@@ -23,7 +23,12 @@ from analytics.outreach import (
 )
 from analytics.roles import Actor, PermissionDenied
 from analytics.store import Store
-from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
+from tests.collector_data import (
+    add_customer,
+    add_invoice,
+    add_payment,
+    overdue_customers,
+)
 from tests.smtp_server import free_port, start_smtp
 
 T = date.today()
@@ -31,15 +36,7 @@ ANA = Actor("ana.collector", "collector", "Ana Collector")
 
 
 def _customers(store: Store, n: int) -> list[str]:
-    setup_people(store)
-    add_dunning_config(store)
-    ids = []
-    for i in range(1, n + 1):
-        cid = f"C{i:03d}"
-        add_customer(store, cid, name=f"Acme {i:03d}")
-        add_invoice(store, cid, f"INV-{i:03d}", T - timedelta(days=40), T - timedelta(days=10), 1000 + i)
-        ids.append(cid)
-    return ids
+    return overdue_customers(store, n, T)
 
 
 def _rows(store: Store, sql: str) -> list[dict]:

@@ -42,7 +42,9 @@ from analytics.roles import Actor, PermissionDenied
 from analytics.schema import SCHEMA_VERSION, messages
 from analytics.settings import load_settings
 from analytics.store import Store, connect
-from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
+from tests.collector_data import (
+    overdue_customers,
+)
 from tests.smtp_server import DropAfterData, Recorder, Stall, free_port, start_smtp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,15 +75,7 @@ def serving(port: int, handler: Recorder) -> Iterator[Recorder]:
 
 
 def _customers(store: Store, n: int) -> list[str]:
-    setup_people(store)
-    add_dunning_config(store)
-    ids = []
-    for i in range(1, n + 1):
-        cid = f"C{i:03d}"
-        add_customer(store, cid, name=f"Acme {i:03d}")
-        add_invoice(store, cid, f"INV-{i:03d}", T - timedelta(days=40), T - timedelta(days=10), 1000 + i)
-        ids.append(cid)
-    return ids
+    return overdue_customers(store, n, T)
 
 
 def _smtp(port: int, **overrides: object) -> OutreachConfig:

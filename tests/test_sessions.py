@@ -30,12 +30,9 @@ T0 = datetime(2026, 11, 2, 9, 0)
 
 
 @pytest.fixture(autouse=True)
-def cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Cost 4 instead of 12: same algorithm and format, a fraction of the time."""
-    import bcrypt
+def _cheap_bcrypt(cheap_bcrypt: None) -> None:
+    """Every test here hashes passwords at the cheap cost."""
 
-    gensalt = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=4, prefix=b"2b": gensalt(4, prefix))
 
 
 @pytest.fixture
