@@ -86,6 +86,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def interruptible() -> None:
+    """`preexec_fn` for a child a test stops with SIGINT: a suite run in the background by a
+    non-interactive shell starts with SIGINT ignored, and children inherit that (Python then never
+    raises KeyboardInterrupt); this gives the child Ctrl-C back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 60) -> None:
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from analytics.store import connect
+from tests.conftest import app_process, interruptible
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 200_000
@@ -62,7 +63,8 @@ def ledger(db: Path) -> dict[str, float]:
 
 def ardesk(db: Path, *args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "analytics.cli", "--db", str(db), *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
+                            **kw)
 
 
 def run_ardesk(db: Path, *args: str) -> str:
@@ -102,7 +104,7 @@ def test_a_committed_inbox_import_survives_the_watcher_being_stopped(tmp_path: P
     db, inbox = tmp_path / "ardesk.duckdb", tmp_path / "inbox"
     first = invoice_file(tmp_path / "first.csv", ROWS, 0, seed=1)
     watcher = subprocess.Popen([sys.executable, "-c", WATCHER, str(db), str(inbox)], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     try:
         assert watcher.stdout.readline().strip() == "watching"
         out = run_ardesk(db, "import", "invoices", str(tmp_path / "first.csv"))
@@ -130,8 +132,6 @@ def _wait_for_done_job(folder: Path, proc: subprocess.Popen, budget_s: float = 1
 def test_a_committed_inbox_import_survives_the_app_being_stopped(tmp_path: Path, how: str) -> None:
     """The running app (its server, which starts the watcher) commits a queued 200k-row import and is
     stopped with SIGTERM, Ctrl-C or kill -9: after the restart every row is there, once."""
-    from tests.conftest import app_process
-
     db = tmp_path / "ardesk.duckdb"
     connect(str(db)).close()
     first = invoice_file(tmp_path / "first.csv", ROWS, 0, seed=1)

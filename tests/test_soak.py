@@ -130,7 +130,11 @@ def test_twenty_sessions_with_imports_and_dunning_then_kill_9_and_restart(demo_s
 
         worker = threading.Thread(target=work)
         worker.start()
-        asyncio.run(_sessions(url, customers, SECONDS, confirmed, attempted, errors))
+        # A thread of its own: the suite's sync Playwright fixtures may already run an event loop here.
+        sessions = threading.Thread(target=asyncio.run,
+                                    args=(_sessions(url, customers, SECONDS, confirmed, attempted, errors),))
+        sessions.start()
+        sessions.join()
         worker.join()
         proc.kill()  # kill -9, in the middle of whatever it was doing
         proc.wait()

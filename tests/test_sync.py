@@ -23,7 +23,7 @@ from analytics.schema import activities
 from analytics.settings import CONFIG_DIR, database_url
 from analytics.store import Store
 from analytics.sync import parse_every, sync_once, watermark
-from tests.conftest import run_app_watcher
+from tests.conftest import interruptible, run_app_watcher
 
 ROOT = Path(__file__).resolve().parent.parent
 ERP_MAPPING = Mapping(
@@ -226,7 +226,8 @@ def test_cli_sync_every_loops_until_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "store.duckdb"
     proc = subprocess.Popen(
         [sys.executable, "-m", "analytics.cli", "--db", str(db), "sync", "--source", url, "--mapping", str(mapping),
-         "--every", "1s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+         "--every", "1s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        preexec_fn=interruptible)
     try:
         deadline = time.monotonic() + 60
         lines: list[str] = []
