@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -171,31 +172,31 @@ def test_a_user_changes_their_password_and_signs_in_with_the_new_one(auth_page) 
     expect(page.get_by_text("Signed in as")).to_be_visible()
 
 
-def _expect_signed_out_with(browser, server: str, cookies: list[dict]) -> None:
-    """A fresh browser holding only `cookies` (copied from another one) gets the sign-in form."""
+@contextmanager
+def _fresh_browser_with(browser, server: str, cookies: list[dict]):
+    """A fresh browser holding only `cookies` (copied from another one), on the app's first page."""
     ctx = browser.new_context(base_url=server, viewport={"width": 1400, "height": 900})
     try:
         ctx.add_cookies(cookies)
         page = ctx.new_page()
         page.set_default_timeout(45_000)
         page.goto("/")
+        yield page
+    finally:
+        ctx.close()
+
+
+def _expect_signed_out_with(browser, server: str, cookies: list[dict]) -> None:
+    """The copied cookies get the sign-in form."""
+    with _fresh_browser_with(browser, server, cookies) as page:
         expect(page.get_by_role("button", name="Login")).to_be_visible()
         expect(page.get_by_text("This session has ended. Sign in again.")).to_be_visible()
         expect(page.get_by_text("Signed in as")).to_have_count(0)
-    finally:
-        ctx.close()
 
 
 def _expect_signed_in_with(browser, server: str, cookies: list[dict]) -> None:
-    ctx = browser.new_context(base_url=server, viewport={"width": 1400, "height": 900})
-    try:
-        ctx.add_cookies(cookies)
-        page = ctx.new_page()
-        page.set_default_timeout(45_000)
-        page.goto("/")
+    with _fresh_browser_with(browser, server, cookies) as page:
         expect(page.get_by_text("Signed in as Cfo Person")).to_be_visible()
-    finally:
-        ctx.close()
 
 
 def test_the_cookie_is_http_only_and_a_copy_of_it_dies_with_sign_out(browser, auth_page, auth_server: str) -> None:

@@ -21,13 +21,19 @@ def _app(role: str) -> AppTest:
     return signed_in_app(role)
 
 
-def test_admin_validates_and_imports_a_sample_export(app_env, tmp_path: Path) -> None:
+def _imports_page_on_a_fresh_store(app_env, tmp_path: Path) -> tuple[AppTest, Path]:
+    """The Imports page as an admin, on an empty store of its own: (the page, the store's file)."""
     path = tmp_path / "ardesk.duckdb"
     connect(str(path)).close()
     app_env(path)
     at = _app("admin")
     at.run()
     at.switch_page("pages/imports.py").run()
+    return at, path
+
+
+def test_admin_validates_and_imports_a_sample_export(app_env, tmp_path: Path) -> None:
+    at, path = _imports_page_on_a_fresh_store(app_env, tmp_path)
     assert at.title[0].value == "Imports"
     assert "No imports or syncs yet." in [c.value for c in at.caption]
     at.selectbox(key="imports_sample").select("invoices_sample.csv").run()
@@ -49,12 +55,7 @@ def test_admin_validates_and_imports_a_sample_export(app_env, tmp_path: Path) ->
 
 
 def test_the_page_refuses_bad_files_and_rows_with_the_reason(app_env, tmp_path: Path) -> None:
-    path = tmp_path / "ardesk.duckdb"
-    connect(str(path)).close()
-    app_env(path)
-    at = _app("admin")
-    at.run()
-    at.switch_page("pages/imports.py").run()
+    at, path = _imports_page_on_a_fresh_store(app_env, tmp_path)
     xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     for name, write, reason in [
         ("fake.xlsx", write_fake_xlsx, "fake.xlsx is not an Excel workbook: an .xlsx file is a zip archive"),
