@@ -35,14 +35,16 @@ system-test-deps:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
 
-## test: lint, then the whole suite (page, browser, SMTP and PostgreSQL tests included)
+## test: lint, the architecture's import contracts, then the whole suite (page, browser, SMTP and PostgreSQL tests included)
 # ARDESK_REQUIRE_PG=1: the PostgreSQL tests fail instead of skipping when no server can be had.
 test: $(VENV)/.dev system-test-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 	ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 
 ## bench: the benchmark scripts whose figures are in the README
 bench: $(VENV)/.dev

@@ -18,10 +18,10 @@ from urllib.parse import quote, urlencode, urlparse
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState, get_script_run_ctx
 
-from analytics.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
-from analytics.sessions import check_session, open_session, session_for_token, sign_out
+from analytics.access.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
+from analytics.access.sessions import check_session, open_session, session_for_token, sign_out
+from analytics.access.sign_in import SignInRules, attempt_sign_in
 from analytics.settings import load_settings
-from analytics.sign_in import SignInRules, attempt_sign_in
 from pages.plain_text import escape_markdown
 from pages.session import get_store, go_to
 

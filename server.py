@@ -38,10 +38,10 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from analytics.inbox import start_inbox_watcher
-from analytics.sessions import redeem_ticket, session_for_token, sign_out
+from analytics.access.sessions import redeem_ticket, session_for_token, sign_out
+from analytics.ingest.inbox import start_inbox_watcher
+from analytics.migrations import connect
 from analytics.settings import load_settings
-from analytics.store import connect
 from pages.session import serve_store
 
 log = logging.getLogger("ardesk.server")

@@ -19,11 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analytics.assignments import assign_customers
-from analytics.roles import SYSTEM
-from analytics.sign_in import SignInRules, attempt_sign_in, session_check
-from analytics.store import bulk_insert, connect
-from analytics.users import add_user, users_version
+from analytics.access.roles import SYSTEM
+from analytics.access.sign_in import SignInRules, attempt_sign_in, session_check
+from analytics.access.users import add_user, users_version
+from analytics.collections.assignments import assign_customers
+from analytics.migrations import connect
+from analytics.store.connection import bulk_insert
 
 
 def _median(fn, runs: int = 5) -> float:

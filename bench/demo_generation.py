@@ -54,8 +54,8 @@ class PeakRss:
 
 def run_one(size: int, seed: int, end_date: date) -> dict:
     """Generate `size` entries into a fresh store; the measurements as a dict."""
-    from analytics.demo import generate_demo
-    from analytics.store import connect
+    from analytics.demo.generator import generate_demo
+    from analytics.migrations import connect
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"

@@ -22,11 +22,11 @@ import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics.imports import run_import  # noqa: E402
-from analytics.mapping import Mapping  # noqa: E402
-from analytics.roles import SYSTEM  # noqa: E402
-from analytics.store import connect  # noqa: E402
-from analytics.sync import sync_once  # noqa: E402
+from analytics.access.roles import SYSTEM  # noqa: E402
+from analytics.ingest.imports import run_import  # noqa: E402
+from analytics.ingest.mapping import Mapping  # noqa: E402
+from analytics.ingest.sync import sync_once  # noqa: E402
+from analytics.migrations import connect  # noqa: E402
 
 MAPPING = Mapping(dataset="invoices")  # the Parquet file uses AR Desk's own column names
 SYNC_MAPPING = Mapping(dataset="invoices", sync={"table": "invoices", "watermark_column": "updated_at"})

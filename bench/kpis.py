@@ -30,11 +30,14 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics import aging, bad_debt, collector_kpis, dso, dunning_effectiveness, kpi_summary  # noqa: E402
-from analytics.filters import Filters  # noqa: E402
-from analytics.ledger import ledger_bounds, month_ends  # noqa: E402
+from analytics.kpis import aging, bad_debt, collector_kpis, dso, dunning_effectiveness  # noqa: E402
+from analytics.kpis import summary as kpi_summary
+from analytics.ledger.filters import Filters  # noqa: E402
+from analytics.ledger.months import month_ends  # noqa: E402
+from analytics.ledger.open_items import ledger_bounds
+from analytics.migrations import connect  # noqa: E402
 from analytics.settings import load_settings  # noqa: E402
-from analytics.store import Store, connect  # noqa: E402
+from analytics.store.connection import Store
 
 END = date(2026, 10, 31)
 
@@ -42,7 +45,7 @@ END = date(2026, 10, 31)
 def demo_store(entries: int, directory: Path) -> Store:
     path = directory / f"demo_{entries}.duckdb"
     if not path.exists():
-        from analytics.demo import generate_demo
+        from analytics.demo.generator import generate_demo
 
         building = path.with_suffix(".building")
         building.unlink(missing_ok=True)

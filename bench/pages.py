@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from analytics.store import connect  # noqa: E402
+from analytics.migrations import connect  # noqa: E402
 from tests.conftest import serve_app  # noqa: E402
 from tests.dashboard_fixtures import RENDERED_JS  # noqa: E402
 
@@ -40,8 +40,8 @@ CHROMIUM_FLAGS = [
 
 def build_store(entries: int) -> Path:
     """A demo store with `entries` ledger entries and the demo sign-ins (kept between runs)."""
-    from analytics.demo import generate_demo
-    from analytics.users import ensure_sign_ins
+    from analytics.access.users import ensure_sign_ins
+    from analytics.demo.generator import generate_demo
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"pages_{entries}.duckdb"
@@ -75,7 +75,7 @@ def time_pages(url: str, repeats: int) -> dict[tuple[str, str], list[float]]:
     """
     from playwright.sync_api import expect, sync_playwright
 
-    from analytics.roles import PAGES as SPECS
+    from analytics.access.roles import PAGES as SPECS
     from tests.dashboard_fixtures import sign_in_steady
 
     titles = {p.key: p.title for p in SPECS}

@@ -29,9 +29,9 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics.demo import generate_demo  # noqa: E402
-from analytics.store import connect  # noqa: E402
-from analytics.users import ensure_sign_ins  # noqa: E402
+from analytics.access.users import ensure_sign_ins  # noqa: E402
+from analytics.demo.generator import generate_demo  # noqa: E402
+from analytics.migrations import connect  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, DEMO_PASSWORD, serve_app, session_cookie  # noqa: E402
 
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analytics.customer_360 import customer_header, open_invoices, timeline  # noqa: E402
-from analytics.outreach import OutreachConfig, send_now  # noqa: E402
-from analytics.roles import Actor  # noqa: E402
-from analytics.store import connect  # noqa: E402
-from analytics.worklist import default_as_of, select_customers, worklist  # noqa: E402
+from analytics.access.roles import Actor  # noqa: E402
+from analytics.collections.customer_360 import customer_header, open_invoices, timeline  # noqa: E402
+from analytics.collections.outreach import OutreachConfig, send_now  # noqa: E402
+from analytics.collections.worklist import default_as_of, select_customers, worklist  # noqa: E402
+from analytics.migrations import connect  # noqa: E402
 
 
 def best(fn, repeat: int = 3) -> tuple[float, object]:
@@ -44,7 +44,7 @@ def main() -> None:
         shutil.copy(args.db, path)
         store = connect(str(path))
     else:
-        from analytics.demo import generate_demo
+        from analytics.demo.generator import generate_demo
 
         store = connect(str(path))
         generate_demo(store, entries=args.entries, seed=42, end_date=date(2026, 10, 31))

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from analytics.roles import ROLE_LABELS
-from analytics.sessions import end_all_sessions, open_sessions
-from analytics.users import MIN_PASSWORD_LENGTH, UserError, change_own_password
+from analytics.access.roles import ROLE_LABELS
+from analytics.access.sessions import end_all_sessions, open_sessions
+from analytics.access.users import MIN_PASSWORD_LENGTH, UserError, change_own_password
 from pages.plain_text import escape_markdown
 from pages.session import get_store, go_to, require_page
 

@@ -5,7 +5,18 @@ from collections.abc import Callable
 import pandas as pd
 import streamlit as st
 
-from analytics.assignments import (
+from analytics.access.roles import ROLE_LABELS, ROLES, PermissionDenied
+from analytics.access.sessions import end_all_sessions
+from analytics.access.users import (
+    UserError,
+    add_user,
+    list_users,
+    set_active,
+    set_password,
+    set_role,
+    unlock_user,
+)
+from analytics.collections.assignments import (
     AssignmentError,
     assign_customers,
     assignment_choices,
@@ -13,9 +24,6 @@ from analytics.assignments import (
     collector_load,
     find_customers,
 )
-from analytics.roles import ROLE_LABELS, ROLES, PermissionDenied
-from analytics.sessions import end_all_sessions
-from analytics.users import UserError, add_user, list_users, set_active, set_password, set_role, unlock_user
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 

@@ -5,8 +5,8 @@ from dataclasses import replace
 import pandas as pd
 import streamlit as st
 
-from analytics.aging import TOTAL, UNAPPLIED, aging_buckets, aging_trend, bucket_labels, open_invoices
-from analytics.roles import allowed_pages
+from analytics.access.roles import allowed_pages
+from analytics.kpis.aging import TOTAL, UNAPPLIED, aging_buckets, aging_trend, bucket_labels, open_invoices
 from pages.cached import cached
 from pages.charts import AGE_COLOURS, bar_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches

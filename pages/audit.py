@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from analytics.audit import audit_choices, search_audit
+from analytics.access.audit import audit_choices, search_audit
 from pages.session import get_store, require_page
 
 require_page("audit")

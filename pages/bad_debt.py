@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.aging import bucket_labels
-from analytics.bad_debt import bad_debt_monthly, roll_rates
+from analytics.kpis.aging import bucket_labels
+from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
 from pages.cached import cached
 from pages.charts import bar_chart, heatmap, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches

@@ -2,11 +2,18 @@
 
 import streamlit as st
 
-from analytics.outreach import OutreachConfig, OutreachError, list_templates, outbox, preview, send_now
-from analytics.roles import PermissionDenied
-from analytics.schema import CUSTOMER_STATUSES, SEGMENTS
+from analytics.access.roles import PermissionDenied
+from analytics.collections.outreach import (
+    OutreachConfig,
+    OutreachError,
+    list_templates,
+    outbox,
+    preview,
+    send_now,
+)
+from analytics.collections.worklist import default_as_of, select_customers
 from analytics.settings import load_settings
-from analytics.worklist import default_as_of, select_customers
+from analytics.store.schema import CUSTOMER_STATUSES, SEGMENTS
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page

@@ -17,13 +17,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from analytics.audit import data_version, figures_version
-from analytics.store import Store
+from analytics.store.connection import Store
+from analytics.store.data_version import data_version, figures_version
 
 TTL_SECONDS = 15 * 60
 # Engine modules whose results read only the ledger, customers, FX and dunning tables.
-FIGURES_MODULES = ("analytics.aging", "analytics.dso", "analytics.bad_debt", "analytics.kpi_summary",
-                   "analytics.dunning_effectiveness", "analytics.ledger", "analytics.filter_choices")
+FIGURES_MODULES = ("analytics.kpis.aging", "analytics.kpis.dso", "analytics.kpis.bad_debt", "analytics.kpis.summary",
+                   "analytics.kpis.dunning_effectiveness", "analytics.ledger.open_items", "analytics.ledger.filters")
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=500, show_spinner=False)

@@ -5,7 +5,8 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from analytics.customer_360 import (
+from analytics.access.roles import PermissionDenied, may
+from analytics.collections.customer_360 import (
     customer_aging,
     customer_contacts,
     customer_header,
@@ -14,7 +15,7 @@ from analytics.customer_360 import (
     open_invoices,
     timeline,
 )
-from analytics.followups import (
+from analytics.collections.followups import (
     CALL_OUTCOMES,
     DISPUTE_DEPARTMENTS,
     ESCALATION_TARGETS,
@@ -30,7 +31,7 @@ from analytics.followups import (
     refresh_promise_statuses,
     resolve_dispute,
 )
-from analytics.outreach import (
+from analytics.collections.outreach import (
     OutreachConfig,
     OutreachError,
     emails_in_window,
@@ -41,8 +42,7 @@ from analytics.outreach import (
     retry_queued,
     send_now,
 )
-from analytics.roles import PermissionDenied, may
-from analytics.worklist import collectors, default_as_of
+from analytics.collections.worklist import collectors, default_as_of
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.dso import days_to_pay, dso_monthly
+from analytics.kpis.dso import days_to_pay, dso_monthly
 from pages.cached import cached
 from pages.charts import bar_chart, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curve
+from analytics.kpis.dunning_effectiveness import dunning_effectiveness, recovery_curve
 from pages.cached import cached
 from pages.charts import compact, funnel, line_chart, show
 from pages.filters import dashboard, footer, stop_when_nothing_matches

@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date
 from typing import NoReturn
 
 import streamlit as st
 
-from analytics.audit import data_version
-from analytics.filter_choices import filter_choices
-from analytics.filters import Filters
-from analytics.ledger import ledger_bounds
+from analytics.ledger.filters import DIMENSIONS, Filters, filter_choices
+from analytics.ledger.months import add_months, month_end, month_start, months_between
+from analytics.ledger.open_items import ledger_bounds
 from analytics.settings import load_settings
-from analytics.store import Store
+from analytics.store.connection import Store
+from analytics.store.data_version import data_version
 from pages.cached import cached
 from pages.plain_text import escape_markdown
 
 ALL = "All"
-DIMENSIONS = ("segment", "collector", "country", "currency")
 LABELS = {"segment": "Segment", "collector": "Collector", "country": "Country", "currency": "Currency"}
 
 
@@ -60,30 +59,6 @@ class View:
         chosen = [f"{LABELS[d].lower()} {' or '.join(escape_markdown(v) for v in getattr(self, d))}"
                   for d in DIMENSIONS if getattr(self, d)]
         return ", ".join(chosen) if chosen else "no filter"
-
-
-# -- months ---------------------------------------------------------------------------------------
-def month_start(d: date) -> date:
-    return d.replace(day=1)
-
-
-def month_end(d: date) -> date:
-    return (d.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-
-
-def add_months(d: date, months: int) -> date:
-    """The first day of the month `months` after d's month."""
-    index = d.year * 12 + d.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
-def months_between(first: date, last: date) -> list[date]:
-    """First days of every month from first's month to last's month, inclusive."""
-    out, m = [], month_start(first)
-    while m <= last:
-        out.append(m)
-        m = add_months(m, 1)
-    return out
 
 
 # -- URL <-> view ---------------------------------------------------------------------------------

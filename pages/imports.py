@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from analytics.imports import (
+from analytics.ingest.imports import (
     ImportFailed,
     ImportLimits,
     quarantined_rows,
@@ -14,7 +14,7 @@ from analytics.imports import (
     sample_files,
     validate,
 )
-from analytics.mapping import DATASETS, FIELDS, Mapping, MappingError, load_mapping, shipped_mappings
+from analytics.ingest.mapping import DATASETS, FIELDS, Mapping, MappingError, load_mapping, shipped_mappings
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 

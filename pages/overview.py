@@ -3,9 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from analytics.dso import dso_monthly
-from analytics.kpi_summary import kpi_summary, top_overdue_customers
-from analytics.roles import allowed_pages
+from analytics.access.roles import allowed_pages
+from analytics.kpis.dso import dso_monthly
+from analytics.kpis.summary import kpi_summary, top_overdue_customers
 from pages.cached import cached
 from pages.charts import line_chart, show
 from pages.filters import dashboard, footer, nothing_matches

@@ -6,8 +6,9 @@ import streamlit as st
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from analytics.roles import PAGES, Actor
-from analytics.store import Store, StoreError, StoreLocked, connect
+from analytics.access.roles import PAGES, Actor
+from analytics.migrations import connect
+from analytics.store.connection import Store, StoreError, StoreLocked
 
 _served: Store | None = None  # the store the server opened at start (server.py), when served by it
 

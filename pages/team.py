@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics.collector_kpis import collector_kpis
+from analytics.kpis.collector_kpis import collector_kpis
 from pages.cached import cached
 from pages.charts import bar_chart, show
 from pages.filters import dashboard, footer, stop_when_nothing_matches

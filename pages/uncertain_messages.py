@@ -6,9 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics.outreach import OutreachConfig, OutreachError, mark_sent, send_again
-from analytics.roles import Actor, PermissionDenied
-from analytics.store import Store
+from analytics.access.roles import Actor, PermissionDenied
+from analytics.collections.outreach import OutreachConfig, OutreachError, mark_sent, send_again
+from analytics.store.connection import Store
 from pages.plain_text import escape_markdown
 
 

@@ -5,10 +5,10 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from analytics.followups import FollowUpError, snooze
-from analytics.roles import PermissionDenied
+from analytics.access.roles import PermissionDenied
+from analytics.collections.followups import FollowUpError, snooze
+from analytics.collections.worklist import REASON_LABELS, collectors, default_as_of, worklist
 from analytics.settings import load_settings
-from analytics.worklist import REASON_LABELS, collectors, default_as_of, worklist
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 

@@ -6,12 +6,13 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from analytics.ledger import refresh_settled_on
-from analytics.roles import SYSTEM
-from analytics.schema import ALLOCATION_IDS, ENTRY_IDS
-from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, reserve_ids
-from analytics.users import add_user
+from analytics.access.roles import SYSTEM
+from analytics.access.users import add_user
+from analytics.ledger.settlement import refresh_settled_on
+from analytics.ledger.stage_results import refresh_stage_results
+from analytics.store.connection import Store
+from analytics.store.ids import reserve_ids
+from analytics.store.schema import ALLOCATION_IDS, ENTRY_IDS
 
 STAGES = [
     (1, "Friendly reminder", 1, "email", "reminder_friendly"),

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.store import Store, connect
+from analytics.migrations import connect
+from analytics.store.connection import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,8 +45,8 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     Tests copy it before writing; the browser server gets its own copy.
     """
-    from analytics.demo import generate_demo
-    from analytics.users import ensure_sign_ins
+    from analytics.access.users import ensure_sign_ins
+    from analytics.demo.generator import generate_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     s = connect(str(path))
@@ -286,9 +287,9 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
     """
     from streamlit.testing.v1 import AppTest
 
-    from analytics.roles import SYSTEM
-    from analytics.sessions import open_session
-    from analytics.users import add_user, set_password
+    from analytics.access.roles import SYSTEM
+    from analytics.access.sessions import open_session
+    from analytics.access.users import add_user, set_password
 
     store = connect(os.environ["ARDESK_DB"])
     try:
@@ -345,7 +346,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def smtp():
     """A real SMTP server on loopback and an outreach config pointing at it: (recorder, config)."""
-    from analytics.outreach import OutreachConfig
+    from analytics.collections.outreach import OutreachConfig
     from tests.smtp_server import free_port, start_smtp
 
     port = free_port()
@@ -362,7 +363,7 @@ def run_app_watcher(store: Store, inbox: Path | None = None, timeout_s: float = 
 
     Without `inbox` the watcher finds its folder the way the app does.
     """
-    from analytics.inbox import pending_jobs, start_inbox_watcher
+    from analytics.ingest.inbox import pending_jobs, start_inbox_watcher
 
     watcher = start_inbox_watcher(store, inbox, interval_s=0.2)
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from analytics.store import connect
+from analytics.migrations import connect
 from tests.conftest import signed_in_app
 from tests.ledger_builder import LedgerBuilder
 

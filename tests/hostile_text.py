@@ -12,12 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from analytics.followups import add_note, add_task, log_call, open_dispute, promise_to_pay
-from analytics.imports import run_import
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM, Actor
-from analytics.store import connect
-from analytics.users import add_user, set_password
+from analytics.access.roles import SYSTEM, Actor
+from analytics.access.users import add_user, set_password
+from analytics.collections.followups import add_note, add_task, log_call, open_dispute, promise_to_pay
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import Mapping
+from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
 
 HOSTILE_CUSTOMER = "X1"

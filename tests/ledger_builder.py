@@ -17,10 +17,11 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
-from analytics.ledger import refresh_settled_on
-from analytics.schema import ALLOCATION_IDS, DUNNING_RUN_IDS, ENTRY_IDS
-from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, bulk_insert, reserve_ids
+from analytics.ledger.settlement import refresh_settled_on
+from analytics.ledger.stage_results import refresh_stage_results
+from analytics.store.connection import Store, bulk_insert
+from analytics.store.ids import reserve_ids
+from analytics.store.schema import ALLOCATION_IDS, DUNNING_RUN_IDS, ENTRY_IDS
 
 Day = date | str
 Applies = dict[str, float | tuple[float, Day]]

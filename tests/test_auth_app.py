@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.roles import PAGES, ROLES, SYSTEM, allowed_pages
-from analytics.sessions import open_session
+from analytics.access.roles import PAGES, ROLES, SYSTEM, allowed_pages
+from analytics.access.sessions import open_session
+from analytics.access.users import add_user, set_active, set_password, set_role
+from analytics.migrations import connect
 from analytics.settings import load_settings
-from analytics.store import bulk_insert, connect
-from analytics.users import add_user, set_active, set_password, set_role
+from analytics.store.connection import bulk_insert
 from tests.conftest import displayed
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +148,7 @@ def test_each_role_sees_exactly_its_pages(team_db: Path, role: str) -> None:
 
 
 def test_a_page_rechecks_the_role_when_it_loads(team_db: Path) -> None:
-    from analytics.roles import Actor
+    from analytics.access.roles import Actor
 
     for page, role in (("pages/admin.py", "cfo"), ("pages/audit.py", "collector")):
         at = AppTest.from_file(str(ROOT / page), default_timeout=30)

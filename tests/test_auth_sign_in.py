@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from analytics.roles import SYSTEM
-from analytics.sign_in import INCORRECT, SignInRules, attempt_sign_in, session_check
-from analytics.store import Store
-from analytics.users import add_user, set_active, set_password, set_role, users_version
+from analytics.access.roles import SYSTEM
+from analytics.access.sign_in import INCORRECT, SignInRules, attempt_sign_in, session_check
+from analytics.access.users import add_user, set_active, set_password, set_role, users_version
+from analytics.store.connection import Store
 
 RULES = SignInRules(max_failed_logins=3, lockout=timedelta(minutes=15), idle=timedelta(minutes=30),
                     max_session=timedelta(hours=8))
@@ -99,7 +99,7 @@ def test_a_success_resets_the_count_before_a_lock(ana: Store) -> None:
 def test_the_lock_out_is_in_the_store_so_a_restart_keeps_it(ana: Store) -> None:
     for _ in range(3):
         attempt_sign_in(ana, "ana", "nope-nope", T0, RULES)
-    from analytics.store import connect
+    from analytics.migrations import connect
 
     reopened = connect(ana.url)  # what a restarted app (or another process) sees
     try:

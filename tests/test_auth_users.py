@@ -12,12 +12,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.assignments import AssignmentError, assign_customers, assignment_preview, collector_load
-from analytics.audit import audit_choices, search_audit
-from analytics.cli import main
-from analytics.roles import ROLES, SYSTEM, Actor, PermissionDenied
-from analytics.store import Store, bulk_insert
-from analytics.users import (
+from analytics.access.audit import audit_choices, search_audit
+from analytics.access.roles import ROLES, SYSTEM, Actor, PermissionDenied
+from analytics.access.users import (
     UserError,
     add_user,
     change_own_password,
@@ -27,6 +24,14 @@ from analytics.users import (
     set_role,
     unlock_user,
 )
+from analytics.cli.main import main
+from analytics.collections.assignments import (
+    AssignmentError,
+    assign_customers,
+    assignment_preview,
+    collector_load,
+)
+from analytics.store.connection import Store, bulk_insert
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN = Actor("root", "admin", "Root")
@@ -238,7 +243,7 @@ def test_users_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> N
     code, out, _ = run("list", "--format", "json")
     assert code == 0 and [(u["username"], u["role"], u["active"]) for u in json.loads(out)] == [
         ("root", "admin", True), ("ana", "analyst", True)]
-    from analytics.store import connect
+    from analytics.migrations import connect
 
     s = connect(str(db))
     try:

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from analytics.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
-from analytics.inbox import Folders, pending_jobs
-from analytics.roles import SYSTEM, Actor, PermissionDenied
-from analytics.store import Store
+from analytics.access.roles import SYSTEM, Actor, PermissionDenied
+from analytics.collections.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
+from analytics.ingest.inbox import Folders, pending_jobs
+from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
 from tests.conftest import run_app_watcher
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from analytics.roles import SYSTEM, allowed_pages
-from analytics.store import connect
-from analytics.users import add_user
+from analytics.access.roles import SYSTEM, allowed_pages
+from analytics.access.users import add_user
+from analytics.migrations import connect
 from tests.conftest import (
     DEMO_PASSWORD,
     refuse_csp_violations,

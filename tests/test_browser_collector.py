@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.store import connect
-from analytics.worklist import default_as_of, select_customers
+from analytics.collections.worklist import default_as_of, select_customers
+from analytics.migrations import connect
 from tests.conftest import screenshot, sign_in
 
 pytestmark = pytest.mark.browser

@@ -14,16 +14,15 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from analytics.aging import TOTAL, UNAPPLIED, aging_buckets, open_invoices
-from analytics.bad_debt import bad_debt_monthly
-from analytics.collector_kpis import collector_kpis
-from analytics.dso import dso_monthly
-from analytics.dunning_effectiveness import dunning_effectiveness
-from analytics.filter_choices import filter_choices
-from analytics.filters import Filters
-from analytics.kpi_summary import kpi_summary
-from analytics.ledger import ledger_bounds
-from analytics.store import Store
+from analytics.kpis.aging import TOTAL, UNAPPLIED, aging_buckets, open_invoices
+from analytics.kpis.bad_debt import bad_debt_monthly
+from analytics.kpis.collector_kpis import collector_kpis
+from analytics.kpis.dso import dso_monthly
+from analytics.kpis.dunning_effectiveness import dunning_effectiveness
+from analytics.kpis.summary import kpi_summary
+from analytics.ledger.filters import Filters, filter_choices
+from analytics.ledger.open_items import ledger_bounds
+from analytics.store.connection import Store
 from pages.filters import default_view
 from tests.conftest import screenshot
 from tests.dashboard_fixtures import browser_metrics, sign_in_steady, wait_rendered

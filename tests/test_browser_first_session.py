@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from analytics.roles import SYSTEM
-from analytics.store import connect
-from analytics.users import add_user
+from analytics.access.roles import SYSTEM
+from analytics.access.users import add_user
+from analytics.migrations import connect
 from tests.conftest import DEMO_PASSWORD, serve_app, submit_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

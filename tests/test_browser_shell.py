@@ -24,7 +24,7 @@ def test_sign_in_see_overview_sign_out(page) -> None:
 
 def test_every_page_renders_under_the_content_security_policy(page) -> None:
     """The `page` fixture fails the test on any Content-Security-Policy violation in the console."""
-    from analytics.roles import allowed_pages
+    from analytics.access.roles import allowed_pages
 
     sign_in(page, "admin")
     nav = page.get_by_test_id("stSidebarNav")

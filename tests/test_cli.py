@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analytics.cli import build_parser, main
-from analytics.store import bulk_insert, connect
+from analytics.cli.main import build_parser, main
+from analytics.migrations import connect
+from analytics.store.connection import bulk_insert
 
 
 def test_every_command_has_help(capsys) -> None:

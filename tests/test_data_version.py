@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from analytics.audit import data_version, figures_version
-from analytics.followups import add_note, log_call, reassign
-from analytics.imports import run_import
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM, Actor
-from analytics.sign_in import attempt_sign_in
-from analytics.store import Store
-from analytics.users import add_user
+from analytics.access.roles import SYSTEM, Actor
+from analytics.access.sign_in import attempt_sign_in
+from analytics.access.users import add_user
+from analytics.collections.followups import add_note, log_call, reassign
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import Mapping
+from analytics.store.connection import Store
+from analytics.store.data_version import data_version, figures_version
 from tests.collector_data import add_customer, add_invoice, setup_people
 
 T = date.today()

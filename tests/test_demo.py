@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import demo
-from analytics.demo import StoreNotEmpty, demo_summary_table, generate_demo, payment_behaviour
-from analytics.schema import SEGMENTS
-from analytics.store import Store, connect
+from analytics.demo import generator as demo
+from analytics.demo.generator import StoreNotEmpty, demo_summary_table, generate_demo, payment_behaviour
+from analytics.migrations import connect
+from analytics.store.connection import Store
+from analytics.store.schema import SEGMENTS
 
 END = date(2026, 10, 31)
 START = END - timedelta(days=730)

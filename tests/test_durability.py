@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.store import connect
+from analytics.migrations import connect
 from tests.conftest import app_process, interruptible
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,8 +87,8 @@ def stop(proc: subprocess.Popen, signum: int) -> None:
 WATCHER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from analytics.inbox import start_inbox_watcher
-    from analytics.store import connect
+    from analytics.ingest.inbox import start_inbox_watcher
+    from analytics.migrations import connect
     store = connect(sys.argv[1])
     watcher = start_inbox_watcher(store, Path(sys.argv[2]), interval_s=0.2)
     print("watching", flush=True)
@@ -176,8 +176,9 @@ def test_ids_come_from_sequences_that_survive_a_kill(tmp_path: Path) -> None:
     db = tmp_path / "ardesk.duckdb"
     script = textwrap.dedent("""
         import os, signal, sys
-        from analytics.schema import ENTRY_IDS
-        from analytics.store import connect, reserve_ids
+        from analytics.store.schema import ENTRY_IDS
+        from analytics.migrations import connect
+        from analytics.store.ids import reserve_ids
         store = connect(sys.argv[1])
         with store.write() as conn:
             print(reserve_ids(conn, ENTRY_IDS, 1000), flush=True)
@@ -187,8 +188,8 @@ def test_ids_come_from_sequences_that_survive_a_kill(tmp_path: Path) -> None:
                          timeout=60)
     assert out.returncode == -signal.SIGKILL
     assert int(out.stdout) == 1
-    from analytics.schema import ENTRY_IDS
-    from analytics.store import reserve_ids
+    from analytics.store.ids import reserve_ids
+    from analytics.store.schema import ENTRY_IDS
 
     store = connect(str(db))
     try:
@@ -200,8 +201,9 @@ def test_ids_come_from_sequences_that_survive_a_kill(tmp_path: Path) -> None:
 
 RESERVER = textwrap.dedent("""
     import sys
-    from analytics.schema import ENTRY_IDS
-    from analytics.store import connect, reserve_ids
+    from analytics.store.schema import ENTRY_IDS
+    from analytics.migrations import connect
+    from analytics.store.ids import reserve_ids
     store = connect(sys.argv[1])
     blocks = []
     for _ in range(int(sys.argv[2])):

@@ -8,7 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from analytics.followups import (
+from analytics.access.roles import SYSTEM, Actor, PermissionDenied
+from analytics.collections.followups import (
     FollowUpError,
     add_note,
     add_task,
@@ -22,8 +23,7 @@ from analytics.followups import (
     resolve_dispute,
     snooze,
 )
-from analytics.roles import SYSTEM, Actor, PermissionDenied
-from analytics.store import Store
+from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_invoice, add_payment, setup_people
 
 T = date.today()

@@ -16,11 +16,18 @@ import pandas as pd
 import psutil
 import pytest
 
-from analytics.imports import FIELD_LENGTHS, ImportFailed, ImportLimits, read_source, run_import, validate
-from analytics.ledger import ledger_bounds
-from analytics.mapping import AMOUNT_FIELDS, DATE_FIELDS, FIELDS, Mapping, load_mapping
-from analytics.roles import SYSTEM
-from analytics.store import Store
+from analytics.access.roles import SYSTEM
+from analytics.ingest.imports import (
+    FIELD_LENGTHS,
+    ImportFailed,
+    ImportLimits,
+    read_source,
+    run_import,
+    validate,
+)
+from analytics.ingest.mapping import AMOUNT_FIELDS, DATE_FIELDS, FIELDS, Mapping, load_mapping
+from analytics.ledger.open_items import ledger_bounds
+from analytics.store.connection import Store
 from tests.export_files import register_frame, write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,7 +185,7 @@ def peak():
     status = open("/proc/self/status").read()
     print("PEAK_KIB", status.split("VmHWM:")[1].split()[0], file=sys.stderr)
 atexit.register(peak)
-from analytics.cli import main
+from analytics.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.imports import FIELD_LENGTHS
-from analytics.store import connect
+from analytics.ingest.imports import FIELD_LENGTHS
+from analytics.migrations import connect
 from tests.conftest import displayed, screenshot, sign_in, signed_in_app
 from tests.export_files import write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb
 

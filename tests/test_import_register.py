@@ -17,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.aging import TOTAL, UNAPPLIED, aging_buckets, open_invoices
-from analytics.imports import run_import
-from analytics.ledger import portfolio_summary
-from analytics.mapping import load_mapping
-from analytics.roles import SYSTEM
-from analytics.store import connect
+from analytics.access.roles import SYSTEM
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import load_mapping
+from analytics.kpis.aging import TOTAL, UNAPPLIED, aging_buckets, open_invoices
+from analytics.ledger.open_items import portfolio_summary
+from analytics.migrations import connect
 from tests.export_files import open_ar_from_file, write_register
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics import imports
-from analytics.imports import ImportProgress, run_import, validate
-from analytics.ledger import portfolio_summary
-from analytics.mapping import Mapping, MappingError, load_mapping, parse_column_overrides
-from analytics.roles import SYSTEM, Actor, PermissionDenied
-from analytics.store import Store
+from analytics.access.roles import SYSTEM, Actor, PermissionDenied
+from analytics.ingest import imports
+from analytics.ingest.imports import ImportProgress, run_import, validate
+from analytics.ingest.mapping import Mapping, MappingError, load_mapping, parse_column_overrides
+from analytics.ledger.open_items import portfolio_summary
+from analytics.store.connection import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_EXPORT = ROOT.parent / "shared" / "data" / "real" / "WA_Fn-UseC_-Accounts-Receivable.csv"

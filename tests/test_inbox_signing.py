@@ -15,7 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from analytics.inbox import (
+from analytics.access.roles import SYSTEM, Actor
+from analytics.access.users import add_user, set_active
+from analytics.ingest.inbox import (
     KEY_FILE,
     Folders,
     InboxKeyError,
@@ -28,10 +30,8 @@ from analytics.inbox import (
     stage_dunning_run,
     stage_import,
 )
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM, Actor
-from analytics.store import Store
-from analytics.users import add_user, set_active
+from analytics.ingest.mapping import Mapping
+from analytics.store.connection import Store
 
 INVOICES = Mapping(dataset="invoices", columns={
     "customer_id": "cust", "document_number": "doc", "posting_date": "date", "amount": "amount"})

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from analytics.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
-from analytics.filters import Filters, filter_sql
-from analytics.store import Store
+from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
+from analytics.ledger.filters import Filters, filter_sql
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
 D = date(2024, 6, 30)

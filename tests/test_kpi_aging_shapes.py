@@ -10,10 +10,11 @@ from datetime import date
 
 import pytest
 
-from analytics.aging import BASES, GROUPINGS, TOTAL, UNAPPLIED, _intervals, aging_buckets
-from analytics.filters import ALL, Filters
-from analytics.ledger import open_amounts_sql, open_items_sql, reporting_params
-from analytics.store import Store
+from analytics.kpis.aging import BASES, GROUPINGS, TOTAL, UNAPPLIED, _intervals, aging_buckets
+from analytics.ledger.filters import ALL, Filters
+from analytics.ledger.fx import reporting_params
+from analytics.ledger.open_items import open_amounts_sql, open_items_sql
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
 DATES = [date(2024, 3, 31), date(2024, 6, 30), date(2024, 7, 3), date(2024, 12, 31)]

@@ -6,10 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from analytics.bad_debt import bad_debt_monthly, roll_rates
-from analytics.filters import Filters
-from analytics.kpi_summary import kpi_summary, top_overdue_customers
-from analytics.store import Store
+from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
+from analytics.kpis.summary import kpi_summary, top_overdue_customers
+from analytics.ledger.filters import Filters
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 from tests.test_kpi_aging import ledger as aging_ledger  # noqa: F401 - fixture
 from tests.test_kpi_dso import ledger  # noqa: F401 - fixture
@@ -86,6 +86,6 @@ def test_top_overdue_customers(store: Store, aging_ledger: LedgerBuilder) -> Non
 
 @pytest.mark.parametrize("as_of", [date(2024, 1, 31), date(2024, 2, 29), date(2024, 3, 31)])
 def test_summary_open_ar_matches_aging(store: Store, ledger: LedgerBuilder, as_of: date) -> None:  # noqa: F811
-    from analytics.aging import aging_buckets
+    from analytics.kpis.aging import aging_buckets
 
     assert kpi_summary(store, as_of).loc[0, "open_ar"] == aging_buckets(store, as_of).loc[0, "Total"]

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from analytics.cli import main
-from analytics.store import Store
+from analytics.cli.main import main
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 from tests.test_kpi_aging import ledger  # noqa: F401 - fixture
 

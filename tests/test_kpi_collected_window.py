@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from analytics.collector_kpis import collector_kpis
-from analytics.store import Store
+from analytics.kpis.collector_kpis import collector_kpis
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
 

@@ -6,15 +6,15 @@ from datetime import date
 
 import pytest
 
-from analytics.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
-from analytics.bad_debt import bad_debt_monthly, roll_rates
-from analytics.collector_kpis import collector_kpis
-from analytics.dso import days_to_pay, dso_monthly
-from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curve
-from analytics.filters import Filters
-from analytics.kpi_summary import kpi_summary, top_overdue_customers
-from analytics.ledger import portfolio_summary
-from analytics.store import Store
+from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
+from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
+from analytics.kpis.collector_kpis import collector_kpis
+from analytics.kpis.dso import days_to_pay, dso_monthly
+from analytics.kpis.dunning_effectiveness import dunning_effectiveness, recovery_curve
+from analytics.kpis.summary import kpi_summary, top_overdue_customers
+from analytics.ledger.filters import Filters
+from analytics.ledger.open_items import portfolio_summary
+from analytics.store.connection import Store
 
 AS_OF, START = date(2026, 10, 31), date(2025, 11, 1)
 

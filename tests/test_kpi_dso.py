@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from analytics.dso import days_to_pay, dso_monthly
-from analytics.filters import Filters
-from analytics.store import Store
+from analytics.kpis.dso import days_to_pay, dso_monthly
+from analytics.ledger.filters import Filters
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
 

@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from analytics.collector_kpis import collector_kpis, working_days
-from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curve
-from analytics.filters import Filters
-from analytics.store import Store
+from analytics.kpis.collector_kpis import collector_kpis, working_days
+from analytics.kpis.dunning_effectiveness import dunning_effectiveness, recovery_curve
+from analytics.ledger.filters import Filters
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
 START, END = date(2024, 3, 1), date(2024, 4, 30)

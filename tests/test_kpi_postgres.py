@@ -20,7 +20,7 @@ import tests.test_kpi_collected_window as collected_window_tests
 import tests.test_kpi_dso as dso_tests
 import tests.test_kpi_dunning_collectors as dunning_tests
 import tests.test_stage_results as stage_results_tests
-from analytics.store import connect
+from analytics.migrations import connect
 
 pytestmark = pytest.mark.postgres
 

@@ -18,16 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.aging import aging_buckets, aging_trend, bucket_labels
-from analytics.dso import dso_monthly
-from analytics.ledger import (
-    activity_horizon,
-    current_open_amounts,
-    month_ends,
-    open_amounts_sql,
-    refresh_settled_on,
-)
-from analytics.store import Store, bulk_insert, connect
+from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels
+from analytics.kpis.dso import dso_monthly
+from analytics.ledger.months import month_ends
+from analytics.ledger.open_items import activity_horizon, current_open_amounts, open_amounts_sql
+from analytics.ledger.settlement import refresh_settled_on
+from analytics.migrations import connect
+from analytics.store.connection import Store, bulk_insert
 
 pytestmark = pytest.mark.slow  # about 20 s for the three properties x 40 examples
 

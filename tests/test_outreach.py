@@ -11,8 +11,9 @@ from email.policy import default as default_policy
 import pytest
 import sqlalchemy as sa
 
-from analytics.followups import open_dispute
-from analytics.outreach import (
+from analytics.access.roles import Actor, PermissionDenied
+from analytics.collections.followups import open_dispute
+from analytics.collections.outreach import (
     OutreachConfig,
     OutreachError,
     deliver,
@@ -21,8 +22,7 @@ from analytics.outreach import (
     retry_queued,
     send_now,
 )
-from analytics.roles import Actor, PermissionDenied
-from analytics.store import Store
+from analytics.store.connection import Store
 from tests.collector_data import (
     add_customer,
     add_invoice,
@@ -229,7 +229,7 @@ def test_unknown_template_is_refused_with_the_choices(store: Store) -> None:
 
 
 def test_every_shipped_template_renders_for_a_customer(store: Store) -> None:
-    from analytics.outreach import list_templates
+    from analytics.collections.outreach import list_templates
 
     [cid] = _customers(store, 1)
     for name in list_templates():

@@ -23,9 +23,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics import outreach
-from analytics.cli import main
-from analytics.outreach import (
+from analytics.access.roles import Actor, PermissionDenied
+from analytics.cli.main import main
+from analytics.collections import outreach
+from analytics.collections.outreach import (
     OutreachConfig,
     OutreachError,
     deliver,
@@ -38,10 +39,10 @@ from analytics.outreach import (
     send_again,
     send_now,
 )
-from analytics.roles import Actor, PermissionDenied
-from analytics.schema import SCHEMA_VERSION, messages
+from analytics.migrations import SCHEMA_VERSION, connect
 from analytics.settings import load_settings
-from analytics.store import Store, connect
+from analytics.store.connection import Store
+from analytics.store.schema import messages
 from tests.collector_data import (
     overdue_customers,
 )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analytics.roles import PAGES
+from analytics.access.roles import PAGES
 from tests.dashboard_fixtures import signed_in
 
 DASHBOARDS = ["overview", "aging", "dso", "bad_debt", "dunning", "team"]

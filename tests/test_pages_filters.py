@@ -7,10 +7,10 @@ from datetime import date
 
 import pandas as pd
 
-from analytics.filter_choices import filter_choices
-from analytics.filters import Filters
-from analytics.store import Store
-from pages.filters import View, add_months, default_view, months_between, params_from_view, view_from_params
+from analytics.ledger.filters import Filters, filter_choices
+from analytics.ledger.months import add_months, months_between
+from analytics.store.connection import Store
+from pages.filters import View, default_view, params_from_view, view_from_params
 from pages.tables import csv_bytes, excel_bytes
 
 FIRST, LAST = date(2024, 11, 3), date(2026, 10, 31)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from analytics.filters import Filters
-from analytics.kpi_summary import kpi_summary
-from analytics.store import connect
+from analytics.kpis.summary import kpi_summary
+from analytics.ledger.filters import Filters
+from analytics.migrations import connect
 from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/overview.py"

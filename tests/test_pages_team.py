@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analytics.store import connect
+from analytics.migrations import connect
 from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/team.py"

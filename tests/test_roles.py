@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.roles import PAGES, ROLES, SYSTEM, Actor, PermissionDenied, allowed_pages, home_page, require
-from analytics.store import Store
-from analytics.users import UserError, add_user, check_password, credentials, list_users, set_password
+from analytics.access.roles import (
+    PAGES,
+    ROLES,
+    SYSTEM,
+    Actor,
+    PermissionDenied,
+    allowed_pages,
+    home_page,
+    require,
+)
+from analytics.access.users import UserError, add_user, check_password, credentials, list_users, set_password
+from analytics.store.connection import Store
 
 
 def test_every_role_opens_the_overview_and_page_files_exist() -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from analytics import schema
-from analytics.store import connect
+from analytics import migrations
+from analytics.migrations import connect
+from analytics.store import schema
 
 V1_SQL = Path(__file__).parent / "fixtures" / "store_v1.sql"
 
@@ -34,9 +35,9 @@ def test_v1_store_upgrades_in_place_with_nothing_lost(tmp_path: Path) -> None:
     con.close()
 
     store = connect(str(path))
-    assert schema.current_version(store) == schema.SCHEMA_VERSION
+    assert migrations.current_version(store) == migrations.SCHEMA_VERSION
     assert store.read("SELECT version FROM schema_migrations ORDER BY version").version.tolist() == [
-        1, *(version for version, _, _ in schema.MIGRATIONS)]  # every migration, in order (numbers may skip)
+        1, *(version for version, _, _ in migrations.MIGRATIONS)]  # every migration, in order (numbers may skip)
     for table, rows in before.items():
         after = [row[: len(rows[0])] for row in store.read(f"SELECT * FROM {table}")  # noqa: S608
                  .itertuples(index=False)] if rows else []
@@ -65,9 +66,9 @@ def test_upgraded_store_has_exactly_the_fresh_schema(tmp_path: Path) -> None:
 
 def test_upgrade_is_idempotent_and_refuses_a_newer_store(tmp_path: Path) -> None:
     store = connect(str(tmp_path / "s.duckdb"))
-    assert schema.upgrade(store) == schema.SCHEMA_VERSION  # nothing left to do
+    assert migrations.upgrade(store) == migrations.SCHEMA_VERSION  # nothing left to do
     with store.write() as conn:
         conn.execute(schema.schema_migrations.insert().values(
-            version=schema.SCHEMA_VERSION + 1, description="from the future", applied_at="2030-01-01"))
+            version=migrations.SCHEMA_VERSION + 1, description="from the future", applied_at="2030-01-01"))
     with pytest.raises(RuntimeError, match="newer than this AR Desk"):
-        schema.upgrade(store)
+        migrations.upgrade(store)

@@ -11,10 +11,10 @@ import urllib.request
 import pyarrow as pa
 import pytest
 
-from analytics.inbox import folders_for, pending_jobs, stage_import
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM
-from analytics.store import connect
+from analytics.access.roles import SYSTEM
+from analytics.ingest.inbox import folders_for, pending_jobs, stage_import
+from analytics.ingest.mapping import Mapping
+from analytics.migrations import connect
 from tests.conftest import serve_app
 
 pytestmark = pytest.mark.slow

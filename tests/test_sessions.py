@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from analytics.roles import SYSTEM, Actor, PermissionDenied
-from analytics.sessions import (
+from analytics.access.roles import SYSTEM, Actor, PermissionDenied
+from analytics.access.sessions import (
     ENDED,
     TICKET_LIFETIME,
     check_session,
@@ -21,9 +21,10 @@ from analytics.sessions import (
     session_for_token,
     sign_out,
 )
-from analytics.sign_in import SignInRules
-from analytics.store import Store, connect
-from analytics.users import add_user, set_active, set_password
+from analytics.access.sign_in import SignInRules
+from analytics.access.users import add_user, set_active, set_password
+from analytics.migrations import connect
+from analytics.store.connection import Store
 
 RULES = SignInRules(idle=timedelta(minutes=30), max_session=timedelta(hours=8))
 T0 = datetime(2026, 11, 2, 9, 0)

@@ -13,12 +13,14 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.aging import open_invoices
-from analytics.imports import run_import
-from analytics.ledger import OPEN_ITEMS_SQL, refresh_settled_on, reporting_params
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM
-from analytics.store import Store
+from analytics.access.roles import SYSTEM
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import Mapping
+from analytics.kpis.aging import open_invoices
+from analytics.ledger.fx import reporting_params
+from analytics.ledger.open_items import OPEN_ITEMS_SQL
+from analytics.ledger.settlement import refresh_settled_on
+from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
 INVOICES = Mapping(dataset="invoices", columns={

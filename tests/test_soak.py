@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.inbox import pending_jobs
-from analytics.store import connect
+from analytics.ingest.inbox import pending_jobs
+from analytics.migrations import connect
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, DEMO_PASSWORD, ROOT, app_process
 from tests.test_durability import expected, invoice_file
 

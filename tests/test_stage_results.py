@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.dunning_effectiveness import dunning_effectiveness, recovery_curve
-from analytics.imports import run_import
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM
-from analytics.schema import SCHEMA_VERSION
-from analytics.stage_results import refresh_stage_results
-from analytics.store import Store, connect, read_df
+from analytics.access.roles import SYSTEM
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import Mapping
+from analytics.kpis.dunning_effectiveness import dunning_effectiveness, recovery_curve
+from analytics.ledger.stage_results import refresh_stage_results
+from analytics.migrations import SCHEMA_VERSION, connect
+from analytics.store.connection import Store, read_df
 from tests.ledger_builder import LedgerBuilder
 
 COLUMNS = ("document_number, r.stage_no, r.run_date, r.open_amount, r.paid_7d, r.paid_14d, r.paid_30d, "

@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from analytics.schema import ENTRY_IDS, customers
-from analytics.store import Store, bulk_insert, connect, reserve_ids
+from analytics.migrations import connect
+from analytics.store.connection import Store, bulk_insert
+from analytics.store.ids import reserve_ids
+from analytics.store.schema import ENTRY_IDS, customers
 
 
 def _customer(cid: str) -> dict:
@@ -78,7 +80,7 @@ def test_concurrent_writers_from_threads_all_persist(store: Store) -> None:
 
 def test_second_process_gets_a_plain_locked_message(store: Store, tmp_path) -> None:
     code = (
-        "from analytics.store import connect, StoreLocked\n"
+        "from analytics.migrations import connect\nfrom analytics.store.connection import StoreLocked\n"
         f"try:\n    connect({str(tmp_path / 'ardesk.duckdb')!r})\n"
         "except StoreLocked as e:\n    print('LOCKED', e.pid, e)\n"
     )

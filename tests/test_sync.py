@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from analytics.inbox import Folders, folders_for, ingest_pending, pending_jobs, stage_sync
-from analytics.mapping import Mapping
-from analytics.roles import SYSTEM
-from analytics.schema import activities
+from analytics.access.roles import SYSTEM
+from analytics.ingest.inbox import Folders, folders_for, ingest_pending, pending_jobs, stage_sync
+from analytics.ingest.mapping import Mapping
+from analytics.ingest.sync import parse_every, sync_once, watermark
 from analytics.settings import CONFIG_DIR, database_url
-from analytics.store import Store
-from analytics.sync import parse_every, sync_once, watermark
+from analytics.store.connection import Store
+from analytics.store.schema import activities
 from tests.conftest import interruptible, run_app_watcher
 
 ROOT = Path(__file__).resolve().parent.parent

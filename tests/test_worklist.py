@@ -7,11 +7,18 @@ from datetime import date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from analytics.followups import add_note, add_task, complete_task, log_call, promise_to_pay, snooze
-from analytics.outreach import OutreachConfig, send_now
-from analytics.roles import Actor
-from analytics.store import Store
-from analytics.worklist import WORKLIST_COLUMNS, select_customers, worklist
+from analytics.access.roles import Actor
+from analytics.collections.followups import (
+    add_note,
+    add_task,
+    complete_task,
+    log_call,
+    promise_to_pay,
+    snooze,
+)
+from analytics.collections.outreach import OutreachConfig, send_now
+from analytics.collections.worklist import WORKLIST_COLUMNS, select_customers, worklist
+from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
 
 T = date.today()
@@ -129,7 +136,7 @@ def test_bulk_selection_filters_by_exact_days_past_due_and_amount(books: Store) 
 
 
 def test_cli_prints_the_worklist_and_says_when_it_is_empty(books: Store, capsys) -> None:
-    from analytics.cli import main
+    from analytics.cli.main import main
 
     url = books.url
     assert main(["--db", url, "outreach", "worklist", "--collector", "ana.collector", "--as-of", T.isoformat(),
@@ -144,7 +151,7 @@ def test_cli_prints_the_worklist_and_says_when_it_is_empty(books: Store, capsys)
 
 
 def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(demo_store: Store) -> None:
-    from analytics.worklist import REASON_LABELS, default_as_of
+    from analytics.collections.worklist import REASON_LABELS, default_as_of
 
     as_of = default_as_of(demo_store)
     team = worklist(demo_store, as_of)

@@ -1,0 +1,1 @@
+"""`ardesk`, the command line: one module per command group over the engine."""

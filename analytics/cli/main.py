@@ -1,0 +1,47 @@
+"""`ardesk`: the command line over the engine, so everything the app shows can be scripted.
+
+Each command group lives in `analytics/cli/<group>.py` with a `register(subparsers)` that adds its
+parser and sets `handler`. Errors a person can act on (a locked store, a refused permission, a bad
+file) print one plain sentence and exit 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from analytics.access.roles import PermissionDenied
+from analytics.cli import db, demo, dunning, imports, outreach, report, users
+from analytics.cli.output import UserError
+from analytics.ingest.inbox import InboxKeyError
+from analytics.store.connection import StoreError, StoreLocked
+
+COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ardesk",
+        description="AR Desk: collections workspace. Import ledgers, run reports, generate demo data.",
+    )
+    parser.add_argument(
+        "--db", metavar="PATH_OR_URL",
+        help="the store: a DuckDB file path or a SQLAlchemy URL (default: ARDESK_DB, else config/settings.toml)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for group in COMMAND_GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except (StoreLocked, StoreError, PermissionDenied, UserError, InboxKeyError) as exc:
+        print(f"ardesk: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ardesk: interrupted; nothing was committed by the unfinished step.", file=sys.stderr)
+        return 130

@@ -1,0 +1,237 @@
+"""The collector's worklist: every actionable item with its reason, ranked by priority.
+
+Reasons (one row per customer and reason; per stage for dunning):
+- `dunning_stage`: open invoices due for their next dunning stage (see `dunning_schedule`);
+- `promise_due_today`: a pending promise to pay whose date is D;
+- `broken_promise`: a promise broken within the last 30 days;
+- `dispute_waiting`: an open dispute waiting for an answer;
+- `task_due`: an open task due on or before D (for the collector: tasks assigned to them);
+- `newly_past_due`: the customer's oldest open invoice went past due in the last 7 days;
+- `no_ap_contact`: a customer with open invoices and no active accounts-payable contact with an
+  email or phone.
+An item leaves the list when acted on: tasks when completed; `no_ap_contact` when a contact is
+added; the others when an email, letter, call, note, promise, dispute, escalation or
+reassignment is logged for the customer after the item arose (the activity that raised it, such
+as the dispute itself, does not count; a dunning stage also leaves when its run is recorded). A snooze (activity kind 'snooze', `target` = a reason code or empty for all)
+hides the customer's items until its date.
+
+Priority = amount_at_risk × days_factor × history_factor, each a column:
+- amount_at_risk: dunning items: the open amount of the invoices due for the stage; other items:
+  the customer's overdue amount, or its open amount when nothing is overdue (reporting currency);
+- days_factor = max(1, the customer's oldest days past due);
+- history_factor = 1 + min(max(average days late over 365 days, 0), 90) / 30  (1 = pays on time,
+  4 = pays three months late or worse; no payment history: 1).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pandas as pd
+
+from analytics.collections.customer_360 import AVG_DAYS_LATE_SQL, HISTORY_DAYS
+from analytics.collections.dunning_schedule import CONFIG_OF_CUSTOMER_SQL, DUE_CTES
+from analytics.collections.followups import refresh_promise_statuses
+from analytics.ledger.open_items import OPEN_ITEMS_SQL, ledger_bounds
+from analytics.settings import load_settings
+from analytics.store.connection import Store
+
+BROKEN_PROMISE_DAYS = 30
+NEWLY_PAST_DUE_DAYS = 7
+ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "reassignment")
+
+REASON_LABELS = {
+    "dunning_stage": "Dunning stage due",
+    "promise_due_today": "Promise due today",
+    "broken_promise": "Broken promise",
+    "dispute_waiting": "Dispute waiting for an answer",
+    "task_due": "Task due",
+    "newly_past_due": "Newly past due",
+    "no_ap_contact": "No accounts-payable contact",
+}
+
+WORKLIST_COLUMNS = [
+    "priority", "customer_id", "customer_name", "collector", "reason", "reason_label", "detail",
+    "amount_at_risk", "days_factor", "history_factor", "since", "entry_id", "activity_id", "template",
+]
+
+_ACTION_LIST = ", ".join(f"'{k}'" for k in ACTION_KINDS)
+
+WORKLIST_SQL = f"""
+WITH items AS ({OPEN_ITEMS_SQL}),
+{CONFIG_OF_CUSTOMER_SQL},
+{DUE_CTES},
+due AS (SELECT * FROM reached WHERE rn = 1),
+cust AS (
+    SELECT customer_id,
+           SUM(CASE WHEN open_amount > 0 THEN open_amount * fx_rate ELSE 0 END) AS open_ar,
+           SUM(CASE WHEN open_amount > 0 AND days_past_due > 0 THEN open_amount * fx_rate ELSE 0 END) AS overdue_ar,
+           MAX(CASE WHEN open_amount > 0 THEN days_past_due END) AS max_dpd
+    FROM items GROUP BY customer_id
+), history AS ({AVG_DAYS_LATE_SQL}),
+last_action AS (
+    SELECT customer_id, MAX(occurred_at) AS acted_at FROM activities
+    WHERE kind IN ({_ACTION_LIST}) GROUP BY customer_id
+), raw AS (
+    SELECT customer_id, 'dunning_stage' AS reason,
+           CAST(COUNT(*) AS VARCHAR) || ' invoice(s) due for stage ' || CAST(stage_no AS VARCHAR) || ' '
+             || stage_name || ' (' || channel || COALESCE(', template ' || template, '') || ')' AS detail,
+           MIN(entry_id) AS entry_id, CAST(NULL AS BIGINT) AS activity_id,
+           CAST(MAX(due_date + day_offset) AS TIMESTAMP) AS since,
+           SUM(open_amount * fx_rate) AS item_amount, template
+    FROM due GROUP BY customer_id, stage_no, stage_name, channel, template
+    UNION ALL
+    SELECT customer_id, 'promise_due_today', 'Promise to pay ' || CAST(amount AS VARCHAR) || ' due today',
+           entry_id, activity_id, GREATEST(CAST(CAST(:as_of AS DATE) AS TIMESTAMP), occurred_at), NULL, NULL
+    FROM activities WHERE kind = 'promise' AND status = 'pending' AND due_date = :as_of
+    UNION ALL
+    SELECT customer_id, 'broken_promise',
+           'Promise to pay ' || CAST(amount AS VARCHAR) || ' by ' || CAST(due_date AS VARCHAR) || ' was broken',
+           entry_id, activity_id, CAST(due_date + 1 AS TIMESTAMP), NULL, NULL
+    FROM activities WHERE kind = 'promise' AND status = 'broken'
+      AND due_date >= :broken_since AND due_date < :as_of
+    UNION ALL
+    SELECT customer_id, 'dispute_waiting',
+           'Dispute with ' || COALESCE(department, '?') || ' since ' || CAST(CAST(occurred_at AS DATE) AS VARCHAR)
+             || ': ' || COALESCE(reason, ''),
+           entry_id, activity_id, occurred_at, NULL, NULL
+    FROM activities WHERE kind = 'dispute' AND status = 'open'
+    UNION ALL
+    SELECT customer_id, 'task_due',
+           'Task due ' || CAST(due_date AS VARCHAR) || ' for ' || COALESCE(assignee, '?') || ': '
+             || COALESCE(subject, ''),
+           entry_id, activity_id, CAST(NULL AS TIMESTAMP), NULL, NULL
+    FROM activities WHERE kind = 'task' AND status = 'open' AND due_date <= :as_of {{task_filter}}
+    UNION ALL
+    SELECT customer_id, 'newly_past_due',
+           'Oldest open invoice went past due ' || CAST(max_dpd AS VARCHAR) || ' day(s) ago',
+           NULL, NULL, CAST(CAST(:as_of AS DATE) - CAST(max_dpd AS INTEGER) + 1 AS TIMESTAMP), NULL, NULL
+    FROM cust WHERE max_dpd BETWEEN 1 AND :newly_days
+    UNION ALL
+    SELECT cu.customer_id, 'no_ap_contact', 'No active accounts-payable contact with an email or phone',
+           NULL, NULL, CAST(NULL AS TIMESTAMP), NULL, NULL
+    FROM cust cu WHERE cu.open_ar > 0 AND NOT EXISTS (
+        SELECT 1 FROM contacts k WHERE k.customer_id = cu.customer_id AND k.active
+          AND k.role = 'accounts_payable' AND (k.email LIKE '%_@_%' OR k.phone IS NOT NULL))
+)
+SELECT r.customer_id, c.name AS customer_name, c.collector, r.reason, r.detail, r.entry_id, r.activity_id,
+       r.since, r.template,
+       COALESCE(r.item_amount,
+                CASE WHEN COALESCE(cu.overdue_ar, 0) > 0 THEN cu.overdue_ar ELSE COALESCE(cu.open_ar, 0) END)
+         AS amount_at_risk,
+       CASE WHEN COALESCE(cu.max_dpd, 0) > 1 THEN cu.max_dpd ELSE 1 END AS days_factor,
+       1 + CASE WHEN h.avg_days_late IS NULL OR h.avg_days_late <= 0 THEN 0
+                WHEN h.avg_days_late >= 90 THEN 90 ELSE h.avg_days_late END / 30.0 AS history_factor
+FROM raw r
+JOIN customers c ON c.customer_id = r.customer_id
+LEFT JOIN cust cu ON cu.customer_id = r.customer_id
+LEFT JOIN history h ON h.customer_id = r.customer_id
+LEFT JOIN last_action la ON la.customer_id = r.customer_id
+WHERE (r.reason = 'task_due' OR c.status NOT IN ('with_agency', 'written_off'))
+  AND (r.since IS NULL OR la.acted_at IS NULL OR la.acted_at <= r.since)
+  AND NOT EXISTS (SELECT 1 FROM activities s WHERE s.kind = 'snooze' AND s.customer_id = r.customer_id
+                  AND s.due_date > :as_of AND (s.target IS NULL OR s.target = r.reason))
+  {{collector_filter}}
+"""  # noqa: S608 - composed from constants only
+
+
+def default_as_of(store: Store) -> date:
+    """Today, or the last posting date when the ledger stops earlier (a demo or a stale export)."""
+    _, last = ledger_bounds(store)
+    return min(date.today(), last) if last else date.today()
+
+
+def worklist(store: Store, as_of: date, collector: str | None = None) -> pd.DataFrame:
+    """Every actionable item for `collector` (None: the whole team), highest priority first.
+
+    Refreshes promise statuses first (kept/broken follow payments). Columns: WORKLIST_COLUMNS.
+    """
+    refresh_promise_statuses(store, as_of)
+    params: dict[str, Any] = {
+        "as_of": as_of, "reporting": load_settings().reporting_currency,
+        "history_start": as_of - timedelta(days=HISTORY_DAYS),
+        "broken_since": as_of - timedelta(days=BROKEN_PROMISE_DAYS), "newly_days": NEWLY_PAST_DUE_DAYS,
+    }
+    task_filter = collector_filter = ""
+    if collector:
+        params["collector"] = collector
+        task_filter = ("AND (assignee = :collector OR (assignee IS NULL AND customer_id IN "
+                       "(SELECT customer_id FROM customers WHERE collector = :collector)))")
+        collector_filter = "AND (r.reason = 'task_due' OR c.collector = :collector)"
+    sql = WORKLIST_SQL.replace("{task_filter}", task_filter).replace("{collector_filter}", collector_filter)
+    frame = store.read(sql, params)
+    frame["reason_label"] = frame["reason"].map(REASON_LABELS)
+    frame["amount_at_risk"] = frame["amount_at_risk"].astype(float).round(2)
+    frame["days_factor"] = frame["days_factor"].astype(int)
+    frame["history_factor"] = frame["history_factor"].astype(float).round(3)
+    frame["priority"] = (frame["amount_at_risk"] * frame["days_factor"] * frame["history_factor"]).round(0)
+    frame = frame.sort_values(["priority", "customer_id", "reason"], ascending=[False, True, True])
+    return frame[WORKLIST_COLUMNS].reset_index(drop=True)
+
+
+def collectors(store: Store) -> pd.DataFrame:
+    """Active collectors (for a manager's choice), with how many customers each owns."""
+    return store.read(
+        "SELECT u.username, u.name, COUNT(c.customer_id) AS customers FROM users u "
+        "LEFT JOIN customers c ON c.collector = u.username "
+        "WHERE u.role = 'collector' AND u.active GROUP BY u.username, u.name ORDER BY u.username")
+
+
+def select_customers(
+    store: Store, as_of: date, *, days_past_due: tuple[int, int] | None = None, min_overdue: float = 0.0,
+    segments: list[str] | None = None, statuses: list[str] | None = None,
+    not_contacted_days: int | None = None, collector: str | None = None, limit: int = 5000,
+) -> pd.DataFrame:
+    """Customers for bulk actions, filtered in SQL:
+
+    days_past_due (lo, hi): has an open invoice with lo <= days past due <= hi (exactly 4: (4, 4));
+    min_overdue: overdue amount (reporting currency) >= it; segments / statuses: one of;
+    not_contacted_days: no email, letter or call in that many days (or never); collector: owner.
+    """
+    where, params = ["cu.open_ar > 0"], {
+        "as_of": as_of, "reporting": load_settings().reporting_currency, "limit": limit,
+        "min_overdue": float(min_overdue)}
+    if days_past_due is not None:
+        params["dpd_lo"], params["dpd_hi"] = int(days_past_due[0]), int(days_past_due[1])
+        where.append("cu.in_range > 0")
+    if min_overdue:
+        where.append("cu.overdue_ar >= :min_overdue")
+    for name, values, column in (("seg", segments, "c.segment"), ("st", statuses, "c.status")):
+        if values:
+            binds = [f":{name}{i}" for i in range(len(values))]
+            params.update({b[1:]: v for b, v in zip(binds, values, strict=True)})
+            where.append(f"{column} IN ({', '.join(binds)})")
+    if not_contacted_days is not None:
+        params["contact_since"] = pd.Timestamp(as_of) - pd.Timedelta(days=int(not_contacted_days))
+        where.append("(lc.last_contact IS NULL OR lc.last_contact < :contact_since)")
+    if collector:
+        params["collector"] = collector
+        where.append("c.collector = :collector")
+    in_range = ("SUM(CASE WHEN open_amount > 0 AND days_past_due BETWEEN :dpd_lo AND :dpd_hi THEN 1 ELSE 0 END)"
+                if days_past_due is not None else "0")
+    sql = f"""
+    WITH items AS ({OPEN_ITEMS_SQL}),
+    cu AS (
+        SELECT customer_id,
+               SUM(CASE WHEN open_amount > 0 THEN open_amount * fx_rate ELSE 0 END) AS open_ar,
+               SUM(CASE WHEN open_amount > 0 AND days_past_due > 0 THEN open_amount * fx_rate ELSE 0 END) AS overdue_ar,
+               MAX(CASE WHEN open_amount > 0 THEN days_past_due END) AS max_days_past_due,
+               {in_range} AS in_range
+        FROM items GROUP BY customer_id
+    ), lc AS (
+        SELECT customer_id, MAX(occurred_at) AS last_contact FROM activities
+        WHERE kind IN ('email', 'letter', 'call') GROUP BY customer_id
+    )
+    SELECT c.customer_id, c.name, c.segment, c.status, c.collector, cu.open_ar, cu.overdue_ar,
+           cu.max_days_past_due, lc.last_contact
+    FROM customers c JOIN cu ON cu.customer_id = c.customer_id
+    LEFT JOIN lc ON lc.customer_id = c.customer_id
+    WHERE {' AND '.join(where)}
+    ORDER BY cu.overdue_ar DESC, c.customer_id
+    LIMIT :limit
+    """  # noqa: S608 - composed from constants and generated bind names only
+    frame = store.read(sql, params)
+    for col in ("open_ar", "overdue_ar"):
+        frame[col] = frame[col].astype(float).round(2)
+    return frame

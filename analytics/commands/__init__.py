@@ -1,1 +1,0 @@
-"""Command groups of the `ardesk` CLI, one module each."""

@@ -1,0 +1,168 @@
+"""How well each dunning configuration (and version) and each of its stages gets invoices paid.
+
+Read from `dunning_stage_results` (one row per invoice and stage reached; its rules are in
+`analytics.stage_results`). A stage reach counts when its first sent/done run is dated in
+[start, end], the invoice had something open then, and its customer matches the filters.
+Reporting currency at the rate on `end`.
+- invoices, amount = invoices that reached the stage, and their open amount on the run date;
+- paid_7d_pct / paid_14d_pct / paid_30d_pct = payments and credit notes applied in the N days
+  after the run / open amount, over the runs whose N-day window closed by `end` (end - run date
+  >= N), so young runs do not drag a share down;
+- recovered = payments and credit notes applied after the run, up to `end`;
+- median_days_to_pay = median of (paid_on - run date) over the invoices paid in full by `end`
+  (payments and credit notes only: an invoice with a write-off is not "paid");
+- reached_final_pct = share of the invoices that, on or after this stage and by `end`, reached the
+  last stage of their configuration version or an escalation-channel stage.
+Comparable across configurations over the same period and segment (pass the same filters).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from analytics.ledger.filters import ALL, Filters, filter_sql
+from analytics.ledger.fx import fx_at_sql, reporting_params
+from analytics.ledger.stage_results import from_payment_sql
+from analytics.store.connection import Store
+from analytics.store.schema import STAGE_WINDOWS
+
+EFFECTIVENESS_COLUMNS = [
+    "config_id", "config_name", "config_version", "stage_no", "stage_name", "channel", "invoices", "amount",
+    "paid_7d_pct", "paid_14d_pct", "paid_30d_pct", "recovered", "median_days_to_pay", "reached_final_pct",
+]
+WINDOWS = STAGE_WINDOWS
+
+
+def _reached_sql(filters: Filters) -> tuple[str, dict[str, object]]:
+    """CTEs `fx` (rates at `end`) and `reached` (the stage reaches counted: first run in [start,
+    end] with an open amount, in the reporting currency: open_at_run, rate; age = end - run date)."""
+    run_filter, params = filter_sql(filters, "s.customer_id")
+    sql = f"""
+    {fx_at_sql("end")}, reached AS (
+        SELECT s.entry_id, s.config_id, s.config_version, s.stage_no, s.run_date, s.paid_on,
+               CAST(:end AS DATE) - s.run_date AS age,
+               CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS rate,
+               s.open_amount * CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS open_at_run,
+               {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after
+        FROM dunning_stage_results s
+        LEFT JOIN fx ON fx.currency = s.currency
+        WHERE s.run_date >= :start AND s.run_date <= :end AND s.open_amount > 0{run_filter}
+    )"""  # noqa: S608 - constants and bind names only
+    return sql, params
+
+
+def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL) -> pd.DataFrame:
+    """One row per (config_id, config_version, stage_no): config_name, stage_name, channel, invoices,
+    amount, paid_7d_pct, paid_14d_pct, paid_30d_pct, recovered, median_days_to_pay, reached_final_pct."""
+    ctes, params = _reached_sql(filters)
+    windows = ", ".join(
+        f"SUM(CASE WHEN r.age >= {n} THEN r.open_at_run ELSE 0 END) AS base_{n}, "
+        f"SUM(CASE WHEN r.age >= {n} THEN r.paid_{n}d * r.rate ELSE 0 END) AS paid_{n}"
+        for n in WINDOWS)
+    frame = store.read(f"""
+    WITH {ctes},
+    paid_after_end AS (  -- paid_after counts every later payment; those dated after `end` come off
+        SELECT r.config_id, r.config_version, r.stage_no, SUM(a.amount * r.rate) AS amount
+        FROM reached r
+        JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > :end
+        WHERE {from_payment_sql("a")}
+        GROUP BY r.config_id, r.config_version, r.stage_no
+    ), final_stages AS (
+        SELECT s.config_id, s.version, s.stage_no FROM dunning_stages s
+        WHERE s.channel = 'escalation'
+           OR s.stage_no = (SELECT MAX(s2.stage_no) FROM dunning_stages s2
+                            WHERE s2.config_id = s.config_id AND s2.version = s.version)
+    ), last_final AS (
+        SELECT s.entry_id, s.config_id, s.config_version, MAX(s.run_date) AS run_date
+        FROM dunning_stage_results s
+        JOIN final_stages fs ON fs.config_id = s.config_id AND fs.version = s.config_version
+                            AND fs.stage_no = s.stage_no
+        WHERE s.run_date >= :start AND s.run_date <= :end
+        GROUP BY s.entry_id, s.config_id, s.config_version
+    ), per_stage AS (
+        SELECT r.config_id, r.config_version, r.stage_no, COUNT(*) AS invoices,
+               SUM(r.open_at_run) AS amount, {windows},
+               SUM(r.paid_after * r.rate) AS paid_after,
+               PERCENTILE_CONT(0.5) WITHIN GROUP (
+                   ORDER BY CASE WHEN r.paid_on <= :end THEN r.paid_on - r.run_date END) AS median_days_to_pay,
+               SUM(CASE WHEN lf.run_date >= r.run_date THEN 1 ELSE 0 END) AS reached_final
+        FROM reached r
+        LEFT JOIN last_final lf ON lf.entry_id = r.entry_id AND lf.config_id = r.config_id
+                               AND lf.config_version = r.config_version
+        GROUP BY r.config_id, r.config_version, r.stage_no
+    )
+    SELECT ps.*, ps.paid_after - COALESCE(pe.amount, 0) AS recovered
+    FROM per_stage ps
+    LEFT JOIN paid_after_end pe ON pe.config_id = ps.config_id AND pe.config_version = ps.config_version
+                               AND pe.stage_no = ps.stage_no
+    """, {**reporting_params(), **params, "start": start, "end": end})  # noqa: S608 - constants and bind names only
+    names = store.read("""
+        SELECT s.config_id, s.version AS config_version, s.stage_no, c.name AS config_name,
+               s.name AS stage_name, s.channel
+        FROM dunning_stages s JOIN dunning_configs c ON c.config_id = s.config_id AND c.version = s.version
+    """)
+    frame = frame.merge(names, on=["config_id", "config_version", "stage_no"], how="left")
+    for n in WINDOWS:
+        base = frame[f"base_{n}"].astype(float)
+        frame[f"paid_{n}d_pct"] = frame[f"paid_{n}"].astype(float) / base.where(base != 0, np.nan) * 100
+    frame["reached_final_pct"] = frame["reached_final"] / frame["invoices"] * 100
+    frame["invoices"] = frame["invoices"].astype(int)
+    for col in ("amount", "recovered"):
+        frame[col] = frame[col].astype(float)
+    frame["median_days_to_pay"] = frame["median_days_to_pay"].astype(float)
+    rounded = ["amount", "recovered", "reached_final_pct", "median_days_to_pay"] + [f"paid_{n}d_pct" for n in WINDOWS]
+    frame[rounded] = frame[rounded].round(2)
+    return frame.sort_values(["config_id", "config_version", "stage_no"]).reset_index(drop=True)[EFFECTIVENESS_COLUMNS]
+
+
+def recovery_curve(store: Store, start: date, end: date, filters: Filters = ALL,
+                   max_days: int = 60) -> pd.DataFrame:
+    """Share of the open amount at each stage paid within 0..max_days days after it (cumulative).
+
+    Long format: config_id, config_version, stage_no, days, share_paid_pct; each stage's runs count
+    only for the days their window has reached by `end`: share at day d = payments and credit notes
+    applied within d days of the run / open amount at the run, both over the runs at least d days old.
+    """
+    ctes, params = _reached_sql(filters)
+    binds = {**reporting_params(), **params, "start": start, "end": end, "max_days": int(max_days)}
+    keys = ["config_id", "config_version", "stage_no"]
+    capped_age = "CASE WHEN r.age > :max_days THEN :max_days ELSE r.age END"
+    bases = store.read(f"""
+    WITH {ctes}
+    SELECT r.config_id, r.config_version, r.stage_no, {capped_age} AS age, 0 AS offset_days,
+           SUM(r.open_at_run) AS amount
+    FROM reached r
+    GROUP BY r.config_id, r.config_version, r.stage_no, {capped_age}
+    """, binds)  # noqa: S608 - constants and bind names only
+    paid = store.read(f"""
+    WITH {ctes}
+    SELECT r.config_id, r.config_version, r.stage_no, {capped_age} AS age,
+           a.allocation_date - r.run_date AS offset_days, SUM(a.amount * r.rate) AS amount
+    FROM reached r
+    JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > r.run_date
+                      AND a.allocation_date <= :end
+    WHERE a.allocation_date > :start AND a.allocation_date - r.run_date <= :max_days AND {from_payment_sql("a")}
+    GROUP BY r.config_id, r.config_version, r.stage_no, {capped_age}, a.allocation_date - r.run_date
+    """, binds)  # noqa: S608 - constants and bind names only
+    days = np.arange(max_days + 1)
+    frames = []
+    for stage, base in bases.groupby(keys):
+        # grid[age, offset]: amounts by run age (capped) and days from run to payment
+        opened = np.zeros(max_days + 1)
+        np.add.at(opened, base["age"].to_numpy(int), base["amount"].to_numpy(float))
+        grid = np.zeros((max_days + 1, max_days + 1))
+        mine = paid.merge(pd.DataFrame([dict(zip(keys, stage, strict=True))]), on=keys)
+        np.add.at(grid, (mine["age"].to_numpy(int), mine["offset_days"].to_numpy(int)), mine["amount"].to_numpy(float))
+        old_enough = np.cumsum(grid[::-1], axis=0)[::-1]  # [d, offset]: runs at least d days old
+        paid_by = np.cumsum(old_enough, axis=1)[days, days]  # ... paid within d days
+        denominator = np.cumsum(opened[::-1])[::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(denominator != 0, paid_by / denominator * 100, np.nan)
+        frames.append(pd.DataFrame({**dict(zip(keys, stage, strict=True)), "days": days,
+                                    "share_paid_pct": np.round(share, 2)}))
+    if not frames:
+        return pd.DataFrame(columns=keys + ["days", "share_paid_pct"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,256 @@
+"""Open items and balances as of a date: the definitions every KPI builds on.
+
+Open as of D:
+- only entries posted on or before D count, and only allocations dated on or before D;
+- a debit entry (invoice, debit adjustment: amount > 0) is open for
+  amount - allocations to it dated <= D;
+- a credit entry (payment, credit note, write-off, credit adjustment: amount < 0) is unapplied for
+  amount + allocations from it dated <= D (a negative number: cash or credit on account);
+- days past due = D - due date (due today is 0, "current"); a debit without a due date (an
+  adjustment) is due on its posting date.
+A report for a past D therefore reproduces what was open then, whatever was paid later.
+
+`ledger_entries.settled_on` is the first date from which the entry's open amount is 0 and stays 0
+(the allocations to a debit, or from a credit, dated on or before it sum to |amount|, and no later
+allocation changes that); NULL while open. It only prunes: an entry with settled_on <= D is closed
+at D. `ledger_entries.open_now` is the open amount after every allocation in the store (NULL
+until the entry's first allocation: then the amount itself). When D is on or after the activity
+horizon (the last posting and allocation date), open as of D is exactly open now, so aging reads
+`open_now` instead of summing allocations (`current_open_amounts`). Every write of allocations or
+entry amounts calls `refresh_settled_on` (which keeps both) in its transaction.
+
+Amounts are in each entry's own currency; `fx_rate` converts to the reporting currency at the
+latest rate on or before D (the reporting currency itself converts at 1; no rate gives NULL, and
+the item is left out of converted sums and counted as `missing_fx` where reported).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import sqlalchemy as sa
+
+from analytics.ledger.filters import Filters, filter_sql
+from analytics.ledger.fx import FX_AT_SPINE, fx_at_sql, reporting_params
+from analytics.store.connection import Store
+
+# Only entries still open at D are candidates: posted by D and not settled by D (`settled_on`, kept
+# by `refresh_settled_on`); the allocation sums read only the candidates' allocations, so a point in
+# time touches the open items, not the whole history. `settled_on` only prunes: the open amount is
+# still computed from the allocations, and `<> 0` still decides. `applied` holds, per candidate, the
+# change its allocations make: minus those to a debit, plus those from a credit (each entry is one or
+# the other, so one join serves both). The one text of the rule; the {placeholders} only choose which
+# columns travel with it (and the customer filters).
+_OPEN_ITEMS_TEMPLATE = """
+WITH candidates AS (
+    SELECT e.entry_id, {candidate_columns}e.posting_date, e.due_date, e.currency, e.amount
+    FROM ledger_entries e
+    WHERE e.posting_date <= :as_of AND (e.settled_on IS NULL OR e.settled_on > :as_of){entry_filter}
+), applied AS (
+    SELECT a.to_entry_id AS entry_id, -SUM(a.amount) AS change
+    FROM allocations a
+    WHERE a.allocation_date <= :as_of{alloc_filter}
+      AND a.to_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount > 0)
+    GROUP BY a.to_entry_id
+    UNION ALL
+    SELECT a.from_entry_id AS entry_id, SUM(a.amount) AS change
+    FROM allocations a
+    WHERE a.allocation_date <= :as_of{alloc_filter}
+      AND a.from_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount <= 0)
+    GROUP BY a.from_entry_id
+){fx_cte}
+SELECT {item_columns},
+       e.amount + COALESCE(t.change, 0) AS open_amount,{fx_column}
+       CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
+       CAST(:as_of AS DATE) - e.posting_date AS age_days
+FROM candidates e
+LEFT JOIN applied t ON t.entry_id = e.entry_id{fx_join}
+WHERE e.amount + COALESCE(t.change, 0) <> 0
+"""
+# Every column of an open item, with its FX rate at D (OPEN_ITEMS_SQL and its narrowed forms).
+_ITEM_PARTS = {
+    "candidate_columns": "e.customer_id, e.entry_type, e.document_number, ",
+    "item_columns": ("e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,\n"
+                     "       e.currency, e.amount"),
+    "fx_cte": ", " + fx_at_sql("as_of"),
+    "fx_column": "\n       CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,",
+    "fx_join": "\nLEFT JOIN fx ON fx.currency = e.currency",
+}
+
+OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(alloc_filter="", entry_filter="", **_ITEM_PARTS)
+# The same rule for one customer (:customer_id). A direct equality, not the filter semi-join, so a
+# customer's page reads only that customer's allocations (1.07 s -> 0.09 s on the 200k demo).
+CUSTOMER_OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(
+    alloc_filter=" AND a.customer_id = :customer_id", entry_filter=" AND e.customer_id = :customer_id",
+    **_ITEM_PARTS)
+
+
+def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, object]]:
+    """`OPEN_ITEMS_SQL` narrowed to the customers matching `filters`, and the filter's params.
+
+    Binds still needed from the caller: `:as_of` and `:reporting` (see `_params`).
+    Columns: entry_id, customer_id, entry_type, document_number, posting_date, due_date, currency,
+    amount, open_amount (own currency; > 0 open debit, < 0 unapplied credit), fx_rate (reporting
+    currency per unit at the latest rate on or before D; NULL when none), days_past_due
+    (D - due date; a debit without a due date is due on its posting date), age_days (D - posting date).
+    """
+    if filters is None or filters.is_empty:
+        return OPEN_ITEMS_SQL, {}
+    alloc_filter, params = filter_sql(filters, "a.customer_id")
+    entry_filter, _ = filter_sql(filters, "e.customer_id")
+    return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **_ITEM_PARTS), params
+
+
+# Open as of D when D is on or after the activity horizon: nothing is dated after D, so every entry
+# is posted by D, every allocation counts, and the open amount is `open_now`.
+_OPEN_NOW_TEMPLATE = """
+SELECT {item_columns},
+       COALESCE(e.open_now, e.amount) AS open_amount,
+       CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
+       CAST(:as_of AS DATE) - e.posting_date AS age_days
+FROM ledger_entries e
+WHERE e.settled_on IS NULL AND COALESCE(e.open_now, e.amount) <> 0{entry_filter}
+"""
+
+
+def activity_horizon(conn: sa.Connection) -> date | None:
+    """The last date anything is dated: the latest posting or allocation date (None when empty)."""
+    row = conn.execute(sa.text("SELECT (SELECT MAX(posting_date) FROM ledger_entries) AS p, "
+                               "(SELECT MAX(allocation_date) FROM allocations) AS a")).fetchall()[0]
+    dates = [pd.Timestamp(d).date() for d in row if d is not None]
+    return max(dates) if dates else None
+
+
+def current_open_amounts(conn: sa.Connection, as_of: date) -> bool:
+    """Whether open as of D equals open now (D on or after the activity horizon), so a report may
+    read `open_amounts_sql(..., current=True)`. Ask on the connection that then runs the report."""
+    horizon = activity_horizon(conn)
+    return horizon is None or as_of >= horizon
+
+
+def open_amounts_sql(filters: Filters | None = None, customer: bool = True,
+                     current: bool = False) -> tuple[str, dict[str, object]]:
+    """The open items of `open_items_sql` (the same rule and filters), only what sums need.
+
+    Columns: customer_id (only with `customer`), currency, open_amount (own currency),
+    days_past_due, age_days. No FX rate: a caller sums open_amount per currency first and converts
+    the sums with `fx_at_sql`, which gives the same numbers (DECIMAL arithmetic is exact, so
+    sum(amount x rate) = sum(amount) x rate) from far fewer multiplications. Binds: `:as_of`.
+    `current=True` reads `open_now` instead of the allocations: only when `current_open_amounts`.
+    """
+    alloc_filter, params = filter_sql(filters or Filters(), "a.customer_id")
+    entry_filter, _ = filter_sql(filters or Filters(), "e.customer_id")
+    if current:
+        columns = ("e.customer_id, " if customer else "") + "e.currency"
+        return _OPEN_NOW_TEMPLATE.format(item_columns=columns, entry_filter=entry_filter), params
+    parts = {"candidate_columns": "e.customer_id, " if customer else "", "fx_cte": "", "fx_column": "", "fx_join": "",
+             "item_columns": ("e.customer_id, " if customer else "") + "e.currency"}
+    return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **parts), params
+
+
+def portfolio_summary(store: Store, as_of: date) -> pd.DataFrame:
+    """One row: open AR, overdue AR, unapplied credits and customer counts as of D.
+
+    open_ar = sum of open debit items (invoices) in the reporting currency;
+    overdue_ar = the part of open_ar with days_past_due > 0;
+    unapplied_credits = sum of unapplied cash and open credit notes (<= 0);
+    net_balance = open_ar + unapplied_credits; customers_with_balance counts customers with open items.
+    `missing_fx` counts open items whose currency has no rate on or before D (left out of the sums).
+    """
+    sql = f"""
+    WITH items AS ({OPEN_ITEMS_SQL})
+    SELECT
+        COALESCE(SUM(CASE WHEN open_amount > 0 THEN open_amount * fx_rate END), 0) AS open_ar,
+        COALESCE(SUM(CASE WHEN open_amount > 0 AND days_past_due > 0 THEN open_amount * fx_rate END), 0)
+            AS overdue_ar,
+        COALESCE(SUM(CASE WHEN open_amount < 0 THEN open_amount * fx_rate END), 0) AS unapplied_credits,
+        COUNT(DISTINCT CASE WHEN open_amount > 0 THEN customer_id END) AS customers_with_balance,
+        (SELECT COUNT(*) FROM customers) AS customers,
+        SUM(CASE WHEN fx_rate IS NULL THEN 1 ELSE 0 END) AS missing_fx
+    FROM items
+    """  # noqa: S608 - composed from constants only
+    frame = store.read(sql, reporting_params(as_of))
+    frame["net_balance"] = frame["open_ar"] + frame["unapplied_credits"]
+    frame["missing_fx"] = frame["missing_fx"].fillna(0).astype(int)
+    return frame
+
+
+def ledger_bounds(store: Store) -> tuple[date | None, date | None]:
+    """First and last posting dates in the ledger (None, None when empty)."""
+    row = store.read("SELECT MIN(posting_date) AS first, MAX(posting_date) AS last FROM ledger_entries")
+    first, last = row.iloc[0]["first"], row.iloc[0]["last"]
+    if pd.isna(first):
+        return None, None
+    return pd.Timestamp(first).date(), pd.Timestamp(last).date()
+
+
+def spine_key(column: str, count: int, prefix: str = "s") -> str:
+    """CASE mapping a date column to the index of the first spine date on or after it."""
+    return "CASE " + " ".join(f"WHEN {column} <= :{prefix}{i} THEN {i}" for i in range(count)) + " END"
+
+
+def spine_sql(dates: list[date], prefix: str = "s") -> tuple[str, dict[str, object]]:
+    """A small `spine(k, d)` VALUES list of report dates (built here, never per row), and its params.
+
+    Portable alternative to generate_series, whose signature differs between DuckDB and PostgreSQL.
+    """
+    if not dates:
+        raise ValueError("a report needs at least one date")
+    rows = ", ".join(f"({i}, CAST(:{prefix}{i} AS DATE))" for i in range(len(dates)))
+    return f"spine(k, d) AS (VALUES {rows})", {f"{prefix}{i}": d for i, d in enumerate(dates)}
+
+
+def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) -> tuple[str, dict[str, object]]:
+    """Open debit balances (open AR) at each report date, grouped by due date and currency.
+
+    The same open-as-of-D rule as `OPEN_ITEMS_SQL`, evaluated at many dates at once without
+    joining dates x invoices: a debit counts from its posting date; an allocation to it counts from
+    max(allocation date, the debit's posting date). Both flows are summed per (effective date, due
+    date, currency), each flow is keyed to the first report date on or after it, a running sum per
+    (due date, currency) gives the balance, and the balance is carried to the following report dates
+    until it next changes. Rows only where the balance is non-zero.
+
+    Columns: k (index into `dates`), at_date, due_date (a debit without one: its posting date),
+    currency, open_amount (own currency), fx_rate (latest on or before at_date; 1 for the reporting
+    currency; NULL when none), days_past_due = at_date - due_date. Binds: `:reporting` + returned params.
+    """
+    dates = sorted(set(dates))
+    spine, params = spine_sql(dates)
+    last = f":s{len(dates) - 1}"
+    key = spine_key("eff", len(dates))
+    entry_filter, fparams = filter_sql(filters or Filters(), "e.customer_id")
+    params.update(fparams)
+    sql = f"""
+    WITH {spine},
+    flows AS (
+        SELECT e.posting_date AS eff, COALESCE(e.due_date, e.posting_date) AS due_date, e.currency,
+               SUM(e.amount) AS amount
+        FROM ledger_entries e
+        WHERE e.amount > 0 AND e.posting_date <= {last}{entry_filter}
+        GROUP BY e.posting_date, COALESCE(e.due_date, e.posting_date), e.currency
+        UNION ALL
+        SELECT GREATEST(a.allocation_date, e.posting_date) AS eff,
+               COALESCE(e.due_date, e.posting_date) AS due_date, e.currency, -SUM(a.amount) AS amount
+        FROM allocations a JOIN ledger_entries e ON e.entry_id = a.to_entry_id
+        WHERE e.amount > 0 AND a.allocation_date <= {last} AND e.posting_date <= {last}{entry_filter}
+        GROUP BY GREATEST(a.allocation_date, e.posting_date), COALESCE(e.due_date, e.posting_date), e.currency
+    ), keyed AS (
+        SELECT {key} AS k, due_date, currency, SUM(amount) AS amount
+        FROM flows GROUP BY {key}, due_date, currency
+    ), running AS (
+        SELECT k, due_date, currency,
+               SUM(amount) OVER (PARTITION BY due_date, currency ORDER BY k
+                                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS open_amount,
+               LEAD(k, 1, {len(dates)}) OVER (PARTITION BY due_date, currency ORDER BY k) AS next_k
+        FROM keyed
+    ), {FX_AT_SPINE}
+    SELECT s.k, s.d AS at_date, r.due_date, r.currency, r.open_amount,
+           CASE WHEN r.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
+           s.d - r.due_date AS days_past_due
+    FROM running r
+    JOIN spine s ON s.k >= r.k AND s.k < r.next_k
+    LEFT JOIN fx ON fx.k = s.k AND fx.currency = r.currency
+    WHERE r.open_amount <> 0
+    """  # noqa: S608 - composed from constants and bind names only
+    return sql, params

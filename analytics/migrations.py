@@ -1,0 +1,148 @@
+"""Opening a store and upgrading its schema in place: the one way every face gets a store.
+
+A fresh store is created from `analytics.store.schema.metadata` and stamped `SCHEMA_VERSION`. A
+store at an older version runs the `MIGRATIONS` above its version, in order, each in its own
+transaction. Migrations that fill a new column apply the engine's own rule (`refresh_settled_on`,
+`refresh_stage_results`, the Message-ID backfill), which is why this module sits above the ledger
+and the collections packages and the store package below them knows nothing of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from analytics.collections.outreach import backfill_message_header_ids
+from analytics.ledger.settlement import refresh_settled_on
+from analytics.ledger.stage_results import refresh_stage_results
+from analytics.store.connection import Store, open_store
+from analytics.store.schema import (
+    ALLOCATION_IDS,
+    DUNNING_RUN_IDS,
+    ENTRY_IDS,
+    dunning_stage_results,
+    messages,
+    metadata,
+    quarantine,
+    schema_migrations,
+    sessions,
+    sync_watermarks,
+)
+
+
+def connect(url_or_path: str | None = None, *, migrate: bool = True) -> Store:
+    """Open the store (default: settings), check it is usable and bring its schema up to date.
+
+    Raises `StoreLocked` when another process holds the DuckDB file. `migrate=False` opens it as
+    it is (`ardesk db upgrade` reports the versions before upgrading).
+    """
+    store = open_store(url_or_path)
+    if migrate:
+        upgrade(store)
+    return store
+
+
+def _create_tables(conn: sa.Connection, *tables: sa.Table) -> None:
+    for table in tables:
+        for column in table.columns:
+            if isinstance(column.default, sa.Sequence):
+                conn.execute(sa.schema.CreateSequence(column.default, if_not_exists=True))
+        conn.execute(sa.schema.CreateTable(table, if_not_exists=True))
+
+
+def _v2_outbox_quarantine_sync(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE customers ADD COLUMN IF NOT EXISTS risk_class VARCHAR(10)"))
+    _create_tables(conn, messages, quarantine, sync_watermarks)
+
+
+def _v3_settled_on(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS settled_on DATE"))
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS open_now DECIMAL(18, 2)"))  # v5's
+    refresh_settled_on(conn)
+
+
+def _v4_dunning_stage_results(conn: sa.Connection) -> None:
+    _create_tables(conn, dunning_stage_results)
+    refresh_stage_results(conn)
+
+
+def _v5_open_now(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS open_now DECIMAL(18, 2)"))
+    filled = conn.execute(sa.text("SELECT COUNT(*) FROM ledger_entries WHERE open_now IS NOT NULL")).fetchall()[0][0]
+    if not filled:  # a store upgraded from before v3 got it with settled_on
+        refresh_settled_on(conn)
+
+
+def _v6_id_sequences(conn: sa.Connection) -> None:
+    # Each sequence starts after the largest id in its table: the last time MAX() decides an id.
+    for sequence, table, column in ((ENTRY_IDS, "ledger_entries", "entry_id"),
+                                    (ALLOCATION_IDS, "allocations", "allocation_id"),
+                                    (DUNNING_RUN_IDS, "dunning_runs", "run_id")):
+        start = int(conn.execute(sa.text(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}")).fetchall()[0][0])  # noqa: S608
+        conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {sequence} START WITH {start}"))
+
+
+def _v7_delivery_leases(conn: sa.Connection) -> None:
+    for name, kind in (("message_header_id", "VARCHAR(250)"), ("claimed_by", "VARCHAR(120)"),
+                       ("lease_until", "TIMESTAMP"), ("data_started_at", "TIMESTAMP")):
+        conn.execute(sa.text(f"ALTER TABLE messages ADD COLUMN IF NOT EXISTS {name} {kind}"))
+    backfill_message_header_ids(conn)
+
+
+def _v8_sessions(conn: sa.Connection) -> None:
+    _create_tables(conn, sessions)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username)"))
+
+
+# Migrations: (version, description, function). Each upgrades a store from version - 1.
+# Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
+Migration = tuple[int, str, Callable[[sa.Connection], None]]
+MIGRATIONS: list[Migration] = [
+    (2, "outbox messages, import quarantine, sync watermarks, customer risk class", _v2_outbox_quarantine_sync),
+    (3, "ledger_entries.settled_on: the date an entry was fully applied", _v3_settled_on),
+    (4, "dunning_stage_results: each stage an invoice reached, and what was paid after", _v4_dunning_stage_results),
+    (5, "ledger_entries.open_now: the open amount after every allocation", _v5_open_now),
+    (6, "id sequences for ledger entries, allocations and dunning runs (never MAX() + 1)", _v6_id_sequences),
+    (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
+    (8, "sessions: server-side sign-in sessions (the cookie holds only a random token)", _v8_sessions),
+]
+SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
+BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"
+
+
+def current_version(store: Store) -> int:
+    """0 for an empty store, else the highest applied migration."""
+    with store.engine.connect() as conn:
+        if not sa.inspect(conn).has_table("schema_migrations"):
+            return 0
+        return int(conn.execute(sa.select(sa.func.max(schema_migrations.c.version))).scalar() or 0)
+
+
+def upgrade(store: Store) -> int:
+    """Bring the store to `SCHEMA_VERSION`; returns the version it started from."""
+    start = current_version(store)
+    if start > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"The store is at schema version {start}, newer than this AR Desk ({SCHEMA_VERSION}). "
+            "Upgrade AR Desk before opening it."
+        )
+    if start == SCHEMA_VERSION:
+        return start
+    with store.write() as conn:
+        if start == 0:
+            metadata.create_all(conn)
+            _stamp(conn, SCHEMA_VERSION, BASE_DESCRIPTION)
+            return start
+    for version, description, migrate in MIGRATIONS:
+        if version > start:
+            with store.write() as conn:
+                migrate(conn)
+                _stamp(conn, version, description)
+    return start
+
+
+def _stamp(conn: sa.Connection, version: int, description: str) -> None:
+    conn.execute(schema_migrations.insert().values(
+        version=version, description=description, applied_at=datetime.now()))

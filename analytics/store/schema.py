@@ -1,0 +1,313 @@
+"""The AR Desk data model: every table, column and id sequence.
+
+Sign convention of `ledger_entries.amount`: positive raises what the customer owes (invoices,
+debit adjustments); negative lowers it (payments, credit notes, write-offs, credit adjustments).
+`allocations` apply a credit entry (payment, credit note, write-off) to a debit entry (invoice)
+on a date, always with a positive amount. A customer's net balance on a date is the sum of their
+entries posted by then; open invoices minus unapplied credits give the same figure.
+
+A fresh store is created from `metadata`; `analytics.migrations` upgrades stores written by older
+versions.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+Money = sa.Numeric(18, 2)  # never bare Numeric: DuckDB would silently use DECIMAL(18,3)
+
+CUSTOMER_STATUSES = ("active", "on_hold", "in_dispute", "escalated", "with_agency", "written_off")
+SEGMENTS = ("enterprise", "mid-market", "small business", "public sector")
+ENTRY_TYPES = ("invoice", "payment", "credit_note", "adjustment", "write_off")
+ACTIVITY_KINDS = (
+    "email", "letter", "call", "note", "promise", "dispute", "task", "escalation", "reassignment", "snooze",
+)
+
+
+def _seq(name: str) -> tuple[sa.Sequence, sa.sql.ColumnElement]:
+    # duckdb-engine cannot create SERIAL columns: surrogate keys come from explicit sequences.
+    seq = sa.Sequence(name, metadata=metadata)
+    return seq, seq.next_value()
+
+
+schema_migrations = sa.Table(
+    "schema_migrations", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("applied_at", sa.DateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(200)),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("team", sa.String(40)),  # collections, sales, finance, legal, logistics
+    sa.Column("password_hash", sa.String(100)),  # bcrypt; NULL = cannot sign in yet
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", sa.DateTime),
+    sa.Column("last_login_at", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+_dcfg_seq, _dcfg_next = _seq("dunning_config_id_seq")
+dunning_configs = sa.Table(
+    "dunning_configs", metadata,
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("segment", sa.String(40)),  # NULL: any segment
+    sa.Column("grace_days", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("description", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(64)),
+    sa.PrimaryKeyConstraint("config_id", "version"),
+)
+
+dunning_stages = sa.Table(
+    "dunning_stages", metadata,
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("stage_no", sa.Integer, nullable=False),
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("day_offset", sa.Integer, nullable=False),  # days after the due date (negative: before)
+    sa.Column("channel", sa.String(20), nullable=False),  # email, letter, call, sms, escalation
+    sa.Column("template", sa.String(100)),
+    sa.Column("mode", sa.String(10), nullable=False, server_default="automatic"),  # or manual
+    sa.PrimaryKeyConstraint("config_id", "version", "stage_no"),
+)
+
+customers = sa.Table(
+    "customers", metadata,
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("segment", sa.String(40), nullable=False),
+    sa.Column("country", sa.String(2)),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("payment_terms_days", sa.Integer, nullable=False, server_default="30"),
+    sa.Column("credit_limit", Money),
+    sa.Column("status", sa.String(20), nullable=False, server_default="active"),
+    sa.Column("collector", sa.String(64)),  # users.username
+    sa.Column("sales_rep", sa.String(64)),
+    sa.Column("dunning_config_id", sa.Integer),
+    sa.Column("risk_class", sa.String(10)),  # low, medium, high: set by analysts (v2)
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime),
+)
+
+_contact_seq, _contact_next = _seq("contact_id_seq")
+contacts = sa.Table(
+    "contacts", metadata,
+    sa.Column("contact_id", sa.Integer, _contact_seq, server_default=_contact_next, primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("email", sa.String(200)),
+    sa.Column("phone", sa.String(40)),
+    sa.Column("role", sa.String(40)),  # accounts_payable, finance_manager, purchasing, owner
+    sa.Column("preferred_channel", sa.String(10), server_default="email"),
+    sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+# The three large tables take explicit keys reserved in blocks from their sequences
+# (`store.reserve_ids`), so bulk loads number rows in one vectorised step.
+ENTRY_IDS = sa.Sequence("entry_id_seq", metadata=metadata).name
+ALLOCATION_IDS = sa.Sequence("allocation_id_seq", metadata=metadata).name
+DUNNING_RUN_IDS = sa.Sequence("dunning_run_id_seq", metadata=metadata).name
+ledger_entries = sa.Table(
+    "ledger_entries", metadata,
+    sa.Column("entry_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("entry_type", sa.String(16), nullable=False),
+    sa.Column("document_number", sa.String(64), nullable=False),
+    sa.Column("posting_date", sa.Date, nullable=False),
+    sa.Column("due_date", sa.Date),
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("reference", sa.String(200)),
+    sa.Column("source", sa.String(100)),
+    sa.Column("updated_at", sa.DateTime),
+    # v3: the first date from which the entry is fully applied and stays so (NULL while open); kept
+    # by `ledger.refresh_settled_on` so a point-in-time report reads only the entries open then.
+    sa.Column("settled_on", sa.Date),
+    # v5: the open amount after every allocation in the store (signed like amount; NULL until the
+    # first allocation, meaning the amount itself); kept with settled_on. Reports as of a date on or
+    # after the last activity read it instead of summing allocations (`ledger.current_open_amounts`).
+    sa.Column("open_now", Money),
+)
+
+allocations = sa.Table(
+    "allocations", metadata,
+    sa.Column("allocation_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("from_entry_id", sa.BigInteger, nullable=False),  # the payment, credit note or write-off
+    sa.Column("to_entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("amount", Money, nullable=False),
+    sa.Column("allocation_date", sa.Date, nullable=False),
+)
+
+dunning_runs = sa.Table(
+    "dunning_runs", metadata,
+    sa.Column("run_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("config_version", sa.Integer, nullable=False),
+    sa.Column("stage_no", sa.Integer, nullable=False),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("outcome", sa.String(20), nullable=False),  # sent, failed, skipped, done
+)
+
+STAGE_WINDOWS = (7, 14, 30)  # days after a dunning stage in which payments are counted
+
+# v4: one row per invoice and dunning stage it reached (its first sent/done run), with what was
+# open then and what was paid after. Derived from dunning_runs and allocations, kept by
+# `stage_results.refresh_stage_results` so dunning effectiveness reads one row per stage reached.
+dunning_stage_results = sa.Table(
+    "dunning_stage_results", metadata,
+    sa.Column("entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("config_version", sa.Integer, nullable=False),
+    sa.Column("stage_no", sa.Integer, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("run_date", sa.Date, nullable=False),
+    sa.Column("open_amount", Money, nullable=False),  # open on run_date, the invoice's currency
+    *(sa.Column(f"paid_{n}d", Money, nullable=False) for n in STAGE_WINDOWS),
+    sa.Column("paid_after", Money, nullable=False),
+    sa.Column("paid_on", sa.Date),
+)
+
+_activity_seq, _activity_next = _seq("activity_id_seq")
+activities = sa.Table(
+    "activities", metadata,
+    sa.Column("activity_id", sa.BigInteger, _activity_seq, server_default=_activity_next, primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("entry_id", sa.BigInteger),  # the invoice it concerns, if one
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("occurred_at", sa.DateTime, nullable=False),
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("department", sa.String(40)),
+    sa.Column("subject", sa.String(200)),
+    sa.Column("body", sa.Text),
+    sa.Column("outcome", sa.String(40)),  # call outcome, email delivery
+    sa.Column("amount", Money),  # promised or disputed amount
+    sa.Column("due_date", sa.Date),  # promised date, task due date, snoozed until
+    sa.Column("status", sa.String(20)),  # promise: pending/kept/broken/cancelled; dispute: open/resolved/rejected
+    sa.Column("reason", sa.String(200)),
+    sa.Column("assignee", sa.String(64)),
+    sa.Column("target", sa.String(64)),  # escalation: manager/agency; reassignment: new collector
+    sa.Column("resolved_at", sa.DateTime),
+    sa.Column("idempotency_key", sa.String(64), unique=True),
+)
+
+_audit_seq, _audit_next = _seq("audit_id_seq")
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("audit_id", sa.BigInteger, _audit_seq, server_default=_audit_next, primary_key=True),
+    sa.Column("logged_at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("entity", sa.String(40), nullable=False),
+    sa.Column("entity_id", sa.String(200)),
+    sa.Column("old_values", sa.Text),  # JSON of the fields before the change
+    sa.Column("new_values", sa.Text),  # JSON of the fields after it
+    sa.Column("detail", sa.Text),
+)
+
+_run_seq, _run_next = _seq("import_run_id_seq")
+import_runs = sa.Table(
+    "import_runs", metadata,
+    sa.Column("run_id", sa.BigInteger, _run_seq, server_default=_run_next, primary_key=True),
+    sa.Column("kind", sa.String(20), nullable=False),  # import, sync, demo
+    sa.Column("dataset", sa.String(40)),  # customers, invoices, payments, ...
+    sa.Column("source", sa.Text),
+    sa.Column("actor", sa.String(64)),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", sa.String(20), nullable=False),  # running, ok, rejected, failed
+    sa.Column("rows_read", sa.BigInteger, server_default="0"),
+    sa.Column("rows_inserted", sa.BigInteger, server_default="0"),
+    sa.Column("rows_updated", sa.BigInteger, server_default="0"),
+    sa.Column("rows_unchanged", sa.BigInteger, server_default="0"),
+    sa.Column("rows_rejected", sa.BigInteger, server_default="0"),
+    sa.Column("customers_created", sa.BigInteger, server_default="0"),
+    sa.Column("error", sa.Text),
+)
+
+fx_rates = sa.Table(
+    "fx_rates", metadata,
+    sa.Column("rate_date", sa.Date, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("rate", sa.Numeric(18, 8), nullable=False),  # reporting currency per 1 unit
+    sa.PrimaryKeyConstraint("rate_date", "currency"),
+)
+
+_message_seq, _message_next = _seq("message_id_seq")
+messages = sa.Table(  # v2: the outbox; a message is sent at most once (idempotency_key)
+    "messages", metadata,
+    sa.Column("message_id", sa.BigInteger, _message_seq, server_default=_message_next, primary_key=True),
+    sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("contact_id", sa.Integer),
+    sa.Column("to_address", sa.String(200), nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("template", sa.String(100)),
+    sa.Column("entry_ids", sa.Text),  # JSON list of the invoices the message is about
+    sa.Column("attachment_name", sa.String(200)),
+    sa.Column("attachment", sa.LargeBinary),
+    # queued, sending, sent, failed, blocked, cancelled, uncertain (the states: analytics/outreach.py)
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("activity_id", sa.BigInteger),  # the timeline entry written when it was sent
+    # v7: delivery that never sends twice. The RFC 5322 Message-ID, made once when queued, so a
+    # resend carries the same id; the delivery holding the claim and until when (its lease); and
+    # when the content started to go to the server (set, committed, before the first byte of it).
+    sa.Column("message_header_id", sa.String(250)),
+    sa.Column("claimed_by", sa.String(120)),
+    sa.Column("lease_until", sa.DateTime),
+    sa.Column("data_started_at", sa.DateTime),
+)
+
+quarantine = sa.Table(  # v2: rejected import rows, with the reason, never silently dropped
+    "quarantine", metadata,
+    sa.Column("run_id", sa.BigInteger, nullable=False),
+    sa.Column("row_number", sa.BigInteger, nullable=False),  # 1-based data row in the file
+    sa.Column("column_name", sa.String(100)),
+    sa.Column("value", sa.Text),
+    sa.Column("reason", sa.String(200), nullable=False),
+    sa.Column("raw", sa.Text),  # JSON of the whole row as read
+)
+
+sync_watermarks = sa.Table(  # v2: how far an incremental sync has read each source
+    "sync_watermarks", metadata,
+    sa.Column("source", sa.String(300), nullable=False),
+    sa.Column("dataset", sa.String(40), nullable=False),
+    sa.Column("watermark", sa.String(100)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("source", "dataset"),
+)
+
+sessions = sa.Table(  # v8: server-side sign-in sessions; the browser holds only a random token
+    "sessions", metadata,
+    sa.Column("session_id", sa.String(32), primary_key=True),  # random; stays on the server
+    sa.Column("username", sa.String(64), nullable=False),
+    sa.Column("ticket_hash", sa.String(64), unique=True),  # SHA-256 of the one-time ticket; NULL once used
+    sa.Column("ticket_expires_at", sa.DateTime),
+    sa.Column("token_hash", sa.String(64), unique=True),  # SHA-256 of the cookie token; NULL until issued
+    sa.Column("created_at", sa.DateTime, nullable=False),  # when the password was checked
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),  # the absolute limit
+    sa.Column("ended_at", sa.DateTime),
+    sa.Column("end_reason", sa.String(40)),
+)
+sa.Index("sessions_username", sessions.c.username)
