@@ -3,6 +3,7 @@
 import streamlit as st
 
 from analytics.access.roles import PermissionDenied
+from analytics.collections.bulk_selection import select_customers
 from analytics.collections.outreach import (
     OutreachConfig,
     OutreachError,
@@ -11,7 +12,7 @@ from analytics.collections.outreach import (
     preview,
     send_now,
 )
-from analytics.collections.worklist import default_as_of, select_customers
+from analytics.collections.worklist import default_as_of
 from analytics.settings import load_settings
 from analytics.store.schema import CUSTOMER_STATUSES, SEGMENTS
 from pages.action_keys import action_done, action_key

@@ -6,6 +6,7 @@ from datetime import date, timedelta
 import streamlit as st
 
 from analytics.access.roles import PermissionDenied, may
+from analytics.collections.assignments import collectors
 from analytics.collections.customer_360 import (
     customer_aging,
     customer_contacts,
@@ -42,7 +43,7 @@ from analytics.collections.outreach import (
     retry_queued,
     send_now,
 )
-from analytics.collections.worklist import collectors, default_as_of
+from analytics.collections.worklist import default_as_of
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page

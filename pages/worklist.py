@@ -6,8 +6,9 @@ from datetime import date, timedelta
 import streamlit as st
 
 from analytics.access.roles import PermissionDenied
+from analytics.collections.assignments import collectors
 from analytics.collections.followups import FollowUpError, snooze
-from analytics.collections.worklist import REASON_LABELS, collectors, default_as_of, worklist
+from analytics.collections.worklist import REASON_LABELS, default_as_of, worklist
 from analytics.settings import load_settings
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.collections.worklist import default_as_of, select_customers
+from analytics.collections.bulk_selection import select_customers
+from analytics.collections.worklist import default_as_of
 from analytics.migrations import connect
 from tests.conftest import screenshot, sign_in
 

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor
+from analytics.collections.bulk_selection import select_customers
 from analytics.collections.followups import (
     add_note,
     add_task,
@@ -17,7 +18,7 @@ from analytics.collections.followups import (
     snooze,
 )
 from analytics.collections.outreach import OutreachConfig, send_now
-from analytics.collections.worklist import WORKLIST_COLUMNS, select_customers, worklist
+from analytics.collections.worklist import WORKLIST_COLUMNS, worklist
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
 

@@ -19,7 +19,7 @@ A session that fails a check is ended with the reason, so a copied cookie stays 
 Audited: the start (`session.open`), every end (`sign_in.sign_out` when the user signs out,
 `session.end` otherwise, `session.end_all` for sign out everywhere). Not audited: redeeming the
 ticket and the last-seen touch, the session's own bookkeeping on page loads (an audit line per
-page load would flood the log and move `audit.data_version` on every click). No ticket, token
+page load would flood the log and move `data_version` on every click). No ticket, token
 or hash is ever written to the audit; a session is named by its first 8 id characters.
 """
 

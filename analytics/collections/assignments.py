@@ -129,3 +129,11 @@ def find_customers(store: Store, text: str, limit: int = 50) -> pd.DataFrame:
         "WHERE LOWER(customer_id) LIKE :t OR LOWER(name) LIKE :t ORDER BY name LIMIT :limit",
         {"t": f"%{text.strip().lower()}%", "limit": limit},
     )
+
+
+def collectors(store: Store) -> pd.DataFrame:
+    """Active collectors (for a manager's choice), with how many customers each owns."""
+    return store.read(
+        "SELECT u.username, u.name, COUNT(c.customer_id) AS customers FROM users u "
+        "LEFT JOIN customers c ON c.collector = u.username "
+        "WHERE u.role = 'collector' AND u.active GROUP BY u.username, u.name ORDER BY u.username")

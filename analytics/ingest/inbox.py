@@ -77,7 +77,7 @@ def folders_for(db: str | None = None) -> Folders:
 
     One rule for every way of naming the store (`--db PATH`, `ARDESK_DB=PATH`,
     `ARDESK_DB=duckdb:///PATH`, the app's own `store.url`): the store is resolved exactly as
-    `store.connect` opens it (`database_url`), and a DuckDB file outside the configured store's
+    `migrations.connect` opens it (`database_url`), and a DuckDB file outside the configured store's
     folder keeps its own `inbox/`, `done/`, `failed/`, `quarantine/` next to the file, so the command
     line and the app that owns that file always agree. A server database (PostgreSQL) or an
     in-memory DuckDB uses `[sync] inbox_dir`. `ARDESK_INBOX` overrides the inbox.

@@ -1,6 +1,6 @@
 """AR aging as of any date: buckets per group, the open invoices behind a bucket, and the trend.
 
-Rules (all from `analytics.ledger`, the one open-as-of-D definition):
+Rules (all from `analytics.ledger.open_items`, the one open-as-of-D definition):
 - open as of D: entries posted on or before D, allocations dated on or before D; age measured to D;
 - basis "due": days past due = D - due date; "Current" = not yet past due (due today is current),
   then one bucket per `[reporting] aging_edges` interval (1-30, 31-60, 61-90, 91-120, 120+ by
@@ -105,8 +105,8 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     days = f"i.{_days_column(basis)}"
     # Per (customer,) currency and bucket (-1 = open credit), summed in the item's currency, then
     # converted once per currency: exact DECIMAL arithmetic, so the same numbers as converting each
-    # item (see `ledger.open_amounts_sql`). by="total" needs no customer attribute, so no join
-    # (as in `ledger.portfolio_summary`; every writer of ledger rows creates or requires the customer).
+    # item (see `open_items.open_amounts_sql`). by="total" needs no customer attribute, so no join
+    # (as in `open_items.portfolio_summary`; every writer of ledger rows creates or requires the customer).
     whens = " ".join(f"WHEN {_condition(days, lo, hi)} THEN {k}" for k, (_, lo, hi) in enumerate(intervals))
     bucket = f"CASE WHEN i.open_amount < 0 THEN -1 {whens} END"
     amount = "v.amount * v.fx_rate"
@@ -203,7 +203,7 @@ def aging_trend(store: Store, start: date, end: date, filters: Filters = ALL) ->
     Long format: month_end, bucket, amount; every bucket for every month end (0 when empty). The
     last point is `end` itself when it is not a month end. Open debits only (unapplied credits are
     not in a bucket). Same open-as-of rule as `aging_buckets`, evaluated per month end through
-    `ledger.open_debits_by_due_sql` (cumulative flows, no months x invoices join); FX at each month end.
+    `open_items.open_debits_by_due_sql` (cumulative flows, no months x invoices join); FX at each month end.
     """
     points = month_ends(start, end)
     labels = bucket_labels("due")

@@ -6,7 +6,7 @@ from the day after the previous point (the first: the 1st of its month) to its p
 length in days.
 
 Definitions (reporting currency; balances converted at the FX rate on the point, flows of a
-period at the rate on its last day; open items by the one rule in `analytics.ledger`):
+period at the rate on its last day; open items by the one rule in `analytics.ledger.open_items`):
 - ar_end = open debits (open invoices, gross of unapplied cash) at the point; ar_start = the same
   at the previous point; current_ar_end = the part not yet past due; over_90_ar_end = the part more
   than 90 days past due;

@@ -1,7 +1,7 @@
 """How well each dunning configuration (and version) and each of its stages gets invoices paid.
 
 Read from `dunning_stage_results` (one row per invoice and stage reached; its rules are in
-`analytics.stage_results`). A stage reach counts when its first sent/done run is dated in
+`analytics.ledger.stage_results`). A stage reach counts when its first sent/done run is dated in
 [start, end], the invoice had something open then, and its customer matches the filters.
 Reporting currency at the rate on `end`.
 - invoices, amount = invoices that reached the stage, and their open amount on the run date;

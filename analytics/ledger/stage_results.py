@@ -3,7 +3,7 @@
 One row per (invoice, configuration, version, stage) that has a sent or done run:
 - run_date = the first sent/done run of that stage for the invoice (a repeat is not a new reach);
 - open_amount = the invoice's open amount on run_date by the open-as-of rule of
-  `analytics.ledger` (amount - allocations dated on or before run_date, any source), own currency;
+  `analytics.ledger.open_items` (amount - allocations dated on or before run_date, any source), own currency;
 - paid_7d / paid_14d / paid_30d = allocations from payments and credit notes dated in
   (run_date, run_date + N days];
 - paid_after = allocations from payments and credit notes dated after run_date (any later date);

@@ -114,7 +114,7 @@ contacts = sa.Table(
 )
 
 # The three large tables take explicit keys reserved in blocks from their sequences
-# (`store.reserve_ids`), so bulk loads number rows in one vectorised step.
+# (`store.ids.reserve_ids`), so bulk loads number rows in one vectorised step.
 ENTRY_IDS = sa.Sequence("entry_id_seq", metadata=metadata).name
 ALLOCATION_IDS = sa.Sequence("allocation_id_seq", metadata=metadata).name
 DUNNING_RUN_IDS = sa.Sequence("dunning_run_id_seq", metadata=metadata).name
@@ -132,11 +132,11 @@ ledger_entries = sa.Table(
     sa.Column("source", sa.String(100)),
     sa.Column("updated_at", sa.DateTime),
     # v3: the first date from which the entry is fully applied and stays so (NULL while open); kept
-    # by `ledger.refresh_settled_on` so a point-in-time report reads only the entries open then.
+    # by `settlement.refresh_settled_on` so a point-in-time report reads only the entries open then.
     sa.Column("settled_on", sa.Date),
     # v5: the open amount after every allocation in the store (signed like amount; NULL until the
     # first allocation, meaning the amount itself); kept with settled_on. Reports as of a date on or
-    # after the last activity read it instead of summing allocations (`ledger.current_open_amounts`).
+    # after the last activity read it instead of summing allocations (`open_items.current_open_amounts`).
     sa.Column("open_now", Money),
 )
 
