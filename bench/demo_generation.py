@@ -54,7 +54,7 @@ class PeakRss:
 
 def run_one(size: int, seed: int, end_date: date) -> dict:
     """Generate `size` entries into a fresh store; the measurements as a dict."""
-    from analytics.demo.generator import generate_demo
+    from analytics.demo.persistence import generate_demo
     from analytics.migrations import connect
 
     with tempfile.TemporaryDirectory() as tmp:

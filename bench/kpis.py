@@ -4,7 +4,7 @@
     python bench/kpis.py --sizes 1000000 --runs 5
     python bench/kpis.py --only aging "open invoices" "KPI summary" --pandas-runs -1
 
-Each store is generated once (`analytics.demo.generate_demo`, seed 42, ending 2026-10-31) into
+Each store is generated once (`analytics.demo.persistence.generate_demo`, seed 42, ending 2026-10-31) into
 <tmp>/ardesk-bench/demo_<N>.duckdb and reused by later runs. Each report runs once (the first run,
 reported separately) and then `--runs` more times; the table shows the median of those (pandas:
 `--pandas-runs`, 2 by default, because its 12-month DSO takes minutes at 10M). The pandas
@@ -45,7 +45,7 @@ END = date(2026, 10, 31)
 def demo_store(entries: int, directory: Path) -> Store:
     path = directory / f"demo_{entries}.duckdb"
     if not path.exists():
-        from analytics.demo.generator import generate_demo
+        from analytics.demo.persistence import generate_demo
 
         building = path.with_suffix(".building")
         building.unlink(missing_ok=True)

@@ -41,7 +41,7 @@ CHROMIUM_FLAGS = [
 def build_store(entries: int) -> Path:
     """A demo store with `entries` ledger entries and the demo sign-ins (kept between runs)."""
     from analytics.access.users import ensure_sign_ins
-    from analytics.demo.generator import generate_demo
+    from analytics.demo.persistence import generate_demo
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"pages_{entries}.duckdb"

@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analytics.access.users import ensure_sign_ins  # noqa: E402
-from analytics.demo.generator import generate_demo  # noqa: E402
+from analytics.demo.persistence import generate_demo  # noqa: E402
 from analytics.migrations import connect  # noqa: E402
 from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, DEMO_PASSWORD, serve_app, session_cookie  # noqa: E402
 

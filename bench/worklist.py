@@ -45,7 +45,7 @@ def main() -> None:
         shutil.copy(args.db, path)
         store = connect(str(path))
     else:
-        from analytics.demo.generator import generate_demo
+        from analytics.demo.persistence import generate_demo
 
         store = connect(str(path))
         generate_demo(store, entries=args.entries, seed=42, end_date=date(2026, 10, 31))

@@ -46,7 +46,7 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Tests copy it before writing; the browser server gets its own copy.
     """
     from analytics.access.users import ensure_sign_ins
-    from analytics.demo.generator import generate_demo
+    from analytics.demo.persistence import generate_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.duckdb"
     s = connect(str(path))

@@ -10,8 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analytics.demo import generator as demo
-from analytics.demo.generator import StoreNotEmpty, demo_summary_table, generate_demo, payment_behaviour
+from analytics.demo import persistence
+from analytics.demo.customers import payment_behaviour
+from analytics.demo.persistence import StoreNotEmpty, generate_demo
+from analytics.demo.summary import DemoSummary, demo_summary_table
 from analytics.migrations import connect
 from analytics.store.connection import Store
 from analytics.store.schema import SEGMENTS
@@ -23,7 +25,7 @@ SEED = 11
 
 
 @pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, demo.DemoSummary]:
+def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, DemoSummary]:
     store = connect(str(tmp_path_factory.mktemp("demo") / "t.duckdb"))
     summary = generate_demo(store, entries=ENTRIES, seed=SEED, end_date=END)
     yield store, summary
@@ -31,7 +33,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, demo.Dem
 
 
 @pytest.fixture(scope="module")
-def s(generated: tuple[Store, demo.DemoSummary]) -> Store:
+def s(generated: tuple[Store, DemoSummary]) -> Store:
     return generated[0]
 
 
@@ -48,7 +50,7 @@ def ledger_hash(store: Store) -> str:
 # --- size and shape ------------------------------------------------------------------------------
 
 
-def test_entry_count_lands_within_two_percent(generated: tuple[Store, demo.DemoSummary]) -> None:
+def test_entry_count_lands_within_two_percent(generated: tuple[Store, DemoSummary]) -> None:
     store, summary = generated
     n = one(store, "SELECT COUNT(*) FROM ledger_entries")
     assert n == summary.entries == summary.counts["ledger_entries"]
@@ -303,7 +305,7 @@ def test_fx_rates_cover_the_period(s: Store) -> None:
     assert 0.5 < fx.loc["CAD", "lo"] and fx.loc["GBP", "hi"] < 2.0
 
 
-def test_the_run_is_recorded_and_summarised(generated: tuple[Store, demo.DemoSummary]) -> None:
+def test_the_run_is_recorded_and_summarised(generated: tuple[Store, DemoSummary]) -> None:
     store, summary = generated
     run = store.read("SELECT * FROM import_runs WHERE kind = 'demo'")
     assert len(run) == 1 and run.status[0] == "ok" and run.rows_inserted[0] == sum(summary.counts.values())
@@ -349,14 +351,14 @@ def test_refuses_a_store_with_entries_and_replaces_on_request(tmp_path: Path) ->
     store.close()
 
 
-@pytest.mark.parametrize("step", ["_chunk_frames", "_customer_frames"])  # in the worker thread, then at the end
+@pytest.mark.parametrize("step", ["chunk_frames", "customer_frames"])  # in the worker thread, then at the end
 def test_a_failure_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, step: str) -> None:
     store = connect(str(tmp_path / "t.duckdb"))
 
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(demo, step, broken)
+    monkeypatch.setattr(persistence, step, broken)
     with pytest.raises(RuntimeError, match="boom"):
         generate_demo(store, entries=2_000, seed=1, end_date=END)
     for table in ("ledger_entries", "allocations", "users", "fx_rates", "dunning_configs", "activities", "import_runs"):

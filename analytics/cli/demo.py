@@ -6,7 +6,8 @@ import argparse
 from datetime import date
 
 from analytics.cli.output import UserError
-from analytics.demo.generator import StoreNotEmpty, demo_summary_table, generate_demo
+from analytics.demo.persistence import StoreNotEmpty, generate_demo
+from analytics.demo.summary import demo_summary_table
 from analytics.migrations import connect
 from analytics.settings import load_settings
 
