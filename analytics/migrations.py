@@ -14,7 +14,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from analytics.collections.outreach import backfill_message_header_ids
+from analytics.collections.outreach.queue import backfill_message_header_ids
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, open_store

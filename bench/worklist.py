@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analytics.access.roles import Actor  # noqa: E402
 from analytics.collections.bulk_selection import select_customers  # noqa: E402
 from analytics.collections.customer_360 import customer_header, open_invoices, timeline  # noqa: E402
-from analytics.collections.outreach import OutreachConfig, send_now  # noqa: E402
+from analytics.collections.outreach.config import OutreachConfig  # noqa: E402
+from analytics.collections.outreach.delivery import send_now  # noqa: E402
 from analytics.collections.worklist import default_as_of, worklist  # noqa: E402
 from analytics.migrations import connect  # noqa: E402
 

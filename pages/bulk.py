@@ -4,14 +4,11 @@ import streamlit as st
 
 from analytics.access.roles import PermissionDenied
 from analytics.collections.bulk_selection import select_customers
-from analytics.collections.outreach import (
-    OutreachConfig,
-    OutreachError,
-    list_templates,
-    outbox,
-    preview,
-    send_now,
-)
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.delivery import send_now
+from analytics.collections.outreach.outbox import outbox
+from analytics.collections.outreach.queue import preview
+from analytics.collections.outreach.templates import list_templates
 from analytics.collections.worklist import default_as_of
 from analytics.settings import load_settings
 from analytics.store.schema import CUSTOMER_STATUSES, SEGMENTS

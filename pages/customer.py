@@ -32,17 +32,11 @@ from analytics.collections.followups import (
     refresh_promise_statuses,
     resolve_dispute,
 )
-from analytics.collections.outreach import (
-    OutreachConfig,
-    OutreachError,
-    emails_in_window,
-    last_contact,
-    list_templates,
-    outbox,
-    preview,
-    retry_queued,
-    send_now,
-)
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.delivery import retry_queued, send_now
+from analytics.collections.outreach.outbox import emails_in_window, last_contact, outbox
+from analytics.collections.outreach.queue import preview
+from analytics.collections.outreach.templates import list_templates
 from analytics.collections.worklist import default_as_of
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown

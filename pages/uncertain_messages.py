@@ -7,7 +7,8 @@ import pandas as pd
 import streamlit as st
 
 from analytics.access.roles import Actor, PermissionDenied
-from analytics.collections.outreach import OutreachConfig, OutreachError, mark_sent, send_again
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.delivery import mark_sent, send_again
 from analytics.store.connection import Store
 from pages.plain_text import escape_markdown
 

@@ -346,7 +346,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture
 def smtp():
     """A real SMTP server on loopback and an outreach config pointing at it: (recorder, config)."""
-    from analytics.collections.outreach import OutreachConfig
+    from analytics.collections.outreach.config import OutreachConfig
     from tests.smtp_server import free_port, start_smtp
 
     port = free_port()

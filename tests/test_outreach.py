@@ -13,15 +13,9 @@ import sqlalchemy as sa
 
 from analytics.access.roles import Actor, PermissionDenied
 from analytics.collections.followups import open_dispute
-from analytics.collections.outreach import (
-    OutreachConfig,
-    OutreachError,
-    deliver,
-    preview,
-    queue_messages,
-    retry_queued,
-    send_now,
-)
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.delivery import deliver, retry_queued, send_now
+from analytics.collections.outreach.queue import preview, queue_messages
 from analytics.store.connection import Store
 from tests.collector_data import (
     add_customer,
@@ -229,7 +223,7 @@ def test_unknown_template_is_refused_with_the_choices(store: Store) -> None:
 
 
 def test_every_shipped_template_renders_for_a_customer(store: Store) -> None:
-    from analytics.collections.outreach import list_templates
+    from analytics.collections.outreach.templates import list_templates
 
     [cid] = _customers(store, 1)
     for name in list_templates():

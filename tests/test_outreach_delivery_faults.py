@@ -25,20 +25,18 @@ import sqlalchemy as sa
 
 from analytics.access.roles import Actor, PermissionDenied
 from analytics.cli.main import main
-from analytics.collections import outreach
-from analytics.collections.outreach import (
-    OutreachConfig,
-    OutreachError,
+from analytics.collections.outreach import delivery
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.delivery import (
     deliver,
-    emails_in_window,
     mark_sent,
-    outbox,
-    queue_messages,
     recover_interrupted,
     retry_queued,
     send_again,
     send_now,
 )
+from analytics.collections.outreach.outbox import emails_in_window, outbox
+from analytics.collections.outreach.queue import queue_messages
 from analytics.migrations import SCHEMA_VERSION, connect
 from analytics.settings import load_settings
 from analytics.store.connection import Store
@@ -266,13 +264,13 @@ def test_a_delivery_whose_claim_ran_out_before_the_content_left_sends_nothing(st
     [cid] = _customers(store, 1)
     port = free_port()
     config = _smtp(port, lease_seconds=0.01)
-    real = outreach._hand_over
+    real = delivery._hand_over
 
     def slow_hand_over(*args: object) -> datetime:
         time.sleep(0.05)  # the claim runs out while the server waits for the content
         return real(*args)
 
-    monkeypatch.setattr(outreach, "_hand_over", slow_hand_over)
+    monkeypatch.setattr(delivery, "_hand_over", slow_hand_over)
     with serving(port, Recorder()) as recorder:
         [row] = send_now(store, ANA, [cid], "reminder_friendly", action_key="l-1", as_of=T,
                          config=config).to_dict("records")

@@ -17,7 +17,8 @@ from analytics.collections.followups import (
     promise_to_pay,
     snooze,
 )
-from analytics.collections.outreach import OutreachConfig, send_now
+from analytics.collections.outreach.config import OutreachConfig
+from analytics.collections.outreach.delivery import send_now
 from analytics.collections.worklist import WORKLIST_COLUMNS, worklist
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people

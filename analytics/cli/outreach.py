@@ -7,7 +7,9 @@ from datetime import date
 
 from analytics.access.roles import SYSTEM
 from analytics.cli.output import UserError, emit
-from analytics.collections.outreach import OutreachError, mark_sent, outbox, retry_queued, send_again
+from analytics.collections.outreach.config import OutreachError
+from analytics.collections.outreach.delivery import mark_sent, retry_queued, send_again
+from analytics.collections.outreach.outbox import outbox
 from analytics.collections.worklist import default_as_of, worklist
 from analytics.migrations import connect
 

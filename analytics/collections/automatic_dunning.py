@@ -22,7 +22,8 @@ import pandas as pd
 from analytics.access import audit
 from analytics.access.roles import SYSTEM, Actor, require
 from analytics.collections.dunning_schedule import due_stages
-from analytics.collections.outreach import OutreachConfig, send_now
+from analytics.collections.outreach.config import OutreachConfig
+from analytics.collections.outreach.delivery import send_now
 from analytics.settings import load_settings
 from analytics.store.connection import Store
 

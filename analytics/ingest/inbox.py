@@ -9,7 +9,7 @@ transaction as the rows).
 
 An automatic dunning run (`ardesk dunning run` while the app runs) is a JSON-only job too; the
 watcher also starts the day's automatic dunning when `[dunning] automatic_send_at` has passed, and
-settles outreach deliveries whose process died (`outreach.recover_interrupted`).
+settles outreach deliveries whose process died (`outreach.delivery.recover_interrupted`).
 
 The app runs one watcher thread (`start_inbox_watcher`) that ingests each job through the same
 import code (which takes the store's write lock), records the run in `import_runs`, and only after
@@ -50,7 +50,7 @@ import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied, require
 from analytics.collections.automatic_dunning import run_automatic_dunning, run_daily
-from analytics.collections.outreach import recover_interrupted
+from analytics.collections.outreach.delivery import recover_interrupted
 from analytics.ingest.imports import ImportResult, job_payload, run_import, write_quarantine_file
 from analytics.ingest.mapping import Mapping, mapping_from_dict
 from analytics.ingest.sync import sync_once

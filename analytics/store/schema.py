@@ -261,7 +261,7 @@ messages = sa.Table(  # v2: the outbox; a message is sent at most once (idempote
     sa.Column("entry_ids", sa.Text),  # JSON list of the invoices the message is about
     sa.Column("attachment_name", sa.String(200)),
     sa.Column("attachment", sa.LargeBinary),
-    # queued, sending, sent, failed, blocked, cancelled, uncertain (the states: analytics/outreach.py)
+    # queued, sending, sent, failed, blocked, cancelled, uncertain (the states: analytics/collections/outreach/delivery.py)
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
