@@ -4,17 +4,11 @@ from dataclasses import replace
 
 import streamlit as st
 
-from analytics.ingest.imports import (
-    ImportFailed,
-    ImportLimits,
-    quarantined_rows,
-    read_source,
-    recent_runs,
-    run_import,
-    sample_files,
-    validate,
-)
+from analytics.ingest.imports import recent_runs, run_import, sample_files
 from analytics.ingest.mapping import DATASETS, FIELDS, Mapping, MappingError, load_mapping, shipped_mappings
+from analytics.ingest.quarantine import quarantined_rows
+from analytics.ingest.reading import ImportFailed, ImportLimits, read_source
+from analytics.ingest.validation import validate
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 

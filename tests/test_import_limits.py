@@ -17,15 +17,10 @@ import psutil
 import pytest
 
 from analytics.access.roles import SYSTEM
-from analytics.ingest.imports import (
-    FIELD_LENGTHS,
-    ImportFailed,
-    ImportLimits,
-    read_source,
-    run_import,
-    validate,
-)
+from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import AMOUNT_FIELDS, DATE_FIELDS, FIELDS, Mapping, load_mapping
+from analytics.ingest.reading import ImportFailed, ImportLimits, read_source
+from analytics.ingest.validation import FIELD_LENGTHS, validate
 from analytics.ledger.open_items import ledger_bounds
 from analytics.store.connection import Store
 from tests.export_files import register_frame, write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb

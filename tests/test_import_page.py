@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.ingest.imports import FIELD_LENGTHS
+from analytics.ingest.validation import FIELD_LENGTHS
 from analytics.migrations import connect
 from tests.conftest import displayed, screenshot, sign_in, signed_in_app
 from tests.export_files import write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb

@@ -11,9 +11,11 @@ import pandas as pd
 import pytest
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
-from analytics.ingest import imports
-from analytics.ingest.imports import ImportProgress, run_import, validate
+from analytics.ingest import quarantine
+from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping, MappingError, load_mapping, parse_column_overrides
+from analytics.ingest.progress import ImportProgress
+from analytics.ingest.validation import validate
 from analytics.ledger.open_items import portfolio_summary
 from analytics.store.connection import Store
 
@@ -113,8 +115,8 @@ def test_rejected_rows_go_to_quarantine_and_accepted_rows_are_committed(store: S
     assert entries(store) == [{"customer_id": "C1", "entry_type": "invoice", "document_number": "INV-1",
                                "posting_date": date(2024, 1, 5), "due_date": date(2024, 2, 4), "amount": 100.5,
                                "currency": "USD"}]
-    assert imports.quarantined_rows(store, result.run_id)["reason"].tolist() == ["invoice amount is zero or negative"]
-    csv = imports.write_quarantine_file(result.report, tmp_path / "quarantine", result.run_id)
+    assert quarantine.quarantined_rows(store, result.run_id)["reason"].tolist() == ["invoice amount is zero or negative"]
+    csv = quarantine.write_quarantine_file(result.report, tmp_path / "quarantine", result.run_id)
     assert pd.read_csv(csv, dtype=str).to_dict("records") == [
         {"row_number": "2", "column_name": "amount", "value": "-3", "reason": "invoice amount is zero or negative",
          "cust": "C1", "doc": "INV-2", "date": "2024-01-05", "due": "2024-02-04", "amount": "-3", "ccy": "USD"}]
@@ -162,7 +164,7 @@ def test_a_crash_in_the_middle_leaves_the_store_exactly_as_before(store: Store, 
         calls.append(1)
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(imports, "_merge_allocations", crash)
+    monkeypatch.setattr("analytics.ingest.merges.entries.merge_allocations", crash)
     mapping = INVOICES.with_columns({"settled_date": "paid"})
     path = write(tmp_path, "b.csv", "cust,doc,date,due,amount,ccy,paid\n"
                                     "C1,INV-1,2024-01-05,2024-02-04,150.00,USD,2024-02-01\n"

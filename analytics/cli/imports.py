@@ -12,10 +12,13 @@ import time
 
 from analytics.access.roles import SYSTEM
 from analytics.cli.output import UserError
-from analytics.ingest.imports import ImportFailed, read_source, run_import, validate, write_quarantine_file
+from analytics.ingest.imports import run_import
 from analytics.ingest.inbox import folders_for, stage_import, stage_sync
 from analytics.ingest.mapping import DATASETS, Mapping, MappingError, load_mapping, parse_column_overrides
+from analytics.ingest.quarantine import write_quarantine_file
+from analytics.ingest.reading import ImportFailed, read_source
 from analytics.ingest.sync import parse_every, sync_once
+from analytics.ingest.validation import validate
 from analytics.migrations import connect
 from analytics.store.connection import StoreLocked
 

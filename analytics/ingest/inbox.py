@@ -51,8 +51,9 @@ import sqlalchemy as sa
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied, require
 from analytics.collections.automatic_dunning import run_automatic_dunning, run_daily
 from analytics.collections.outreach.delivery import recover_interrupted
-from analytics.ingest.imports import ImportResult, job_payload, run_import, write_quarantine_file
+from analytics.ingest.imports import ImportResult, job_payload, run_import
 from analytics.ingest.mapping import Mapping, mapping_from_dict
+from analytics.ingest.quarantine import write_quarantine_file
 from analytics.ingest.sync import sync_once
 from analytics.settings import database_url, load_settings
 from analytics.store.connection import Store

@@ -22,8 +22,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor, require
-from analytics.ingest.imports import ImportResult, ProgressFn, run_import
+from analytics.ingest.imports import ImportResult, run_import
 from analytics.ingest.mapping import Mapping, MappingError
+from analytics.ingest.progress import ProgressFn
 from analytics.store.connection import Store
 
 FILE_TYPES = (".csv", ".xlsx", ".parquet")

@@ -1,0 +1,454 @@
+"""Validation of a file before anything is written: the staging DuckDB, the rules, the report.
+
+Rule: parsing and every rule run as set-based SQL in a private in-memory DuckDB (`Staging`,
+whatever the store is), never a Python loop per row; only the allocation rules read the store.
+`ValidationReport` lists one row per problem. Nothing here changes the store's tables (the
+allocation rules stage the file's allocations in a temporary table, see `stages`).
+"""
+
+# ruff: noqa: S608 - SQL here is composed from our own field names and from source column names and
+# mapping settings quoted by `quote` / `sql_str`; values from the store side bind as parameters.
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from analytics.ingest.mapping import (
+    AMOUNT_FIELDS,
+    DATE_FIELDS,
+    FIELDS,
+    ISO_CURRENCIES,
+    LEDGER_DATASETS,
+    Mapping,
+)
+from analytics.ingest.reading import ImportLimits, read_source
+from analytics.ingest.stages import ALLOC_STAGE, stage
+from analytics.settings import load_settings
+from analytics.store.connection import Store, read_df
+from analytics.store.schema import (
+    CUSTOMER_STATUSES,
+    SEGMENTS,
+    allocations,
+    customers,
+    fx_rates,
+    ledger_entries,
+)
+
+ROW = "__row"
+
+
+@dataclass
+class ValidationReport:
+    """What validation found; `errors` has one row per problem (row_number, column, value, reason)."""
+
+    dataset: str
+    rows_read: int
+    missing_columns: list[str]
+    errors: pd.DataFrame
+    new_customers: list[str] = field(default_factory=list)
+    _db: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+
+    @property
+    def rejected_rows(self) -> int:
+        return int(self.errors["row_number"].nunique()) if len(self.errors) else 0
+
+    @property
+    def accepted_rows(self) -> int:
+        return 0 if self.missing_columns else self.rows_read - self.rejected_rows
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing_columns and not len(self.errors)
+
+    def by_reason(self) -> pd.DataFrame:
+        """Problems grouped by reason: how many rows, and the first few row numbers."""
+        if not len(self.errors):
+            return pd.DataFrame(columns=["reason", "rows", "first_rows"])
+        grouped = self.errors.groupby("reason", sort=False)["row_number"]
+        out = pd.DataFrame({
+            "rows": grouped.nunique(),
+            "first_rows": grouped.apply(lambda s: ", ".join(str(n) for n in sorted(s.unique())[:5])),
+        }).reset_index()
+        return out.sort_values(["rows", "reason"], ascending=[False, True], ignore_index=True)
+
+    def quarantine_frame(self) -> pd.DataFrame:
+        """The rejected rows as read, each with its problem(s): what the downloadable file holds."""
+        if self._db is None or not len(self.errors):
+            return self.errors.copy()
+        self._db.register("report_errors", self.errors)
+        try:
+            return self._db.sql(
+                f'SELECT e.*, s.* EXCLUDE ("{ROW}") FROM report_errors e JOIN src s ON s."{ROW}" = e.row_number '
+                "ORDER BY e.row_number, e.column_name"
+            ).df()
+        finally:
+            self._db.unregister("report_errors")
+
+    def summary_lines(self) -> list[str]:
+        """The report in plain words, grouped by reason with counts."""
+        if self.missing_columns:
+            return [f"The file lacks required column(s) {', '.join(self.missing_columns)}; nothing was imported."]
+        lines = [f"{self.rows_read:,} rows read, {self.accepted_rows:,} accepted, {self.rejected_rows:,} rejected."]
+        for rec in self.by_reason().to_dict("records"):
+            lines.append(f"  {rec['rows']:,} row(s): {rec['reason']} (rows {rec['first_rows']})")
+        if self.new_customers:
+            shown = ", ".join(self.new_customers[:10]) + (" ..." if len(self.new_customers) > 10 else "")
+            lines.append(f"{len(self.new_customers):,} new customer(s) will be created: {shown}")
+        return lines
+
+
+def known_currencies(conn: sa.Connection) -> set[str]:
+    """Currencies a ledger row may use: the reporting currency and every currency with an FX rate.
+
+    Amounts in any other currency could not be converted, so KPIs would silently leave them out.
+    (The fx-rates dataset itself accepts any active ISO 4217 code.)
+    """
+    rates = read_df(conn, "SELECT DISTINCT currency FROM fx_rates")
+    return {load_settings().reporting_currency.upper(), *(str(c).upper() for c in rates["currency"])}
+
+
+# The store column(s) each text field is written to (a customer id lands in several tables): a value
+# may be as long as the shortest of them. The lengths are read from the schema, never copied.
+_STORED_IN: dict[str, tuple[sa.Column, ...]] = {
+    "customer_id": (customers.c.customer_id, ledger_entries.c.customer_id, allocations.c.customer_id),
+    "name": (customers.c.name,),
+    "customer_name": (customers.c.name,),
+    "segment": (customers.c.segment,),
+    "country": (customers.c.country,),
+    "currency": (customers.c.currency, ledger_entries.c.currency, fx_rates.c.currency),
+    "status": (customers.c.status,),
+    "collector": (customers.c.collector,),
+    "sales_rep": (customers.c.sales_rep,),
+    "document_number": (ledger_entries.c.document_number,),
+    "from_document": (ledger_entries.c.document_number,),
+    "to_document": (ledger_entries.c.document_number,),
+    "from_type": (ledger_entries.c.entry_type,),
+    "reference": (ledger_entries.c.reference,),
+}
+FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Staging:
+    """The private DuckDB where a file is parsed and checked: `src` (as read) and `typed`."""
+
+    def __init__(self, table: pa.Table, mapping: Mapping) -> None:
+        n = table.num_rows
+        self.mapping, self.table = mapping, table
+        self.rows = n
+        self.db = duckdb.connect()
+        self.db.execute("SET threads = 2")
+        self.db.register("src", table.append_column(ROW, pa.array(np.arange(1, n + 1, dtype=np.int64))))
+        self.types = {r[0]: r[1] for r in self.db.execute("DESCRIBE src").fetchall()}
+        required, optional = FIELDS[mapping.dataset]
+        self.missing = [f"{t} (from column {mapping.source(t)!r})" if t in mapping.columns else t
+                        for t in required if mapping.source(t) not in self.types]
+        self.missing += [f"{t} (from column {mapping.columns[t]!r})" for t in optional
+                         if t in mapping.columns and mapping.columns[t] not in self.types]
+        self.present = [t for t in required + optional if mapping.source(t) in self.types]
+
+    def longest(self, target: str) -> float:
+        """An upper bound of the characters in `target`'s values: the most bytes in its source column.
+
+        Read from the Arrow offsets (milliseconds for 10M rows), so a length rule only scans a file
+        that has a value long enough to break it. Infinite for a column that is not text.
+        """
+        column = self.table.column(self.mapping.source(target))
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            return float("inf")
+        return pc.max(pc.binary_length(column)).as_py() or 0
+
+    def text(self, target: str) -> str:
+        col = quote(self.mapping.source(target))
+        return f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '')"
+
+    def parsed(self, target: str) -> str:
+        """SQL parsing the source column of `target` into its typed value (NULL if unparseable)."""
+        m, col = self.mapping, quote(self.mapping.source(target))
+        kind = self.types[self.mapping.source(target)].upper()
+        if target in DATE_FIELDS:
+            if kind.startswith(("DATE", "TIMESTAMP")):
+                return f"CAST({col} AS DATE)"
+            raw = self.text(target)
+            return (f"CAST(COALESCE(TRY_STRPTIME({raw}, {sql_str(m.date_format)}), "
+                    f"TRY_CAST({raw} AS TIMESTAMP)) AS DATE)")
+        if target in AMOUNT_FIELDS:
+            precision = "DECIMAL(18,8)" if target == "rate" else "DECIMAL(18,2)"
+            if not kind.startswith(("VARCHAR", "STRING")):
+                return f"TRY_CAST({col} AS {precision})"
+            raw = self.text(target)
+            if m.thousands_separator:
+                raw = f"REPLACE({raw}, {sql_str(m.thousands_separator)}, '')"
+            if m.decimal_separator != ".":
+                raw = f"REPLACE({raw}, {sql_str(m.decimal_separator)}, '.')"
+            return f"TRY_CAST(REPLACE({raw}, ' ', '') AS {precision})"
+        if target == "payment_terms_days":
+            return f"TRY_CAST({self.text(target)} AS INTEGER)"
+        if target == "disputed":
+            values = ", ".join(sql_str(v) for v in m.true_values)
+            return f"COALESCE(LOWER({self.text(target)}) IN ({values}), FALSE)"
+        if target in {"currency"}:
+            return f"UPPER({self.text(target)})"
+        return self.text(target)
+
+    def build_typed(self) -> None:
+        """Build `typed_base` (raw text and parsed values); `typed` is a view over it.
+
+        A parsed value identical to its raw column (text fields, Parquet columns already of the
+        right type) is only an alias in the view, so 10M-row files are not copied twice.
+        """
+        m = self.mapping
+        cols, aliases = [f'"{ROW}"'], []
+        for t in self.present:
+            kind = self.types[m.source(t)].upper()
+            typed_source = (t in DATE_FIELDS or t in AMOUNT_FIELDS) and not kind.startswith(("VARCHAR", "STRING"))
+            raw = quote(m.source(t)) if typed_source else self.text(t)  # typed: cast to text only to report
+            cols.append(f"{raw} AS raw_{t}")
+            if t == "currency" and m.dataset != "fx-rates":
+                # a blank currency cell falls back to the mapping's default currency
+                cols.append(f"COALESCE(UPPER({self.text(t)}), {sql_str(m.currency)}) AS currency")
+                continue
+            parsed = self.parsed(t)
+            exact = (t in DATE_FIELDS and kind == "DATE") or (t == "amount" and kind == "DECIMAL(18,2)")
+            if parsed == raw or (typed_source and exact):
+                aliases.append(f"raw_{t} AS {t}")
+            else:
+                cols.append(f"{parsed} AS {t}")
+        if "currency" in FIELDS[m.dataset][1] and "currency" not in self.present:
+            cols.append(f"{sql_str(m.currency)} AS raw_currency")
+            cols.append(f"{sql_str(m.currency)} AS currency")
+        for t in FIELDS[m.dataset][1]:  # optional fields absent from the file read as NULL
+            if t not in self.present and t != "currency":
+                cols.append(f"CAST(NULL AS VARCHAR) AS raw_{t}")
+        # Text to parse (CSV, Excel) is parsed once into a table; typed sources (Parquet) only need
+        # cheap casts, so a view avoids copying millions of rows.
+        parses = any((t in DATE_FIELDS or t in AMOUNT_FIELDS) and self.types[m.source(t)].upper().startswith(
+            ("VARCHAR", "STRING")) for t in self.present)
+        self.db.execute(f"CREATE {'TABLE' if parses else 'VIEW'} typed_base AS SELECT {', '.join(cols)} FROM src")
+        self.db.execute(f"CREATE VIEW typed AS SELECT *{''.join(', ' + a for a in aliases)} FROM typed_base")
+        self.columns = {r[0] for r in self.db.execute("DESCRIBE typed").fetchall()}
+
+    def errors(self, currencies: set[str], customers: pd.DataFrame, strict: bool,
+               limits: ImportLimits) -> pd.DataFrame:
+        """Every rule as one SELECT; their UNION ALL is the error list.
+
+        Lengths: a text field longer than its store column (`FIELD_LENGTHS`) is rejected; with a
+        settlement date the document number must also leave room for the settlement prefix.
+        Future dates: posting, settlement and allocation dates more than `limits.max_future_days`
+        after today are rejected: the last posting date is the reports' default as-of date (a typo
+        such as 2099 would move it there), and a settlement becomes a payment posted that day. Due
+        dates may lie far ahead (long terms) and FX rate dates never set the as-of date, so
+        neither is checked.
+        """
+        m, ds = self.mapping, self.mapping.dataset
+        required = FIELDS[ds][0]
+        checks: list[tuple[str, str, str, str]] = []  # (column target, value sql, where, reason)
+
+        def add(target: str, where: str, reason: str, value: str | None = None) -> None:
+            checks.append((target, value or f"raw_{target}", where, reason))
+
+        for t in required:
+            add(t, f"raw_{t} IS NULL", "missing value", "NULL")
+        for t in self.present:
+            if t in DATE_FIELDS:
+                add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", f"unparseable date (expected {m.date_format})")
+            elif t in AMOUNT_FIELDS:
+                add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable amount")
+            elif t == "payment_terms_days":
+                add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable number of days")
+        if ds == "invoices":
+            add("amount", "amount <= 0", "invoice amount is zero or negative")
+            if "due_date" in self.columns:
+                add("due_date", "due_date < posting_date", "due date before the invoice date")
+            if "settled_date" in self.columns:
+                add("settled_date", "settled_date < posting_date", "settlement date before the invoice date")
+        elif ds in LEDGER_DATASETS:
+            add("amount", "amount = 0", "zero amount")
+        elif ds == "allocations":
+            add("amount", "amount <= 0", "allocation amount is zero or negative")
+        elif ds == "fx-rates":
+            add("rate", "rate <= 0", "rate is zero or negative")
+        for t in self.present:
+            if t in FIELD_LENGTHS and self.longest(t) > FIELD_LENGTHS[t]:
+                add(t, f"LENGTH(raw_{t}) > {FIELD_LENGTHS[t]}", f"longer than {FIELD_LENGTHS[t]} characters")
+        if "settled_date" in self.columns and m.settlement_prefix:
+            most, prefix = FIELD_LENGTHS["document_number"], m.settlement_prefix
+            if self.longest("document_number") > most - len(prefix):
+                add("document_number", f"settled_date IS NOT NULL AND LENGTH(raw_document_number) "
+                    f"BETWEEN {most - len(prefix) + 1} AND {most}",
+                    f"longer than {most - len(prefix)} characters (the settlement payment {prefix}<number> "
+                    f"must fit in {most})")
+        latest = date.today() + timedelta(days=limits.max_future_days)
+        for t in ("posting_date", "settled_date", "allocation_date"):
+            if t in self.columns:
+                add(t, f"{t} > DATE '{latest.isoformat()}'",
+                    f"date more than {limits.max_future_days} days in the future (after {latest.isoformat()})")
+        keys = {"customers": ["customer_id"], "fx-rates": ["rate_date", "currency"],
+                "allocations": ["from_document", "to_document"]}.get(ds, ["document_number"])
+        key_sql = ", ".join(f"raw_{k}" for k in keys)
+        label = {"customers": "duplicate customer id in the file", "fx-rates": "duplicate rate (date, currency) in the file",
+                 "allocations": "duplicate allocation in the file"}.get(ds, "duplicate document number in the file")
+        # Duplicates: group 64-bit hashes first (far cheaper than 10M strings), then confirm the few
+        # candidate keys on their text.
+        not_null = " AND ".join(f"raw_{k} IS NOT NULL" for k in keys)
+        self.db.execute(f"""CREATE OR REPLACE TABLE dup_keys AS
+            SELECT {key_sql} FROM typed
+            WHERE {not_null} AND hash({key_sql}) IN (
+                SELECT h FROM (SELECT hash({key_sql}) AS h FROM typed WHERE {not_null}) hashes
+                GROUP BY h HAVING COUNT(*) > 1)
+            GROUP BY {key_sql} HAVING COUNT(*) > 1""")
+        add(keys[-1], f"({key_sql}) IN (SELECT ({key_sql}) FROM dup_keys)", label)
+        if "currency" in self.columns:
+            if ds == "fx-rates":
+                codes = ", ".join(sql_str(c) for c in sorted(ISO_CURRENCIES))
+                add("currency", f"currency IS NOT NULL AND currency NOT IN ({codes})",
+                    "unknown currency (not an ISO 4217 code)")
+            else:
+                codes = ", ".join(sql_str(c) for c in sorted(currencies))
+                add("currency", f"currency NOT IN ({codes})",
+                    "unknown currency (not the reporting currency and no FX rate)")
+        if ds == "customers":
+            if "segment" in self.columns:
+                allowed = ", ".join(sql_str(s) for s in SEGMENTS)
+                add("segment", f"segment IS NOT NULL AND LOWER(segment) NOT IN ({allowed})", "unknown segment")
+            if "status" in self.columns:
+                allowed = ", ".join(sql_str(s) for s in CUSTOMER_STATUSES)
+                add("status", f"status IS NOT NULL AND LOWER(status) NOT IN ({allowed})", "unknown status")
+        if strict and ds in LEDGER_DATASETS:
+            self.db.register("known_customer", customers)
+            add("customer_id", "customer_id NOT IN (SELECT customer_id FROM known_customer)",
+                "unknown customer (--strict)")
+        parts = [
+            f"SELECT \"{ROW}\" AS row_number, {sql_str(m.source(t))} AS column_name, "
+            f"CAST({value} AS VARCHAR) AS value, {sql_str(reason)} AS reason FROM typed WHERE {where}"
+            for t, value, where, reason in checks
+        ]
+        errors = self.db.sql(" UNION ALL ".join(parts) + " ORDER BY row_number, column_name").df()
+        errors["row_number"] = errors["row_number"].astype("int64")
+        errors["value"] = errors["value"].astype(object).where(errors["value"].notna(), None)
+        return errors
+
+    def accepted(self, select: str, errors: pd.DataFrame) -> pa.Table:
+        """`select` over the typed rows that have no error."""
+        self.db.register("rejected", errors[["row_number"]].drop_duplicates())
+        return self.db.sql(
+            f"WITH ok AS (SELECT * FROM typed WHERE \"{ROW}\" NOT IN (SELECT row_number FROM rejected)) {select}"
+        ).to_arrow_table()
+
+    def raw_json(self, rows: pd.Series) -> pd.DataFrame:
+        self.db.register("wanted", pd.DataFrame({"row_number": rows.unique()}))
+        return self.db.sql(
+            f'SELECT "{ROW}" AS row_number, CAST(to_json(s) AS VARCHAR) AS raw FROM src s '
+            f'WHERE "{ROW}" IN (SELECT row_number FROM wanted)'
+        ).df()
+
+
+def _allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFrame) -> pd.DataFrame:
+    """Allocation rules that need the store: both documents exist, same customer, never more than open.
+
+    Open on the invoice = its amount - allocations from other credits - earlier rows of this file;
+    the same for what is unapplied on the credit. An allocation already in the store for the same
+    (credit, invoice) pair is replaced by the file's row, so it does not count against itself.
+    """
+    from_type = staging.mapping.entry_type or "payment"
+    rows = staging.accepted(
+        f"SELECT \"{ROW}\" AS row_number, COALESCE(LOWER(raw_from_type), {sql_str(from_type)}) AS from_type, "
+        "raw_from_document AS from_document, raw_to_document AS to_document, amount, allocation_date FROM ok",
+        errors,
+    )
+    stage(conn, ALLOC_STAGE, "_import_allocations", rows, writable=True)
+    found = read_df(conn, """
+        SELECT a.row_number, a.from_document, a.to_document, a.amount,
+               f.entry_id AS from_id, f.customer_id AS from_customer, -f.amount AS credit_amount,
+               t.entry_id AS to_id, t.customer_id AS to_customer, t.amount AS invoice_amount,
+               COALESCE((SELECT SUM(x.amount) FROM allocations x
+                         WHERE x.to_entry_id = t.entry_id AND x.from_entry_id <> f.entry_id), 0) AS applied_to,
+               COALESCE((SELECT SUM(x.amount) FROM allocations x
+                         WHERE x.from_entry_id = f.entry_id AND x.to_entry_id <> t.entry_id), 0) AS applied_from
+        FROM _import_allocations a
+        LEFT JOIN ledger_entries f ON f.entry_type = a.from_type AND f.document_number = a.from_document
+        LEFT JOIN ledger_entries t ON t.entry_type = 'invoice' AND t.document_number = a.to_document
+        ORDER BY a.row_number""")
+    if found.empty:
+        return pd.DataFrame(columns=errors.columns)
+    src = staging.mapping.source
+    out = []
+    no_from = found["from_id"].isna()
+    no_to = found["to_id"].isna()
+    out.append(pd.DataFrame({"row_number": found.row_number[no_from], "column_name": src("from_document"),
+                             "value": found.from_document[no_from], "reason": "unknown payment or credit note"}))
+    out.append(pd.DataFrame({"row_number": found.row_number[no_to], "column_name": src("to_document"),
+                             "value": found.to_document[no_to], "reason": "unknown invoice"}))
+    both = found[~no_from & ~no_to].copy()
+    other = both.from_customer != both.to_customer
+    out.append(pd.DataFrame({"row_number": both.row_number[other], "column_name": src("to_document"),
+                             "value": both.to_document[other],
+                             "reason": "payment and invoice belong to different customers"}))
+    amount = both["amount"].astype(float)
+    before_to = both.assign(a=amount).groupby("to_id")["a"].cumsum() - amount
+    before_from = both.assign(a=amount).groupby("from_id")["a"].cumsum() - amount
+    open_to = both.invoice_amount.astype(float) - both.applied_to.astype(float) - before_to
+    open_from = both.credit_amount.astype(float) - both.applied_from.astype(float) - before_from
+    too_big = (amount > open_to + 0.005) | (amount > open_from + 0.005)
+    out.append(pd.DataFrame({
+        "row_number": both.row_number[too_big], "column_name": src("amount"),
+        "value": amount[too_big].map("{:.2f}".format),
+        "reason": "allocation larger than what is open",
+    }))
+    frame = pd.concat([f for f in out if len(f)], ignore_index=True) if any(len(f) for f in out) else pd.DataFrame(
+        columns=errors.columns)
+    frame["row_number"] = frame["row_number"].astype("int64")
+    frame["value"] = frame["value"].astype(str)
+    return frame
+
+
+def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool,
+                   list_new_customers: bool = True, limits: ImportLimits | None = None,
+                   ) -> tuple[ValidationReport, Staging]:
+    """Check a table already read, on the store connection `conn`: the report, and the staging that
+    the merge takes the accepted rows from."""
+    staging = Staging(table, mapping)
+    if staging.missing:
+        empty = pd.DataFrame(columns=["row_number", "column_name", "value", "reason"])
+        return ValidationReport(mapping.dataset, staging.rows, staging.missing, empty, _db=staging.db), staging
+    staging.build_typed()
+    wants_known = mapping.dataset in LEDGER_DATASETS and (strict or list_new_customers)
+    known = read_df(conn, "SELECT customer_id FROM customers") if wants_known else None
+    errors = staging.errors(known_currencies(conn), known if known is not None else pd.DataFrame(), strict,
+                            limits or ImportLimits.from_settings())
+    if mapping.dataset == "allocations":
+        errors = pd.concat([errors, _allocation_errors(conn, staging, errors)], ignore_index=True)
+        errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
+    report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db)
+    if known is not None and not strict:
+        staging.db.register("known_customer", known)
+        fresh = staging.accepted("SELECT DISTINCT customer_id FROM ok WHERE customer_id NOT IN "
+                                 "(SELECT customer_id FROM known_customer) ORDER BY customer_id", errors)
+        report.new_customers = fresh.column("customer_id").to_pylist()
+    return report, staging
+
+
+def validate(store: Store, source: Any, mapping: Mapping, *, strict: bool = False,
+             filename: str | None = None, limits: ImportLimits | None = None) -> ValidationReport:
+    """Check a file against the mapping and the store without writing anything."""
+    table = read_source(source, mapping, filename, limits)
+    with store.engine.connect() as conn:
+        try:
+            return validate_table(conn, table, mapping, strict, limits=limits)[0]
+        finally:
+            conn.rollback()  # drops the temporary tables the allocation check may have made
