@@ -81,7 +81,7 @@ CUSTOMER_DUE_STAGES_SQL = (
 
 def due_stages(store: Store, as_of: date) -> pd.DataFrame:
     """One row per open invoice due for a dunning stage on D: the stage, its channel and template."""
-    return store.read(DUE_STAGES_SQL + " ORDER BY customer_id, due_date",
+    return store.read(DUE_STAGES_SQL + " ORDER BY customer_id, due_date, entry_id",  # entry_id: one order every run
                       {"as_of": as_of, "reporting": load_settings().reporting_currency})
 
 
