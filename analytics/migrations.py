@@ -96,6 +96,10 @@ def _v8_sessions(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username)"))
 
 
+def _v9_related_document(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS related_document VARCHAR(64)"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -107,6 +111,7 @@ MIGRATIONS: list[Migration] = [
     (6, "id sequences for ledger entries, allocations and dunning runs (never MAX() + 1)", _v6_id_sequences),
     (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
     (8, "sessions: server-side sign-in sessions (the cookie holds only a random token)", _v8_sessions),
+    (9, "ledger_entries.related_document: the invoice an adjustment is charged on", _v9_related_document),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -208,7 +208,7 @@ def test_payments_are_stored_negative_and_allocations_never_exceed_what_is_open(
     assert result.report.errors[["row_number", "reason"]].to_dict("records") == [
         {"row_number": 1, "reason": "duplicate allocation in the file"},
         {"row_number": 2, "reason": "duplicate allocation in the file"},
-        {"row_number": 3, "reason": "unknown invoice"},
+        {"row_number": 3, "reason": "unknown invoice or debit adjustment"},
         {"row_number": 4, "reason": "payment and invoice belong to different customers"},
     ]
     ok = write(tmp_path, "b.csv", "pay,inv,amt,on\nPAY-1,INV-1,60.00,2024-02-01\n")

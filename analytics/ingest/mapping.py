@@ -3,7 +3,8 @@
 A mapping is a TOML file in `config/mappings/` (format in the README, "Importing your ledger"):
 
     [mapping]
-    dataset = "invoices"            # customers, invoices, payments, credit-notes, allocations, fx-rates
+    dataset = "invoices"            # customers, invoices, payments, credit-notes, allocations, fx-rates,
+                                    # adjustments, write-offs
     date_format = "%m/%d/%Y"        # strptime format; ISO dates (2024-01-31) are always accepted too
     decimal_separator = "."
     thousands_separator = ","
@@ -28,7 +29,11 @@ from analytics.settings import CONFIG_DIR, load_settings
 MAPPINGS_DIR = CONFIG_DIR / "mappings"
 
 DATASETS: tuple[str, ...] = ("customers", "invoices", "payments", "credit-notes", "allocations", "fx-rates")
+DATASETS += ("adjustments", "write-offs")
 LEDGER_DATASETS = {"invoices": "invoice", "payments": "payment", "credit-notes": "credit_note"}
+LEDGER_DATASETS["adjustments"] = "adjustment"
+# An allocation's `from_type` as the datasets spell it (lower case; `-` and spaces read as `_`).
+FROM_TYPES = ("payment", "credit_note", "adjustment", "write_off")
 
 # Target fields per dataset: (required, optional). Required ones must be mapped and non-blank.
 FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -57,6 +62,17 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("rate_date", "currency", "rate"),
         (),
     ),
+    # direction: debit or credit (else the amount's sign: positive = debit); reason is the entry's
+    # reference; related_invoice names an invoice of the same customer; due_date defaults to posting_date
+    "adjustments": (
+        ("customer_id", "document_number", "posting_date", "amount"),
+        ("direction", "reason", "related_invoice", "due_date", "currency", "customer_name"),
+    ),
+    # document_number: the invoice (else the debit adjustment) written off; posting_date: the write-off's date
+    "write-offs": (
+        ("document_number", "amount", "posting_date"),
+        ("reason",),
+    ),
 }
 
 DATE_FIELDS = {"posting_date", "due_date", "settled_date", "allocation_date", "rate_date"}
@@ -83,6 +99,7 @@ class Mapping:
     default_terms_days: int = 30  # due date = posting date + this, when the file has no due date
     default_segment: str = "small business"  # for customers created by an invoice import
     settlement_prefix: str = "SETTLE-"  # document number of a payment generated from a settlement date
+    write_off_prefix: str = "WO-"  # document number of the write-off entry: this + the item's number
     true_values: tuple[str, ...] = ("yes", "y", "true", "1", "x")
     name: str = "by hand"
     description: str = ""

@@ -25,6 +25,7 @@ from analytics.ingest.mapping import (
     AMOUNT_FIELDS,
     DATE_FIELDS,
     FIELDS,
+    FROM_TYPES,
     ISO_CURRENCIES,
     LEDGER_DATASETS,
     Mapping,
@@ -132,8 +133,34 @@ _STORED_IN: dict[str, tuple[sa.Column, ...]] = {
     "to_document": (ledger_entries.c.document_number,),
     "from_type": (ledger_entries.c.entry_type,),
     "reference": (ledger_entries.c.reference,),
+    "reason": (ledger_entries.c.reference,),
+    "related_invoice": (ledger_entries.c.related_document,),
 }
 FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
+
+
+def from_type_sql(text: str) -> str:
+    """SQL reading an allocation's from_type as the datasets spell it: `credit-note`, `Credit note`
+    and `credit_note` all read `credit_note` (see `FROM_TYPES`)."""
+    return f"REPLACE(REPLACE(LOWER(TRIM({text})), '-', '_'), ' ', '_')"
+
+
+# What an allocation's from_type names, in words (for its rejection reasons).
+_CREDIT_WORDS = {"payment": "payment", "credit_note": "credit note", "adjustment": "credit adjustment",
+                 "write_off": "write-off"}
+
+
+def _adjustment_rules(staging: Staging, add: Any) -> None:
+    """Adjustments: a `direction` column says debit or credit (any case); without one the amount's
+    sign does (positive = debit). A debit written negative is rejected rather than guessed; a
+    credit may be written either way. A due date never precedes the posting date."""
+    if "direction" in staging.present:
+        add("direction", "raw_direction IS NULL", "missing value (debit or credit)")
+        add("direction", "raw_direction IS NOT NULL AND LOWER(raw_direction) NOT IN ('debit', 'credit')",
+            "unknown direction (debit or credit)")
+        add("amount", "LOWER(raw_direction) = 'debit' AND amount < 0", "negative amount on a debit adjustment")
+    if "due_date" in staging.columns:
+        add("due_date", "due_date < posting_date", "due date before the posting date")
 
 
 def quote(name: str) -> str:
@@ -271,6 +298,10 @@ class Staging:
                 add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable amount")
             elif t == "payment_terms_days":
                 add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable number of days")
+        if ds == "adjustments":
+            _adjustment_rules(self, add)
+        elif ds == "write-offs":
+            add("amount", "amount = 0", "zero amount")
         if ds == "invoices":
             add("amount", "amount <= 0", "invoice amount is zero or negative")
             if "due_date" in self.columns:
@@ -281,11 +312,20 @@ class Staging:
             add("amount", "amount = 0", "zero amount")
         elif ds == "allocations":
             add("amount", "amount <= 0", "allocation amount is zero or negative")
+            if "from_type" in self.present:
+                known = ", ".join(sql_str(t) for t in FROM_TYPES)
+                add("from_type", f"raw_from_type IS NOT NULL AND {from_type_sql('raw_from_type')} NOT IN ({known})",
+                    "unknown from_type (payment, credit-note, adjustment or write-off)")
         elif ds == "fx-rates":
             add("rate", "rate <= 0", "rate is zero or negative")
         for t in self.present:
             if t in FIELD_LENGTHS and self.longest(t) > FIELD_LENGTHS[t]:
                 add(t, f"LENGTH(raw_{t}) > {FIELD_LENGTHS[t]}", f"longer than {FIELD_LENGTHS[t]} characters")
+        if ds == "write-offs" and m.write_off_prefix:  # the write-off entry's number is prefix + the item's
+            most, prefix = FIELD_LENGTHS["document_number"], m.write_off_prefix
+            if self.longest("document_number") > most - len(prefix):
+                add("document_number", f"LENGTH(raw_document_number) BETWEEN {most - len(prefix) + 1} AND {most}",
+                    f"longer than {most - len(prefix)} characters (the write-off {prefix}<number> must fit in {most})")
         if "settled_date" in self.columns and m.settlement_prefix:
             most, prefix = FIELD_LENGTHS["document_number"], m.settlement_prefix
             if self.longest("document_number") > most - len(prefix):
@@ -358,8 +398,21 @@ class Staging:
         ).df()
 
 
+# A write-off's item: the invoice with that document number, else the debit adjustment. The same
+# rule finds an allocation's target (`merges.allocations`).
+DEBIT_ITEM_JOIN = """
+        LEFT JOIN ledger_entries ti ON ti.entry_type = 'invoice' AND ti.document_number = {doc}
+        LEFT JOIN ledger_entries td ON td.entry_type = 'adjustment' AND td.amount > 0 AND td.document_number = {doc}
+        LEFT JOIN ledger_entries t ON t.entry_id = COALESCE(ti.entry_id, td.entry_id)"""
+
+
 def _allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFrame) -> pd.DataFrame:
-    """Allocation rules that need the store: both documents exist, same customer, never more than open.
+    """Allocation rules that need the store: both documents exist, same customer, never more than
+    open, never dated before either document's posting date; a debit adjustment is never the credit.
+
+    The target (`to_document`) is the invoice with that number, else the debit adjustment
+    (`DEBIT_ITEM_JOIN`); the credit is the entry of `from_type` (payment by default; a credit
+    adjustment for `adjustment`).
 
     Open on the invoice = its amount - allocations from other credits - earlier rows of this file;
     the same for what is unapplied on the credit. An allocation already in the store for the same
@@ -367,14 +420,16 @@ def _allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFra
     """
     from_type = staging.mapping.entry_type or "payment"
     rows = staging.accepted(
-        f"SELECT \"{ROW}\" AS row_number, COALESCE(LOWER(raw_from_type), {sql_str(from_type)}) AS from_type, "
+        f"SELECT \"{ROW}\" AS row_number, {from_type_sql(f'COALESCE(raw_from_type, {sql_str(from_type)})')} "
+        "AS from_type, "
         "raw_from_document AS from_document, raw_to_document AS to_document, amount, allocation_date FROM ok",
         errors,
     )
     stage(conn, ALLOC_STAGE, "_import_allocations", rows, writable=True)
     found = read_df(conn, """
-        SELECT a.row_number, a.from_document, a.to_document, a.amount,
+        SELECT a.row_number, a.from_type, a.from_document, a.to_document, a.amount, a.allocation_date,
                f.entry_id AS from_id, f.customer_id AS from_customer, -f.amount AS credit_amount,
+               f.posting_date AS from_posted, t.entry_type AS to_type, t.posting_date AS to_posted,
                t.entry_id AS to_id, t.customer_id AS to_customer, t.amount AS invoice_amount,
                COALESCE((SELECT SUM(x.amount) FROM allocations x
                          WHERE x.to_entry_id = t.entry_id AND x.from_entry_id <> f.entry_id), 0) AS applied_to,
@@ -382,23 +437,44 @@ def _allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFra
                          WHERE x.from_entry_id = f.entry_id AND x.to_entry_id <> t.entry_id), 0) AS applied_from
         FROM _import_allocations a
         LEFT JOIN ledger_entries f ON f.entry_type = a.from_type AND f.document_number = a.from_document
-        LEFT JOIN ledger_entries t ON t.entry_type = 'invoice' AND t.document_number = a.to_document
+""" + DEBIT_ITEM_JOIN.format(doc="a.to_document") + """
         ORDER BY a.row_number""")
     if found.empty:
         return pd.DataFrame(columns=errors.columns)
     src = staging.mapping.source
+    for column in ("allocation_date", "from_posted", "to_posted"):
+        found[column] = pd.to_datetime(found[column])
     out = []
     no_from = found["from_id"].isna()
     no_to = found["to_id"].isna()
     out.append(pd.DataFrame({"row_number": found.row_number[no_from], "column_name": src("from_document"),
-                             "value": found.from_document[no_from], "reason": "unknown payment or credit note"}))
+                             "value": found.from_document[no_from],
+                             "reason": "unknown " + found.from_type[no_from].map(_CREDIT_WORDS).fillna("credit")}))
     out.append(pd.DataFrame({"row_number": found.row_number[no_to], "column_name": src("to_document"),
-                             "value": found.to_document[no_to], "reason": "unknown invoice"}))
-    both = found[~no_from & ~no_to].copy()
+                             "value": found.to_document[no_to], "reason": "unknown invoice or debit adjustment"}))
+    debit = ~no_from & (found.credit_amount.astype(float) < 0)  # a debit adjustment owes, it pays nothing
+    out.append(pd.DataFrame({"row_number": found.row_number[debit], "column_name": src("from_document"),
+                             "value": found.from_document[debit],
+                             "reason": "a debit adjustment cannot be applied as a credit"}))
+    early_from = ~no_from & (found.allocation_date < found.from_posted)
+    out.append(pd.DataFrame({
+        "row_number": found.row_number[early_from], "column_name": src("allocation_date"),
+        "value": found.allocation_date[early_from].dt.strftime("%Y-%m-%d"),
+        "reason": "allocation dated before the posting date of its "
+                  + found.from_type[early_from].map(_CREDIT_WORDS).fillna("credit")}))
+    early_to = ~no_to & (found.allocation_date < found.to_posted)
+    out.append(pd.DataFrame({
+        "row_number": found.row_number[early_to], "column_name": src("allocation_date"),
+        "value": found.allocation_date[early_to].dt.strftime("%Y-%m-%d"),
+        "reason": "allocation dated before the posting date of its "
+                  + found.to_type[early_to].map({"invoice": "invoice", "adjustment": "debit adjustment"})}))
+    both = found[~no_from & ~no_to & ~debit].copy()
     other = both.from_customer != both.to_customer
     out.append(pd.DataFrame({"row_number": both.row_number[other], "column_name": src("to_document"),
                              "value": both.to_document[other],
                              "reason": "payment and invoice belong to different customers"}))
+    # what is open: rows rejected above do not use any of it up
+    both = both[~other & ~early_from[both.index] & ~early_to[both.index]]
     amount = both["amount"].astype(float)
     before_to = both.assign(a=amount).groupby("to_id")["a"].cumsum() - amount
     before_from = both.assign(a=amount).groupby("from_id")["a"].cumsum() - amount
@@ -417,6 +493,78 @@ def _allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFra
     return frame
 
 
+def _rule_frame(found: pd.DataFrame, mask: pd.Series, column: str, value: str, reason: str) -> pd.DataFrame:
+    return pd.DataFrame({"row_number": found.row_number[mask], "column_name": column,
+                         "value": found[value][mask], "reason": reason})
+
+
+def _errors_frame(parts: list[pd.DataFrame], columns: pd.Index) -> pd.DataFrame:
+    parts = [f for f in parts if len(f)]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    frame["row_number"] = frame["row_number"].astype("int64")
+    frame["value"] = frame["value"].astype(str)
+    return frame
+
+
+def _adjustment_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFrame) -> pd.DataFrame:
+    """An adjustment's related invoice must be an invoice in the store, of the same customer."""
+    if "related_invoice" not in staging.present:
+        return pd.DataFrame(columns=errors.columns)
+    rows = staging.accepted(f"SELECT \"{ROW}\" AS row_number, customer_id, related_invoice FROM ok "
+                            "WHERE related_invoice IS NOT NULL", errors)
+    stage(conn, "CREATE TEMPORARY TABLE _import_related (row_number BIGINT, customer_id VARCHAR(64), "
+          "related_invoice VARCHAR(64))", "_import_related", rows)
+    found = read_df(conn, """
+        SELECT r.row_number, r.customer_id, r.related_invoice, i.customer_id AS invoice_customer
+        FROM _import_related r
+        LEFT JOIN ledger_entries i ON i.entry_type = 'invoice' AND i.document_number = r.related_invoice
+        ORDER BY r.row_number""")
+    column = staging.mapping.source("related_invoice")
+    unknown = found.invoice_customer.isna()
+    other = ~unknown & (found.invoice_customer != found.customer_id)
+    return _errors_frame([_rule_frame(found, unknown, column, "related_invoice", "unknown related invoice"),
+                          _rule_frame(found, other, column, "related_invoice",
+                                      "related invoice belongs to another customer")], errors.columns)
+
+
+def _write_off_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFrame) -> pd.DataFrame:
+    """Write-off rules that need the store: the item (invoice, else debit adjustment) exists, the
+    write-off is not dated before it, and it is never larger than what is open on the item on the
+    write-off's date, nor than what its later allocations leave open. The item's allocations from this
+    write-off's own entry (a re-import) do not count against it."""
+    rows = staging.accepted(f"SELECT \"{ROW}\" AS row_number, document_number, posting_date, ABS(amount) AS amount "
+                            "FROM ok", errors)
+    stage(conn, "CREATE TEMPORARY TABLE _import_write_offs (row_number BIGINT, document_number VARCHAR(64), "
+          "posting_date DATE, amount NUMERIC(18,2))", "_import_write_offs", rows)
+    found = read_df(conn, f"""
+        SELECT w.row_number, w.document_number, w.posting_date, w.amount, t.entry_id AS item_id,
+               t.posting_date AS item_posted, t.amount
+                 - COALESCE((SELECT SUM(x.amount) FROM allocations x WHERE x.to_entry_id = t.entry_id
+                             AND x.allocation_date <= w.posting_date AND x.from_entry_id <> COALESCE(o.entry_id, -1)), 0)
+                 AS open_then,
+               t.amount
+                 - COALESCE((SELECT SUM(x.amount) FROM allocations x WHERE x.to_entry_id = t.entry_id
+                             AND x.from_entry_id <> COALESCE(o.entry_id, -1)), 0) AS open_now
+        FROM _import_write_offs w{DEBIT_ITEM_JOIN.format(doc="w.document_number")}
+        LEFT JOIN ledger_entries o ON o.entry_type = 'write_off' AND o.document_number = :prefix || w.document_number
+        ORDER BY w.row_number""", {"prefix": staging.mapping.write_off_prefix})
+    src = staging.mapping.source
+    found["shown"] = found["amount"].astype(float).map("{:.2f}".format)
+    found["posted"] = pd.to_datetime(found["posting_date"]).dt.strftime("%Y-%m-%d")
+    unknown = found.item_id.isna()
+    early = ~unknown & (pd.to_datetime(found.posting_date) < pd.to_datetime(found.item_posted))
+    amount = found.amount.astype(float)
+    too_big = ~unknown & ~early & (amount > found.open_then.astype(float) + 0.005)
+    later = ~unknown & ~early & ~too_big & (amount > found.open_now.astype(float) + 0.005)
+    return _errors_frame([
+        _rule_frame(found, unknown, src("document_number"), "document_number", "unknown invoice or debit adjustment"),
+        _rule_frame(found, early, src("posting_date"), "posted", "write-off dated before the item's posting date"),
+        _rule_frame(found, too_big, src("amount"), "shown", "write-off larger than what is open on the item that day"),
+        _rule_frame(found, later, src("amount"), "shown",
+                    "write-off larger than what the item's later payments leave open"),
+    ], errors.columns)
+
+
 def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, strict: bool,
                    list_new_customers: bool = True, limits: ImportLimits | None = None,
                    ) -> tuple[ValidationReport, Staging]:
@@ -433,6 +581,10 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
                             limits or ImportLimits.from_settings())
     if mapping.dataset == "allocations":
         errors = pd.concat([errors, _allocation_errors(conn, staging, errors)], ignore_index=True)
+        errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
+    elif mapping.dataset in ("adjustments", "write-offs"):
+        store_rules = _adjustment_errors if mapping.dataset == "adjustments" else _write_off_errors
+        errors = pd.concat([errors, store_rules(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
     report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db)
     if known is not None and not strict:

@@ -2,9 +2,10 @@
 
 Sign convention of `ledger_entries.amount`: positive raises what the customer owes (invoices,
 debit adjustments); negative lowers it (payments, credit notes, write-offs, credit adjustments).
-`allocations` apply a credit entry (payment, credit note, write-off) to a debit entry (invoice)
-on a date, always with a positive amount. A customer's net balance on a date is the sum of their
-entries posted by then; open invoices minus unapplied credits give the same figure.
+`allocations` apply a credit entry (payment, credit note, write-off, credit adjustment) to a debit
+entry (invoice, debit adjustment) on a date, always with a positive amount. A customer's net
+balance on a date is the sum of their entries posted by then; open invoices minus unapplied
+credits give the same figure.
 
 A fresh store is created from `metadata`; `analytics.migrations` upgrades stores written by older
 versions.
@@ -138,14 +139,16 @@ ledger_entries = sa.Table(
     # first allocation, meaning the amount itself); kept with settled_on. Reports as of a date on or
     # after the last activity read it instead of summing allocations (`open_items.current_open_amounts`).
     sa.Column("open_now", Money),
+    # v9: an adjustment's related invoice (its document number), e.g. the fine a penalty is charged on
+    sa.Column("related_document", sa.String(64)),
 )
 
 allocations = sa.Table(
     "allocations", metadata,
     sa.Column("allocation_id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("customer_id", sa.String(64), nullable=False),
-    sa.Column("from_entry_id", sa.BigInteger, nullable=False),  # the payment, credit note or write-off
-    sa.Column("to_entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("from_entry_id", sa.BigInteger, nullable=False),  # payment, credit note, write-off, credit adjustment
+    sa.Column("to_entry_id", sa.BigInteger, nullable=False),  # the invoice or debit adjustment
     sa.Column("amount", Money, nullable=False),
     sa.Column("allocation_date", sa.Date, nullable=False),
 )

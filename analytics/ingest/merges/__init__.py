@@ -20,6 +20,7 @@ from analytics.ingest.merges.changes import Counts
 from analytics.ingest.merges.customers import merge_customers
 from analytics.ingest.merges.entries import merge_entries
 from analytics.ingest.merges.fx_rates import merge_fx_rates
+from analytics.ingest.merges.write_offs import merge_write_offs
 from analytics.ingest.progress import Clock
 from analytics.ingest.validation import Staging
 
@@ -31,6 +32,7 @@ MERGES: dict[str, Merge] = {
     "customers": merge_customers,
     "fx-rates": merge_fx_rates,
     "allocations": merge_allocation_file,
+    "write-offs": merge_write_offs,
 }
 
 

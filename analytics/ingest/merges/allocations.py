@@ -1,5 +1,7 @@
-"""The allocations' merge, on (credit entry, invoice): an allocation file, or the settlements of an
-invoice register (see merges.entries). Both merge the rows staged in `_import_allocations`.
+"""The allocations' merge, on (credit entry, invoice or debit adjustment): an allocation file, the
+settlements of an invoice register (see merges.entries) or the write-offs (merges.write_offs). All
+merge the rows staged in `_import_allocations`; the target is the invoice with the document number,
+else the debit adjustment (`validation.DEBIT_ITEM_JOIN`).
 
 Rule: a changed allocation is updated in place and audited; the invoices and credits it touches get
 their settled-on dates and stage results refreshed.
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 from analytics.access.roles import Actor
 from analytics.ingest.merges.changes import Counts, audit_updates
 from analytics.ingest.progress import Clock
-from analytics.ingest.validation import Staging
+from analytics.ingest.validation import DEBIT_ITEM_JOIN, Staging
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import bulk_insert, read_df
@@ -24,7 +26,7 @@ from analytics.store.schema import ALLOCATION_IDS
 def merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[int, int, int]:
     """Merge `_import_allocations` on (credit entry, invoice): (inserted, updated, unchanged)."""
     conn.execute(sa.text("DROP TABLE IF EXISTS _import_match"))
-    conn.execute(sa.text("""
+    conn.execute(sa.text(f"""
         CREATE TEMPORARY TABLE _import_match AS
         SELECT a.row_number, f.customer_id, f.entry_id AS from_id, t.entry_id AS to_id, a.amount, a.allocation_date,
                x.allocation_id AS existing_id, x.amount AS old_amount, x.allocation_date AS old_allocation_date,
@@ -32,9 +34,10 @@ def merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[i
                     WHEN x.amount = a.amount AND x.allocation_date = a.allocation_date THEN 'same'
                     ELSE 'changed' END AS change
         FROM _import_allocations a
-        JOIN ledger_entries f ON f.entry_type = a.from_type AND f.document_number = a.from_document
-        JOIN ledger_entries t ON t.entry_type = 'invoice' AND t.document_number = a.to_document
-        LEFT JOIN allocations x ON x.from_entry_id = f.entry_id AND x.to_entry_id = t.entry_id"""))
+        JOIN ledger_entries f ON f.entry_type = a.from_type AND f.document_number = a.from_document{
+            DEBIT_ITEM_JOIN.format(doc="a.to_document")}
+        LEFT JOIN allocations x ON x.from_entry_id = f.entry_id AND x.to_entry_id = t.entry_id
+        WHERE t.entry_id IS NOT NULL"""))  # noqa: S608 - composed from constants
     tally = read_df(conn, "SELECT change, COUNT(*) AS n FROM _import_match GROUP BY change").set_index("change")["n"]
     changed = read_df(conn, """SELECT existing_id, old_amount, amount AS new_amount,
         old_allocation_date, allocation_date AS new_allocation_date FROM _import_match WHERE change = 'changed'""")

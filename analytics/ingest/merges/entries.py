@@ -1,4 +1,9 @@
-"""The ledger entries' merge (invoices, payments, credit notes), on (entry_type, document_number).
+"""The ledger entries' merge (invoices, payments, credit notes, adjustments), on (entry_type, document_number).
+
+Signs: invoices as written (> 0), payments and credit notes negative whatever their sign in the
+file; adjustments debit (+) or credit (-) by their `direction`, else by the amount's sign as
+written. A debit adjustment is due on its due date, else its posting date; its reason is stored as
+the entry's reference and its related invoice in `related_document`.
 
 Customers named by the file but unknown are created with the mapping's defaults; a changed entry
 keeps its entry_id; an invoice register's settlement dates become a payment and an allocation, and
@@ -29,7 +34,8 @@ from analytics.store.schema import ENTRY_IDS
 _ENTRY_STAGE = """CREATE TEMPORARY TABLE _import_entries (
     row_number BIGINT, customer_id VARCHAR(64), customer_name VARCHAR(200), entry_type VARCHAR(16),
     document_number VARCHAR(64), posting_date DATE, due_date DATE, amount NUMERIC(18,2),
-    currency VARCHAR(3), reference VARCHAR(200), settled_date DATE, disputed BOOLEAN, slot BIGINT)"""
+    currency VARCHAR(3), reference VARCHAR(200), settled_date DATE, disputed BOOLEAN, related_document VARCHAR(64),
+    slot BIGINT)"""
 
 
 def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Staging, errors: pd.DataFrame,
@@ -38,12 +44,21 @@ def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Stagi
     etype = m.ledger_entry_type or "invoice"
     sign = "amount" if etype == "invoice" else "-ABS(amount)"
     cols = staging.columns
+    if etype == "adjustment":  # debit (+) or credit (-): the direction, else the amount's sign as written
+        sign = ("CASE WHEN LOWER(direction) = 'credit' THEN -ABS(amount) ELSE ABS(amount) END"
+                if "direction" in cols else "amount")
     terms = f"CAST(posting_date + INTERVAL {int(m.default_terms_days)} DAY AS DATE)"
-    if etype != "invoice":
+    if etype == "adjustment":  # a debit is due on its due date, else on its posting date; a credit never
+        due = (f"CASE WHEN {sign} > 0 THEN {'COALESCE(due_date, posting_date)' if 'due_date' in cols else 'posting_date'}"
+               " END")
+    elif etype != "invoice":
         due = "CAST(NULL AS DATE)"
     else:  # an invoice without a due date is due after the mapping's default terms
         due = f"COALESCE(due_date, {terms})" if "due_date" in cols else terms
     name, ref = "raw_customer_name", "raw_reference"  # NULL text when the file has no such column
+    related = "CAST(NULL AS VARCHAR)"
+    if etype == "adjustment":  # an adjustment's reason is its reference
+        ref, related = "raw_reason", "raw_related_invoice"
     settled = "settled_date" if "settled_date" in cols else "CAST(NULL AS DATE)"
     disputed = "disputed" if "disputed" in cols else "FALSE"
     # `slot` numbers new entries without a sort: entry_id = next free id + slot (gaps are harmless)
@@ -51,11 +66,12 @@ def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Stagi
     select = (f"SELECT \"{ROW}\" AS row_number, raw_customer_id AS customer_id, {name} AS customer_name, "
               f"{sql_str(etype)} AS entry_type, raw_document_number AS document_number, posting_date, "
               f"{due} AS due_date, {sign} AS amount, currency, {ref} AS reference, "
-              f"{settled} AS settled_date, {disputed} AS disputed, ({ROW} - 1) * {per_row} AS slot FROM ok")
+              f"{settled} AS settled_date, {disputed} AS disputed, {related} AS related_document, "
+              f"({ROW} - 1) * {per_row} AS slot FROM ok")
     if "settled_date" in cols:  # an invoice register: each settled invoice also yields its payment
         select += (f" UNION ALL SELECT \"{ROW}\", raw_customer_id, {name}, 'payment', "
                    f"{sql_str(m.settlement_prefix)} || raw_document_number, settled_date, CAST(NULL AS DATE), "
-                   f"-amount, currency, 'settles ' || raw_document_number, CAST(NULL AS DATE), FALSE, "
+                   f"-amount, currency, 'settles ' || raw_document_number, CAST(NULL AS DATE), FALSE, NULL, "
                    f"({ROW} - 1) * 2 + 1 FROM ok WHERE settled_date IS NOT NULL")
     rows = staging.accepted(select, errors)
     stage(conn, _ENTRY_STAGE, "_import_entries", rows, clock, "staging rows")
@@ -80,10 +96,12 @@ def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Stagi
     compared = ["customer_id", "posting_date", "amount", "currency"]
     if "due_date" in cols or etype != "invoice":
         compared.append("due_date")
-    if "reference" in cols or "settled_date" in cols:
+    if "reference" in cols or "settled_date" in cols or "reason" in cols:
         compared.append("reference")
+    if "related_invoice" in cols:
+        compared.append("related_document")
     same = " AND ".join(null_safe_equal(f"e.{c}", f"s.{c}") for c in compared)
-    kept = ["customer_id", "posting_date", "due_date", "amount", "currency", "reference", "source"]
+    kept = ["customer_id", "posting_date", "due_date", "amount", "currency", "reference", "source", "related_document"]
     old = ", ".join(f"e.{c} AS old_{c}" for c in kept)
     # only the rows whose key is already in the ledger: small for a sync, empty for a first import
     conn.execute(sa.text("DROP TABLE IF EXISTS _import_match"))
@@ -121,9 +139,9 @@ def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Stagi
     base = reserve_ids(conn, ENTRY_IDS, new_rows) if new_rows else 0
     conn.execute(sa.text("""
         INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date,
-                                    amount, currency, reference, source, updated_at)
+                                    amount, currency, reference, source, updated_at, related_document)
         SELECT :base + slot, customer_id, entry_type,
-               document_number, posting_date, due_date, amount, currency, reference, :source, :now
+               document_number, posting_date, due_date, amount, currency, reference, :source, :now, related_document
         FROM _import_entries s""" + ("" if matched.empty else """
         WHERE NOT EXISTS (SELECT 1 FROM _import_match m
                           WHERE m.row_number = s.row_number AND m.entry_type = s.entry_type)""")),
