@@ -3,21 +3,23 @@ audited updates, and how a debit adjustment ages, takes a payment and stays out 
 
 from __future__ import annotations
 
+import inspect
 import json
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
-from analytics.ingest.validation import validate
 from analytics.kpis.aging import aging_buckets, bucket_labels
 from analytics.kpis.bad_debt import bad_debt_monthly
 from analytics.kpis.dso import dso_monthly
 from analytics.ledger.open_items import portfolio_summary
+from analytics.migrations import connect
 from analytics.store.connection import Store
 
 INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
@@ -343,3 +345,23 @@ def test_every_write_off_rejection_reason(store: Store, tmp_path: Path) -> None:
                        WRITE_OFFS, SYSTEM)
     assert reasons(later) == [(1, "amount", "100.00", "write-off larger than what the item's later payments leave open")]
     assert store.scalar("SELECT COUNT(*) FROM ledger_entries WHERE entry_type = 'write_off'") == 0
+
+
+# -- the same on PostgreSQL ------------------------------------------------------------------------
+PORTABLE = [name for name, fn in sorted(globals().items())
+            if name.startswith("test_") and callable(fn) and set(inspect.signature(fn).parameters) == {"store", "tmp_path"}]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("name", PORTABLE)
+def test_the_same_on_postgres(name: str, pg_url: str, tmp_path: Path) -> None:
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    store = connect(pg_url)
+    try:
+        globals()[name](store, tmp_path)
+    finally:
+        store.close()

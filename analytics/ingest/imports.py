@@ -1,6 +1,7 @@
 """Imports of ERP exports: read, map, validate, quarantine, and merge into the store idempotently.
 
-The pipeline, for every dataset (customers, invoices, payments, credit-notes, allocations, fx-rates):
+The pipeline, for every dataset (customers, invoices, payments, credit-notes, allocations, fx-rates,
+adjustments, write-offs):
 
 1. **Read** a CSV, Excel or Parquet file (or a DataFrame) into an Arrow table, every row numbered
    from 1 (the first data row; the header is not counted). Files past the `[imports]` caps (rows,

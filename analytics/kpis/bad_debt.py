@@ -2,10 +2,13 @@
 the 90+ balance over time, and roll rates between aging buckets.
 
 Reporting currency, flows at each period's closing FX rate, balances at the month-end rate.
-- write_offs = write-off entries posted in the month (positive);
+- write_offs = write-off entries posted in the month (positive), of invoices and debit adjustments alike;
+- credit_sales = invoices posted in the month (`analytics.kpis.dso`): never adjustments, so a
+  penalty raises what is owed (and the 90+ balance and roll rates, which follow every open debit)
+  but not the denominator;
 - bad_debt_pct = write_offs / credit_sales x 100; bad_debt_pct_12m = the same over the 12 months
   ending at the month end;
-- ar_90_plus = open invoices more than 90 days past due at the month end;
+- ar_90_plus = open debits (invoices, debit adjustments) more than 90 days past due at the month end;
 - roll rate from bucket b at month end M to the next bucket at the next month end M' = balance at
   M' of the invoices that were in b at M and are in the next bucket at M' / balance in b at M x 100.
   Exact per due date (all invoices due on one day age together), so no invoice x month join.

@@ -1,7 +1,8 @@
 """Collector KPIs over a period [start, end], one row per collector (customers.collector).
 
-- customers = customers owned (matching the filters); open_ar / overdue_ar = their open invoices
-  and the past-due part as of `end` (reporting currency);
+- customers = customers owned (matching the filters); open_ar / overdue_ar = their open debits
+  (invoices and debit adjustments) and the past-due part as of `end` (reporting currency); no KPI
+  here uses credit sales (invoices only, never adjustments: `analytics.kpis.dso`);
 - calls, emails, notes = activities of those kinds the collector authored in the period;
   actions_per_day = (calls + emails + notes) / working days (Monday to Friday) in the period;
 - promises = promises to pay the collector recorded in the period; promises_due = those whose

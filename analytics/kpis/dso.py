@@ -7,11 +7,14 @@ length in days.
 
 Definitions (reporting currency; balances converted at the FX rate on the point, flows of a
 period at the rate on its last day; open items by the one rule in `analytics.ledger.open_items`):
-- ar_end = open debits (open invoices, gross of unapplied cash) at the point; ar_start = the same
-  at the previous point; current_ar_end = the part not yet past due; over_90_ar_end = the part more
-  than 90 days past due;
-- credit_sales = invoices (entry_type 'invoice') posted in the period; collections = payments
-  posted in the period (positive); write_offs = write-offs posted in the period (positive);
+- ar_end = open debits (open invoices and debit adjustments, gross of unapplied cash) at the
+  point; ar_start = the same at the previous point; current_ar_end = the part not yet past due;
+  over_90_ar_end = the part more than 90 days past due;
+- credit_sales = invoices (entry_type 'invoice') posted in the period, and nothing else: a debit
+  adjustment (penalty, fee, interest, re-billed cost) is owed, ages and counts in ar_end, but is
+  not a sale, so it is never in the denominator of DSO, BPDSO, CEI or bad debt %; credit notes and
+  credit adjustments do not reduce it either; collections = payments posted in the period
+  (positive); write_offs = write-offs posted in the period (positive);
 - dso_standard = ar_end / credit_sales x days;
 - dso_countback = exhaust ar_end against credit sales period by period backwards (this period,
   then the months before it): each fully covered period adds its days, the last one its days x the

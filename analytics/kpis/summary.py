@@ -3,10 +3,11 @@
 Row "current": the month of `as_of` up to `as_of` (the whole month when `as_of` is a month end);
 row "previous": the month ending at the previous month end. Each row comes from
 `analytics.dso.dso_monthly` (same definitions):
-open_ar = open invoices at the row's date; overdue_ar = the part past due;
+open_ar = open debits (invoices and debit adjustments) at the row's date; overdue_ar = the part past due;
 overdue_pct = overdue_ar / open_ar x 100; dso = dso_standard; bpdso; add = dso - bpdso; cei;
 share_90_plus = AR more than 90 days past due / open_ar x 100;
 bad_debt_pct = write-offs / credit sales over the 12 months ending at the row's date x 100.
+Credit sales (DSO's and bad debt's denominator) are invoices only, never debit adjustments.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def open_amounts_sql(filters: Filters | None = None, customer: bool = True,
 def portfolio_summary(store: Store, as_of: date) -> pd.DataFrame:
     """One row: open AR, overdue AR, unapplied credits and customer counts as of D.
 
-    open_ar = sum of open debit items (invoices) in the reporting currency;
+    open_ar = sum of open debit items (invoices, debit adjustments) in the reporting currency;
     overdue_ar = the part of open_ar with days_past_due > 0;
     unapplied_credits = sum of unapplied cash and open credit notes (<= 0);
     net_balance = open_ar + unapplied_credits; customers_with_balance counts customers with open items.
