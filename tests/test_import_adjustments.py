@@ -365,3 +365,69 @@ def test_the_same_on_postgres(name: str, pg_url: str, tmp_path: Path) -> None:
         globals()[name](store, tmp_path)
     finally:
         store.close()
+
+
+# -- a million rows --------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_million_adjustments_then_write_offs_match_a_pandas_computation(store: Store, tmp_path: Path) -> None:
+    """1M adjustments (debits and credits by direction, 20k customers) and 100k write-offs of some of
+    the debits, imported from CSV; open AR, unapplied and each customer's net balance equal a pandas
+    computation over the generated files, to the cent."""
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(13)
+    n = 1_000_000
+    cents = rng.integers(1, 500_000, n)
+    direction = np.where(rng.random(n) < 0.8, "debit", "credit")
+    posted = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")
+    adj = pd.DataFrame({
+        "customer_id": pd.Series(rng.integers(0, 20_000, n)).map("C{:05d}".format),
+        "document_number": [f"ADJ-{i:07d}" for i in range(n)],
+        "posting_date": posted.strftime("%Y-%m-%d"),
+        "amount": pd.Series(cents).map(lambda c: f"{c // 100}.{c % 100:02d}"),
+        "direction": direction,
+        "reason": "penalty",
+    })
+    adj_path = tmp_path / "adjustments.csv"
+    adj.to_csv(adj_path, index=False)
+    debit_rows = np.flatnonzero(direction == "debit")
+    chosen = rng.choice(debit_rows, 100_000, replace=False)
+    wo_cents = np.minimum(cents[chosen], rng.integers(1, 500_000, len(chosen)))
+    wo = pd.DataFrame({"document_number": adj.document_number.to_numpy()[chosen],
+                       "amount": pd.Series(wo_cents).map(lambda c: f"{c // 100}.{c % 100:02d}"),
+                       "date": "2025-01-15", "reason": "uncollectable"})
+    wo_path = tmp_path / "write_offs.csv"
+    wo.to_csv(wo_path, index=False)
+
+    started = time.perf_counter()
+    first = run_import(store, adj_path, ADJUSTMENTS, SYSTEM)
+    adj_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    written = run_import(store, wo_path, WRITE_OFFS, SYSTEM)
+    wo_seconds = time.perf_counter() - started
+    print(f"\n1M adjustments: {adj_seconds:.1f} s; 100k write-offs: {wo_seconds:.1f} s")
+    assert (first.inserted, first.rejected, written.inserted, written.rejected) == (n, 0, 100_000, 0)
+
+    # pandas: debits +, credits -, write-offs take their amount off the debit they name
+    signed = np.where(direction == "debit", cents, -cents)
+    open_cents = signed.copy()
+    open_cents[chosen] -= wo_cents
+    expected_ar = open_cents[open_cents > 0].sum() / 100
+    expected_unapplied = open_cents[open_cents < 0].sum() / 100
+    ar, unapplied, net = totals(store, date(2025, 1, 15))
+    assert (round(ar, 2), round(unapplied, 2)) == (round(expected_ar, 2), round(expected_unapplied, 2))
+    assert round(net, 2) == round((signed.sum() - wo_cents.sum()) / 100, 2)
+    per_customer = (pd.DataFrame({"customer_id": adj.customer_id, "c": open_cents})
+                    .groupby("customer_id")["c"].sum() / 100).round(2)
+    stored = store.read("SELECT customer_id, SUM(amount) AS net FROM ledger_entries GROUP BY customer_id")
+    stored = stored.set_index("customer_id")["net"].astype(float).round(2).sort_index()
+    pd.testing.assert_series_equal(stored, per_customer.sort_index(), check_names=False)
+    # a past date (before the write-offs) sums the allocations instead of reading open_now
+    then = np.asarray(posted <= pd.Timestamp("2024-06-30"))
+    past = totals(store, date(2024, 6, 30))
+    assert (round(past[0], 2), round(past[1], 2)) == (round(signed[then & (signed > 0)].sum() / 100, 2),
+                                                      round(signed[then & (signed < 0)].sum() / 100, 2))
+    # re-importing the write-offs changes nothing
+    assert run_import(store, wo_path, WRITE_OFFS, SYSTEM).unchanged == 100_000
