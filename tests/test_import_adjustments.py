@@ -90,6 +90,21 @@ def test_a_penalty_raises_what_is_owed_and_a_payment_allocated_to_it_is_accepted
     assert pd.Timestamp(entry(store, "PEN-1")["settled_on"]).date() == date(2024, 3, 1)
 
 
+def test_the_issue_case_through_a_mapping_that_names_the_adjustment_entry_type(store: Store, tmp_path: Path) -> None:
+    """The route the issue took: a ledger mapping with `entry_type = "adjustment"`. It stored the
+    penalty as -10 (open AR 100, unapplied -10, net 90) and rejected PAY-1 -> PEN-1 as "unknown invoice"."""
+    fine(store, tmp_path)
+    penalties = Mapping(dataset="credit-notes", entry_type="adjustment", columns=CREDIT_NOTES.columns)
+    run_import(store, write(tmp_path, "pen.csv", "cust,doc,date,amount\nC1,PEN-1,2024-02-10,10.00\n"), penalties, SYSTEM)
+    assert totals(store, date(2024, 2, 29)) == (110.0, 0.0, 110.0)
+    run_import(store, write(tmp_path, "pay.csv", "cust,doc,date,amount\nC1,PAY-1,2024-03-01,110.00\n"),
+               PAYMENTS, SYSTEM)
+    alloc = run_import(store, write(tmp_path, "alloc.csv", "from,to,amount,on\nPAY-1,FINE-1,100.00,2024-03-01\n"
+                                    "PAY-1,PEN-1,10.00,2024-03-01\n"), ALLOCATIONS, SYSTEM)
+    assert (alloc.inserted, reasons(alloc)) == (2, [])
+    assert totals(store, date(2024, 3, 1)) == (0.0, 0.0, 0.0)
+
+
 def test_an_adjustment_posted_as_an_invoice_type_is_found_by_allocations(store: Store, tmp_path: Path) -> None:
     """A debit adjustment is a target of allocations even when the invoice with the same number
     does not exist; an invoice with the number wins (the target rule, `DEBIT_ITEM_JOIN`)."""

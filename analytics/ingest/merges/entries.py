@@ -57,7 +57,7 @@ def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Stagi
         due = f"COALESCE(due_date, {terms})" if "due_date" in cols else terms
     name, ref = "raw_customer_name", "raw_reference"  # NULL text when the file has no such column
     related = "CAST(NULL AS VARCHAR)"
-    if etype == "adjustment":  # an adjustment's reason is its reference
+    if m.dataset == "adjustments":  # an adjustment's reason is its reference
         ref, related = "raw_reason", "raw_related_invoice"
     settled = "settled_date" if "settled_date" in cols else "CAST(NULL AS DATE)"
     disputed = "disputed" if "disputed" in cols else "FALSE"
