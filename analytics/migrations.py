@@ -96,6 +96,11 @@ def _v8_sessions(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS sessions_username ON sessions (username)"))
 
 
+def _v10_contact_bounces(conn: sa.Connection) -> None:
+    for name, kind in (("bounced_at", "TIMESTAMP"), ("source", "VARCHAR(100)"), ("updated_at", "TIMESTAMP")):
+        conn.execute(sa.text(f"ALTER TABLE contacts ADD COLUMN IF NOT EXISTS {name} {kind}"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -107,6 +112,8 @@ MIGRATIONS: list[Migration] = [
     (6, "id sequences for ledger entries, allocations and dunning runs (never MAX() + 1)", _v6_id_sequences),
     (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
     (8, "sessions: server-side sign-in sessions (the cookie holds only a random token)", _v8_sessions),
+    (10, "contacts: bounced email, source, updated_at (contacts imported and managed in the app)",
+     _v10_contact_bounces),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

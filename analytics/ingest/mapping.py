@@ -3,7 +3,8 @@
 A mapping is a TOML file in `config/mappings/` (format in the README, "Importing your ledger"):
 
     [mapping]
-    dataset = "invoices"            # customers, invoices, payments, credit-notes, allocations, fx-rates
+    dataset = "invoices"            # customers, invoices, payments, credit-notes, allocations, fx-rates,
+                                    # contacts, disputes, dunning-history
     date_format = "%m/%d/%Y"        # strptime format; ISO dates (2024-01-31) are always accepted too
     decimal_separator = "."
     thousands_separator = ","
@@ -28,6 +29,7 @@ from analytics.settings import CONFIG_DIR, load_settings
 MAPPINGS_DIR = CONFIG_DIR / "mappings"
 
 DATASETS: tuple[str, ...] = ("customers", "invoices", "payments", "credit-notes", "allocations", "fx-rates")
+DATASETS += ("contacts", "disputes", "dunning-history")  # a team's own records: `team_datasets`
 LEDGER_DATASETS = {"invoices": "invoice", "payments": "payment", "credit-notes": "credit_note"}
 
 # Target fields per dataset: (required, optional). Required ones must be mapped and non-blank.
@@ -57,9 +59,24 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("rate_date", "currency", "rate"),
         (),
     ),
+    "contacts": (
+        ("customer_id",),
+        ("name", "email", "phone", "role", "preferred_channel", "is_primary", "active"),
+    ),
+    "disputes": (
+        ("customer_id", "opened_on"),
+        ("document_number", "amount", "reason", "department", "resolved_on", "resolution"),
+    ),
+    "dunning-history": (
+        ("document_number", "configuration", "stage_order", "run_date"),
+        ("stage_name", "channel", "outcome", "template"),
+    ),
 }
 
 DATE_FIELDS = {"posting_date", "due_date", "settled_date", "allocation_date", "rate_date"}
+DATE_FIELDS |= {"opened_on", "resolved_on", "run_date"}
+BOOLEAN_FIELDS = {"is_primary", "active"}  # true_values, FALSE_VALUES, or blank (the field's default)
+FALSE_VALUES = ("no", "n", "false", "0")
 AMOUNT_FIELDS = {"amount", "credit_limit", "rate"}
 
 
