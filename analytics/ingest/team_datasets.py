@@ -30,7 +30,7 @@ effectiveness covers the imported past as it covers runs made by AR Desk. Natura
 A configuration named but not in the store is created **inactive** (imported history, not a
 policy; `collections.dunning_configs.adopt_configuration` makes it one), and a stage named but not
 in such a configuration is created with the file's name (default "Stage N"), channel (default
-email), template, mode manual, and day_offset = the median of (run_date - due date) of its rows.
+email), template, mode manual, and day_offset = the median of (run_date - due date) of its rows, halves rounded up.
 Rejected: stage_order not a whole number from 1; a channel not in `STAGE_CHANNELS`, an outcome
 not in `RUN_OUTCOMES`; one stage named or channelled two ways in the file; an unknown invoice; a
 run dated before the invoice; a stage missing from an **active** configuration (an import never

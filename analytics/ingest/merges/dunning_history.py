@@ -75,7 +75,7 @@ def merge_dunning_history(conn: sa.Connection, actor: Actor, run_id: int, stagin
                                                         template, mode)
         SELECT m.config_id, m.config_version, m.stage_no,
                COALESCE(MIN(m.stage_name), 'Stage ' || CAST(m.stage_no AS VARCHAR)),
-               CAST(ROUND(percentile_cont(0.5) WITHIN GROUP (ORDER BY m.days_past_due)) AS INTEGER),
+               CAST(FLOOR(percentile_cont(0.5) WITHIN GROUP (ORDER BY m.days_past_due) + 0.5) AS INTEGER),
                COALESCE(MIN(m.channel), 'email'), MIN(m.template), 'manual'
         FROM _import_match m JOIN dunning_configs c ON c.config_id = m.config_id AND c.version = m.config_version
         WHERE NOT c.active AND NOT EXISTS (
