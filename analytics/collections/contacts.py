@@ -168,8 +168,11 @@ def mark_bounced(store: Store, actor: Actor, contact_id: int) -> bool:
 
 
 def customer_contacts(store: Store, customer_id: str) -> pd.DataFrame:
-    """The customer's contacts, active and primary first, with whether the email bounced."""
-    return store.read(
+    """The customer's contacts, active and primary first, with whether the email bounced (blank text as None)."""
+    frame = store.read(
         "SELECT contact_id, name, role, email, phone, preferred_channel, is_primary, active, "
         "bounced_at IS NOT NULL AS bounced, source FROM contacts "
         "WHERE customer_id = :c ORDER BY active DESC, is_primary DESC, name, contact_id", {"c": customer_id})
+    for col in ("email", "phone", "role", "preferred_channel", "source"):
+        frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+    return frame
