@@ -5,11 +5,13 @@ recipients, dated disputes in dunning/worklist/Customer 360, dunning effectivene
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
 from analytics.collections.contacts import mark_bounced
@@ -21,10 +23,28 @@ from analytics.collections.worklist import worklist
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
 from analytics.kpis.dunning_effectiveness import dunning_effectiveness
+from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.collector_data import add_dunning_config
 
 ANA = Actor("ana.collector", "collector", "Ana Collector")
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store on DuckDB, and again on PostgreSQL (the `pg_url` fixture): the same results."""
+    if request.param == "duckdb":
+        s = connect(str(tmp_path / "ardesk.duckdb"))
+    else:
+        url = request.getfixturevalue("pg_url")
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+        s = connect(url)
+    yield s
+    s.close()
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -36,6 +56,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def rows(store: Store, sql: str, params: dict | None = None) -> list[dict]:
     frame = store.read(sql, params).astype(object)
     return frame.where(frame.notna(), None).to_dict("records")
+
+
+def day(value) -> str:  # noqa: ANN001 - a date, datetime or Timestamp
+    return str(value)[:10]
 
 
 def errors(result) -> list[tuple]:  # noqa: ANN001 - an ImportResult
@@ -185,8 +209,8 @@ def test_disputes_import_every_rule_then_no_op_then_update_in_place(books: Store
              "a.department, a.status, a.resolved_at, a.body FROM activities a "
              "LEFT JOIN ledger_entries e ON e.entry_id = a.entry_id WHERE a.kind = 'dispute' ORDER BY a.occurred_at")
     before = rows(books, table)
-    assert [(r["customer_id"], r["document_number"], str(r["occurred_at"].date()), r["status"],
-             None if r["resolved_at"] is None else str(r["resolved_at"].date()), r["body"]) for r in before] == [
+    assert [(r["customer_id"], r["document_number"], day(r["occurred_at"]), r["status"],
+             None if r["resolved_at"] is None else day(r["resolved_at"]), r["body"]) for r in before] == [
         ("C1", "INV-1", "2024-02-10", "open", None, None),
         ("C1", None, "2024-02-12", "resolved", "2024-03-01", "Resolution: credit note issued"),
         ("C2", "INV-3", "2024-02-15", "rejected", "2024-02-20", "Resolution: rejected"),
@@ -220,7 +244,7 @@ def test_disputes_import_every_rule_then_no_op_then_update_in_place(books: Store
     update = run_import(books, write(tmp_path, "d2.csv", resolved), Mapping(dataset="disputes"), SYSTEM)
     assert (update.inserted, update.updated, update.unchanged) == (0, 1, 2)
     first = rows(books, table)[0]
-    assert (first["activity_id"], first["status"], str(first["resolved_at"].date())) == (
+    assert (first["activity_id"], first["status"], day(first["resolved_at"])) == (
         before[0]["activity_id"], "resolved", "2024-02-18")
     [line] = rows(books, "SELECT entity_id, old_values, new_values FROM audit_log WHERE action = 'import_update' "
                          "AND entity = 'dispute'")
@@ -279,7 +303,7 @@ def test_dunning_history_every_rule_then_no_op_then_update_in_place(books: Store
     runs = ("SELECT r.run_id, e.document_number, r.customer_id, r.config_id, r.stage_no, r.run_date, r.outcome "
             "FROM dunning_runs r JOIN ledger_entries e ON e.entry_id = r.entry_id ORDER BY r.run_id")
     before = rows(books, runs)
-    assert [(r["document_number"], r["customer_id"], r["config_id"], r["stage_no"], str(r["run_date"].date()),
+    assert [(r["document_number"], r["customer_id"], r["config_id"], r["stage_no"], day(r["run_date"]),
              r["outcome"]) for r in before] == [
         ("INV-1", "C1", 1, 1, "2024-02-07", "sent"), ("INV-2", "C1", 1, 1, "2024-02-14", "sent"),
         ("INV-3", "C2", 1, 1, "2024-02-18", "done"), ("INV-2", "C1", 1, 2, "2024-03-09", "failed"),
@@ -293,7 +317,7 @@ def test_dunning_history_every_rule_then_no_op_then_update_in_place(books: Store
     assert old.loc[2, "invoices"] == 1 and old.loc[2, "amount"] == 200 and old.loc[2, "recovered"] == 0
     reached = rows(books, "SELECT e.document_number, s.stage_no, s.run_date, s.paid_14d FROM dunning_stage_results s "
                           "JOIN ledger_entries e ON e.entry_id = s.entry_id WHERE s.config_id = 1 ORDER BY 1, 2")
-    assert [(r["document_number"], r["stage_no"], str(r["run_date"].date()), float(r["paid_14d"])) for r in reached] == [
+    assert [(r["document_number"], r["stage_no"], day(r["run_date"]), float(r["paid_14d"])) for r in reached] == [
         ("INV-1", 1, "2024-02-07", 100.0), ("INV-2", 1, "2024-02-14", 0.0), ("INV-2", 2, "2024-03-11", 0.0),
         ("INV-3", 1, "2024-02-18", 0.0)]
 
