@@ -44,9 +44,14 @@ def merge_contacts(conn: sa.Connection, actor: Actor, run_id: int, staging: Stag
                CASE WHEN c.contact_id IS NULL THEN 'new' WHEN {same} THEN 'same' ELSE 'changed' END AS change
         FROM _import_contacts s
         LEFT JOIN (SELECT s2.row_number, MIN(k.contact_id) AS contact_id
-                   FROM _import_contacts s2 JOIN contacts k ON k.customer_id = s2.customer_id
-                    AND ((s2.email IS NOT NULL AND LOWER(k.email) = LOWER(s2.email))
-                         OR (s2.email IS NULL AND k.email IS NULL AND k.name = s2.name))
+                   FROM _import_contacts s2 JOIN contacts k
+                     ON k.customer_id = s2.customer_id AND LOWER(k.email) = LOWER(s2.email)
+                   GROUP BY s2.row_number
+                   UNION ALL
+                   SELECT s2.row_number, MIN(k.contact_id)
+                   FROM _import_contacts s2 JOIN contacts k
+                     ON k.customer_id = s2.customer_id AND k.name = s2.name AND k.email IS NULL
+                   WHERE s2.email IS NULL
                    GROUP BY s2.row_number) found ON found.row_number = s.row_number
         LEFT JOIN contacts c ON c.contact_id = found.contact_id"""))
     tally = read_df(conn, "SELECT change, COUNT(*) AS n FROM _import_match GROUP BY change").set_index("change")["n"]
