@@ -100,6 +100,11 @@ def _v9_related_document(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS related_document VARCHAR(64)"))
 
 
+def _v10_contact_bounces(conn: sa.Connection) -> None:
+    for name, kind in (("bounced_at", "TIMESTAMP"), ("source", "VARCHAR(100)"), ("updated_at", "TIMESTAMP")):
+        conn.execute(sa.text(f"ALTER TABLE contacts ADD COLUMN IF NOT EXISTS {name} {kind}"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -112,6 +117,8 @@ MIGRATIONS: list[Migration] = [
     (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
     (8, "sessions: server-side sign-in sessions (the cookie holds only a random token)", _v8_sessions),
     (9, "ledger_entries.related_document: the invoice an adjustment is charged on", _v9_related_document),
+    (10, "contacts: bounced email, source, updated_at (contacts imported and managed in the app)",
+     _v10_contact_bounces),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -7,9 +7,18 @@ import streamlit as st
 
 from analytics.access.roles import PermissionDenied, may
 from analytics.collections.assignments import collectors
+from analytics.collections.contacts import (
+    CONTACT_CHANNELS,
+    CONTACT_ROLES,
+    ContactError,
+    add_contact,
+    customer_contacts,
+    deactivate_contact,
+    edit_contact,
+    mark_bounced,
+)
 from analytics.collections.customer_360 import (
     customer_aging,
-    customer_contacts,
     customer_header,
     customer_ledger,
     find_customers,
@@ -138,6 +147,58 @@ with tabs[3]:
     if contacts.empty:
         st.warning("No contacts: outreach cannot reach this customer.")
     st.dataframe(contacts, hide_index=True, width="stretch")
+    if may(actor, "manage_contacts"):
+
+        def save_contact(message: str, write) -> None:  # noqa: ANN001 - write()
+            try:
+                changed = write()
+            except (ContactError, PermissionDenied) as exc:
+                st.error(escape_markdown(exc))
+            else:
+                st.session_state["customer_flash"] = message if changed is not False else "Nothing to change."
+                st.rerun()
+
+        with st.form("contact_add_form", clear_on_submit=True):
+            st.markdown("**Add a contact**")
+            c1, c2, c3 = st.columns(3)
+            new_name = c1.text_input("Name", key="contact_add_name")
+            new_email = c2.text_input("Email", key="contact_add_email")
+            new_phone = c3.text_input("Phone", key="contact_add_phone")
+            c1, c2, c3 = st.columns(3)
+            new_role = c1.selectbox("Role", CONTACT_ROLES, key="contact_add_role")
+            new_channel = c2.selectbox("Preferred channel", CONTACT_CHANNELS, key="contact_add_channel")
+            new_primary = c3.checkbox("Primary contact", key="contact_add_primary")
+            if st.form_submit_button("Add contact"):
+                save_contact("Contact added.", lambda: add_contact(
+                    store, actor, customer_id, name=new_name, email=new_email, phone=new_phone, role=new_role,
+                    preferred_channel=new_channel, is_primary=new_primary))
+        if len(contacts):
+            by_id = contacts.set_index("contact_id")
+            pick = st.selectbox("Contact to change", by_id.index.astype(int).tolist(), key="contact_pick",
+                                format_func=lambda i: f"{by_id.loc[i, 'name']} · {by_id.loc[i, 'email'] or 'no email'}")
+            row = by_id.loc[pick]
+            with st.form(f"contact_edit_form_{pick}"):
+                c1, c2, c3 = st.columns(3)
+                name = c1.text_input("Name", value=row["name"], key=f"contact_name_{pick}")
+                mail = c2.text_input("Email", value=row["email"] or "", key=f"contact_email_{pick}")
+                phone = c3.text_input("Phone", value=row["phone"] or "", key=f"contact_phone_{pick}")
+                c1, c2, c3 = st.columns(3)
+                role = c1.selectbox("Role", CONTACT_ROLES, key=f"contact_role_{pick}",
+                                    index=CONTACT_ROLES.index(row["role"]) if row["role"] in CONTACT_ROLES else 4)
+                channel = c2.selectbox("Preferred channel", CONTACT_CHANNELS, key=f"contact_channel_{pick}",
+                                       index=CONTACT_CHANNELS.index(row["preferred_channel"])
+                                       if row["preferred_channel"] in CONTACT_CHANNELS else 0)
+                primary = c3.checkbox("Primary contact", value=bool(row["is_primary"]), key=f"contact_primary_{pick}")
+                b1, b2, b3 = st.columns(3)
+                if b1.form_submit_button("Save changes"):
+                    save_contact("Contact saved.", lambda: edit_contact(
+                        store, actor, pick, name=name, email=mail, phone=phone, role=role,
+                        preferred_channel=channel, is_primary=primary))
+                if b2.form_submit_button("Deactivate", disabled=not bool(row["active"])):
+                    save_contact("Contact deactivated.", lambda: deactivate_contact(store, actor, pick))
+                if b3.form_submit_button("Mark email bounced", disabled=not row["email"] or bool(row["bounced"])):
+                    save_contact("Email marked as bounced: outreach no longer uses it.",
+                                 lambda: mark_bounced(store, actor, pick))
 
 # -- outreach panel ------------------------------------------------------------------------------------
 with tabs[4]:

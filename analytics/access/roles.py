@@ -72,6 +72,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_templates": frozenset({"analyst", "admin"}),
     "import_data": frozenset({"admin"}),
     "manage_users": frozenset({"admin"}),
+    "manage_contacts": frozenset({"collector", "admin"}),  # add, edit, deactivate, mark an email bounced
 }
 
 

@@ -1,4 +1,5 @@
-"""`ardesk dunning due|run`: the dunning stages due, and the automatic email run (a daily job)."""
+"""`ardesk dunning due|run|configs|adopt`: the dunning stages due, the automatic email run (a daily
+job), the configurations, and adopting one that came in with an imported dunning history."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from datetime import date
 from analytics.access.roles import SYSTEM
 from analytics.cli.output import emit
 from analytics.collections.automatic_dunning import run_automatic_dunning
+from analytics.collections.dunning_configs import (
+    DunningConfigError,
+    adopt_configuration,
+    dunning_configurations,
+)
 from analytics.collections.dunning_schedule import due_stages
 from analytics.ingest.inbox import folders_for, stage_dunning_run
 from analytics.migrations import connect
@@ -30,6 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--dry-run", action="store_true", help="list what would be sent; send nothing")
     run.add_argument("--format", choices=("table", "csv", "json"), default="table")
     run.set_defaults(handler=_run)
+    configs = actions.add_parser("configs", help="every dunning configuration: active or imported history, "
+                                                 "its stages, customers and runs")
+    configs.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    configs.set_defaults(handler=_configs)
+    adopt = actions.add_parser(
+        "adopt", help="make a configuration imported with a dunning history an active policy",
+        description="Activate the configuration NAME (imported dunning history is inactive) and assign it to "
+                    "every customer whose dunning runs name it and who has no configuration yet. Audited.")
+    adopt.add_argument("name", help="the configuration's name, as in the dunning-history file")
+    adopt.set_defaults(handler=_adopt)
 
 
 def _due(args: argparse.Namespace) -> int:
@@ -56,3 +72,20 @@ def _run(args: argparse.Namespace) -> int:
               + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing due"))
     emit(result, args.format)
     return 1 if result["status"].isin(["queued", "failed"]).any() else 0
+
+
+def _configs(args: argparse.Namespace) -> int:
+    emit(dunning_configurations(connect(args.db)), args.format)
+    return 0
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    try:
+        done = adopt_configuration(connect(args.db), SYSTEM, args.name)
+    except DunningConfigError as exc:
+        print(exc)
+        return 2
+    state = "is now an active policy" if done["activated"] else "was already active"
+    print(f"Dunning configuration {args.name!r} (id {done['config_id']}) {state}; assigned to "
+          f"{done['customers']} customer(s) whose dunning history names it.")
+    return 0

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from analytics.collections.disputes import open_dispute_sql
 from analytics.collections.statements import statement_items
 from analytics.kpis.aging import bucket_labels
 from analytics.ledger.open_items import CUSTOMER_OPEN_ITEMS_SQL
@@ -96,11 +97,11 @@ def customer_aging(store: Store, customer_id: str, as_of: date) -> pd.DataFrame:
 
 
 def open_invoices(store: Store, customer_id: str, as_of: date) -> pd.DataFrame:
-    """Open invoices as of D with days overdue and whether an open dispute covers them."""
+    """Open invoices as of D with days overdue and whether a dispute open as of D covers them."""
     items = statement_items(store, customer_id, as_of)
     disputes = store.read(
-        "SELECT entry_id FROM activities WHERE kind = 'dispute' AND status = 'open' AND customer_id = :c",
-        {"c": customer_id})
+        f"SELECT entry_id FROM activities a WHERE {open_dispute_sql('a')} AND customer_id = :c",  # noqa: S608
+        {"c": customer_id, "as_of": as_of})
     whole_account = disputes["entry_id"].isna().any()
     items["disputed"] = whole_account | items["entry_id"].isin(disputes["entry_id"].dropna().astype(int))
     return items
@@ -116,12 +117,6 @@ def customer_ledger(store: Store, customer_id: str) -> pd.DataFrame:
         FROM ledger_entries e WHERE e.customer_id = :c
         ORDER BY e.posting_date DESC, e.entry_id DESC
     """, {"c": customer_id})
-
-
-def customer_contacts(store: Store, customer_id: str) -> pd.DataFrame:
-    return store.read(
-        "SELECT contact_id, name, role, email, phone, preferred_channel, is_primary, active FROM contacts "
-        "WHERE customer_id = :c ORDER BY active DESC, is_primary DESC, name", {"c": customer_id})
 
 
 def timeline(store: Store, customer_id: str, limit: int = 500) -> pd.DataFrame:

@@ -4,11 +4,11 @@ Reasons (one row per customer and reason; per stage for dunning):
 - `dunning_stage`: open invoices due for their next dunning stage (see `dunning_schedule`);
 - `promise_due_today`: a pending promise to pay whose date is D;
 - `broken_promise`: a promise broken within the last 30 days;
-- `dispute_waiting`: an open dispute waiting for an answer;
+- `dispute_waiting`: a dispute open as of D (`collections.disputes`) waiting for an answer;
 - `task_due`: an open task due on or before D (for the collector: tasks assigned to them);
 - `newly_past_due`: the customer's oldest open invoice went past due in the last 7 days;
 - `no_ap_contact`: a customer with open invoices and no active accounts-payable contact with an
-  email or phone.
+  email that has not bounced, or a phone (`collections.contacts`: a working contact).
 An item leaves the list when acted on: tasks when completed; `no_ap_contact` when a contact is
 added; the others when an email, letter, call, note, promise, dispute, escalation or
 reassignment is logged for the customer after the item arose (the activity that raised it, such
@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.collections.customer_360 import AVG_DAYS_LATE_SQL, HISTORY_DAYS
+from analytics.collections.disputes import open_dispute_sql
 from analytics.collections.dunning_schedule import CONFIG_OF_CUSTOMER_SQL, DUE_CTES
 from analytics.collections.followups import refresh_promise_statuses
 from analytics.ledger.open_items import OPEN_ITEMS_SQL, ledger_bounds
@@ -96,7 +97,7 @@ last_action AS (
            'Dispute with ' || COALESCE(department, '?') || ' since ' || CAST(CAST(occurred_at AS DATE) AS VARCHAR)
              || ': ' || COALESCE(reason, ''),
            entry_id, activity_id, occurred_at, NULL, NULL
-    FROM activities WHERE kind = 'dispute' AND status = 'open'
+    FROM activities a WHERE {open_dispute_sql("a")}
     UNION ALL
     SELECT customer_id, 'task_due',
            'Task due ' || CAST(due_date AS VARCHAR) || ' for ' || COALESCE(assignee, '?') || ': '
@@ -113,7 +114,8 @@ last_action AS (
            NULL, NULL, CAST(NULL AS TIMESTAMP), NULL, NULL
     FROM cust cu WHERE cu.open_ar > 0 AND NOT EXISTS (
         SELECT 1 FROM contacts k WHERE k.customer_id = cu.customer_id AND k.active
-          AND k.role = 'accounts_payable' AND (k.email LIKE '%_@_%' OR k.phone IS NOT NULL))
+          AND k.role = 'accounts_payable'
+          AND ((k.email LIKE '%_@_%' AND k.bounced_at IS NULL) OR k.phone IS NOT NULL))
 )
 SELECT r.customer_id, c.name AS customer_name, c.collector, r.reason, r.detail, r.entry_id, r.activity_id,
        r.since, r.template,

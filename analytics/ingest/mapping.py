@@ -4,7 +4,7 @@ A mapping is a TOML file in `config/mappings/` (format in the README, "Importing
 
     [mapping]
     dataset = "invoices"            # customers, invoices, payments, credit-notes, allocations, fx-rates,
-                                    # adjustments, write-offs
+                                    # adjustments, write-offs, contacts, disputes, dunning-history
     date_format = "%m/%d/%Y"        # strptime format; ISO dates (2024-01-31) are always accepted too
     decimal_separator = "."
     thousands_separator = ","
@@ -30,6 +30,7 @@ MAPPINGS_DIR = CONFIG_DIR / "mappings"
 
 DATASETS: tuple[str, ...] = ("customers", "invoices", "payments", "credit-notes", "allocations", "fx-rates")
 DATASETS += ("adjustments", "write-offs")
+DATASETS += ("contacts", "disputes", "dunning-history")  # a team's own records: `team_datasets`
 LEDGER_DATASETS = {"invoices": "invoice", "payments": "payment", "credit-notes": "credit_note"}
 LEDGER_DATASETS["adjustments"] = "adjustment"
 # An allocation's `from_type` as the datasets spell it (lower case; `-` and spaces read as `_`).
@@ -73,9 +74,24 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("document_number", "amount", "posting_date"),
         ("reason",),
     ),
+    "contacts": (
+        ("customer_id",),
+        ("name", "email", "phone", "role", "preferred_channel", "is_primary", "active"),
+    ),
+    "disputes": (
+        ("customer_id", "opened_on"),
+        ("document_number", "amount", "reason", "department", "resolved_on", "resolution"),
+    ),
+    "dunning-history": (
+        ("document_number", "configuration", "stage_order", "run_date"),
+        ("stage_name", "channel", "outcome", "template"),
+    ),
 }
 
 DATE_FIELDS = {"posting_date", "due_date", "settled_date", "allocation_date", "rate_date"}
+DATE_FIELDS |= {"opened_on", "resolved_on", "run_date"}
+BOOLEAN_FIELDS = {"is_primary", "active"}  # true_values, FALSE_VALUES, or blank (the field's default)
+FALSE_VALUES = ("no", "n", "false", "0")
 AMOUNT_FIELDS = {"amount", "credit_limit", "rate"}
 
 

@@ -23,7 +23,9 @@ import sqlalchemy as sa
 
 from analytics.ingest.mapping import (
     AMOUNT_FIELDS,
+    BOOLEAN_FIELDS,
     DATE_FIELDS,
+    FALSE_VALUES,
     FIELDS,
     FROM_TYPES,
     ISO_CURRENCIES,
@@ -32,13 +34,18 @@ from analytics.ingest.mapping import (
 )
 from analytics.ingest.reading import ImportLimits, read_source
 from analytics.ingest.stages import ALLOC_STAGE, stage
+from analytics.ingest.team_datasets import DUPLICATE_KEYS, TEAM_DATASETS, file_rules, store_errors, word
 from analytics.settings import load_settings
 from analytics.store.connection import Store, read_df
 from analytics.store.schema import (
     CUSTOMER_STATUSES,
     SEGMENTS,
+    activities,
     allocations,
+    contacts,
     customers,
+    dunning_configs,
+    dunning_stages,
     fx_rates,
     ledger_entries,
 )
@@ -133,8 +140,14 @@ _STORED_IN: dict[str, tuple[sa.Column, ...]] = {
     "to_document": (ledger_entries.c.document_number,),
     "from_type": (ledger_entries.c.entry_type,),
     "reference": (ledger_entries.c.reference,),
-    "reason": (ledger_entries.c.reference,),
+    "reason": (ledger_entries.c.reference, activities.c.reason),
     "related_invoice": (ledger_entries.c.related_document,),
+    "email": (contacts.c.email,),
+    "phone": (contacts.c.phone,),
+    "department": (activities.c.department,),
+    "configuration": (dunning_configs.c.name,),
+    "stage_name": (dunning_stages.c.name,),
+    "template": (dunning_stages.c.template,),
 }
 FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
 
@@ -224,8 +237,15 @@ class Staging:
             if m.decimal_separator != ".":
                 raw = f"REPLACE({raw}, {sql_str(m.decimal_separator)}, '.')"
             return f"TRY_CAST(REPLACE({raw}, ' ', '') AS {precision})"
-        if target == "payment_terms_days":
+        if target in ("payment_terms_days", "stage_order"):
             return f"TRY_CAST({self.text(target)} AS INTEGER)"
+        if target in BOOLEAN_FIELDS:
+            yes = ", ".join(sql_str(v) for v in m.true_values)
+            no = ", ".join(sql_str(v) for v in FALSE_VALUES)
+            raw = f"LOWER({self.text(target)})"
+            return f"CASE WHEN {raw} IN ({yes}) THEN TRUE WHEN {raw} IN ({no}) THEN FALSE END"
+        if target in ("role", "preferred_channel", "channel", "outcome"):
+            return word(self.text(target))
         if target == "disputed":
             values = ", ".join(sql_str(v) for v in m.true_values)
             return f"COALESCE(LOWER({self.text(target)}) IN ({values}), FALSE)"
@@ -298,6 +318,10 @@ class Staging:
                 add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable amount")
             elif t == "payment_terms_days":
                 add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable number of days")
+            elif t == "stage_order":
+                add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "unparseable number")
+            elif t in BOOLEAN_FIELDS:
+                add(t, f"raw_{t} IS NOT NULL AND {t} IS NULL", "not a yes/no value")
         if ds == "adjustments":
             _adjustment_rules(self, add)
         elif ds == "write-offs":
@@ -318,6 +342,8 @@ class Staging:
                     "unknown from_type (payment, credit-note, adjustment or write-off)")
         elif ds == "fx-rates":
             add("rate", "rate <= 0", "rate is zero or negative")
+        for t, where, reason in file_rules(ds, self.columns):
+            add(t, where, reason)
         for t in self.present:
             if t in FIELD_LENGTHS and self.longest(t) > FIELD_LENGTHS[t]:
                 add(t, f"LENGTH(raw_{t}) > {FIELD_LENGTHS[t]}", f"longer than {FIELD_LENGTHS[t]} characters")
@@ -334,7 +360,7 @@ class Staging:
                     f"longer than {most - len(prefix)} characters (the settlement payment {prefix}<number> "
                     f"must fit in {most})")
         latest = date.today() + timedelta(days=limits.max_future_days)
-        for t in ("posting_date", "settled_date", "allocation_date"):
+        for t in ("posting_date", "settled_date", "allocation_date", "opened_on", "resolved_on", "run_date"):
             if t in self.columns:
                 add(t, f"{t} > DATE '{latest.isoformat()}'",
                     f"date more than {limits.max_future_days} days in the future (after {latest.isoformat()})")
@@ -346,13 +372,22 @@ class Staging:
         # Duplicates: group 64-bit hashes first (far cheaper than 10M strings), then confirm the few
         # candidate keys on their text.
         not_null = " AND ".join(f"raw_{k} IS NOT NULL" for k in keys)
-        self.db.execute(f"""CREATE OR REPLACE TABLE dup_keys AS
-            SELECT {key_sql} FROM typed
-            WHERE {not_null} AND hash({key_sql}) IN (
-                SELECT h FROM (SELECT hash({key_sql}) AS h FROM typed WHERE {not_null}) hashes
-                GROUP BY h HAVING COUNT(*) > 1)
-            GROUP BY {key_sql} HAVING COUNT(*) > 1""")
-        add(keys[-1], f"({key_sql}) IN (SELECT ({key_sql}) FROM dup_keys)", label)
+        if ds in DUPLICATE_KEYS:  # keys that are expressions, compared through named columns
+            exprs, reported, label = DUPLICATE_KEYS[ds]
+            self.db.execute(f"""CREATE OR REPLACE TABLE dup_keys AS
+                SELECT {', '.join(f'{e} AS k{i}' for i, e in enumerate(exprs))} FROM typed
+                WHERE {' AND '.join(f'{e} IS NOT NULL' for e in exprs)}
+                GROUP BY {', '.join(exprs)} HAVING COUNT(*) > 1""")
+            add(reported, f"({', '.join(exprs)}) IN (SELECT ({', '.join(f'k{i}' for i in range(len(exprs)))}) "
+                "FROM dup_keys)", label)
+        else:
+            self.db.execute(f"""CREATE OR REPLACE TABLE dup_keys AS
+                SELECT {key_sql} FROM typed
+                WHERE {not_null} AND hash({key_sql}) IN (
+                    SELECT h FROM (SELECT hash({key_sql}) AS h FROM typed WHERE {not_null}) hashes
+                    GROUP BY h HAVING COUNT(*) > 1)
+                GROUP BY {key_sql} HAVING COUNT(*) > 1""")
+            add(keys[-1], f"({key_sql}) IN (SELECT ({key_sql}) FROM dup_keys)", label)
         if "currency" in self.columns:
             if ds == "fx-rates":
                 codes = ", ".join(sql_str(c) for c in sorted(ISO_CURRENCIES))
@@ -586,6 +621,11 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
         store_rules = _adjustment_errors if mapping.dataset == "adjustments" else _write_off_errors
         errors = pd.concat([errors, store_rules(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
+    if mapping.dataset in TEAM_DATASETS:
+        found = store_errors(conn, staging, errors, ROW)
+        if len(found):
+            errors = pd.concat([errors, found], ignore_index=True)
+            errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
     report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db)
     if known is not None and not strict:
         staging.db.register("known_customer", known)

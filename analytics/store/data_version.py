@@ -22,9 +22,9 @@ def data_version(store: Store) -> int:
     return int(store.scalar("SELECT COALESCE(MAX(audit_id), 0) FROM audit_log"))
 
 
-# Audit entities whose writes touch only accounts (sign-ins, users) and the activity timeline
-# (calls, notes, promises, disputes, tasks): no ledger, customer, FX or dunning figure reads them.
-TIMELINE_AND_ACCOUNTS = ("user", "activity")
+# Audit entities whose writes touch only accounts (sign-ins, users), the activity timeline
+# (calls, notes, promises, disputes, tasks) and contacts: no ledger, customer, FX or dunning figure reads them.
+TIMELINE_AND_ACCOUNTS = ("user", "activity", "contact")
 _figures_seen: dict[str, tuple[int, int]] = {}  # store url -> (data_version, figures_version)
 _figures_lock = threading.Lock()
 

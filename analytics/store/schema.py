@@ -112,6 +112,11 @@ contacts = sa.Table(
     sa.Column("preferred_channel", sa.String(10), server_default="email"),
     sa.Column("is_primary", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    # v10: when mail to the email address bounced (outreach no longer uses it); where the contact came
+    # from (an import run, or who added it in the app); when it last changed
+    sa.Column("bounced_at", sa.DateTime),
+    sa.Column("source", sa.String(100)),
+    sa.Column("updated_at", sa.DateTime),
 )
 
 # The three large tables take explicit keys reserved in blocks from their sequences

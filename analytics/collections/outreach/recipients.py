@@ -39,7 +39,7 @@ LEFT JOIN (
            ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY
                CASE WHEN role = 'accounts_payable' THEN 0 ELSE 1 END,
                CASE WHEN is_primary THEN 0 ELSE 1 END, contact_id) AS rn
-    FROM contacts WHERE active AND email LIKE '%_@_%'
+    FROM contacts WHERE active AND email LIKE '%_@_%' AND bounced_at IS NULL
 ) ct ON ct.customer_id = c.customer_id AND ct.rn = 1
 WHERE c.customer_id IN :ids
 ORDER BY c.customer_id
@@ -47,8 +47,9 @@ ORDER BY c.customer_id
 
 
 def recipients(store: Store, customer_ids: Sequence[str]) -> pd.DataFrame:
-    """Who each customer's message goes to: the active accounts-payable contact with an email,
-    else the primary contact with one, else any contact with one (email None: nobody usable)."""
+    """Who each customer's message goes to: the active accounts-payable contact with an email that
+    has not bounced, else the primary contact with one, else any contact with one (email None:
+    nobody usable)."""
     if not customer_ids:
         return pd.DataFrame(columns=["customer_id", "customer_name", "currency", "status",
                                      "contact_id", "contact_name", "email"])

@@ -17,7 +17,10 @@ from analytics.access.roles import Actor
 from analytics.ingest.mapping import LEDGER_DATASETS
 from analytics.ingest.merges.allocations import merge_allocation_file
 from analytics.ingest.merges.changes import Counts
+from analytics.ingest.merges.contacts import merge_contacts
 from analytics.ingest.merges.customers import merge_customers
+from analytics.ingest.merges.disputes import merge_disputes
+from analytics.ingest.merges.dunning_history import merge_dunning_history
 from analytics.ingest.merges.entries import merge_entries
 from analytics.ingest.merges.fx_rates import merge_fx_rates
 from analytics.ingest.merges.write_offs import merge_write_offs
@@ -33,6 +36,9 @@ MERGES: dict[str, Merge] = {
     "fx-rates": merge_fx_rates,
     "allocations": merge_allocation_file,
     "write-offs": merge_write_offs,
+    "contacts": merge_contacts,
+    "disputes": merge_disputes,
+    "dunning-history": merge_dunning_history,
 }
 
 
