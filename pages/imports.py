@@ -1,5 +1,7 @@
 """Imports: bring an ERP export in, see what would be rejected and why, and the last runs."""
 
+import hashlib
+import json
 from dataclasses import replace
 
 import streamlit as st
@@ -16,6 +18,30 @@ actor = require_page("imports")
 store = get_store()
 BY_HAND = "(map the columns by hand)"
 NOT_MAPPED = "(not in the file)"
+FORMAT_KEYS = {"imports_date_format": "date_format", "imports_decimal": "decimal_separator",
+               "imports_thousands": "thousands_separator", "imports_currency": "currency",
+               "imports_delimiter": "delimiter"}
+
+
+def _forget_column_choices() -> None:
+    """Another file or mapping: the column pickers start again from the mapping's columns."""
+    for key in [k for k in st.session_state if str(k).startswith("imports_col_")]:
+        del st.session_state[key]
+
+
+def _apply_chosen_mapping() -> None:
+    """Choosing a mapping applies all of it: its dataset, its columns and its formats.
+
+    Keyed widgets keep what they hold across reruns and ignore a new default, so the mapping's
+    formats are written into them here, before they are drawn again.
+    """
+    name = st.session_state["imports_mapping"]
+    chosen = load_mapping(name) if name != BY_HAND else Mapping(dataset=st.session_state.get("imports_dataset",
+                                                                                             "invoices"))
+    st.session_state["imports_dataset"] = chosen.dataset
+    for key, attribute in FORMAT_KEYS.items():
+        st.session_state[key] = getattr(chosen, attribute)
+    _forget_column_choices()
 
 st.title("Imports")
 st.caption("Customers, invoices, payments, credit notes, allocations and FX rates from CSV, Excel or Parquet. "
@@ -24,12 +50,12 @@ st.caption("Customers, invoices, payments, credit notes, allocations and FX rate
 # -- the file -------------------------------------------------------------------------------------
 limits = ImportLimits.from_settings()
 upload = st.file_uploader("ERP export", type=["csv", "xlsx", "parquet"], key="imports_upload",
-                          max_upload_size=limits.max_upload_mb,
+                          max_upload_size=limits.max_upload_mb, on_change=_forget_column_choices,
                           help=f"Up to {limits.max_upload_mb:,} MB here (larger files: `ardesk import`) and "
                                f"{limits.max_rows:,} rows ([imports] in config/settings.toml).")
 samples = {p.name: p for p in sample_files()}
 sample = st.selectbox("...or try a sample export", ["(none)", *samples], key="imports_sample",
-                      disabled=upload is not None)
+                      disabled=upload is not None, on_change=_forget_column_choices)
 if upload is not None:
     data, filename = upload.getvalue(), upload.name
 elif sample != "(none)":
@@ -40,7 +66,9 @@ else:
 # -- dataset and mapping --------------------------------------------------------------------------
 left, right = st.columns(2)
 choice = left.selectbox("Mapping", [BY_HAND, *shipped_mappings()], key="imports_mapping",
-                        help="Mapping files live in config/mappings/ (format in the README).")
+                        on_change=_apply_chosen_mapping,
+                        help="Mapping files live in config/mappings/ (format in the README). Choosing one "
+                             "applies its columns and its formats.")
 base = load_mapping(choice) if choice != BY_HAND else None
 dataset = right.selectbox("Dataset", DATASETS, index=DATASETS.index(base.dataset if base else "invoices"),
                           key="imports_dataset", disabled=base is not None)
@@ -94,11 +122,39 @@ else:
         st.stop()
 
     # -- validate and import ----------------------------------------------------------------------
+    # Import is offered only once this file has been validated under this very mapping, and only
+    # when something would be imported; the count of rows that will be rejected is said first.
+    current = hashlib.sha256(data).hexdigest() + json.dumps(
+        {"mapping": mapping.to_dict(), "strict": strict}, sort_keys=True, default=str)
     b1, b2, _ = st.columns([1, 1, 4])
     check = b1.button("Validate", key="imports_validate")
-    go = b2.button("Import", type="primary", key="imports_go")
+    messages = st.container()
     report = None
+    if check:
+        report = validate(store, table, mapping, strict=strict, limits=limits)
+        st.session_state["imports_validated"] = (current, report.rows_read, report.rejected_rows,
+                                                 report.importable)
+    validated = st.session_state.get("imports_validated")
+    is_current = validated is not None and validated[0] == current
+    go = b2.button("Import", type="primary", key="imports_go", disabled=not (is_current and validated[3]),
+                   help="Validate first: Import is offered once this file passed validation under the "
+                        "current mapping and formats.")
+    if check:
+        lines = report.summary_lines()
+        show = messages.success if report.ok else messages.warning if report.importable else messages.error
+        show(escape_markdown(lines[0]))
+        if report.new_customers:
+            messages.markdown(escape_markdown(lines[-1]))
+    elif is_current and validated[3] and not go:
+        messages.caption("Validated: press Import to write the accepted rows.")
+    elif not go:
+        messages.caption("Press Validate: Import is offered once this file and mapping pass validation.")
+    if is_current and validated[3] and validated[2] and not go:
+        read, rejected = validated[1], validated[2]
+        messages.warning(f"{rejected:,} of {read:,} rows will be rejected (kept in the quarantine with their "
+                         f"reasons); Import writes the other {read - rejected:,}.")
     if go:
+        st.session_state.pop("imports_validated", None)  # the store changed: validate again before the next
         bar = st.progress(0.0, text="Starting the import")
         try:
             result = run_import(store, table, mapping, actor, strict=strict, source_label=filename, limits=limits,
@@ -111,15 +167,9 @@ else:
         for line in lines[1:]:
             st.markdown(escape_markdown(line))
         report = result.report
-    elif check:
-        report = validate(store, table, mapping, strict=strict, limits=limits)
-        lines = report.summary_lines()
-        (st.success if report.ok else st.warning)(escape_markdown(lines[0]))
-        if report.new_customers:
-            st.markdown(escape_markdown(lines[-1]))
     if report is not None and len(report.errors):
         st.subheader("Rejected rows, by reason")
-        st.dataframe(report.by_reason(), hide_index=True)
+        st.dataframe(report.by_column_and_reason(), hide_index=True)
         st.dataframe(report.errors, hide_index=True)
         st.download_button("Download the rejected rows (CSV)", report.quarantine_frame().to_csv(index=False),
                            file_name=f"rejected-{filename}.csv", mime="text/csv", on_click="ignore",

@@ -60,7 +60,7 @@ def test_posting_dates_more_than_max_future_days_ahead_are_rejected(store: Store
     assert _reasons(result.report.errors) == [(3, "date", reason), (4, "date", reason)]
     assert (result.status, result.inserted, result.rejected) == ("ok", 2, 2)
     assert ledger_bounds(store)[1] == latest  # the reports' default as-of date stays where the data ends
-    assert f"  2 row(s): {reason} (rows 3, 4)" in result.summary_lines()
+    assert f"  2 row(s): {reason}; column 'date', field posting_date (rows 3, 4)" in result.summary_lines()
 
 
 def test_future_settlement_and_allocation_dates_are_rejected_too(store: Store, tmp_path: Path) -> None:
@@ -226,7 +226,8 @@ def _long_document_number(path: Path) -> None:
 BAD_FILES = {  # name: (file name, writer, what the command prints)
     "2099 invoice": ("inv.csv", _far_future_invoice, "1 row(s): date more than 31 days in the future"),
     "2 MB document number": ("inv.csv", _long_document_number,
-                             f"1 row(s): longer than {FIELD_LENGTHS['document_number']} characters (rows 2)"),
+                             f"1 row(s): longer than {FIELD_LENGTHS['document_number']} characters; "
+                             "column 'doc', field document_number (rows 2)"),
     "not a zip": ("inv.xlsx", write_fake_xlsx, "inv.xlsx is not an Excel workbook: an .xlsx file is a zip archive"),
     "cut-short xlsx": ("inv.xlsx", write_truncated_xlsx, "inv.xlsx is not an Excel workbook"),
     "zip bomb": ("inv.xlsx", write_xlsx_bomb, "inv.xlsx would unpack to 1,024 MB, over the 256 MB limit"),
