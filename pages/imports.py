@@ -23,17 +23,12 @@ FORMAT_KEYS = {"imports_date_format": "date_format", "imports_decimal": "decimal
                "imports_delimiter": "delimiter"}
 
 
-def _forget_column_choices() -> None:
-    """Another file or mapping: the column pickers start again from the mapping's columns."""
-    for key in [k for k in st.session_state if str(k).startswith("imports_col_")]:
-        del st.session_state[key]
-
-
 def _apply_chosen_mapping() -> None:
     """Choosing a mapping applies all of it: its dataset, its columns and its formats.
 
-    Keyed widgets keep what they hold across reruns and ignore a new default, so the mapping's
-    formats are written into them here, before they are drawn again.
+    Keyed widgets keep what they hold across reruns (the browser too) and ignore a new default, so
+    the mapping's formats are written into them here, before they are drawn again; its columns are
+    written into the column pickers when they are drawn for this file and mapping (below).
     """
     name = st.session_state["imports_mapping"]
     chosen = load_mapping(name) if name != BY_HAND else Mapping(dataset=st.session_state.get("imports_dataset",
@@ -41,7 +36,6 @@ def _apply_chosen_mapping() -> None:
     st.session_state["imports_dataset"] = chosen.dataset
     for key, attribute in FORMAT_KEYS.items():
         st.session_state[key] = getattr(chosen, attribute)
-    _forget_column_choices()
 
 st.title("Imports")
 st.caption("Customers, invoices, payments, credit notes, allocations and FX rates from CSV, Excel or Parquet. "
@@ -50,12 +44,12 @@ st.caption("Customers, invoices, payments, credit notes, allocations and FX rate
 # -- the file -------------------------------------------------------------------------------------
 limits = ImportLimits.from_settings()
 upload = st.file_uploader("ERP export", type=["csv", "xlsx", "parquet"], key="imports_upload",
-                          max_upload_size=limits.max_upload_mb, on_change=_forget_column_choices,
+                          max_upload_size=limits.max_upload_mb,
                           help=f"Up to {limits.max_upload_mb:,} MB here (larger files: `ardesk import`) and "
                                f"{limits.max_rows:,} rows ([imports] in config/settings.toml).")
 samples = {p.name: p for p in sample_files()}
 sample = st.selectbox("...or try a sample export", ["(none)", *samples], key="imports_sample",
-                      disabled=upload is not None, on_change=_forget_column_choices)
+                      disabled=upload is not None)
 if upload is not None:
     data, filename = upload.getvalue(), upload.name
 elif sample != "(none)":
@@ -103,13 +97,17 @@ else:
     st.subheader("Columns")
     columns = table.column_names
     required, optional = FIELDS[base.dataset]
+    digest = hashlib.sha256(data).hexdigest()
+    if st.session_state.get("imports_columns_for") != (digest, choice, base.dataset):
+        # another file or mapping: every picker starts from the mapping's column (a same-named one by hand)
+        for target in required + optional:
+            default = base.source(target)
+            st.session_state[f"imports_col_{base.dataset}_{target}"] = default if default in columns else NOT_MAPPED
+        st.session_state["imports_columns_for"] = (digest, choice, base.dataset)
     chosen: dict[str, str] = {}
     grid = st.columns(4)
     for i, target in enumerate(required + optional):
-        default = base.source(target)
-        options = [NOT_MAPPED, *columns]
-        picked = grid[i % 4].selectbox(f"{target}{' *' if target in required else ''}", options,
-                                       index=options.index(default) if default in columns else 0,
+        picked = grid[i % 4].selectbox(f"{target}{' *' if target in required else ''}", [NOT_MAPPED, *columns],
                                        key=f"imports_col_{base.dataset}_{target}")
         if picked != NOT_MAPPED:
             chosen[target] = picked
@@ -124,7 +122,7 @@ else:
     # -- validate and import ----------------------------------------------------------------------
     # Import is offered only once this file has been validated under this very mapping, and only
     # when something would be imported; the count of rows that will be rejected is said first.
-    current = hashlib.sha256(data).hexdigest() + json.dumps(
+    current = digest + json.dumps(
         {"mapping": mapping.to_dict(), "strict": strict}, sort_keys=True, default=str)
     b1, b2, _ = st.columns([1, 1, 4])
     check = b1.button("Validate", key="imports_validate")

@@ -104,6 +104,8 @@ def test_browser_upload_of_a_small_csv(page, tmp_path: Path) -> None:
     expect(page.get_by_role("heading", name="Imports")).to_be_visible()
     page.locator("input[type=file]").set_input_files(str(csv))
     expect(page.get_by_text("2 rows, first 10 shown.")).to_be_visible()
+    page.get_by_role("button", name="Validate", exact=True).click()
+    expect(page.get_by_text("1 of 2 rows will be rejected")).to_be_visible()
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_text("1 inserted, 0 updated, 0 unchanged, 1 rejected")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("invoice amount is zero or negative").first).to_be_visible()
