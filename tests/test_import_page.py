@@ -199,3 +199,29 @@ def test_a_failed_validation_keeps_import_disabled_and_says_why(app_env, tmp_pat
     assert reasons == [{"reason": "unparseable date (expected %Y-%m-%d)", "column": "date", "field": "posting_date",
                         "rows": 1, "first_rows": "1"}]
     assert at.button(key="imports_go").disabled
+
+
+def test_a_rejected_run_says_why_in_the_last_runs(app_env, tmp_path: Path) -> None:
+    """A run rejected whole (here queued from the command line) lists its reason on the page."""
+    from analytics.access.roles import SYSTEM
+    from analytics.ingest.imports import run_import
+    from analytics.ingest.mapping import Mapping, load_mapping
+
+    path = tmp_path / "ardesk.duckdb"
+    store = connect(str(path))
+    export = tmp_path / "other.csv"
+    export.write_text("cust,doc,InvoiceDate,InvoiceAmount\nC1,INV-1,1/2/2013,10\n")
+    assert run_import(store, export, load_mapping("ibm_ar_invoice_register"), SYSTEM).status == "rejected"
+    zeros = tmp_path / "zeros.csv"  # every row rejected: the run is rejected, its reasons are its error
+    zeros.write_text("customer_id,document_number,posting_date,amount\nC1,INV-1,2024-01-02,0\n")
+    assert run_import(store, zeros, Mapping(dataset="invoices"), SYSTEM).status == "rejected"
+    store.close()
+    app_env(path)
+    at = _app("admin")
+    at.run()
+    at.switch_page("pages/imports.py").run()
+    latest, error = at.dataframe[0].value["error"].tolist()  # newest first
+    assert latest == ("1 rows read, 0 accepted, 1 rejected: nothing can be imported. 1 row(s): invoice amount is "
+                      "zero or negative; column 'amount', field amount (rows 1)")
+    assert error.startswith("Nothing can be imported: the file lacks column 'customerID' (field customer_id, "
+                            "required)"), error

@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import", help="import customers, invoices, payments, credit notes, allocations or FX rates from a file",
         description="Validate a CSV, Excel (.xlsx) or Parquet export and merge it into the store. Rejected rows "
-                    "go to the quarantine (table and a CSV under data/quarantine/); re-importing a file changes "
-                    "nothing; a changed row updates the entry and is audited.",
+                    "go to the quarantine (table and a CSV in quarantine/ next to the store's DuckDB file, or under "
+                    "[paths] data_dir for a server database); re-importing a file changes nothing; a changed row "
+                    "updates the entry and is audited.",
     )
     p.add_argument("dataset", choices=DATASETS)
     p.add_argument("file")

@@ -152,7 +152,8 @@ def run_import(
                            "unchanged": result.unchanged, "rejected": result.rejected,
                            "customers_created": len(result.customers_created)}
             # a rejected run keeps why (a missing column, or every row's reasons) for the Last runs list
-            error = "; ".join(line.strip() for line in report.summary_lines()) if status == "rejected" else None
+            lines = [line.strip() for line in report.summary_lines()]
+            error = " ".join([lines[0], "; ".join(lines[1:])]).strip() if status == "rejected" else None
             conn.execute(import_runs.update().where(import_runs.c.run_id == run_id).values(
                 finished_at=datetime.now(), status=status, rows_inserted=result.inserted,
                 rows_updated=result.updated, rows_unchanged=result.unchanged, rows_rejected=result.rejected,
