@@ -37,6 +37,7 @@ def _apply_chosen_mapping() -> None:
     for key, attribute in FORMAT_KEYS.items():
         st.session_state[key] = getattr(chosen, attribute)
 
+
 st.title("Imports")
 st.caption("Customers, invoices, payments, credit notes, allocations and FX rates from CSV, Excel or Parquet. "
            "Nothing is written until you press Import; re-importing a file changes nothing.")
@@ -64,20 +65,21 @@ choice = left.selectbox("Mapping", [BY_HAND, *shipped_mappings()], key="imports_
                         help="Mapping files live in config/mappings/ (format in the README). Choosing one "
                              "applies its columns and its formats.")
 base = load_mapping(choice) if choice != BY_HAND else None
-dataset = right.selectbox("Dataset", DATASETS, index=DATASETS.index(base.dataset if base else "invoices"),
-                          key="imports_dataset", disabled=base is not None)
+# the widgets' values live in the session (set from the mapping when one is chosen), never as defaults too
+st.session_state.setdefault("imports_dataset", base.dataset if base else "invoices")
+dataset = right.selectbox("Dataset", DATASETS, key="imports_dataset", disabled=base is not None)
 base = base or Mapping(dataset=dataset)
+for key, attribute in FORMAT_KEYS.items():
+    st.session_state.setdefault(key, getattr(base, attribute))
 with st.expander("Formats", expanded=base.name == "by hand"):
     f1, f2, f3, f4, f5 = st.columns(5)
-    date_format = f1.text_input("Date format", base.date_format, key="imports_date_format",
+    date_format = f1.text_input("Date format", key="imports_date_format",
                                 help="strptime codes, e.g. %m/%d/%Y; ISO dates always work")
-    decimal = f2.selectbox("Decimal separator", [".", ","], index=[".", ","].index(base.decimal_separator),
-                           key="imports_decimal")
-    thousands = f3.selectbox("Thousands separator", ["", ",", ".", " "],
-                             index=["", ",", ".", " "].index(base.thousands_separator), key="imports_thousands",
+    decimal = f2.selectbox("Decimal separator", [".", ","], key="imports_decimal")
+    thousands = f3.selectbox("Thousands separator", ["", ",", ".", " "], key="imports_thousands",
                              format_func=lambda s: {"": "(none)", " ": "(space)"}.get(s, s))
-    currency = f4.text_input("Default currency", base.currency, key="imports_currency")
-    delimiter = f5.text_input("CSV delimiter", base.delimiter, key="imports_delimiter")
+    currency = f4.text_input("Default currency", key="imports_currency")
+    delimiter = f5.text_input("CSV delimiter", key="imports_delimiter")
 strict = st.checkbox("Strict: reject rows of customers not yet known (otherwise they are created)",
                      key="imports_strict")
 
@@ -134,20 +136,21 @@ else:
                                                  report.importable)
     validated = st.session_state.get("imports_validated")
     is_current = validated is not None and validated[0] == current
-    go = b2.button("Import", type="primary", key="imports_go", disabled=not (is_current and validated[3]),
+    offered = is_current and validated[3]
+    go = b2.button("Import", type="primary", key="imports_go", disabled=not offered,
                    help="Validate first: Import is offered once this file passed validation under the "
-                        "current mapping and formats.")
+                        "current mapping and formats.") and offered
     if check:
         lines = report.summary_lines()
         show = messages.success if report.ok else messages.warning if report.importable else messages.error
         show(escape_markdown(lines[0]))
         if report.new_customers:
             messages.markdown(escape_markdown(lines[-1]))
-    elif is_current and validated[3] and not go:
+    elif offered and not go:
         messages.caption("Validated: press Import to write the accepted rows.")
     elif not go:
         messages.caption("Press Validate: Import is offered once this file and mapping pass validation.")
-    if is_current and validated[3] and validated[2] and not go:
+    if offered and validated[2] and not go:
         read, rejected = validated[1], validated[2]
         messages.warning(f"{rejected:,} of {read:,} rows will be rejected (kept in the quarantine with their "
                          f"reasons); Import writes the other {read - rejected:,}.")
