@@ -34,6 +34,19 @@ class Settings:
     def aging_edges(self) -> tuple[int, ...]:
         return tuple(int(e) for e in self.raw["reporting"]["aging_edges"])
 
+    @property
+    def data_dir(self) -> Path:
+        """Where a store that is not a DuckDB file (PostgreSQL, in-memory) keeps its files: the inbox,
+        done and failed jobs, rejected-row files. `[paths] data_dir` (relative: to the project root);
+        empty or absent: `$XDG_DATA_HOME/ardesk` (default `~/.local/share/ardesk`), outside the checkout.
+        """
+        configured = str(self.raw.get("paths", {}).get("data_dir", "") or "")
+        if configured:
+            p = Path(configured).expanduser()
+            return p if p.is_absolute() else ROOT / p
+        xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        return Path(xdg) / "ardesk"
+
     def path(self, section: str, key: str) -> Path:
         """A path setting, relative to the project root unless absolute."""
         p = Path(self.raw[section][key])

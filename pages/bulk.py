@@ -10,9 +10,11 @@ from analytics.collections.outreach.outbox import outbox
 from analytics.collections.outreach.queue import preview
 from analytics.collections.outreach.templates import list_templates
 from analytics.collections.worklist import default_as_of
+from analytics.ledger.filters import filter_choices
 from analytics.settings import load_settings
-from analytics.store.schema import CUSTOMER_STATUSES, SEGMENTS
+from analytics.store.schema import CUSTOMER_STATUSES
 from pages.action_keys import action_done, action_key
+from pages.cached import cached
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.uncertain_messages import decide_uncertain
@@ -45,7 +47,8 @@ min_overdue = c[2].number_input(f"Overdue at least ({currency})", min_value=0.0,
                                 key="bulk_min_overdue")
 quiet_days = c[3].number_input("Not contacted for days (0: any)", min_value=0, value=0, key="bulk_quiet")
 c = st.columns(3)
-segments = c[0].multiselect("Segment", SEGMENTS, key="bulk_segments")
+# the segments the customers have (a team's own words, not the demo's four)
+segments = c[0].multiselect("Segment", cached(filter_choices, store)["segment"], key="bulk_segments")
 statuses = c[1].multiselect("Status", CUSTOMER_STATUSES, default=["active"], key="bulk_statuses")
 mine = c[2].checkbox("Only my customers", value=actor.role == "collector", key="bulk_mine")
 

@@ -1,5 +1,7 @@
 """Imports: bring an ERP export in, see what would be rejected and why, and the last runs."""
 
+import hashlib
+import json
 from dataclasses import replace
 
 import streamlit as st
@@ -16,6 +18,25 @@ actor = require_page("imports")
 store = get_store()
 BY_HAND = "(map the columns by hand)"
 NOT_MAPPED = "(not in the file)"
+FORMAT_KEYS = {"imports_date_format": "date_format", "imports_decimal": "decimal_separator",
+               "imports_thousands": "thousands_separator", "imports_currency": "currency",
+               "imports_delimiter": "delimiter"}
+
+
+def _apply_chosen_mapping() -> None:
+    """Choosing a mapping applies all of it: its dataset, its columns and its formats.
+
+    Keyed widgets keep what they hold across reruns (the browser too) and ignore a new default, so
+    the mapping's formats are written into them here, before they are drawn again; its columns are
+    written into the column pickers when they are drawn for this file and mapping (below).
+    """
+    name = st.session_state["imports_mapping"]
+    chosen = load_mapping(name) if name != BY_HAND else Mapping(dataset=st.session_state.get("imports_dataset",
+                                                                                             "invoices"))
+    st.session_state["imports_dataset"] = chosen.dataset
+    for key, attribute in FORMAT_KEYS.items():
+        st.session_state[key] = getattr(chosen, attribute)
+
 
 st.title("Imports")
 st.caption("Customers, invoices, payments, credit notes, allocations and FX rates from CSV, Excel or Parquet. "
@@ -40,22 +61,25 @@ else:
 # -- dataset and mapping --------------------------------------------------------------------------
 left, right = st.columns(2)
 choice = left.selectbox("Mapping", [BY_HAND, *shipped_mappings()], key="imports_mapping",
-                        help="Mapping files live in config/mappings/ (format in the README).")
+                        on_change=_apply_chosen_mapping,
+                        help="Mapping files live in config/mappings/ (format in the README). Choosing one "
+                             "applies its columns and its formats.")
 base = load_mapping(choice) if choice != BY_HAND else None
-dataset = right.selectbox("Dataset", DATASETS, index=DATASETS.index(base.dataset if base else "invoices"),
-                          key="imports_dataset", disabled=base is not None)
+# the widgets' values live in the session (set from the mapping when one is chosen), never as defaults too
+st.session_state.setdefault("imports_dataset", base.dataset if base else "invoices")
+dataset = right.selectbox("Dataset", DATASETS, key="imports_dataset", disabled=base is not None)
 base = base or Mapping(dataset=dataset)
+for key, attribute in FORMAT_KEYS.items():
+    st.session_state.setdefault(key, getattr(base, attribute))
 with st.expander("Formats", expanded=base.name == "by hand"):
     f1, f2, f3, f4, f5 = st.columns(5)
-    date_format = f1.text_input("Date format", base.date_format, key="imports_date_format",
+    date_format = f1.text_input("Date format", key="imports_date_format",
                                 help="strptime codes, e.g. %m/%d/%Y; ISO dates always work")
-    decimal = f2.selectbox("Decimal separator", [".", ","], index=[".", ","].index(base.decimal_separator),
-                           key="imports_decimal")
-    thousands = f3.selectbox("Thousands separator", ["", ",", ".", " "],
-                             index=["", ",", ".", " "].index(base.thousands_separator), key="imports_thousands",
+    decimal = f2.selectbox("Decimal separator", [".", ","], key="imports_decimal")
+    thousands = f3.selectbox("Thousands separator", ["", ",", ".", " "], key="imports_thousands",
                              format_func=lambda s: {"": "(none)", " ": "(space)"}.get(s, s))
-    currency = f4.text_input("Default currency", base.currency, key="imports_currency")
-    delimiter = f5.text_input("CSV delimiter", base.delimiter, key="imports_delimiter")
+    currency = f4.text_input("Default currency", key="imports_currency")
+    delimiter = f5.text_input("CSV delimiter", key="imports_delimiter")
 strict = st.checkbox("Strict: reject rows of customers not yet known (otherwise they are created)",
                      key="imports_strict")
 
@@ -75,13 +99,17 @@ else:
     st.subheader("Columns")
     columns = table.column_names
     required, optional = FIELDS[base.dataset]
+    digest = hashlib.sha256(data).hexdigest()
+    if st.session_state.get("imports_columns_for") != (digest, choice, base.dataset):
+        # another file or mapping: every picker starts from the mapping's column (a same-named one by hand)
+        for target in required + optional:
+            default = base.source(target)
+            st.session_state[f"imports_col_{base.dataset}_{target}"] = default if default in columns else NOT_MAPPED
+        st.session_state["imports_columns_for"] = (digest, choice, base.dataset)
     chosen: dict[str, str] = {}
     grid = st.columns(4)
     for i, target in enumerate(required + optional):
-        default = base.source(target)
-        options = [NOT_MAPPED, *columns]
-        picked = grid[i % 4].selectbox(f"{target}{' *' if target in required else ''}", options,
-                                       index=options.index(default) if default in columns else 0,
+        picked = grid[i % 4].selectbox(f"{target}{' *' if target in required else ''}", [NOT_MAPPED, *columns],
                                        key=f"imports_col_{base.dataset}_{target}")
         if picked != NOT_MAPPED:
             chosen[target] = picked
@@ -94,11 +122,40 @@ else:
         st.stop()
 
     # -- validate and import ----------------------------------------------------------------------
+    # Import is offered only once this file has been validated under this very mapping, and only
+    # when something would be imported; the count of rows that will be rejected is said first.
+    current = digest + json.dumps(
+        {"mapping": mapping.to_dict(), "strict": strict}, sort_keys=True, default=str)
     b1, b2, _ = st.columns([1, 1, 4])
     check = b1.button("Validate", key="imports_validate")
-    go = b2.button("Import", type="primary", key="imports_go")
+    messages = st.container()
     report = None
+    if check:
+        report = validate(store, table, mapping, strict=strict, limits=limits)
+        st.session_state["imports_validated"] = (current, report.rows_read, report.rejected_rows,
+                                                 report.importable)
+    validated = st.session_state.get("imports_validated")
+    is_current = validated is not None and validated[0] == current
+    offered = is_current and validated[3]
+    go = b2.button("Import", type="primary", key="imports_go", disabled=not offered,
+                   help="Validate first: Import is offered once this file passed validation under the "
+                        "current mapping and formats.") and offered
+    if check:
+        lines = report.summary_lines()
+        show = messages.success if report.ok else messages.warning if report.importable else messages.error
+        show(escape_markdown(lines[0]))
+        if report.new_customers:
+            messages.markdown(escape_markdown(lines[-1]))
+    elif offered and not go:
+        messages.caption("Validated: press Import to write the accepted rows.")
+    elif not go:
+        messages.caption("Press Validate: Import is offered once this file and mapping pass validation.")
+    if offered and validated[2] and not go:
+        read, rejected = validated[1], validated[2]
+        messages.warning(f"{rejected:,} of {read:,} rows will be rejected (kept in the quarantine with their "
+                         f"reasons); Import writes the other {read - rejected:,}.")
     if go:
+        st.session_state.pop("imports_validated", None)  # the store changed: validate again before the next
         bar = st.progress(0.0, text="Starting the import")
         try:
             result = run_import(store, table, mapping, actor, strict=strict, source_label=filename, limits=limits,
@@ -111,15 +168,9 @@ else:
         for line in lines[1:]:
             st.markdown(escape_markdown(line))
         report = result.report
-    elif check:
-        report = validate(store, table, mapping, strict=strict, limits=limits)
-        lines = report.summary_lines()
-        (st.success if report.ok else st.warning)(escape_markdown(lines[0]))
-        if report.new_customers:
-            st.markdown(escape_markdown(lines[-1]))
     if report is not None and len(report.errors):
         st.subheader("Rejected rows, by reason")
-        st.dataframe(report.by_reason(), hide_index=True)
+        st.dataframe(report.by_column_and_reason(), hide_index=True)
         st.dataframe(report.errors, hide_index=True)
         st.download_button("Download the rejected rows (CSV)", report.quarantine_frame().to_csv(index=False),
                            file_name=f"rejected-{filename}.csv", mime="text/csv", on_click="ignore",

@@ -12,11 +12,11 @@ import pytest
 
 from analytics.demo import persistence
 from analytics.demo.customers import payment_behaviour
+from analytics.demo.parameters import SEGMENTS
 from analytics.demo.persistence import StoreNotEmpty, generate_demo
 from analytics.demo.summary import DemoSummary, demo_summary_table
 from analytics.migrations import connect
 from analytics.store.connection import Store
-from analytics.store.schema import SEGMENTS
 
 END = date(2026, 10, 31)
 START = END - timedelta(days=730)

@@ -18,7 +18,15 @@ import pytest
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
-from analytics.ingest.mapping import AMOUNT_FIELDS, DATE_FIELDS, FIELDS, Mapping, load_mapping
+from analytics.ingest.mapping import (
+    AMOUNT_FIELDS,
+    BOOLEAN_FIELDS,
+    CHOICE_FIELDS,
+    DATE_FIELDS,
+    FIELDS,
+    Mapping,
+    load_mapping,
+)
 from analytics.ingest.reading import ImportFailed, ImportLimits, read_source
 from analytics.ingest.validation import FIELD_LENGTHS, validate
 from analytics.ledger.open_items import ledger_bounds
@@ -29,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GiB = 2**30
 INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
                                                 "posting_date": "date", "due_date": "due", "amount": "amount"})
-NOT_TEXT = DATE_FIELDS | AMOUNT_FIELDS | {"payment_terms_days", "disputed"}
+NOT_TEXT = DATE_FIELDS | AMOUNT_FIELDS | BOOLEAN_FIELDS | CHOICE_FIELDS | {"payment_terms_days", "stage_order", "disputed"}
 
 
 def _csv(tmp_path: Path, name: str, header: str, rows: list[str]) -> Path:
@@ -60,7 +68,7 @@ def test_posting_dates_more_than_max_future_days_ahead_are_rejected(store: Store
     assert _reasons(result.report.errors) == [(3, "date", reason), (4, "date", reason)]
     assert (result.status, result.inserted, result.rejected) == ("ok", 2, 2)
     assert ledger_bounds(store)[1] == latest  # the reports' default as-of date stays where the data ends
-    assert f"  2 row(s): {reason} (rows 3, 4)" in result.summary_lines()
+    assert f"  2 row(s): {reason}; column 'date', field posting_date (rows 3, 4)" in result.summary_lines()
 
 
 def test_future_settlement_and_allocation_dates_are_rejected_too(store: Store, tmp_path: Path) -> None:
@@ -226,7 +234,8 @@ def _long_document_number(path: Path) -> None:
 BAD_FILES = {  # name: (file name, writer, what the command prints)
     "2099 invoice": ("inv.csv", _far_future_invoice, "1 row(s): date more than 31 days in the future"),
     "2 MB document number": ("inv.csv", _long_document_number,
-                             f"1 row(s): longer than {FIELD_LENGTHS['document_number']} characters (rows 2)"),
+                             f"1 row(s): longer than {FIELD_LENGTHS['document_number']} characters; "
+                             "column 'doc', field document_number (rows 2)"),
     "not a zip": ("inv.xlsx", write_fake_xlsx, "inv.xlsx is not an Excel workbook: an .xlsx file is a zip archive"),
     "cut-short xlsx": ("inv.xlsx", write_truncated_xlsx, "inv.xlsx is not an Excel workbook"),
     "zip bomb": ("inv.xlsx", write_xlsx_bomb, "inv.xlsx would unpack to 1,024 MB, over the 256 MB limit"),

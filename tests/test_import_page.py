@@ -104,7 +104,124 @@ def test_browser_upload_of_a_small_csv(page, tmp_path: Path) -> None:
     expect(page.get_by_role("heading", name="Imports")).to_be_visible()
     page.locator("input[type=file]").set_input_files(str(csv))
     expect(page.get_by_text("2 rows, first 10 shown.")).to_be_visible()
+    page.get_by_role("button", name="Validate", exact=True).click()
+    expect(page.get_by_text("1 of 2 rows will be rejected")).to_be_visible()
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_text("1 inserted, 0 updated, 0 unchanged, 1 rejected")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("invoice amount is zero or negative").first).to_be_visible()
     screenshot(page, "imports_admin_upload")
+
+
+REAL_EXPORT = ROOT.parent / "shared" / "data" / "real" / "WA_Fn-UseC_-Accounts-Receivable.csv"
+needs_real_export = pytest.mark.skipif(not REAL_EXPORT.exists(),
+                                       reason=f"the real export is not at {REAL_EXPORT} (shared/ beside the clone)")
+IBM_COLUMNS = {"customer_id": "customerID", "document_number": "invoiceNumber", "posting_date": "InvoiceDate",
+               "due_date": "DueDate", "amount": "InvoiceAmount", "settled_date": "SettledDate",
+               "disputed": "Disputed"}
+
+
+def _upload_ibm_export(at: AppTest) -> None:
+    at.file_uploader(key="imports_upload").set_value(
+        (REAL_EXPORT.name, REAL_EXPORT.read_bytes(), "text/csv")).run()
+
+
+def _assert_the_ibm_mapping_is_applied(at: AppTest) -> None:
+    """Its columns and its formats, as the mapping file writes them."""
+    assert {t: at.selectbox(key=f"imports_col_invoices_{t}").value for t in IBM_COLUMNS} == IBM_COLUMNS
+    assert at.text_input(key="imports_date_format").value == "%m/%d/%Y"
+    assert at.selectbox(key="imports_thousands").value == ","
+    assert at.text_input(key="imports_currency").value == "USD"
+
+
+@needs_real_export
+@pytest.mark.parametrize("mapping_first", [False, True], ids=["mapping after upload", "mapping before upload"])
+def test_choosing_the_shipped_mapping_applies_its_columns_and_formats(app_env, tmp_path: Path,
+                                                                     mapping_first: bool) -> None:
+    """The IBM export with `ibm_ar_invoice_register` picked before or after the upload: 2,466 rows, 0
+    rejected, imported without typing a format."""
+    at, path = _imports_page_on_a_fresh_store(app_env, tmp_path)
+    if mapping_first:
+        at.selectbox(key="imports_mapping").select("ibm_ar_invoice_register").run()
+        _upload_ibm_export(at)
+    else:
+        _upload_ibm_export(at)
+        at.selectbox(key="imports_mapping").select("ibm_ar_invoice_register").run()
+    _assert_the_ibm_mapping_is_applied(at)
+    at.button(key="imports_validate").click().run()
+    assert displayed(at.success[0].value) == "2,466 rows read, 2,466 accepted, 0 rejected."
+    at.button(key="imports_go").click().run()
+    assert not at.exception
+    assert displayed(at.success[0].value).startswith(
+        "Run #1 (invoices): ok. 2,466 rows read; 2,466 inserted, 0 updated, 0 unchanged, 0 rejected.")
+    store = connect(str(path))
+    assert store.scalar("SELECT COUNT(*) FROM ledger_entries WHERE entry_type = 'invoice'") == 2466
+    assert store.scalar("SELECT COUNT(*) FROM quarantine") == 0
+    store.close()
+
+
+def test_import_stays_disabled_until_the_current_mapping_and_file_are_validated(app_env, tmp_path: Path) -> None:
+    at, path = _imports_page_on_a_fresh_store(app_env, tmp_path)
+    at.selectbox(key="imports_sample").select("invoices_sample.csv").run()
+    assert at.button(key="imports_go").disabled  # not validated yet
+    at.button(key="imports_validate").click().run()
+    assert not at.button(key="imports_go").disabled
+    # the sample has 6 rows of which 3 are rejected: said before anything is committed
+    assert "3 of 6 rows will be rejected" in displayed(at.warning[-1].value)
+    at.text_input(key="imports_date_format").input("%d/%m/%Y").run()  # the mapping changed: validate again
+    assert at.button(key="imports_go").disabled
+    at.button(key="imports_validate").click().run()
+    assert not at.button(key="imports_go").disabled
+    rows = "customer_id,document_number,posting_date,due_date,amount\nC1,INV-1,2024-01-02,2024-02-01,10.00\n"
+    at.file_uploader(key="imports_upload").set_value(("one.csv", rows.encode(), "text/csv")).run()
+    assert at.button(key="imports_go").disabled  # another file: validate again
+    store = connect(str(path))
+    assert store.scalar("SELECT COUNT(*) FROM import_runs") == 0
+    store.close()
+
+
+def test_a_failed_validation_keeps_import_disabled_and_says_why(app_env, tmp_path: Path) -> None:
+    """Every row rejected (here: the IBM layout read by hand, so no column is found): Import stays off."""
+    at, path = _imports_page_on_a_fresh_store(app_env, tmp_path)
+    rows = "cust,doc,date,amount,Disputed\nC1,INV-1,1/2/2013,10.00,No\n"
+    at.file_uploader(key="imports_upload").set_value(("ibm.csv", rows.encode(), "text/csv")).run()
+    at.button(key="imports_validate").click().run()
+    shown = displayed(at.error[0].value)
+    assert shown.startswith("Nothing can be imported: the file lacks column 'customer_id' (field customer_id, "
+                            "required)"), shown
+    assert "cust, doc, date, amount, Disputed" in shown  # the file's own columns, to map from
+    assert at.button(key="imports_go").disabled
+    at.selectbox(key="imports_col_invoices_customer_id").select("cust").run()
+    at.selectbox(key="imports_col_invoices_document_number").select("doc").run()
+    at.selectbox(key="imports_col_invoices_posting_date").select("date").run()
+    at.button(key="imports_validate").click().run()  # US dates under the ISO format: every row rejected
+    assert displayed(at.error[0].value) == "1 rows read, 0 accepted, 1 rejected: nothing can be imported."
+    reasons = at.dataframe[1].value.to_dict("records")
+    assert reasons == [{"reason": "unparseable date (expected %Y-%m-%d)", "column": "date", "field": "posting_date",
+                        "rows": 1, "first_rows": "1"}]
+    assert at.button(key="imports_go").disabled
+
+
+def test_a_rejected_run_says_why_in_the_last_runs(app_env, tmp_path: Path) -> None:
+    """A run rejected whole (here queued from the command line) lists its reason on the page."""
+    from analytics.access.roles import SYSTEM
+    from analytics.ingest.imports import run_import
+    from analytics.ingest.mapping import Mapping, load_mapping
+
+    path = tmp_path / "ardesk.duckdb"
+    store = connect(str(path))
+    export = tmp_path / "other.csv"
+    export.write_text("cust,doc,InvoiceDate,InvoiceAmount\nC1,INV-1,1/2/2013,10\n")
+    assert run_import(store, export, load_mapping("ibm_ar_invoice_register"), SYSTEM).status == "rejected"
+    zeros = tmp_path / "zeros.csv"  # every row rejected: the run is rejected, its reasons are its error
+    zeros.write_text("customer_id,document_number,posting_date,amount\nC1,INV-1,2024-01-02,0\n")
+    assert run_import(store, zeros, Mapping(dataset="invoices"), SYSTEM).status == "rejected"
+    store.close()
+    app_env(path)
+    at = _app("admin")
+    at.run()
+    at.switch_page("pages/imports.py").run()
+    latest, error = at.dataframe[0].value["error"].tolist()  # newest first
+    assert latest == ("1 rows read, 0 accepted, 1 rejected: nothing can be imported. 1 row(s): invoice amount is "
+                      "zero or negative; column 'amount', field amount (rows 1)")
+    assert error.startswith("Nothing can be imported: the file lacks column 'customerID' (field customer_id, "
+                            "required)"), error

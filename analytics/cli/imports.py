@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "import", help="import customers, invoices, payments, credit notes, allocations or FX rates from a file",
         description="Validate a CSV, Excel (.xlsx) or Parquet export and merge it into the store. Rejected rows "
-                    "go to the quarantine (table and a CSV under data/quarantine/); re-importing a file changes "
-                    "nothing; a changed row updates the entry and is audited.",
+                    "go to the quarantine (table and a CSV in quarantine/ next to the store's DuckDB file, or under "
+                    "[paths] data_dir for a server database); re-importing a file changes nothing; a changed row "
+                    "updates the entry and is audited.",
     )
     p.add_argument("dataset", choices=DATASETS)
     p.add_argument("file")
@@ -69,6 +70,10 @@ def _mapping(args: argparse.Namespace, dataset: str | None) -> Mapping:
         raise UserError(str(exc)) from None
 
 
+_COLUMN_HINT = ("Map a field to the file's own column with --column FIELD=COLUMN (repeatable), "
+                "e.g. --column customer_id=cust, or choose another --mapping.")
+
+
 def _print_progress(p) -> None:  # noqa: ANN001 - ImportProgress
     if p.rows_total >= 100_000:  # small files finish before progress means anything
         print(f"  {p}", file=sys.stderr, flush=True)
@@ -95,6 +100,8 @@ def _import(args: argparse.Namespace) -> int:
     if args.check:
         report = validate(store, table, mapping, strict=args.strict)
         print("\n".join(report.summary_lines()))
+        if report.missing_columns:
+            print(_COLUMN_HINT)
         path = write_quarantine_file(report, folders.quarantine, None)
         if path:
             print(f"Rejected rows with their reasons: {path}")
@@ -102,6 +109,8 @@ def _import(args: argparse.Namespace) -> int:
     result = run_import(store, table, mapping, SYSTEM, strict=args.strict, source_label=args.file,
                         progress=_print_progress)
     print("\n".join(result.summary_lines()))
+    if result.report is not None and result.report.missing_columns:
+        print(_COLUMN_HINT)
     path = write_quarantine_file(result.report, folders.quarantine, result.run_id) if result.report else None
     if path:
         print(f"Rejected rows with their reasons: {path} (also in the quarantine table, run #{result.run_id})")

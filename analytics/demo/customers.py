@@ -31,6 +31,7 @@ from analytics.demo.parameters import (
     PUBLIC,
     SALES_SHARES,
     SEGMENT_SHARES,
+    SEGMENTS,
     STANDARD,
     TERMS,
 )
@@ -43,7 +44,6 @@ from analytics.demo.vocabulary import (
     PUBLIC_FORMS,
     TRADES,
 )
-from analytics.store.schema import SEGMENTS
 
 
 @dataclass

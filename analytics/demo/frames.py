@@ -24,7 +24,15 @@ from analytics.demo.arrays import (
 )
 from analytics.demo.calendar import Calendar
 from analytics.demo.customers import Customers
-from analytics.demo.parameters import COLLECTORS, COUNTRIES, CURRENCIES, FX_START, SALES_REPS, USERNAMES
+from analytics.demo.parameters import (
+    COLLECTORS,
+    COUNTRIES,
+    CURRENCIES,
+    FX_START,
+    SALES_REPS,
+    SEGMENTS,
+    USERNAMES,
+)
 from analytics.demo.simulation import Chunk
 from analytics.demo.vocabulary import (
     BODIES,
@@ -41,7 +49,7 @@ from analytics.demo.vocabulary import (
     TARGETS,
     TLDS,
 )
-from analytics.store.schema import ACTIVITY_KINDS, CUSTOMER_STATUSES, SEGMENTS
+from analytics.store.schema import ACTIVITY_KINDS, CUSTOMER_STATUSES
 
 SOURCE = "demo"
 

@@ -1,6 +1,6 @@
 """What the demo's story is drawn from: segment and behaviour mixes, terms, amounts, currencies, the
 team and its portfolios, the dunning configurations and how customers answer them, and the rates of
-disputes, credit notes, partial payments and the like. Arrays are indexed in SEGMENTS (store schema)
+disputes, credit notes, partial payments and the like. Arrays are indexed in SEGMENTS
 and BEHAVIOURS order.
 """
 
@@ -14,6 +14,8 @@ from analytics.demo.arrays import NEVER
 
 # --- customers -----------------------------------------------------------------------------------
 
+# The demo's segments (a team's own customers may use any words: the segment is free text).
+SEGMENTS = ("enterprise", "mid-market", "small business", "public sector")
 SEGMENT_SHARES = np.array([0.05, 0.20, 0.65, 0.10])  # in SEGMENTS order
 BEHAVIOURS = ("prompt", "slow", "chronically late", "defaulting")
 PROMPT, SLOW, CHRONIC, DEFAULTING = range(4)

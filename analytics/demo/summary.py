@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from analytics.demo.customers import Customers
-from analytics.demo.parameters import BEHAVIOURS
-from analytics.store.schema import CUSTOMER_STATUSES, SEGMENTS
+from analytics.demo.parameters import BEHAVIOURS, SEGMENTS
+from analytics.store.schema import CUSTOMER_STATUSES
 
 
 @dataclass

@@ -85,7 +85,9 @@ class ImportResult:
         if self.customers_created:
             shown = ", ".join(self.customers_created[:10]) + (" ..." if len(self.customers_created) > 10 else "")
             lines.append(f"{len(self.customers_created):,} customer(s) created: {shown}")
-        if self.report is not None and len(self.report.errors):
+        if self.report is not None and self.report.missing_columns:  # the whole file: say why
+            lines += self.report.summary_lines()
+        elif self.report is not None and len(self.report.errors):
             lines += [line for line in self.report.summary_lines()[1:] if line.startswith("  ")]
         return lines
 
@@ -150,7 +152,9 @@ def run_import(
             counts_json = {"rows_read": result.rows_read, "inserted": result.inserted, "updated": result.updated,
                            "unchanged": result.unchanged, "rejected": result.rejected,
                            "customers_created": len(result.customers_created)}
-            error = "; ".join(report.summary_lines()) if report.missing_columns else None
+            # a rejected run keeps why (a missing column, or every row's reasons) for the Last runs list
+            lines = [line.strip() for line in report.summary_lines()]
+            error = " ".join([lines[0], "; ".join(lines[1:])]).strip() if status == "rejected" else None
             conn.execute(import_runs.update().where(import_runs.c.run_id == run_id).values(
                 finished_at=datetime.now(), status=status, rows_inserted=result.inserted,
                 rows_updated=result.updated, rows_unchanged=result.unchanged, rows_rejected=result.rejected,

@@ -74,22 +74,29 @@ class Folders:
 
 
 def folders_for(db: str | None = None) -> Folders:
-    """The folders of a store: `[sync] inbox_dir` and its siblings, or `inbox/` next to its file.
+    """The folders of a store: `inbox/`, `done/`, `failed/` and `quarantine/` (rejected-row files).
 
     One rule for every way of naming the store (`--db PATH`, `ARDESK_DB=PATH`,
     `ARDESK_DB=duckdb:///PATH`, the app's own `store.url`): the store is resolved exactly as
-    `migrations.connect` opens it (`database_url`), and a DuckDB file outside the configured store's
-    folder keeps its own `inbox/`, `done/`, `failed/`, `quarantine/` next to the file, so the command
-    line and the app that owns that file always agree. A server database (PostgreSQL) or an
-    in-memory DuckDB uses `[sync] inbox_dir`. `ARDESK_INBOX` overrides the inbox.
+    `migrations.connect` opens it (`database_url`), so the command line and the app that owns the
+    store always agree. Where they are:
+
+    - `ARDESK_INBOX` set: that inbox, its siblings beside it;
+    - a DuckDB file: next to the file; the file named by `[store] path` uses `[sync] inbox_dir`
+      (default `data/inbox`, which is next to it) and its siblings;
+    - a server database (PostgreSQL) or an in-memory DuckDB: under `[paths] data_dir` (default
+      outside the checkout, see `Settings.data_dir`), never inside the repository.
     """
     settings = load_settings()
-    inbox = settings.path("sync", "inbox_dir")
     if os.environ.get("ARDESK_INBOX"):
         inbox = Path(os.environ["ARDESK_INBOX"])
     else:
         path = store_file(db or os.environ.get("ARDESK_DB") or settings.raw["store"]["path"])
-        if path is not None and path.parent != store_file(settings.raw["store"]["path"]).parent:
+        if path is None:
+            inbox = settings.data_dir / "inbox"
+        elif path == store_file(settings.raw["store"]["path"]):
+            inbox = settings.path("sync", "inbox_dir")
+        else:
             inbox = path.parent / "inbox"
     base = inbox.parent
     return Folders(inbox, base / "done", base / "failed", base / "quarantine")

@@ -90,6 +90,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 DATE_FIELDS = {"posting_date", "due_date", "settled_date", "allocation_date", "rate_date"}
 DATE_FIELDS |= {"opened_on", "resolved_on", "run_date"}
+# One of a list of words, checked against the list (so never longer than its longest word).
+CHOICE_FIELDS = {"direction", "role", "preferred_channel", "channel", "outcome"}
 BOOLEAN_FIELDS = {"is_primary", "active"}  # true_values, FALSE_VALUES, or blank (the field's default)
 FALSE_VALUES = ("no", "n", "false", "0")
 AMOUNT_FIELDS = {"amount", "credit_limit", "rate"}

@@ -39,7 +39,6 @@ from analytics.settings import load_settings
 from analytics.store.connection import Store, read_df
 from analytics.store.schema import (
     CUSTOMER_STATUSES,
-    SEGMENTS,
     activities,
     allocations,
     contacts,
@@ -55,7 +54,12 @@ ROW = "__row"
 
 @dataclass
 class ValidationReport:
-    """What validation found; `errors` has one row per problem (row_number, column, value, reason)."""
+    """What validation found; `errors` has one row per problem (row_number, column, value, reason).
+
+    Every message names the file's own column and the field it feeds (`fields`: source column ->
+    field). `missing_columns` lists the columns the file lacks, each with its field and whether that
+    field is required or optional (an optional field whose column the mapping names explicitly).
+    """
 
     dataset: str
     rows_read: int
@@ -63,6 +67,8 @@ class ValidationReport:
     errors: pd.DataFrame
     new_customers: list[str] = field(default_factory=list)
     _db: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    fields: dict[str, str] = field(default_factory=dict)  # source column -> the field(s) it feeds
+    file_columns: list[str] = field(default_factory=list)
 
     @property
     def rejected_rows(self) -> int:
@@ -76,6 +82,11 @@ class ValidationReport:
     def ok(self) -> bool:
         return not self.missing_columns and not len(self.errors)
 
+    @property
+    def importable(self) -> bool:
+        """Whether an import would write anything: the columns are there and some row is accepted."""
+        return not self.missing_columns and (self.accepted_rows > 0 or self.rows_read == 0)
+
     def by_reason(self) -> pd.DataFrame:
         """Problems grouped by reason: how many rows, and the first few row numbers."""
         if not len(self.errors):
@@ -86,6 +97,18 @@ class ValidationReport:
             "first_rows": grouped.apply(lambda s: ", ".join(str(n) for n in sorted(s.unique())[:5])),
         }).reset_index()
         return out.sort_values(["rows", "reason"], ascending=[False, True], ignore_index=True)
+
+    def by_column_and_reason(self) -> pd.DataFrame:
+        """Problems grouped by reason and the file's column (with the field it feeds): rows, first rows."""
+        if not len(self.errors):
+            return pd.DataFrame(columns=["reason", "column", "field", "rows", "first_rows"])
+        grouped = self.errors.groupby(["reason", "column_name"], sort=False)["row_number"]
+        out = pd.DataFrame({
+            "rows": grouped.nunique(),
+            "first_rows": grouped.apply(lambda s: ", ".join(str(n) for n in sorted(s.unique())[:5])),
+        }).reset_index().rename(columns={"column_name": "column"})
+        out.insert(2, "field", [self.fields.get(str(c), "") for c in out["column"]])
+        return out.sort_values(["rows", "reason", "column"], ascending=[False, True, True], ignore_index=True)
 
     def quarantine_frame(self) -> pd.DataFrame:
         """The rejected rows as read, each with its problem(s): what the downloadable file holds."""
@@ -101,12 +124,22 @@ class ValidationReport:
             self._db.unregister("report_errors")
 
     def summary_lines(self) -> list[str]:
-        """The report in plain words, grouped by reason with counts."""
+        """The report in plain words, grouped by reason and column with counts.
+
+        A file lacking a column is rejected whole: the first line says which column, for which
+        field, and lists the file's own columns to map from.
+        """
         if self.missing_columns:
-            return [f"The file lacks required column(s) {', '.join(self.missing_columns)}; nothing was imported."]
-        lines = [f"{self.rows_read:,} rows read, {self.accepted_rows:,} accepted, {self.rejected_rows:,} rejected."]
-        for rec in self.by_reason().to_dict("records"):
-            lines.append(f"  {rec['rows']:,} row(s): {rec['reason']} (rows {rec['first_rows']})")
+            shown = ", ".join(self.file_columns[:30]) + (" ..." if len(self.file_columns) > 30 else "")
+            lacks = ", ".join(self.missing_columns[:-1]) + (" and " if len(self.missing_columns) > 1 else "")
+            return [f"Nothing can be imported: the file lacks {lacks}{self.missing_columns[-1]}. "
+                    f"The file's columns: {shown}."]
+        lines = [f"{self.rows_read:,} rows read, {self.accepted_rows:,} accepted, {self.rejected_rows:,} rejected"
+                 + (": nothing can be imported." if not self.importable else ".")]
+        for rec in self.by_column_and_reason().to_dict("records"):
+            feeds = f", field {rec['field']}" if rec["field"] else ""
+            lines.append(f"  {rec['rows']:,} row(s): {rec['reason']}; column {rec['column']!r}{feeds} "
+                         f"(rows {rec['first_rows']})")
         if self.new_customers:
             shown = ", ".join(self.new_customers[:10]) + (" ..." if len(self.new_customers) > 10 else "")
             lines.append(f"{len(self.new_customers):,} new customer(s) will be created: {shown}")
@@ -150,6 +183,7 @@ _STORED_IN: dict[str, tuple[sa.Column, ...]] = {
     "template": (dunning_stages.c.template,),
 }
 FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
+FIELD_LENGTHS["resolution"] = 2000  # a dispute's resolution goes into the activity's body (TEXT): a note's length
 
 
 def from_type_sql(text: str) -> str:
@@ -196,11 +230,16 @@ class Staging:
         self.db.register("src", table.append_column(ROW, pa.array(np.arange(1, n + 1, dtype=np.int64))))
         self.types = {r[0]: r[1] for r in self.db.execute("DESCRIBE src").fetchall()}
         required, optional = FIELDS[mapping.dataset]
-        self.missing = [f"{t} (from column {mapping.source(t)!r})" if t in mapping.columns else t
+        # a column the file lacks: every required field's, and an optional field's the mapping names
+        self.missing = [f"column {mapping.source(t)!r} (field {t}, required)"
                         for t in required if mapping.source(t) not in self.types]
-        self.missing += [f"{t} (from column {mapping.columns[t]!r})" for t in optional
-                         if t in mapping.columns and mapping.columns[t] not in self.types]
+        self.missing += [f"column {mapping.columns[t]!r} (field {t}, optional, named by the mapping)"
+                         for t in optional if t in mapping.columns and mapping.columns[t] not in self.types]
         self.present = [t for t in required + optional if mapping.source(t) in self.types]
+        self.fields: dict[str, str] = {}  # source column -> the field(s) it feeds, for messages
+        for t in self.present:
+            source = mapping.source(t)
+            self.fields[source] = f"{self.fields[source]}/{t}" if source in self.fields else t
 
     def longest(self, target: str) -> float:
         """An upper bound of the characters in `target`'s values: the most bytes in its source column.
@@ -398,9 +437,7 @@ class Staging:
                 add("currency", f"currency NOT IN ({codes})",
                     "unknown currency (not the reporting currency and no FX rate)")
         if ds == "customers":
-            if "segment" in self.columns:
-                allowed = ", ".join(sql_str(s) for s in SEGMENTS)
-                add("segment", f"segment IS NOT NULL AND LOWER(segment) NOT IN ({allowed})", "unknown segment")
+            # segment: any text (the demo's four segments are demo data, not a rule); its length is checked above
             if "status" in self.columns:
                 allowed = ", ".join(sql_str(s) for s in CUSTOMER_STATUSES)
                 add("status", f"status IS NOT NULL AND LOWER(status) NOT IN ({allowed})", "unknown status")
@@ -608,7 +645,8 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
     staging = Staging(table, mapping)
     if staging.missing:
         empty = pd.DataFrame(columns=["row_number", "column_name", "value", "reason"])
-        return ValidationReport(mapping.dataset, staging.rows, staging.missing, empty, _db=staging.db), staging
+        return ValidationReport(mapping.dataset, staging.rows, staging.missing, empty, _db=staging.db,
+                                fields=staging.fields, file_columns=list(table.column_names)), staging
     staging.build_typed()
     wants_known = mapping.dataset in LEDGER_DATASETS and (strict or list_new_customers)
     known = read_df(conn, "SELECT customer_id FROM customers") if wants_known else None
@@ -626,7 +664,8 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
         if len(found):
             errors = pd.concat([errors, found], ignore_index=True)
             errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
-    report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db)
+    report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db, fields=staging.fields,
+                              file_columns=list(table.column_names))
     if known is not None and not strict:
         staging.db.register("known_customer", known)
         fresh = staging.accepted("SELECT DISTINCT customer_id FROM ok WHERE customer_id NOT IN "

@@ -19,7 +19,6 @@ metadata = sa.MetaData()
 Money = sa.Numeric(18, 2)  # never bare Numeric: DuckDB would silently use DECIMAL(18,3)
 
 CUSTOMER_STATUSES = ("active", "on_hold", "in_dispute", "escalated", "with_agency", "written_off")
-SEGMENTS = ("enterprise", "mid-market", "small business", "public sector")
 ENTRY_TYPES = ("invoice", "payment", "credit_note", "adjustment", "write_off")
 ACTIVITY_KINDS = (
     "email", "letter", "call", "note", "promise", "dispute", "task", "escalation", "reassignment", "snooze",

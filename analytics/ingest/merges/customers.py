@@ -24,7 +24,7 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
                     clock: Clock, source_label: str) -> Counts:
     m, cols = staging.mapping, staging.columns
     mapped = [f for f in _CUSTOMER_FIELDS if f in cols]
-    lower = {"segment", "status"}
+    lower = {"status"}  # a status is one of CUSTOMER_STATUSES; a segment is the team's own text, kept as written
     exprs = [f"LOWER({f}) AS {f}" if f in lower else f"{f}" for f in mapped]
     rows = staging.accepted(f"SELECT \"{ROW}\" AS row_number, raw_customer_id AS customer_id"
                             f"{''.join(', ' + e for e in exprs)} FROM ok", errors)
@@ -34,10 +34,16 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
     ddl = ("CREATE TEMPORARY TABLE _import_customers (row_number BIGINT, customer_id VARCHAR(64)"
            + "".join(f", {f} {types[f]}" for f in mapped) + ")")
     stage(conn, ddl, "_import_customers", rows, clock, "staging rows")
-    same = " AND ".join(null_safe_equal(f"c.{f}", f"s.{f}") for f in mapped) or "TRUE"
+    # A blank cell in a column that cannot be empty (those with a default below) keeps the stored value
+    # on an update (a new customer gets the default), so it is neither a change nor a NULL written.
+    defaults = {"name": "customer_id", "segment": ":segment", "currency": ":currency",
+                "payment_terms_days": ":terms", "status": "'active'"}
+    incoming = {f: f"COALESCE(s.{f}, c.{f})" if f in defaults else f"s.{f}" for f in mapped}
+    same = " AND ".join(null_safe_equal(f"c.{f}", incoming[f]) for f in mapped) or "TRUE"
     conn.execute(sa.text("DROP TABLE IF EXISTS _import_match"))
     conn.execute(sa.text(f"""CREATE TEMPORARY TABLE _import_match AS
-        SELECT s.*, CASE WHEN c.customer_id IS NULL THEN 'new' WHEN {same} THEN 'same' ELSE 'changed' END AS change
+        SELECT s.row_number, s.customer_id{''.join(f', {incoming[f]} AS {f}' for f in mapped)},
+               CASE WHEN c.customer_id IS NULL THEN 'new' WHEN {same} THEN 'same' ELSE 'changed' END AS change
         FROM _import_customers s LEFT JOIN customers c ON c.customer_id = s.customer_id"""))
     tally = read_df(conn, "SELECT change, COUNT(*) AS n FROM _import_match GROUP BY change").set_index("change")["n"]
     counts = Counts(*(int(tally.get(k, 0)) for k in ("new", "changed", "same")))
@@ -49,8 +55,6 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
         sets = ", ".join(f"{f} = m.{f}" for f in mapped)
         conn.execute(sa.text(f"""UPDATE customers SET {sets}, updated_at = :now FROM _import_match m
             WHERE customers.customer_id = m.customer_id AND m.change = 'changed'"""), {"now": datetime.now()})
-    defaults = {"name": "customer_id", "segment": ":segment", "currency": ":currency",
-                "payment_terms_days": ":terms", "status": "'active'"}
     insert_cols = ["customer_id", *mapped, *[d for d in defaults if d not in mapped], "created_at"]
     values = ["customer_id", *[f"COALESCE({f}, {defaults[f]})" if f in defaults else f for f in mapped],
               *[defaults[d] for d in defaults if d not in mapped], ":now"]
