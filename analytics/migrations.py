@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    customer_attributes,
     dunning_stage_results,
     messages,
     metadata,
@@ -100,6 +101,10 @@ def _v9_related_document(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE ledger_entries ADD COLUMN IF NOT EXISTS related_document VARCHAR(64)"))
 
 
+def _v12_customer_attributes(conn: sa.Connection) -> None:
+    _create_tables(conn, customer_attributes)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -112,6 +117,7 @@ MIGRATIONS: list[Migration] = [
     (7, "messages: stable Message-ID, delivery lease, when the content started to go", _v7_delivery_leases),
     (8, "sessions: server-side sign-in sessions (the cookie holds only a random token)", _v8_sessions),
     (9, "ledger_entries.related_document: the invoice an adjustment is charged on", _v9_related_document),
+    (12, "customer_attributes: every extra column of a customers file, by name", _v12_customer_attributes),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -21,6 +21,7 @@ ALLOC_STAGE = """CREATE TEMPORARY TABLE _import_allocations (
 STAGE_NAMES = ("_import_entries", "_import_allocations", "_import_customers", "_import_fx", "_import_match",
                "_import_new_customers")
 STAGE_NAMES += ("_import_write_offs", "_import_related")
+STAGE_NAMES += ("_import_attributes",)
 
 
 def drop_stages(conn: sa.Connection) -> None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from analytics.ingest.attributes import attribute_columns, attribute_errors
 from analytics.ingest.mapping import (
     AMOUNT_FIELDS,
     DATE_FIELDS,
@@ -38,6 +39,7 @@ from analytics.store.schema import (
     CUSTOMER_STATUSES,
     SEGMENTS,
     allocations,
+    customer_attributes,
     customers,
     fx_rates,
     ledger_entries,
@@ -55,6 +57,9 @@ class ValidationReport:
     missing_columns: list[str]
     errors: pd.DataFrame
     new_customers: list[str] = field(default_factory=list)
+    # customers files: {attribute name: file column} kept as customer attributes, and what is not kept
+    attributes: dict[str, str] = field(default_factory=dict)
+    attributes_not_kept: list[str] = field(default_factory=list)
     _db: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
 
     @property
@@ -103,7 +108,16 @@ class ValidationReport:
         if self.new_customers:
             shown = ", ".join(self.new_customers[:10]) + (" ..." if len(self.new_customers) > 10 else "")
             lines.append(f"{len(self.new_customers):,} new customer(s) will be created: {shown}")
+        lines += self.attribute_lines()
         return lines
+
+    def attribute_lines(self) -> list[str]:
+        """Which extra columns of a customers file are kept as customer attributes, and which are not."""
+        lines = []
+        if self.attributes:
+            kept = ", ".join(f"{column!r} as {name}" for name, column in self.attributes.items())
+            lines.append(f"Extra column(s) kept as customer attributes: {kept}.")
+        return lines + [f"Not kept: {why}." for why in self.attributes_not_kept]
 
 
 def known_currencies(conn: sa.Connection) -> set[str]:
@@ -135,6 +149,7 @@ _STORED_IN: dict[str, tuple[sa.Column, ...]] = {
     "reference": (ledger_entries.c.reference,),
     "reason": (ledger_entries.c.reference,),
     "related_invoice": (ledger_entries.c.related_document,),
+    "attribute_value": (customer_attributes.c.value,),  # every extra column of a customers file
 }
 FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
 
@@ -188,6 +203,9 @@ class Staging:
         self.missing += [f"{t} (from column {mapping.columns[t]!r})" for t in optional
                          if t in mapping.columns and mapping.columns[t] not in self.types]
         self.present = [t for t in required + optional if mapping.source(t) in self.types]
+        self.attributes, self.attributes_not_kept = attribute_columns(
+            [c for c in self.types if c != ROW], {mapping.source(t) for t in self.present}
+        ) if mapping.dataset == "customers" else ({}, [])
 
     def longest(self, target: str) -> float:
         """An upper bound of the characters in `target`'s values: the most bytes in its source column.
@@ -586,7 +604,13 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
         store_rules = _adjustment_errors if mapping.dataset == "adjustments" else _write_off_errors
         errors = pd.concat([errors, store_rules(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
-    report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db)
+    elif staging.attributes:  # customers: an attribute value longer than the store keeps rejects its row
+        long_values = attribute_errors(staging.db, staging.attributes, ROW, FIELD_LENGTHS["attribute_value"])
+        if len(long_values):
+            errors = pd.concat([errors, long_values], ignore_index=True)
+            errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
+    report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db,
+                              attributes=staging.attributes, attributes_not_kept=staging.attributes_not_kept)
     if known is not None and not strict:
         staging.db.register("known_customer", known)
         fresh = staging.accepted("SELECT DISTINCT customer_id FROM ok WHERE customer_id NOT IN "

@@ -1,4 +1,5 @@
-"""The customers' merge, on customer_id: the mapped fields only, a new customer's others defaulted."""
+"""The customers' merge, on customer_id: the mapped fields only, a new customer's others defaulted;
+then the file's extra columns as customer attributes (`merge_customer_attributes`)."""
 
 # ruff: noqa: S608 - SQL here is composed from our own field names and from source column names and
 # mapping settings quoted by `quote` / `sql_str`; values from the store side bind as parameters.
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from analytics.access.roles import Actor
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
+from analytics.ingest.merges.customer_attributes import merge_customer_attributes
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
 from analytics.ingest.validation import ROW, Staging
@@ -34,7 +36,10 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
     ddl = ("CREATE TEMPORARY TABLE _import_customers (row_number BIGINT, customer_id VARCHAR(64)"
            + "".join(f", {f} {types[f]}" for f in mapped) + ")")
     stage(conn, ddl, "_import_customers", rows, clock, "staging rows")
-    same = " AND ".join(null_safe_equal(f"c.{f}", f"s.{f}") for f in mapped) or "TRUE"
+    # a blank cell of a required customers column (name, segment, ...) keeps the stored value
+    kept = {"name", "segment", "currency", "payment_terms_days", "status"}
+    new = {f: f"COALESCE(s.{f}, c.{f})" if f in kept else f"s.{f}" for f in mapped}
+    same = " AND ".join(null_safe_equal(f"c.{f}", new[f]) for f in mapped) or "TRUE"
     conn.execute(sa.text("DROP TABLE IF EXISTS _import_match"))
     conn.execute(sa.text(f"""CREATE TEMPORARY TABLE _import_match AS
         SELECT s.*, CASE WHEN c.customer_id IS NULL THEN 'new' WHEN {same} THEN 'same' ELSE 'changed' END AS change
@@ -42,11 +47,11 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
     tally = read_df(conn, "SELECT change, COUNT(*) AS n FROM _import_match GROUP BY change").set_index("change")["n"]
     counts = Counts(*(int(tally.get(k, 0)) for k in ("new", "changed", "same")))
     if mapped:
-        old_new = ", ".join(f"c.{f} AS old_{f}, m.{f} AS new_{f}" for f in mapped)
+        old_new = ", ".join(f"c.{f} AS old_{f}, {new[f].replace('s.', 'm.')} AS new_{f}" for f in mapped)
         changed = read_df(conn, f"""SELECT m.customer_id, {old_new} FROM _import_match m
             JOIN customers c ON c.customer_id = m.customer_id WHERE m.change = 'changed'""")
         audit_updates(conn, actor, "customer", run_id, changed, ["customer_id"], mapped)
-        sets = ", ".join(f"{f} = m.{f}" for f in mapped)
+        sets = ", ".join(f"{f} = {new[f].replace('s.', 'm.').replace('c.', 'customers.')}" for f in mapped)
         conn.execute(sa.text(f"""UPDATE customers SET {sets}, updated_at = :now FROM _import_match m
             WHERE customers.customer_id = m.customer_id AND m.change = 'changed'"""), {"now": datetime.now()})
     defaults = {"name": "customer_id", "segment": ":segment", "currency": ":currency",
@@ -57,5 +62,7 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
     conn.execute(sa.text(f"""INSERT INTO customers ({', '.join(insert_cols)})
         SELECT {', '.join(values)} FROM _import_match WHERE change = 'new'"""),
         {"segment": m.default_segment, "currency": m.currency, "terms": m.default_terms_days, "now": datetime.now()})
+    counts.attributes_inserted, counts.attributes_updated = merge_customer_attributes(
+        conn, actor, run_id, staging, errors, source_label)
     return counts
 
