@@ -5,7 +5,8 @@ own name when the mapping does not name the field) is kept as a customer attribu
 `customer_attributes.attribute_name` ("Vehicle Class" → `vehicle_class`). Not kept, and said so in
 the report: a header that names no attribute (no letter or digit, or too long), and a second
 column whose header gives a name an earlier column already gave. A value is the cell's text,
-trimmed; a value longer than the store's column (`VALUE_LENGTH`) rejects its row, naming the
+trimmed; a value longer than the store's column (`VALUE_LENGTH`, read from the schema like the
+fields' `validation.FIELD_LENGTHS`) rejects its row, naming the
 file's column and the attribute. A blank cell sets nothing and clears nothing.
 
 Used by `validation` (the report and the length rule) and `merges.customer_attributes` (the rows);
@@ -21,7 +22,9 @@ from collections.abc import Iterable
 import duckdb
 import pandas as pd
 
-from analytics.ledger.customer_attributes import NAME_LENGTH, attribute_name
+from analytics.ledger.customer_attributes import NAME_LENGTH, VALUE_LENGTH, attribute_name
+
+__all__ = ["VALUE_LENGTH", "attribute_columns", "attribute_errors", "attribute_rows_sql", "value_sql"]
 
 
 def _quote(name: str) -> str:

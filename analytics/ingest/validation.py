@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from analytics.ingest.attributes import attribute_columns, attribute_errors
+from analytics.ingest.attributes import VALUE_LENGTH, attribute_columns, attribute_errors
 from analytics.ingest.mapping import (
     AMOUNT_FIELDS,
     DATE_FIELDS,
@@ -39,7 +39,6 @@ from analytics.store.schema import (
     CUSTOMER_STATUSES,
     SEGMENTS,
     allocations,
-    customer_attributes,
     customers,
     fx_rates,
     ledger_entries,
@@ -149,7 +148,6 @@ _STORED_IN: dict[str, tuple[sa.Column, ...]] = {
     "reference": (ledger_entries.c.reference,),
     "reason": (ledger_entries.c.reference,),
     "related_invoice": (ledger_entries.c.related_document,),
-    "attribute_value": (customer_attributes.c.value,),  # every extra column of a customers file
 }
 FIELD_LENGTHS: dict[str, int] = {f: min(c.type.length for c in cols) for f, cols in _STORED_IN.items()}
 
@@ -605,7 +603,7 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
         errors = pd.concat([errors, store_rules(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
     elif staging.attributes:  # customers: an attribute value longer than the store keeps rejects its row
-        long_values = attribute_errors(staging.db, staging.attributes, ROW, FIELD_LENGTHS["attribute_value"])
+        long_values = attribute_errors(staging.db, staging.attributes, ROW, VALUE_LENGTH)
         if len(long_values):
             errors = pd.concat([errors, long_values], ignore_index=True)
             errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
