@@ -353,6 +353,33 @@ def test_a_blank_required_customers_cell_keeps_the_stored_value(store: Store, tm
     assert [json.loads(v) for v in audit["old_values"]] == [{"name": "Alpha", "segment": "enterprise", "currency": "USD"}]
 
 
+@pytest.mark.slow
+def test_100k_customers_attributes_match_a_pandas_computation(store: Store, tmp_path: Path) -> None:
+    import numpy as np
+
+    n, rng = 100_000, np.random.default_rng(13)
+    frame = pd.DataFrame({
+        "customer_id": [f"C{i:06d}" for i in range(n)], "name": [f"Customer {i}" for i in range(n)],
+        "Industry": rng.choice(["Retail", "Wholesale", "Transport", " Public "], n),
+        "Vehicle Class": rng.choice(["Car", "Truck", "Van", ""], n), "Tax Id": [f"T{i}" for i in range(n)]})
+    path = tmp_path / "big.csv"
+    frame.to_csv(path, index=False)
+    result = run_import(store, path, Mapping(dataset="customers"), SYSTEM)
+    long = frame.melt(id_vars=["customer_id"], value_vars=["Industry", "Vehicle Class", "Tax Id"],
+                      var_name="column", value_name="value")
+    long["value"] = long["value"].str.strip()
+    long = long[long["value"] != ""]
+    long["name"] = long["column"].map({"Industry": "industry", "Vehicle Class": "vehicle_class", "Tax Id": "tax_id"})
+    expected = sorted(zip(long["customer_id"], long["name"], long["value"], strict=True))
+    assert result.attributes_inserted == len(expected)
+    assert _attributes(store) == expected
+    again = run_import(store, path, Mapping(dataset="customers"), SYSTEM)
+    assert (again.attributes_inserted, again.attributes_updated) == (0, 0)
+    # the sidebar leaves out the identifier-like attribute (100,000 distinct tax ids)
+    assert set(filter_choices(store)["attributes"]) == {"industry", "vehicle_class"}
+    assert filter_choices(store)["attributes"]["industry"] == ["Public", "Retail", "Transport", "Wholesale"]
+
+
 # -- the same engine tests on PostgreSQL ----------------------------------------------------------
 ENGINE_TESTS = [test_import_keeps_every_extra_column_as_a_named_attribute,
                 test_a_blank_required_customers_cell_keeps_the_stored_value,
