@@ -402,3 +402,11 @@ def test_same_results_on_postgres(test: Callable, pg_url: str, tmp_path: Path) -
         test(store=store, tmp_path=tmp_path)
     finally:
         store.close()
+
+
+def test_a_syncs_watermark_column_is_not_an_attribute(store: Store) -> None:
+    rows = pd.DataFrame({"customer_id": ["C1"], "Industry": ["Retail"], "changed_at": ["2024-01-03 09:00:00"]})
+    mapping = Mapping(dataset="customers", sync={"table": "erp_customers", "watermark_column": "changed_at"})
+    assert validate(store, rows, mapping).attributes == {"industry": "Industry"}
+    assert validate(store, rows, Mapping(dataset="customers")).attributes == {"industry": "Industry",
+                                                                              "changed_at": "changed_at"}

@@ -1,7 +1,8 @@
 """Which columns of a customers file are kept as customer attributes, and their length rule.
 
 Rule: every column of a customers file that feeds no customers field (by the mapping, or by its
-own name when the mapping does not name the field) is kept as a customer attribute, named by
+own name when the mapping does not name the field), other than a sync's `[sync] watermark_column`,
+is kept as a customer attribute, named by
 `customer_attributes.attribute_name` ("Vehicle Class" → `vehicle_class`). Not kept, and said so in
 the report: a header that names no attribute (no letter or digit, or too long), and a second
 column whose header gives a name an earlier column already gave. A value is the cell's text,

@@ -202,7 +202,8 @@ class Staging:
                          if t in mapping.columns and mapping.columns[t] not in self.types]
         self.present = [t for t in required + optional if mapping.source(t) in self.types]
         self.attributes, self.attributes_not_kept = attribute_columns(
-            [c for c in self.types if c != ROW], {mapping.source(t) for t in self.present}
+            [c for c in self.types if c != ROW],  # a sync's watermark column is the sync's, not an attribute
+            {mapping.source(t) for t in self.present} | {str(mapping.sync.get("watermark_column", ""))}
         ) if mapping.dataset == "customers" else ({}, [])
 
     def longest(self, target: str) -> float:
