@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    customer_attributes,
     dunning_stage_results,
     messages,
     metadata,
@@ -105,6 +106,10 @@ def _v10_contact_bounces(conn: sa.Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE contacts ADD COLUMN IF NOT EXISTS {name} {kind}"))
 
 
+def _v12_customer_attributes(conn: sa.Connection) -> None:
+    _create_tables(conn, customer_attributes)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -119,6 +124,7 @@ MIGRATIONS: list[Migration] = [
     (9, "ledger_entries.related_document: the invoice an adjustment is charged on", _v9_related_document),
     (10, "contacts: bounced email, source, updated_at (contacts imported and managed in the app)",
      _v10_contact_bounces),
+    (12, "customer_attributes: every extra column of a customers file, by name", _v12_customer_attributes),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -1,10 +1,11 @@
-"""The shared sidebar: as-of date, period, segment, collector, country and currency.
+"""The shared sidebar: as-of date, period, segment, collector, country, currency and customer attributes.
 
 One set of choices per session (st.session_state["view"]) follows the user from page to page, and
 is mirrored in the URL query string so a link reproduces the view: the URL is read once, on the
 session's first dashboard run, and rewritten on every run after that (page switches clear it).
 
-URL keys: as_of=YYYY-MM-DD, from=YYYY-MM, to=YYYY-MM, segment, collector, country, currency.
+URL keys: as_of=YYYY-MM-DD, from=YYYY-MM, to=YYYY-MM, segment, collector, country, currency, and
+attr.NAME per customer attribute (e.g. attr.industry=Retail; see analytics.ledger.customer_attributes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import NoReturn
 
 import streamlit as st
 
+from analytics.ledger.customer_attributes import attribute_name
 from analytics.ledger.filters import DIMENSIONS, Filters, filter_choices
 from analytics.ledger.months import add_months, month_end, month_start, months_between
 from analytics.ledger.open_items import ledger_bounds
@@ -26,6 +28,7 @@ from pages.cached import cached
 from pages.plain_text import escape_markdown
 
 ALL = "All"
+ATTR = "attr."  # URL key (and widget key f_attr.NAME) prefix of a customer attribute filter
 LABELS = {"segment": "Segment", "collector": "Collector", "country": "Country", "currency": "Currency"}
 
 
@@ -43,11 +46,13 @@ class View:
     collector: tuple[str, ...] = ()
     country: tuple[str, ...] = ()
     currency: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (attribute name, chosen values), by name
 
     @property
     def filters(self) -> Filters:
         return Filters(segment=self.segment or None, collector=self.collector or None,
-                       country=self.country or None, currency=self.currency or None)
+                       country=self.country or None, currency=self.currency or None,
+                       attributes=self.attributes or None)
 
     @property
     def reporting_currency(self) -> str:
@@ -58,6 +63,8 @@ class View:
         which the values (from the URL or the data) are escaped."""
         chosen = [f"{LABELS[d].lower()} {' or '.join(escape_markdown(v) for v in getattr(self, d))}"
                   for d in DIMENSIONS if getattr(self, d)]
+        chosen += [f"{escape_markdown(name)} {' or '.join(escape_markdown(v) for v in values)}"
+                   for name, values in self.attributes]
         return ", ".join(chosen) if chosen else "no filter"
 
 
@@ -89,6 +96,14 @@ def view_from_params(params: dict[str, list[str]], first: date, last: date) -> V
         values = tuple(v for v in params.get(d, ()) if v)
         if values:
             changes[d] = values
+    attributes = {}
+    for key, raw in params.items():  # attr.NAME: a name that is not an attribute name is ignored
+        name = attribute_name(key[len(ATTR):]) if key.startswith(ATTR) else None
+        values = tuple(v for v in raw if v) if name == key[len(ATTR):] else ()
+        if values:
+            attributes[name] = values
+    if attributes:
+        changes["attributes"] = tuple(sorted(attributes.items()))
     view = replace(view, **changes)
     if view.start > view.end:
         view = replace(view, start=month_start(view.end))
@@ -100,6 +115,7 @@ def params_from_view(view: View) -> dict[str, str | list[str]]:
     params = {"as_of": view.as_of.isoformat(), "from": view.start.strftime("%Y-%m"),
               "to": view.end.strftime("%Y-%m")}
     params.update({d: list(getattr(view, d)) for d in DIMENSIONS if getattr(view, d)})
+    params.update({f"{ATTR}{name}": list(values) for name, values in view.attributes})
     return params
 
 
@@ -113,6 +129,8 @@ def _url_params() -> dict[str, list[str]]:
 
 def _reset(first: date, last: date) -> None:
     for key in WIDGET_KEYS:
+        st.session_state.pop(key, None)
+    for key in [k for k in st.session_state if str(k).startswith(f"f_{ATTR}")]:
         st.session_state.pop(key, None)
     st.session_state["view"] = default_view(first, last)
 
@@ -142,10 +160,19 @@ def sidebar_filters(store: Store) -> View | None:
             options = sorted(set(choices[d]) | set(getattr(view, d)))  # keep a linked value visible
             picked[d] = tuple(st.multiselect(LABELS[d], options, default=list(getattr(view, d)),
                                              key=f"f_{d}", placeholder="All"))
+        chosen = dict(view.attributes)
+        attributes = []
+        for name in sorted(set(choices.get("attributes", {})) | set(chosen)):  # the extra customer columns
+            options = sorted(set(choices.get("attributes", {}).get(name, [])) | set(chosen.get(name, ())))
+            values = st.multiselect(escape_markdown(name.replace("_", " ").capitalize()), options,
+                                    default=list(chosen.get(name, ())), key=f"f_{ATTR}{name}", placeholder="All",
+                                    help=f"Customer attribute {escape_markdown(name)} (a column of the customers file).")
+            if values:
+                attributes.append((name, tuple(values)))
         st.button("Reset filters", key="f_reset", icon=":material/restart_alt:", on_click=_reset,
                   args=(first, last))
 
-    view = View(as_of=as_of, start=start, end=month_end(end), **picked)
+    view = View(as_of=as_of, start=start, end=month_end(end), **picked, attributes=tuple(attributes))
     st.session_state["view"] = view
     params = params_from_view(view)
     if _url_params() != {k: v if isinstance(v, list) else [v] for k, v in params.items()}:

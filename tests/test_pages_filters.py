@@ -69,7 +69,7 @@ def test_filter_choices_are_the_distinct_customer_values(store: Store) -> None:
     b.customer("B", segment="SMB", country=None, currency="USD", collector=None)
     b.customer("C", segment="Enterprise", country="US", currency="USD", collector="abe")
     assert filter_choices(store) == {"segment": ["Enterprise", "SMB"], "collector": ["abe", "cara"],
-                                     "country": ["DE", "US"], "currency": ["EUR", "USD"]}
+                                     "country": ["DE", "US"], "currency": ["EUR", "USD"], "attributes": {}}
 
 
 def test_a_link_sets_the_view_and_the_view_follows_the_user(app_env, tmp_path) -> None:

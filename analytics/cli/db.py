@@ -1,4 +1,4 @@
-"""`ardesk db info|upgrade`: where the store is, its schema version and table sizes."""
+"""`ardesk db info|upgrade`: where the store is, its schema version, table sizes and customer attributes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pandas as pd
 
 from analytics import migrations
 from analytics.cli.output import emit
+from analytics.ledger.customer_attributes import attribute_summary
 from analytics.migrations import connect
 from analytics.store import schema
 
@@ -15,7 +16,7 @@ from analytics.store import schema
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("db", help="inspect or upgrade the store")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    info = actions.add_parser("info", help="print the store location, schema version and row counts")
+    info = actions.add_parser("info", help="print the store location, schema version, row counts and customer attributes")
     info.set_defaults(handler=_info)
     up = actions.add_parser("upgrade", help="upgrade the store's schema in place (also done on every start)")
     up.set_defaults(handler=_upgrade)
@@ -30,6 +31,12 @@ def _info(args: argparse.Namespace) -> int:
         for t in schema.metadata.sorted_tables
     ]
     emit(pd.DataFrame(counts))
+    attributes = attribute_summary(store)
+    if len(attributes):  # name, customers with a value, distinct values
+        print("\ncustomer attributes (the extra columns of the customers files):")
+        emit(attributes)
+    else:
+        print("\ncustomer attributes: none (every extra column of a customers file is kept as one)")
     return 0
 
 

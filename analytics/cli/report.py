@@ -1,7 +1,8 @@
 """`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors`: the numbers the pages show.
 
 Every report takes the customer filters (--segment, --collector, --country, --currency,
---customer; each repeatable) and --format table|csv|json. Point-in-time reports take --as-of
+--customer, --attribute NAME=VALUE; each repeatable: values of one filter are "any of", different
+filters must all match) and --format table|csv|json. Point-in-time reports take --as-of
 (default: the last posting date in the ledger); series take --start/--end (default: the 12 months
 ending at the last posting date).
 """
@@ -21,6 +22,7 @@ from analytics.kpis.collector_kpis import collector_kpis
 from analytics.kpis.dso import dso_monthly
 from analytics.kpis.dunning_effectiveness import dunning_effectiveness
 from analytics.kpis.summary import kpi_summary
+from analytics.ledger.customer_attributes import attribute_name, attribute_summary
 from analytics.ledger.filters import Filters
 from analytics.ledger.months import add_months
 from analytics.ledger.open_items import ledger_bounds
@@ -43,6 +45,9 @@ def _add_common(p: argparse.ArgumentParser, *, point: bool) -> None:
                            ("country", "country code"), ("currency", "customer currency"),
                            ("customer", "customer id")):
         p.add_argument(f"--{name}", action="append", metavar="VALUE", help=f"only this {helptext} (repeatable)")
+    p.add_argument("--attribute", action="append", metavar="NAME=VALUE",
+                   help="only customers whose attribute NAME (an extra column of the customers file, see "
+                        "`ardesk db info`) is VALUE (repeatable)")
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
@@ -70,9 +75,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         r.set_defaults(handler=_series(name))
 
 
-def filters_from(args: argparse.Namespace) -> Filters:
+def filters_from(args: argparse.Namespace, store: Store | None = None) -> Filters:
+    """The customer filters of the command line; with `store`, an attribute it does not have is an error."""
+    attributes: dict[str, list[str]] = {}
+    for pair in getattr(args, "attribute", None) or []:
+        raw_name, sep, value = pair.partition("=")
+        name = attribute_name(raw_name)
+        if not sep or name is None or not value.strip():
+            raise UserError(f"--attribute {pair!r}: write it as NAME=VALUE, e.g. --attribute industry=Retail.")
+        attributes.setdefault(name, []).append(value.strip())
+    if attributes and store is not None:
+        known = set(attribute_summary(store)["name"])
+        unknown = sorted(set(attributes) - known)
+        if unknown:
+            raise UserError(f"No customer attribute {', '.join(unknown)} in this store "
+                            f"(attributes: {', '.join(sorted(known)) or 'none'}).")
     return Filters(segment=args.segment, collector=args.collector, country=args.country,
-                   currency=args.currency, customer_id=args.customer)
+                   currency=args.currency, customer_id=args.customer, attributes=attributes)
 
 
 def _last_posting(store: Store) -> date:
@@ -90,13 +109,13 @@ def _emit(frame: pd.DataFrame, fmt: str) -> int:
 def _aging(args: argparse.Namespace) -> int:
     store = connect(args.db)
     as_of = args.as_of or _last_posting(store)
-    return _emit(aging_buckets(store, as_of, filters_from(args), by=args.by, basis=args.basis), args.format)
+    return _emit(aging_buckets(store, as_of, filters_from(args, store), by=args.by, basis=args.basis), args.format)
 
 
 def _kpis(args: argparse.Namespace) -> int:
     store = connect(args.db)
     as_of = args.as_of or _last_posting(store)
-    return _emit(kpi_summary(store, as_of, filters_from(args)), args.format)
+    return _emit(kpi_summary(store, as_of, filters_from(args, store)), args.format)
 
 
 def _series(name: str) -> Callable[[argparse.Namespace], int]:
@@ -108,6 +127,6 @@ def _series(name: str) -> Callable[[argparse.Namespace], int]:
         start = args.start or add_months(end, -11)
         if start > end:
             raise UserError(f"--start {start} is after --end {end}.")
-        return _emit(functions[name](store, start, end, filters_from(args)), args.format)
+        return _emit(functions[name](store, start, end, filters_from(args, store)), args.format)
 
     return run

@@ -72,6 +72,8 @@ class ImportResult:
     customers_created: list[str] = field(default_factory=list)
     allocations: int = 0
     disputes: int = 0
+    attributes_inserted: int = 0
+    attributes_updated: int = 0
     report: ValidationReport | None = None
 
     def summary_lines(self) -> list[str]:
@@ -85,6 +87,10 @@ class ImportResult:
         if self.customers_created:
             shown = ", ".join(self.customers_created[:10]) + (" ..." if len(self.customers_created) > 10 else "")
             lines.append(f"{len(self.customers_created):,} customer(s) created: {shown}")
+        if self.report is not None and self.report.attributes:
+            lines += self.report.attribute_lines()
+            lines.append(f"Customer attributes: {self.attributes_inserted:,} value(s) set, "
+                         f"{self.attributes_updated:,} changed (each audited).")
         if self.report is not None and self.report.missing_columns:  # the whole file: say why
             lines += self.report.summary_lines()
         elif self.report is not None and len(self.report.errors):
@@ -146,6 +152,7 @@ def run_import(
                 result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
                 result.customers_created, result.allocations = counts.customers_created, counts.allocations
                 result.disputes = counts.disputes
+                result.attributes_inserted, result.attributes_updated = counts.attributes_inserted, counts.attributes_updated
             drop_stages(conn)
             if watermark is not None and not report.missing_columns:  # rejected rows wait in quarantine
                 _set_watermark(conn, watermark[0], mapping.dataset, watermark[1])

@@ -22,6 +22,7 @@ STAGE_NAMES = ("_import_entries", "_import_allocations", "_import_customers", "_
                "_import_new_customers")
 STAGE_NAMES += ("_import_write_offs", "_import_related")
 STAGE_NAMES += ("_import_contacts", "_import_disputes", "_import_dunning", "_import_runs", "_import_team_check")
+STAGE_NAMES += ("_import_attributes",)
 
 
 def drop_stages(conn: sa.Connection) -> None:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from analytics.ingest.attributes import VALUE_LENGTH, attribute_columns, attribute_errors
 from analytics.ingest.mapping import (
     AMOUNT_FIELDS,
     BOOLEAN_FIELDS,
@@ -66,6 +67,9 @@ class ValidationReport:
     missing_columns: list[str]
     errors: pd.DataFrame
     new_customers: list[str] = field(default_factory=list)
+    # customers files: {attribute name: file column} kept as customer attributes, and what is not kept
+    attributes: dict[str, str] = field(default_factory=dict)
+    attributes_not_kept: list[str] = field(default_factory=list)
     _db: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
     fields: dict[str, str] = field(default_factory=dict)  # source column -> the field(s) it feeds
     file_columns: list[str] = field(default_factory=list)
@@ -143,7 +147,16 @@ class ValidationReport:
         if self.new_customers:
             shown = ", ".join(self.new_customers[:10]) + (" ..." if len(self.new_customers) > 10 else "")
             lines.append(f"{len(self.new_customers):,} new customer(s) will be created: {shown}")
+        lines += self.attribute_lines()
         return lines
+
+    def attribute_lines(self) -> list[str]:
+        """Which extra columns of a customers file are kept as customer attributes, and which are not."""
+        lines = []
+        if self.attributes:
+            kept = ", ".join(f"{column!r} as {name}" for name, column in self.attributes.items())
+            lines.append(f"Extra column(s) kept as customer attributes: {kept}.")
+        return lines + [f"Not kept: {why}." for why in self.attributes_not_kept]
 
 
 def known_currencies(conn: sa.Connection) -> set[str]:
@@ -240,6 +253,10 @@ class Staging:
         for t in self.present:
             source = mapping.source(t)
             self.fields[source] = f"{self.fields[source]}/{t}" if source in self.fields else t
+        self.attributes, self.attributes_not_kept = attribute_columns(
+            [c for c in self.types if c != ROW],  # a sync's watermark column is the sync's, not an attribute
+            {mapping.source(t) for t in self.present} | {str(mapping.sync.get("watermark_column", ""))}
+        ) if mapping.dataset == "customers" else ({}, [])
 
     def longest(self, target: str) -> float:
         """An upper bound of the characters in `target`'s values: the most bytes in its source column.
@@ -659,13 +676,19 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
         store_rules = _adjustment_errors if mapping.dataset == "adjustments" else _write_off_errors
         errors = pd.concat([errors, store_rules(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
+    elif staging.attributes:  # customers: an attribute value longer than the store keeps rejects its row
+        long_values = attribute_errors(staging.db, staging.attributes, ROW, VALUE_LENGTH)
+        if len(long_values):
+            errors = pd.concat([errors, long_values], ignore_index=True)
+            errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
     if mapping.dataset in TEAM_DATASETS:
         found = store_errors(conn, staging, errors, ROW)
         if len(found):
             errors = pd.concat([errors, found], ignore_index=True)
             errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
     report = ValidationReport(mapping.dataset, staging.rows, [], errors, _db=staging.db, fields=staging.fields,
-                              file_columns=list(table.column_names))
+                              file_columns=list(table.column_names), attributes=staging.attributes,
+                              attributes_not_kept=staging.attributes_not_kept)
     if known is not None and not strict:
         staging.db.register("known_customer", known)
         fresh = staging.accepted("SELECT DISTINCT customer_id FROM ok WHERE customer_id NOT IN "

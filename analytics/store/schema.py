@@ -318,3 +318,13 @@ sessions = sa.Table(  # v8: server-side sign-in sessions; the browser holds only
     sa.Column("end_reason", sa.String(40)),
 )
 sa.Index("sessions_username", sessions.c.username)
+
+customer_attributes = sa.Table(  # v12: every extra column of a customers file, one value per customer
+    "customer_attributes", metadata,
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),  # lower snake case of the file's column header
+    sa.Column("value", sa.String(200), nullable=False),  # the cell as text, trimmed; never blank
+    sa.Column("source", sa.String(100)),  # the import run that set the value
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("customer_id", "name"),
+)

@@ -27,6 +27,8 @@ class Counts:
     customers_created: list[str] = field(default_factory=list)
     allocations: int = 0
     disputes: int = 0
+    attributes_inserted: int = 0  # customers files: attribute values set for the first time
+    attributes_updated: int = 0  # ... and attribute values changed (each audited)
 
 
 def audit_updates(conn: sa.Connection, actor: Actor, entity: str, run_id: int, changed: pd.DataFrame,

@@ -1,4 +1,5 @@
-"""The customers' merge, on customer_id: the mapped fields only, a new customer's others defaulted."""
+"""The customers' merge, on customer_id: the mapped fields only, a new customer's others defaulted;
+then the file's extra columns as customer attributes (`merge_customer_attributes`)."""
 
 # ruff: noqa: S608 - SQL here is composed from our own field names and from source column names and
 # mapping settings quoted by `quote` / `sql_str`; values from the store side bind as parameters.
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from analytics.access.roles import Actor
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
+from analytics.ingest.merges.customer_attributes import merge_customer_attributes
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
 from analytics.ingest.validation import ROW, Staging
@@ -61,5 +63,7 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
     conn.execute(sa.text(f"""INSERT INTO customers ({', '.join(insert_cols)})
         SELECT {', '.join(values)} FROM _import_match WHERE change = 'new'"""),
         {"segment": m.default_segment, "currency": m.currency, "terms": m.default_terms_days, "now": datetime.now()})
+    counts.attributes_inserted, counts.attributes_updated = merge_customer_attributes(
+        conn, actor, run_id, staging, errors, source_label)
     return counts
 
