@@ -146,6 +146,8 @@ else:
         show(escape_markdown(lines[0]))
         if report.new_customers:
             messages.markdown(escape_markdown(lines[-1]))
+        for line in report.attribute_lines():  # a customers file's extra columns: kept as attributes or why not
+            messages.caption(escape_markdown(line))
     elif offered and not go:
         messages.caption("Validated: press Import to write the accepted rows.")
     elif not go:

@@ -28,7 +28,8 @@ from analytics.ingest.mapping import (
     load_mapping,
 )
 from analytics.ingest.reading import ImportFailed, ImportLimits, read_source
-from analytics.ingest.validation import FIELD_LENGTHS, validate
+from analytics.ingest.staging import FIELD_LENGTHS
+from analytics.ingest.validation import validate
 from analytics.ledger.open_items import ledger_bounds
 from analytics.store.connection import Store
 from tests.export_files import register_frame, write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.ingest.validation import FIELD_LENGTHS
+from analytics.ingest.staging import FIELD_LENGTHS
 from analytics.migrations import connect
 from tests.conftest import displayed, screenshot, sign_in, signed_in_app
 from tests.export_files import write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb
@@ -225,3 +225,15 @@ def test_a_rejected_run_says_why_in_the_last_runs(app_env, tmp_path: Path) -> No
                       "zero or negative; column 'amount', field amount (rows 1)")
     assert error.startswith("Nothing can be imported: the file lacks column 'customerID' (field customer_id, "
                             "required)"), error
+
+
+def test_validating_a_customers_file_says_which_extra_columns_become_attributes(app_env, tmp_path: Path) -> None:
+    at, _ = _imports_page_on_a_fresh_store(app_env, tmp_path)
+    rows = "customer_id,name,Vehicle Class,???\nC1,Acme,truck,x\nC2,Beta,van,y\n"
+    at.file_uploader(key="imports_upload").set_value(("customers.csv", rows.encode(), "text/csv")).run()
+    at.selectbox(key="imports_dataset").select("customers").run()
+    at.button(key="imports_validate").click().run()
+    captions = [displayed(c.value) for c in at.caption]
+    assert "Extra column(s) kept as customer attributes: 'Vehicle Class' as vehicle_class." in captions
+    assert [c for c in captions if c.startswith("Not kept: ") and "???" in c], captions
+    assert not at.exception

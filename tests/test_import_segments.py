@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
-from analytics.ingest.validation import FIELD_LENGTHS
+from analytics.ingest.staging import FIELD_LENGTHS
 from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people

@@ -51,7 +51,8 @@ from analytics.ingest.progress import Clock, ProgressFn
 from analytics.ingest.quarantine import record_rejected
 from analytics.ingest.reading import ImportLimits, read_source
 from analytics.ingest.stages import drop_stages
-from analytics.ingest.validation import ValidationReport, validate_table
+from analytics.ingest.staging import ValidationReport
+from analytics.ingest.validation import validate_table
 from analytics.settings import DATA_DIR
 from analytics.store.connection import Store
 from analytics.store.schema import import_runs

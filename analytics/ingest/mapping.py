@@ -28,11 +28,13 @@ from analytics.settings import CONFIG_DIR, load_settings
 
 MAPPINGS_DIR = CONFIG_DIR / "mappings"
 
-DATASETS: tuple[str, ...] = ("customers", "invoices", "payments", "credit-notes", "allocations", "fx-rates")
-DATASETS += ("adjustments", "write-offs")
-DATASETS += ("contacts", "disputes", "dunning-history")  # a team's own records: `team_datasets`
-LEDGER_DATASETS = {"invoices": "invoice", "payments": "payment", "credit-notes": "credit_note"}
-LEDGER_DATASETS["adjustments"] = "adjustment"
+DATASETS: tuple[str, ...] = (
+    "customers", "invoices", "payments", "credit-notes", "adjustments", "allocations", "write-offs", "fx-rates",
+    "contacts", "disputes", "dunning-history",  # a team's own records: `team_datasets`
+)
+# The datasets whose rows are ledger entries, and each one's entry type.
+LEDGER_DATASETS = {"invoices": "invoice", "payments": "payment", "credit-notes": "credit_note",
+                   "adjustments": "adjustment"}
 # An allocation's `from_type` as the datasets spell it (lower case; `-` and spaces read as `_`).
 FROM_TYPES = ("payment", "credit_note", "adjustment", "write_off")
 
@@ -88,8 +90,8 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 
-DATE_FIELDS = {"posting_date", "due_date", "settled_date", "allocation_date", "rate_date"}
-DATE_FIELDS |= {"opened_on", "resolved_on", "run_date"}
+DATE_FIELDS = {"posting_date", "due_date", "settled_date", "allocation_date", "rate_date", "opened_on",
+               "resolved_on", "run_date"}
 # One of a list of words, checked against the list (so never longer than its longest word).
 CHOICE_FIELDS = {"direction", "role", "preferred_channel", "channel", "outcome"}
 BOOLEAN_FIELDS = {"is_primary", "active"}  # true_values, FALSE_VALUES, or blank (the field's default)

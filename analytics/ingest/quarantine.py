@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.ingest.validation import Staging, ValidationReport
+from analytics.ingest.staging import Staging, ValidationReport
 from analytics.store.connection import Store, bulk_insert
 
 

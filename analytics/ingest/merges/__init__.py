@@ -25,7 +25,7 @@ from analytics.ingest.merges.entries import merge_entries
 from analytics.ingest.merges.fx_rates import merge_fx_rates
 from analytics.ingest.merges.write_offs import merge_write_offs
 from analytics.ingest.progress import Clock
-from analytics.ingest.validation import Staging
+from analytics.ingest.staging import Staging
 
 # (conn, actor, run_id, staging, errors, clock, source_label): what the merge did
 Merge = Callable[[sa.Connection, Actor, int, Staging, pd.DataFrame, Clock, str], Counts]

@@ -1,7 +1,7 @@
 """The allocations' merge, on (credit entry, invoice or debit adjustment): an allocation file, the
 settlements of an invoice register (see merges.entries) or the write-offs (merges.write_offs). All
 merge the rows staged in `_import_allocations`; the target is the invoice with the document number,
-else the debit adjustment (`validation.DEBIT_ITEM_JOIN`).
+else the debit adjustment (`ledger_rules.DEBIT_ITEM_JOIN`).
 
 Rule: a changed allocation is updated in place and audited; the invoices and credits it touches get
 their settled-on dates and stage results refreshed.
@@ -13,9 +13,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor
+from analytics.ingest.ledger_rules import DEBIT_ITEM_JOIN
 from analytics.ingest.merges.changes import Counts, audit_updates
 from analytics.ingest.progress import Clock
-from analytics.ingest.validation import DEBIT_ITEM_JOIN, Staging
+from analytics.ingest.staging import Staging
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import bulk_insert, read_df

@@ -17,7 +17,7 @@ from analytics.access.roles import Actor
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
-from analytics.ingest.validation import ROW, Staging
+from analytics.ingest.staging import ROW, Staging
 from analytics.store.connection import read_df
 
 _STAGE = """CREATE TEMPORARY TABLE _import_contacts (

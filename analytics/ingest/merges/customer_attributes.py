@@ -18,7 +18,7 @@ from analytics.access.roles import Actor
 from analytics.ingest.attributes import attribute_rows_sql
 from analytics.ingest.merges.changes import audit_updates
 from analytics.ingest.stages import stage
-from analytics.ingest.validation import ROW, Staging
+from analytics.ingest.staging import ROW, Staging
 from analytics.store.connection import read_df
 
 

@@ -15,7 +15,7 @@ from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equ
 from analytics.ingest.merges.customer_attributes import merge_customer_attributes
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
-from analytics.ingest.validation import ROW, Staging
+from analytics.ingest.staging import ROW, Staging
 from analytics.store.connection import read_df
 
 _CUSTOMER_FIELDS = ("name", "segment", "country", "currency", "payment_terms_days", "credit_limit", "status",

@@ -20,8 +20,8 @@ from analytics.access.roles import Actor
 from analytics.ingest.merges.changes import Counts, audit_updates
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
+from analytics.ingest.staging import ROW, Staging
 from analytics.ingest.team_datasets import DEBITS_SQL
-from analytics.ingest.validation import ROW, Staging
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import read_df
 from analytics.store.ids import reserve_ids

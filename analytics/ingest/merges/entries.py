@@ -24,7 +24,7 @@ from analytics.ingest.merges.allocations import merge_allocations
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import ALLOC_STAGE, forget, stage
-from analytics.ingest.validation import ROW, Staging, sql_str
+from analytics.ingest.staging import ROW, Staging, sql_str
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import read_df

@@ -11,7 +11,7 @@ from analytics.access.roles import Actor
 from analytics.ingest.merges.changes import Counts, audit_updates
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
-from analytics.ingest.validation import ROW, Staging
+from analytics.ingest.staging import ROW, Staging
 from analytics.store.connection import read_df
 
 

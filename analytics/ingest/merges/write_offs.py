@@ -10,7 +10,7 @@ amount, the date and a reason. It becomes, in the import's one transaction:
 So the open amount, bad debt (write-off entries posted in the month), roll rates and days to pay
 (a written-off invoice is not "paid") follow. The natural key is the item: a re-import is a no-op,
 a changed amount, date or reason updates the entry and its allocation in place with an audit line.
-The validation (`validation._write_off_errors`) has already rejected unknown items, write-offs
+The validation (`ledger_rules.write_off_errors`) has already rejected unknown items, write-offs
 dated before their item and amounts larger than what is open on the item.
 """
 
@@ -23,11 +23,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor
+from analytics.ingest.ledger_rules import DEBIT_ITEM_JOIN
 from analytics.ingest.merges.allocations import merge_allocations
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import ALLOC_STAGE, forget, stage
-from analytics.ingest.validation import DEBIT_ITEM_JOIN, ROW, Staging
+from analytics.ingest.staging import ROW, Staging
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.store.connection import read_df
 from analytics.store.ids import reserve_ids
