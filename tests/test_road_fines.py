@@ -61,8 +61,9 @@ TINY = ('<?xml version="1.0" encoding="UTF-8" ?><log xes.version="1.0">'
             _trace("F2", _event("Create Fine", "2007-03-09", amount="36.0", **FINE),
                    _event("Payment", "2007-03-09", paymentAmount="50.0"),
                    _event("Add penalty", "2007-06-01", amount="74.0")),
-            # F3: a fine of zero
-            _trace("F3", _event("Create Fine", "2007-04-01", amount="0.0", **FINE)),
+            # F3: a fine of zero, appealed all the same
+            _trace("F3", _event("Create Fine", "2007-04-01", amount="0.0", **FINE),
+                   _event("Insert Date Appeal to Prefecture", "2007-04-10")),
             # F4: expense 0; a prefecture appeal dismissed ('#'); then a judge (code G)
             _trace("F4", _event("Create Fine", "2007-05-01", amount="36.0", **FINE),
                    _event("Send Fine", "2007-08-01", expense="0.0"),
@@ -77,7 +78,8 @@ TINY = ('<?xml version="1.0" encoding="UTF-8" ?><log xes.version="1.0">'
                    _event("Send Appeal to Prefecture", "2007-06-10", dismissal="NIL"),
                    _event("Notify Result Appeal to Offender", "2007-07-01")),
             _trace("F6", _event("Create Fine", "2007-05-03", amount="38.0", **FINE),
-                   _event("Insert Date Appeal to Prefecture", "2007-06-02")),
+                   _event("Insert Date Appeal to Prefecture", "2007-06-02"),
+                   _event("Appeal to Judge", "2007-06-02", dismissal="NIL")),
         ]) + "</log>")
 
 
@@ -92,7 +94,7 @@ def _rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple]:
 
 def test_events_are_read_in_order_with_their_case_and_local_date() -> None:
     events = read_events_text(TINY)
-    assert len(events) == 24
+    assert len(events) == 26
     assert list(events["case"].unique()) == ["F1", "F2", "F3", "F4", "F5", "F6"]
     first = events.iloc[0]
     assert (first["activity"], first["date"], first["amount"], first["vehicle_class"]) == \
@@ -149,12 +151,13 @@ def test_sending_notifying_and_credit_collection_are_three_stages_of_one_configu
 def test_appeals_are_dated_disputes_of_the_fine(tiny) -> None:
     assert _rows(tiny["disputes"], ["document_number", "department", "opened_on", "resolved_on", "resolution",
                                     "amount"]) == [
+        ("F3", "Prefecture", "2007-04-10", "", "", "0.00"),  # passed on: the import rejects it
         ("F4", "Prefecture", "2007-09-01", "2007-10-10", "fine dismissed (code #)", "36.00"),
         ("F5", "Prefecture", "2007-06-01", "2007-07-01", "rejected", "38.00"),  # no result: the notice dates it
         ("F6", "Prefecture", "2007-06-02", "", "", "38.00"),  # still open in the log
-        ("F4", "Judge", "2007-11-01", "", "", "36.00"),
+        ("F4", "Judge", "2007-11-01", "", "", "36.00"),  # F6's judge appeal the same day is the same dispute
     ]
-    assert tiny["disputes"]["reason"].iloc[3] == "Appeal to a judge (dismissal code G in the log)"
+    assert tiny["disputes"]["reason"].iloc[4] == "Appeal to a judge (dismissal code G in the log)"
 
 
 def test_the_log_is_looked_for_beside_the_checkout_and_a_missing_one_says_where_to_get_it(tmp_path: Path) -> None:
@@ -182,8 +185,10 @@ def test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path: Path, store: S
     run = import_road_fines(store, log, say=lambda _line: None)
     assert [(r.dataset, r.rows_read, r.inserted, r.rejected) for r in run.results] == [
         ("customers", 6, 6, 0), ("invoices", 6, 5, 1), ("adjustments", 3, 3, 0), ("payments", 3, 3, 0),
-        ("allocations", 6, 6, 0), ("dunning-history", 4, 4, 0), ("disputes", 4, 4, 0)]
-    assert store.scalar("SELECT reason FROM quarantine") == "invoice amount is zero or negative"
+        ("allocations", 6, 6, 0), ("dunning-history", 4, 4, 0), ("disputes", 5, 4, 1)]
+    assert _figures(store, "SELECT r.dataset, q.reason FROM quarantine q JOIN import_runs r USING (run_id) "
+                           "ORDER BY q.run_id") == [("invoices", "invoice amount is zero or negative"),
+                                                    ("disputes", "dispute amount is zero or negative")]
     # the penalty is owed (positive), and each item's open amount is what the payments left
     open_items = _figures(store, """
         SELECT e.document_number, e.entry_type, e.amount, e.amount - COALESCE(SUM(a.amount), 0)
@@ -205,7 +210,7 @@ def test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path: Path, store: S
     # the ordinary imports are idempotent: the same log again changes nothing
     again = import_road_fines(store, log, say=lambda _line: None)
     assert [(r.inserted, r.updated) for r in again.results] == [(0, 0)] * 7
-    assert [r.unchanged for r in again.results] == [6, 5, 3, 3, 6, 4, 4]
+    assert [r.unchanged for r in again.results] == [6, 5, 3, 3, 6, 4, 4]  # rejected again: F3 and its appeal
 
 
 def _independent_figures(path: Path) -> dict[str, object]:
@@ -312,4 +317,4 @@ def test_the_dashboards_render_on_the_road_fines(road_fines_db: tuple[Path, str]
 def test_read_events_reads_a_plain_xes_file(tmp_path: Path) -> None:
     path = tmp_path / "log.xes"
     path.write_text(TINY, encoding="utf-8")
-    assert len(read_events(path)) == 24
+    assert len(read_events(path)) == 26

@@ -34,7 +34,8 @@ dataset's field, so a mapping with no `[columns]` reads it. The rules:
   it, department "Prefecture"; resolution "rejected" when the fine stands (the log's `dismissal`
   NIL on Send Appeal to Prefecture) and "fine dismissed (code X)" otherwise. To a judge: opened on
   Appeal to Judge, department "Judge", left open (the log dates no judgement), its dismissal code in
-  the reason. The disputed amount is the fine.
+  the reason. The disputed amount is the fine. Appeals to both on one day are one dispute (the
+  natural key is the fine and the day): the prefecture's.
 """
 
 from __future__ import annotations
@@ -243,9 +244,7 @@ def dunning_history(events: pd.DataFrame) -> pd.DataFrame:
 
 def disputes(events: pd.DataFrame, fines: pd.DataFrame) -> pd.DataFrame:
     """Appeals to the prefecture and to a judge as disputes of the fine (rules in the module docstring)."""
-    fines = fines[fines["amount"] > 0]  # a zero fine is no invoice: nothing to dispute
     opened = _first(events, "Insert Date Appeal to Prefecture", ["date"])["date"]
-    opened = opened[opened.index.isin(fines.index)]
     result = _first(events, "Receive Result Appeal from Prefecture", ["date"])["date"]
     notice = _first(events, "Notify Result Appeal to Offender", ["date"])["date"]
     resolved = result.reindex(opened.index).fillna(notice.reindex(opened.index))
@@ -258,7 +257,7 @@ def disputes(events: pd.DataFrame, fines: pd.DataFrame) -> pd.DataFrame:
         "department": "Prefecture", "resolved_on": _iso(resolved).fillna("").values,
         "resolution": np.where(resolved.notna().values, resolution, ""),
     })
-    judge = events[(events["activity"] == "Appeal to Judge") & events["case"].isin(fines.index)]
+    judge = events[events["activity"] == "Appeal to Judge"]
     judge = judge.drop_duplicates(["case", "date"])
     judge_code = judge["dismissal"].fillna("NIL")
     judged = pd.DataFrame({
@@ -268,5 +267,5 @@ def disputes(events: pd.DataFrame, fines: pd.DataFrame) -> pd.DataFrame:
                            "Appeal to a judge (dismissal code " + judge_code + " in the log)"),
         "department": "Judge", "resolved_on": "", "resolution": "",
     })
-    out = pd.concat([prefecture, judged], ignore_index=True)
+    out = pd.concat([prefecture, judged], ignore_index=True)  # one dispute per (fine, day): the prefecture's
     return out.drop_duplicates(["customer_id", "document_number", "opened_on"]).reset_index(drop=True)
