@@ -213,6 +213,38 @@ def test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path: Path, store: S
     assert [r.unchanged for r in again.results] == [6, 5, 3, 3, 6, 4, 4]  # rejected again: F3 and its appeal
 
 
+
+@pytest.mark.postgres
+def test_the_tiny_log_imports_the_same_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    store = connect(pg_url)
+    try:
+        test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path, store)
+    finally:
+        store.close()
+
+
+def test_the_command_imports_into_an_empty_store_only(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "tiny.xes"
+    log.write_text(TINY, encoding="utf-8")
+    db = str(tmp_path / "s.duckdb")
+    assert main(["--db", db, "demo", "--dataset", "road-fines", "--file", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "Read 26 events of 6 cases" in out
+    assert re.search(r"invoices\s+6\s+5\s+1\s", out)
+    assert "1 row(s): invoice amount is zero or negative (rows 3)" in out
+    assert main(["--db", db, "demo", "--dataset", "road-fines", "--file", str(log)]) == 2
+    assert "already has data" in capsys.readouterr().err
+    assert main(["--db", db, "demo", "--dataset", "road-fines", "--file", str(log), "--if-empty"]) == 0
+    assert "already has data; demo not imported" in capsys.readouterr().out
+
+
 def _independent_figures(path: Path) -> dict[str, object]:
     """Fines, payments and each case's owed and paid amounts, read from the XES without the converter."""
     fines: dict[str, Decimal] = {}
