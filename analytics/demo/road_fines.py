@@ -8,13 +8,14 @@ functions: events in, DataFrames out, nothing written here. Every column is text
 dataset's field, so a mapping with no `[columns]` reads it. The rules:
 
 - **customer** = the case. The log anonymises the offender, so one case (one fine) is one
-  customer: customer_id = name's key = the case id (`A100`), name "Offender, fine A100",
+  customer: customer_id = the case id (`A100`), name "Offender, fine A100",
   payment_terms_days 60; the fine's vehicle class, article and points are extra columns.
 - **invoice** = Create Fine: document_number = the case id, posting_date = its date, amount = its
-  `amount`. due_date = the date the offender was notified + 60 days (Italian highway code, art.
-  202-203: 60 days to pay from notification): notified = Insert Fine Notification, else Send Fine,
+  `amount`. due_date = the date the offender was notified + 60 days (Italian highway code,
+  art. 202: 60 days to pay from notification): notified = Insert Fine Notification, else Send Fine,
   else Create Fine (a fine handed over on the spot). A fine of 0.00 is passed on as read, so the
-  import rejects it ("amount must be positive") and the rows naming it follow it into the quarantine.
+  import rejects it ("invoice amount is zero or negative") and the rows naming it follow it into the
+  quarantine.
 - **debit adjustments**: Add penalty carries the fine's *new total*; the penalty is that total minus
   the fine, posted on the Add penalty date, due that day (document `<case>-PEN`). Send Fine carries
   the postal `expense`, re-billed to the offender: a debit adjustment `<case>-EXP` posted on the
