@@ -225,6 +225,48 @@ def test_payments_are_stored_negative_and_allocations_never_exceed_what_is_open(
     assert store.read("SELECT amount FROM allocations").to_dict("records") == [{"amount": 60.0}]
 
 
+
+def test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_nothing(store: Store,
+                                                                                    tmp_path: Path) -> None:
+    """A pair already in the store counts once (as the file's row), not also as an earlier row of the file."""
+    run_import(store, write(tmp_path, "i.csv", HEADER + "C1,INV-1,2024-01-05,2024-02-04,100.00,USD\n"
+                                                       "C1,INV-2,2024-01-05,2024-02-04,50.00,USD\n"), INVOICES, SYSTEM)
+    payments = Mapping(dataset="payments", columns={"customer_id": "cust", "document_number": "doc",
+                                                    "posting_date": "date", "amount": "amount"})
+    run_import(store, write(tmp_path, "p.csv", "cust,doc,date,amount\nC1,PAY-1,2024-02-01,60.00\n"
+                                               "C1,PAY-2,2024-02-02,90.00\n"), payments, SYSTEM)
+    allocs = Mapping(dataset="allocations", columns={"from_document": "pay", "to_document": "inv",
+                                                     "amount": "amt", "allocation_date": "on"})
+    # INV-1 (100) from PAY-1 60 + PAY-2 40; PAY-2 (90) also pays INV-2 50: both fully used
+    path = write(tmp_path, "a.csv", "pay,inv,amt,on\nPAY-1,INV-1,60.00,2024-02-01\n"
+                                    "PAY-2,INV-1,40.00,2024-02-02\nPAY-2,INV-2,50.00,2024-02-02\n")
+    assert (run_import(store, path, allocs, SYSTEM).inserted, run_import(store, path, allocs, SYSTEM).unchanged) == (3, 3)
+    assert run_import(store, path, allocs, SYSTEM).rejected == 0
+    # still never more than open: the second pair raised by 0.01 over-pays INV-1
+    more = write(tmp_path, "b.csv", "pay,inv,amt,on\nPAY-1,INV-1,60.00,2024-02-01\nPAY-2,INV-1,40.01,2024-02-02\n")
+    assert run_import(store, more, allocs, SYSTEM).report.errors["row_number"].tolist() == [2]
+    assert store.scalar("SELECT SUM(amount) FROM allocations") == 150
+
+
+
+@pytest.mark.postgres
+def test_re_importing_allocations_paid_by_two_payments_on_postgres(pg_url: str, tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from analytics.migrations import connect
+
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    store = connect(pg_url)
+    try:
+        test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_nothing(store, tmp_path)
+    finally:
+        store.close()
+
+
 def test_customers_and_fx_rates_import_and_update(store: Store, tmp_path: Path) -> None:
     customers = Mapping(dataset="customers", columns={"customer_id": "id", "name": "name", "segment": "seg",
                                                       "payment_terms_days": "terms"})

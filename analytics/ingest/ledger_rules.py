@@ -35,8 +35,9 @@ def allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFram
     adjustment for `adjustment`).
 
     Open on the invoice = its amount - allocations from other credits - earlier rows of this file;
-    the same for what is unapplied on the credit. An allocation already in the store for the same
-    (credit, invoice) pair is replaced by the file's row, so it does not count against itself.
+    the same for what is unapplied on the credit. An allocation already in the store for a
+    (credit, invoice) pair the file names is replaced by the file's row, so it counts once, as the
+    file's row (re-importing a file that pays one invoice from two payments changes nothing).
     """
     from_type = staging.mapping.entry_type or "payment"
     rows = staging.accepted(
@@ -52,9 +53,22 @@ def allocation_errors(conn: sa.Connection, staging: Staging, errors: pd.DataFram
                f.posting_date AS from_posted, t.entry_type AS to_type, t.posting_date AS to_posted,
                t.entry_id AS to_id, t.customer_id AS to_customer, t.amount AS invoice_amount,
                COALESCE((SELECT SUM(x.amount) FROM allocations x
-                         WHERE x.to_entry_id = t.entry_id AND x.from_entry_id <> f.entry_id), 0) AS applied_to,
+                         WHERE x.to_entry_id = t.entry_id AND x.from_entry_id <> f.entry_id
+                           AND NOT EXISTS (SELECT 1 FROM _import_allocations b  -- replaced by a file row
+                                           JOIN ledger_entries bf ON bf.entry_type = b.from_type
+                                                AND bf.document_number = b.from_document
+                                           WHERE b.to_document = a.to_document AND bf.entry_id = x.from_entry_id)
+                        ), 0) AS applied_to,
                COALESCE((SELECT SUM(x.amount) FROM allocations x
-                         WHERE x.from_entry_id = f.entry_id AND x.to_entry_id <> t.entry_id), 0) AS applied_from
+                         WHERE x.from_entry_id = f.entry_id AND x.to_entry_id <> t.entry_id
+                           AND NOT EXISTS (SELECT 1 FROM _import_allocations b  -- replaced by a file row
+                                           LEFT JOIN ledger_entries bi ON bi.entry_type = 'invoice'
+                                                AND bi.document_number = b.to_document
+                                           LEFT JOIN ledger_entries bd ON bd.entry_type = 'adjustment'
+                                                AND bd.amount > 0 AND bd.document_number = b.to_document
+                                           WHERE b.from_type = a.from_type AND b.from_document = a.from_document
+                                             AND COALESCE(bi.entry_id, bd.entry_id) = x.to_entry_id)
+                        ), 0) AS applied_from
         FROM _import_allocations a
         LEFT JOIN ledger_entries f ON f.entry_type = a.from_type AND f.document_number = a.from_document
 """ + DEBIT_ITEM_JOIN.format(doc="a.to_document") + """
