@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from analytics.migrations import connect
 from analytics.store.connection import Store
@@ -341,6 +342,24 @@ def pg_url() -> Iterator[str]:
         pytest.skip(reason)
     with throwaway_postgres(bindir) as url:
         yield url
+
+
+def empty_postgres(url: str) -> str:
+    """Empty the test PostgreSQL's public schema, so a test starts from nothing; returns the URL."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def pg_store(pg_url: str) -> Iterator[Store]:
+    """A fresh store at the current schema on the test PostgreSQL."""
+    store = connect(empty_postgres(pg_url))
+    yield store
+    store.close()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.cli.main import main
@@ -390,18 +389,9 @@ ENGINE_TESTS = [test_import_keeps_every_extra_column_as_a_named_attribute,
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("test", ENGINE_TESTS, ids=[t.__name__ for t in ENGINE_TESTS])
-def test_same_results_on_postgres(test: Callable, pg_url: str, tmp_path: Path) -> None:
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = connect(pg_url)
-    try:
-        assert set(inspect.signature(test).parameters) == {"store", "tmp_path"}
-        test(store=store, tmp_path=tmp_path)
-    finally:
-        store.close()
+def test_same_results_on_postgres(test: Callable, pg_store: Store, tmp_path: Path) -> None:
+    assert set(inspect.signature(test).parameters) == {"store", "tmp_path"}
+    test(store=pg_store, tmp_path=tmp_path)
 
 
 def test_a_syncs_watermark_column_is_not_an_attribute(store: Store) -> None:

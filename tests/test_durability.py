@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from analytics.migrations import connect
-from tests.conftest import app_process, interruptible
+from tests.conftest import app_process, empty_postgres, interruptible
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 200_000
@@ -218,13 +218,8 @@ def test_two_processes_reserving_ids_at_once_never_share_one(pg_url: str) -> Non
     """On PostgreSQL every process writes directly: two of them reserve blocks at the same time."""
     import ast
 
-    import sqlalchemy as sa
 
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_postgres(pg_url)
     connect(pg_url).close()  # the schema, once
     procs = [subprocess.Popen([sys.executable, "-c", RESERVER, pg_url, "1000"], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(2)]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
@@ -19,7 +18,6 @@ from analytics.kpis.aging import aging_buckets, bucket_labels
 from analytics.kpis.bad_debt import bad_debt_monthly
 from analytics.kpis.dso import dso_monthly
 from analytics.ledger.open_items import portfolio_summary
-from analytics.migrations import connect
 from analytics.store.connection import Store
 
 INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
@@ -369,17 +367,8 @@ PORTABLE = [name for name, fn in sorted(globals().items())
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("name", PORTABLE)
-def test_the_same_on_postgres(name: str, pg_url: str, tmp_path: Path) -> None:
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = connect(pg_url)
-    try:
-        globals()[name](store, tmp_path)
-    finally:
-        store.close()
+def test_the_same_on_postgres(name: str, pg_store: Store, tmp_path: Path) -> None:
+    globals()[name](pg_store, tmp_path)
 
 
 # -- a million rows --------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from analytics.cli.main import main
 from analytics.ingest.inbox import Folders, folders_for
 from analytics.migrations import connect
 from analytics.settings import CONFIG_DIR, ROOT, load_settings
+from tests.conftest import empty_postgres
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -140,11 +140,7 @@ def test_rejected_rows_of_a_store_named_by_url_land_in_the_data_dir(
 @pytest.mark.slow
 def test_rejected_rows_of_a_postgres_store_land_in_the_data_dir(
         pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_settings, capsys) -> None:
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    empty_postgres(pg_url)
     _settings_with_data_dir(tmp_path, monkeypatch, str(tmp_path / "ardesk-files"))
     before = sorted(p for p in (ROOT / "data").rglob("*"))
     path = _write(tmp_path, "a.csv", "customer_id,document_number,posting_date,amount\nC1,INV-1,2024-01-02,0\n"

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
@@ -50,18 +49,9 @@ def test_any_segment_text_is_accepted_as_written_and_only_its_length_is_limited(
 
 
 @pytest.mark.slow
-def test_any_segment_text_on_postgres(pg_url: str, tmp_path: Path) -> None:
+def test_any_segment_text_on_postgres(pg_store: Store, tmp_path: Path) -> None:
     """The same rule, merge and audit on PostgreSQL."""
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = connect(pg_url)
-    try:
-        test_any_segment_text_is_accepted_as_written_and_only_its_length_is_limited(store, tmp_path)
-    finally:
-        store.close()
+    test_any_segment_text_is_accepted_as_written_and_only_its_length_is_limited(pg_store, tmp_path)
 
 
 def test_the_bulk_page_offers_the_customers_own_segments(tmp_path: Path, app_env) -> None:

@@ -250,21 +250,10 @@ def test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_not
 
 
 @pytest.mark.postgres
-def test_re_importing_allocations_paid_by_two_payments_on_postgres(pg_url: str, tmp_path: Path) -> None:
-    import sqlalchemy as sa
+def test_re_importing_allocations_paid_by_two_payments_on_postgres(pg_store: Store, tmp_path: Path) -> None:
 
-    from analytics.migrations import connect
 
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = connect(pg_url)
-    try:
-        test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_nothing(store, tmp_path)
-    finally:
-        store.close()
+    test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_nothing(pg_store, tmp_path)
 
 
 def test_customers_and_fx_rates_import_and_update(store: Store, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import inspect
 from collections.abc import Callable
 
 import pytest
-import sqlalchemy as sa
 
 import tests.test_kpi_aging as aging_tests
 import tests.test_kpi_aging_shapes as aging_shapes_tests
@@ -21,6 +20,7 @@ import tests.test_kpi_dso as dso_tests
 import tests.test_kpi_dunning_collectors as dunning_tests
 import tests.test_stage_results as stage_results_tests
 from analytics.migrations import connect
+from tests.conftest import empty_postgres
 
 pytestmark = pytest.mark.postgres
 
@@ -44,12 +44,7 @@ CASES = [
 
 @pytest.mark.parametrize(("module", "test"), CASES)
 def test_same_results_on_postgres(module, test: Callable, pg_url: str) -> None:
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = connect(pg_url)
+    store = connect(empty_postgres(pg_url))
     try:
         kwargs = {}
         for name in inspect.signature(test).parameters:

@@ -44,6 +44,7 @@ from analytics.store.schema import messages
 from tests.collector_data import (
     overdue_customers,
 )
+from tests.conftest import empty_postgres
 from tests.smtp_server import DropAfterData, Recorder, Stall, free_port, start_smtp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -464,12 +465,7 @@ def any_engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb":
         return str(tmp_path / "v6.duckdb")
     url = request.getfixturevalue("pg_url")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    return url
+    return empty_postgres(url)
 
 
 def test_a_store_from_before_v7_gets_message_ids_and_its_orphaned_claims_settled(any_engine_url: str,

@@ -219,19 +219,8 @@ def test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path: Path, store: S
 
 
 @pytest.mark.postgres
-def test_the_tiny_log_imports_the_same_on_postgres(pg_url: str, tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(pg_url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    store = connect(pg_url)
-    try:
-        test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path, store)
-    finally:
-        store.close()
+def test_the_tiny_log_imports_the_same_on_postgres(pg_store: Store, tmp_path: Path) -> None:
+    test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path, pg_store)
 
 
 def test_the_command_imports_into_an_empty_store_only(tmp_path: Path, capsys) -> None:

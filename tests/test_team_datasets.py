@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
 from analytics.collections.contacts import mark_bounced
@@ -26,6 +25,7 @@ from analytics.kpis.dunning_effectiveness import dunning_effectiveness
 from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.collector_data import add_dunning_config
+from tests.conftest import empty_postgres
 
 ANA = Actor("ana.collector", "collector", "Ana Collector")
 
@@ -37,12 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         s = connect(str(tmp_path / "ardesk.duckdb"))
     else:
         url = request.getfixturevalue("pg_url")
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
-        s = connect(url)
+        s = connect(empty_postgres(url))
     yield s
     s.close()
 
