@@ -340,4 +340,4 @@ def _scheduled_flows(last: str, entry_filter: str) -> str:
         SELECT p.eff, s.due_date, e.currency,
                {after} - CASE WHEN p.paid_before IS NULL THEN 0 ELSE {before} END
         FROM paid_events p JOIN scheduled e ON e.entry_id = p.entry_id JOIN schedule s ON s.entry_id = p.entry_id
-    )"""
+    )"""  # noqa: S608 - composed from constants and bind names only
