@@ -1,0 +1,141 @@
+"""The installments dataset imported: a schedule per invoice, every rejection reason, a re-import is a
+no-op, a changed schedule replaces the old one with an audit line, and the imported schedule ages."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analytics.access.roles import SYSTEM
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import Mapping
+from analytics.ingest.validation import validate
+from analytics.kpis.aging import aging_buckets
+from analytics.store.connection import Store
+
+INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
+                                                "posting_date": "date", "due_date": "due", "amount": "amount"})
+PAYMENTS = Mapping(dataset="payments", columns={"customer_id": "cust", "document_number": "doc",
+                                                "posting_date": "date", "amount": "amount"})
+ALLOCATIONS = Mapping(dataset="allocations", columns={"from_document": "from", "to_document": "to",
+                                                      "amount": "amount", "allocation_date": "on"})
+INSTALLMENTS = Mapping(dataset="installments", columns={"document_number": "Invoice", "due_date": "Due",
+                                                        "amount": "Amount"})
+HEADER = "Invoice,Due,Amount\n"
+SCHEDULE = "INV1,2024-01-31,100.00\nINV1,2024-02-29,100.00\nINV1,2024-03-31,100.00\n"
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def invoices(store: Store, tmp_path: Path) -> Store:
+    rows = "C1,INV1,2024-01-01,2024-01-31,300.00\nC1,INV2,2024-01-10,2024-02-09,80.00\n"
+    assert run_import(store, write(tmp_path, "inv.csv", "cust,doc,date,due,amount\n" + rows), INVOICES,
+                      SYSTEM).rejected == 0
+    return store
+
+
+def reasons(result) -> list[tuple[int, str, str | None, str]]:
+    return [(r["row_number"], r["column_name"], r["value"], r["reason"])
+            for r in result.report.errors.to_dict("records")]
+
+
+def stored(store: Store) -> list[tuple]:
+    frame = store.read("""SELECT e.document_number, x.installment_no, x.due_date, x.amount
+        FROM invoice_installments x JOIN ledger_entries e ON e.entry_id = x.entry_id
+        ORDER BY e.document_number, x.installment_no""")
+    return [(r.document_number, int(r.installment_no), pd.Timestamp(r.due_date).date(), float(r.amount))
+            for r in frame.itertuples()]
+
+
+def test_a_schedule_is_imported_numbered_in_due_date_order(invoices: Store, tmp_path: Path) -> None:
+    # rows out of order in the file: numbered by due date
+    text = HEADER + "INV1,2024-03-31,100.00\nINV1,2024-01-31,100.00\nINV1,2024-02-29,100.00\n"
+    result = run_import(invoices, write(tmp_path, "s.csv", text), INSTALLMENTS, SYSTEM)
+    assert (result.status, result.inserted, result.updated, result.unchanged, result.rejected) == ("ok", 3, 0, 0, 0)
+    assert stored(invoices) == [("INV1", 1, date(2024, 1, 31), 100.0), ("INV1", 2, date(2024, 2, 29), 100.0),
+                                ("INV1", 3, date(2024, 3, 31), 100.0)]
+
+
+def test_every_rejection_reason(invoices: Store, tmp_path: Path) -> None:
+    text = HEADER + "\n".join([
+        "INV9,2024-02-01,10.00",      # 1 unknown invoice
+        "INV1,2024-01-31,100.00",     # 2..4: INV1 sums to 250, not 300
+        "INV1,2024-02-29,100.00",
+        "INV1,2024-03-31,50.00",
+        "INV2,2024-01-05,40.00",      # 5 due before INV2's posting date (2024-01-10)
+        "INV2,2024-02-09,40.00",      # 6 the rest of INV2's schedule: incomplete
+    ]) + "\n"
+    result = run_import(invoices, write(tmp_path, "s.csv", text), INSTALLMENTS, SYSTEM)
+    assert result.status == "rejected" and result.rejected == 6 and result.inserted == 0
+    sums = "installments sum to 250.00, the invoice's amount is 300.00 (difference -50.00)"
+    assert reasons(result) == [
+        (1, "Invoice", "INV9", "unknown invoice"),
+        (2, "Amount", "100.00", sums), (3, "Amount", "100.00", sums), (4, "Amount", "50.00", sums),
+        (5, "Due", "2024-01-05", "installment due before the invoice's posting date"),
+        (6, "Invoice", "INV2", "schedule incomplete: another installment of this invoice was rejected"),
+    ]
+    assert stored(invoices) == []
+    kept = invoices.read("SELECT COUNT(*) AS n FROM quarantine WHERE run_id = :r", {"r": result.run_id})
+    assert int(kept.iloc[0]["n"]) == 6  # nothing lost: every rejected row is in quarantine
+
+
+def test_file_rules_amount_and_duplicates(invoices: Store, tmp_path: Path) -> None:
+    text = HEADER + "INV1,2024-01-31,0\nINV1,2024-02-29,300.00\nINV2,2024-02-09,40.00\nINV2,2024-02-09,40.00\n"
+    report = validate(invoices, write(tmp_path, "s.csv", text), INSTALLMENTS)
+    got = [(r["row_number"], r["column_name"], r["reason"]) for r in report.errors.to_dict("records")]
+    assert (1, "Amount", "installment amount is zero or negative") in got
+    assert (2, "Invoice", "schedule incomplete: another installment of this invoice was rejected") in got
+    assert (3, "Due", "duplicate installment (document, due date) in the file") in got
+    assert (4, "Due", "duplicate installment (document, due date) in the file") in got
+    assert report.accepted_rows == 0
+
+
+def test_reimport_is_a_no_op_and_a_changed_schedule_replaces_with_an_audit_line(invoices: Store,
+                                                                               tmp_path: Path) -> None:
+    first = run_import(invoices, write(tmp_path, "s.csv", HEADER + SCHEDULE), INSTALLMENTS, SYSTEM)
+    assert first.inserted == 3
+    again = run_import(invoices, write(tmp_path, "s.csv", HEADER + SCHEDULE), INSTALLMENTS, SYSTEM)
+    assert (again.inserted, again.updated, again.unchanged, again.rejected) == (0, 0, 3, 0)
+    audits = "SELECT entity_id, old_values, new_values FROM audit_log WHERE entity = 'invoice_installments'"
+    assert invoices.read(audits).empty
+    two = HEADER + "INV1,2024-02-15,150.00\nINV1,2024-04-30,150.00\n"
+    changed = run_import(invoices, write(tmp_path, "s.csv", two), INSTALLMENTS, SYSTEM)
+    assert (changed.inserted, changed.updated, changed.unchanged, changed.rejected) == (0, 2, 0, 0)
+    assert stored(invoices) == [("INV1", 1, date(2024, 2, 15), 150.0), ("INV1", 2, date(2024, 4, 30), 150.0)]
+    lines = invoices.read(audits)
+    assert len(lines) == 1 and lines.iloc[0]["entity_id"] == "INV1"
+    assert json.loads(lines.iloc[0]["old_values"]) == {
+        "schedule": "2024-01-31 100.00; 2024-02-29 100.00; 2024-03-31 100.00"}
+    assert json.loads(lines.iloc[0]["new_values"]) == {"schedule": "2024-02-15 150.00; 2024-04-30 150.00"}
+
+
+def test_the_imported_schedule_ages_per_installment(invoices: Store, tmp_path: Path) -> None:
+    run_import(invoices, write(tmp_path, "s.csv", HEADER + SCHEDULE), INSTALLMENTS, SYSTEM)
+    run_import(invoices, write(tmp_path, "p.csv", "cust,doc,date,amount\nC1,PAY1,2024-02-15,150.00\n"), PAYMENTS,
+               SYSTEM)
+    assert run_import(invoices, write(tmp_path, "a.csv", "from,to,amount,on\nPAY1,INV1,150.00,2024-02-15\n"),
+                      ALLOCATIONS, SYSTEM).rejected == 0
+    row = aging_buckets(invoices, date(2024, 4, 15)).iloc[0]
+    # INV1: 0 / 50 (31-60) / 100 (1-30); INV2 80 due 02-09, 66 days -> 61-90
+    assert {k: float(row[k]) for k in ["Current", "1-30", "31-60", "61-90", "91-120", "120+", "Total"]} == {
+        "Current": 0, "1-30": 100, "31-60": 50, "61-90": 80, "91-120": 0, "120+": 0, "Total": 230}
+
+
+def test_the_cli_imports_installments(invoices: Store, tmp_path: Path, capsys) -> None:
+    from analytics.cli.main import main
+
+    path = write(tmp_path, "s.csv", "document_number,due_date,amount\n" + SCHEDULE)
+    url = str(invoices.engine.url)
+    invoices.close()
+    assert main(["--db", url.removeprefix("duckdb:///"), "import", "installments", str(path)]) in (0, None)
+    assert "Run #2 (installments): ok. 3 rows read; 3 inserted, 0 updated, 0 unchanged, 0 rejected." in (
+        capsys.readouterr().out)
