@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
 from analytics.ingest.validation import validate
 from analytics.kpis.aging import aging_buckets
+from analytics.migrations import connect
 from analytics.store.connection import Store
 
 INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
@@ -28,6 +30,22 @@ INSTALLMENTS = Mapping(dataset="installments", columns={"document_number": "Invo
                                                         "amount": "Amount"})
 HEADER = "Invoice,Due,Amount\n"
 SCHEDULE = "INV1,2024-01-31,100.00\nINV1,2024-02-29,100.00\nINV1,2024-03-31,100.00\n"
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request, tmp_path: Path):
+    """An empty store: DuckDB, and the same tests again on PostgreSQL (the `pg_url` fixture)."""
+    url = str(tmp_path / "ardesk.duckdb")
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+        engine.dispose()
+    s = connect(url)
+    yield s
+    s.close()
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
@@ -131,13 +149,14 @@ def test_the_imported_schedule_ages_per_installment(invoices: Store, tmp_path: P
         "Current": 0, "1-30": 100, "31-60": 50, "61-90": 80, "91-120": 0, "120+": 0, "Total": 230}
 
 
-def test_the_cli_imports_installments(invoices: Store, tmp_path: Path, capsys) -> None:
+def test_the_cli_imports_installments(tmp_path: Path, capsys) -> None:
     from analytics.cli.main import main
 
+    db = str(tmp_path / "cli.duckdb")
+    rows = "customer_id,document_number,posting_date,due_date,amount\nC1,INV1,2024-01-01,2024-01-31,300.00\n"
+    assert main(["--db", db, "import", "invoices", str(write(tmp_path, "i.csv", rows))]) in (0, None)
     path = write(tmp_path, "s.csv", "document_number,due_date,amount\n" + SCHEDULE)
-    url = str(invoices.engine.url)
-    invoices.close()
-    assert main(["--db", url.removeprefix("duckdb:///"), "import", "installments", str(path)]) in (0, None)
+    assert main(["--db", db, "import", "installments", str(path)]) in (0, None)
     assert "Run #2 (installments): ok. 3 rows read; 3 inserted, 0 updated, 0 unchanged, 0 rejected." in (
         capsys.readouterr().out)
 
