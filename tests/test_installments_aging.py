@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
+from analytics.kpis.bad_debt import roll_rates
 from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import current_open_amounts, portfolio_summary
 from analytics.migrations import connect
@@ -152,3 +153,18 @@ def test_a_payment_after_the_schedule_pays_the_oldest_installment_first(ledger_s
     assert june["91-120"] == 30 + 20 * 0  # B2 (20, due 05-31) is 30 days late: 1-30
     assert june["1-30"] == 20
     assert june["120+"] == 80  # B1, due 02-09
+
+
+def test_roll_rates_follow_each_installment(ledger_store: Store) -> None:
+    # Jan 31: the three installments and B1 are current (380). Feb 29: the 1st is paid, B1 is 1-30.
+    # Invoice-level, INV1 (150 open, due 01-31) would have rolled too (230); by installment only B1 rolls.
+    rolls = roll_rates(ledger_store, date(2024, 2, 1), date(2024, 4, 30))
+    got = {(r.month_end, r.from_bucket): (r.from_balance, r.rolled_balance)
+           for r in rolls.itertuples() if r.from_balance}
+    assert got == {
+        (date(2024, 2, 29), "Current"): (380.0, 80.0),
+        (date(2024, 3, 31), "Current"): (150.0, 0.0),  # 2nd (50) jumps to 31-60, 3rd (100) is due that day
+        (date(2024, 3, 31), "1-30"): (80.0, 80.0),
+        (date(2024, 4, 30), "Current"): (100.0, 100.0),
+        (date(2024, 4, 30), "31-60"): (130.0, 130.0),
+    }

@@ -128,6 +128,8 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
     """`OPEN_ITEMS_SQL` narrowed to the customers matching `filters`, and the filter's params.
 
     Binds still needed from the caller: `:as_of` and `:reporting` (see `_params`).
+    One row per open item; an invoice with a payment schedule gives one row per open installment
+    (same entry_id; due_date, open_amount and days_past_due are the installment's, amount the invoice's).
     Columns: entry_id, customer_id, entry_type, document_number, posting_date, due_date, currency,
     amount, open_amount (own currency; > 0 open debit, < 0 unapplied credit), fx_rate (reporting
     currency per unit at the latest rate on or before D; NULL when none), days_past_due
