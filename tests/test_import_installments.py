@@ -217,3 +217,23 @@ def test_aging_equals_a_pandas_computation_over_the_files(store: Store, tmp_path
         row = aging_buckets(store, as_of.date()).iloc[0]
         assert {label: float(row[label]) for _, _, label in edges} == expected, as_of
     assert filled >= 8  # not a vacuous comparison: most buckets hold something at some date
+
+
+@pytest.mark.parametrize(("new_amount", "expected"), [
+    # 350: the last installment takes the rise (150 due 03-31, 15 days at 04-15 -> 1-30)
+    (350, {"Current": 0, "1-30": 150, "31-60": 100, "61-90": 100, "Total": 350}),
+    # 150: the cut takes the latest installments first: 100 due 01-31 (75 days) and 50 due 02-29 (46)
+    (150, {"Current": 0, "1-30": 0, "31-60": 50, "61-90": 100, "Total": 150}),
+])
+def test_an_invoice_amount_changed_after_its_schedule_still_sums(invoices: Store, tmp_path: Path, new_amount: int,
+                                                                expected: dict) -> None:
+    run_import(invoices, write(tmp_path, "s.csv", HEADER + SCHEDULE), INSTALLMENTS, SYSTEM)
+    rows = f"C1,INV1,2024-01-01,2024-01-31,{new_amount}.00\n"
+    assert run_import(invoices, write(tmp_path, "inv.csv", "cust,doc,date,due,amount\n" + rows), INVOICES,
+                      SYSTEM).updated == 1
+    frame = aging_buckets(invoices, date(2024, 4, 15), by="customer")
+    row = frame.iloc[0]
+    # INV2 (80, due 02-09, 66 days) is in 61-90 as well
+    expected = expected | {"61-90": expected["61-90"] + 80, "Total": expected["Total"] + 80}
+    assert {k: float(row[k]) for k in expected} == expected
+    assert float(row["Unapplied"]) == 0

@@ -91,9 +91,14 @@ SCHEDULE_SQL = """schedule AS (
 
 def installment_open_sql(paid: str, amount: str = "e.amount", item: str = "s") -> str:
     """SQL: installment `item`'s open amount once `paid` was allocated to its invoice of `amount`:
-    max(0, cum_k - paid) - max(0, cum_(k-1) - paid), cum of the last installment = the invoice's amount."""
-    upto = f"CASE WHEN {item}.is_last = 1 THEN {amount} ELSE {item}.before + {item}.amount END"
-    return f"(GREATEST(0, {upto} - ({paid})) - GREATEST(0, {item}.before - ({paid})))"
+    max(0, cum_k - paid) - max(0, cum_(k-1) - paid), cum of the last installment = the invoice's amount.
+
+    Every cum is capped at the invoice's amount, so the installments sum to the invoice's open amount
+    even when the invoice's amount changed after its schedule was imported (the last installment takes
+    a rise; a cut takes the latest installments first), and no installment is ever negative."""
+    upto = f"CASE WHEN {item}.is_last = 1 THEN {amount} ELSE LEAST({item}.before + {item}.amount, {amount}) END"
+    before = f"LEAST({item}.before, {amount})"
+    return f"(GREATEST(0, {upto} - ({paid})) - GREATEST(0, {before} - ({paid})))"
 
 
 def _open_amount(invoice_open: str) -> str:
