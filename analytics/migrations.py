@@ -24,6 +24,7 @@ from analytics.store.schema import (
     ENTRY_IDS,
     customer_attributes,
     dunning_stage_results,
+    invoice_installments,
     messages,
     metadata,
     quarantine,
@@ -110,6 +111,10 @@ def _v12_customer_attributes(conn: sa.Connection) -> None:
     _create_tables(conn, customer_attributes)
 
 
+def _v13_invoice_installments(conn: sa.Connection) -> None:
+    _create_tables(conn, invoice_installments)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -125,6 +130,8 @@ MIGRATIONS: list[Migration] = [
     (10, "contacts: bounced email, source, updated_at (contacts imported and managed in the app)",
      _v10_contact_bounces),
     (12, "customer_attributes: every extra column of a customers file, by name", _v12_customer_attributes),
+    (13, "invoice_installments: an invoice's payment schedule, each installment aging on its own due date",
+     _v13_invoice_installments),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

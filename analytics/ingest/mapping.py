@@ -31,6 +31,7 @@ MAPPINGS_DIR = CONFIG_DIR / "mappings"
 DATASETS: tuple[str, ...] = (
     "customers", "invoices", "payments", "credit-notes", "adjustments", "allocations", "write-offs", "fx-rates",
     "contacts", "disputes", "dunning-history",  # a team's own records: `team_datasets`
+    "installments",  # an invoice's payment schedule: `installment_rules`, `merges.installments`
 )
 # The datasets whose rows are ledger entries, and each one's entry type.
 LEDGER_DATASETS = {"invoices": "invoice", "payments": "payment", "credit-notes": "credit_note",
@@ -87,6 +88,11 @@ FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "dunning-history": (
         ("document_number", "configuration", "stage_order", "run_date"),
         ("stage_name", "channel", "outcome", "template"),
+    ),
+    # document_number: the invoice; one row per installment, summing to the invoice's amount
+    "installments": (
+        ("document_number", "due_date", "amount"),
+        (),
     ),
 }
 

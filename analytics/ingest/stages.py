@@ -23,6 +23,7 @@ STAGE_NAMES = ("_import_entries", "_import_allocations", "_import_customers", "_
 STAGE_NAMES += ("_import_write_offs", "_import_related")
 STAGE_NAMES += ("_import_contacts", "_import_disputes", "_import_dunning", "_import_runs", "_import_team_check")
 STAGE_NAMES += ("_import_attributes",)
+STAGE_NAMES += ("_import_installments", "_import_schedules", "_import_schedule_status")
 
 
 def drop_stages(conn: sa.Connection) -> None:

@@ -392,6 +392,8 @@ class Staging:
                     "unknown from_type (payment, credit-note, adjustment or write-off)")
         elif ds == "fx-rates":
             add("rate", "rate <= 0", "rate is zero or negative")
+        elif ds == "installments":
+            add("amount", "amount <= 0", "installment amount is zero or negative")
         for t, where, reason in file_rules(ds, self.columns):
             add(t, where, reason)
         for t in self.present:

@@ -73,6 +73,8 @@ DUPLICATE_KEYS: dict[str, tuple[list[str], str, str]] = {
                  "duplicate dispute (customer, document, opened on) in the file"),
     "dunning-history": (["raw_document_number", "raw_configuration", "stage_order", "run_date"], "run_date",
                         "duplicate stage run (document, configuration, stage, date) in the file"),
+    "installments": (["raw_document_number", "due_date"], "due_date",
+                     "duplicate installment (document, due date) in the file"),
 }
 
 

@@ -14,6 +14,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from analytics.ingest.attributes import VALUE_LENGTH, attribute_errors
+from analytics.ingest.installment_rules import installment_errors
 from analytics.ingest.ledger_rules import adjustment_errors, allocation_errors, write_off_errors
 from analytics.ingest.mapping import (
     LEDGER_DATASETS,
@@ -46,6 +47,9 @@ def validate_table(conn: sa.Connection, table: pa.Table, mapping: Mapping, stric
     elif mapping.dataset in ("adjustments", "write-offs"):
         store_rules = adjustment_errors if mapping.dataset == "adjustments" else write_off_errors
         errors = pd.concat([errors, store_rules(conn, staging, errors)], ignore_index=True)
+        errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
+    elif mapping.dataset == "installments":
+        errors = pd.concat([errors, installment_errors(conn, staging, errors)], ignore_index=True)
         errors = errors.sort_values(["row_number", "column_name"], ignore_index=True)
     elif staging.attributes:  # customers: an attribute value longer than the store keeps rejects its row
         long_values = attribute_errors(staging.db, staging.attributes, ROW, VALUE_LENGTH)

@@ -2,6 +2,8 @@
 
 Rules (all from `analytics.ledger.open_items`, the one open-as-of-D definition):
 - open as of D: entries posted on or before D, allocations dated on or before D; age measured to D;
+- an invoice with a payment schedule is aged as its installments (each on its own due date, paid
+  oldest first: `open_items`); its total is the invoice's open amount;
 - basis "due": days past due = D - due date; "Current" = not yet past due (due today is current),
   then one bucket per `[reporting] aging_edges` interval (1-30, 31-60, 61-90, 91-120, 120+ by
   default); basis "invoice": age = D - posting date, buckets 0-30, 31-60, ..., 120+;

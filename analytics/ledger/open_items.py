@@ -10,6 +10,14 @@ Open as of D:
   adjustment) is due on its posting date.
 A report for a past D therefore reproduces what was open then, whatever was paid later.
 
+Installments: an invoice with a payment schedule (`invoice_installments`) is open as its
+installments. What was allocated to the invoice by D (paid_D) pays them oldest due date first
+(ties by installment_no): with cum_k the running sum of the installment amounts in that order,
+installment k is open for min(amount_k, max(0, cum_k - paid_D)) = max(0, cum_k - paid_D) -
+max(0, cum_(k-1) - paid_D), and ages on its own due date; the last installment's cum is the
+invoice's amount, so the installments' open amounts always sum to the invoice's. An invoice without
+a schedule is one item, as above (`SCHEDULE_SQL`, `installment_open_sql`).
+
 `ledger_entries.settled_on` is the first date from which the entry's open amount is 0 and stays 0
 (the allocations to a debit, or from a credit, dated on or before it sum to |amount|, and no later
 allocation changes that); NULL while open. It only prunes: an entry with settled_on <= D is closed
@@ -59,20 +67,55 @@ WITH candidates AS (
     WHERE a.allocation_date <= :as_of{alloc_filter}
       AND a.from_entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount <= 0)
     GROUP BY a.from_entry_id
-){fx_cte}
+), {schedule}{fx_cte}
 SELECT {item_columns},
-       e.amount + COALESCE(t.change, 0) AS open_amount,{fx_column}
-       CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
+       {open_amount} AS open_amount,{fx_column}
+       CAST(:as_of AS DATE) - COALESCE(s.due_date, e.due_date, e.posting_date) AS days_past_due,
        CAST(:as_of AS DATE) - e.posting_date AS age_days
 FROM candidates e
-LEFT JOIN applied t ON t.entry_id = e.entry_id{fx_join}
-WHERE e.amount + COALESCE(t.change, 0) <> 0
+LEFT JOIN applied t ON t.entry_id = e.entry_id
+LEFT JOIN schedule s ON s.entry_id = e.entry_id{fx_join}
+WHERE {open_amount} <> 0
 """
+# The installments of the scheduled invoices (`schedule` CTE, joined as `s`): `before` = the sum of
+# the installments due earlier (cum_(k-1)), `is_last` marks the last one (its cum is the invoice's amount).
+SCHEDULE_SQL = """schedule AS (
+    SELECT x.entry_id, x.installment_no, x.due_date, x.amount,
+           COALESCE(SUM(x.amount) OVER (PARTITION BY x.entry_id ORDER BY x.due_date, x.installment_no
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
+           CASE WHEN LEAD(x.installment_no) OVER (PARTITION BY x.entry_id ORDER BY x.due_date, x.installment_no)
+                IS NULL THEN 1 ELSE 0 END AS is_last
+    FROM invoice_installments x{restrict}
+)"""
+
+
+def installment_open_sql(paid: str, amount: str = "e.amount", item: str = "s") -> str:
+    """SQL: installment `item`'s open amount once `paid` was allocated to its invoice of `amount`:
+    max(0, cum_k - paid) - max(0, cum_(k-1) - paid), cum of the last installment = the invoice's amount.
+
+    Every cum is capped at the invoice's amount, so the installments sum to the invoice's open amount
+    even when the invoice's amount changed after its schedule was imported (the last installment takes
+    a rise; a cut takes the latest installments first), and no installment is ever negative."""
+    upto = f"CASE WHEN {item}.is_last = 1 THEN {amount} ELSE LEAST({item}.before + {item}.amount, {amount}) END"
+    before = f"LEAST({item}.before, {amount})"
+    return f"(GREATEST(0, {upto} - ({paid})) - GREATEST(0, {before} - ({paid})))"
+
+
+def _open_amount(invoice_open: str) -> str:
+    """An item's open amount: the invoice's own (`invoice_open`) without a schedule, else installment s's."""
+    return (f"CASE WHEN s.entry_id IS NULL THEN {invoice_open} "
+            f"ELSE {installment_open_sql(f'e.amount - ({invoice_open})')} END")
+
+
+_CANDIDATE_SCHEDULE = SCHEDULE_SQL.format(
+    restrict="\n    WHERE x.entry_id IN (SELECT c.entry_id FROM candidates c WHERE c.amount > 0)")
+_ALLOCATED_OPEN = _open_amount("e.amount + COALESCE(t.change, 0)")
 # Every column of an open item, with its FX rate at D (OPEN_ITEMS_SQL and its narrowed forms).
 _ITEM_PARTS = {
     "candidate_columns": "e.customer_id, e.entry_type, e.document_number, ",
-    "item_columns": ("e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date, e.due_date,\n"
-                     "       e.currency, e.amount"),
+    "item_columns": ("e.entry_id, e.customer_id, e.entry_type, e.document_number, e.posting_date,\n"
+                     "       COALESCE(s.due_date, e.due_date) AS due_date, e.currency, e.amount"),
+    "schedule": _CANDIDATE_SCHEDULE, "open_amount": _ALLOCATED_OPEN,
     "fx_cte": ", " + fx_at_sql("as_of"),
     "fx_column": "\n       CASE WHEN e.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,",
     "fx_join": "\nLEFT JOIN fx ON fx.currency = e.currency",
@@ -90,6 +133,8 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
     """`OPEN_ITEMS_SQL` narrowed to the customers matching `filters`, and the filter's params.
 
     Binds still needed from the caller: `:as_of` and `:reporting` (see `_params`).
+    One row per open item; an invoice with a payment schedule gives one row per open installment
+    (same entry_id; due_date, open_amount and days_past_due are the installment's, amount the invoice's).
     Columns: entry_id, customer_id, entry_type, document_number, posting_date, due_date, currency,
     amount, open_amount (own currency; > 0 open debit, < 0 unapplied credit), fx_rate (reporting
     currency per unit at the latest rate on or before D; NULL when none), days_past_due
@@ -105,13 +150,16 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
 # Open as of D when D is on or after the activity horizon: nothing is dated after D, so every entry
 # is posted by D, every allocation counts, and the open amount is `open_now`.
 _OPEN_NOW_TEMPLATE = """
+WITH {schedule}
 SELECT {item_columns},
-       COALESCE(e.open_now, e.amount) AS open_amount,
-       CAST(:as_of AS DATE) - COALESCE(e.due_date, e.posting_date) AS days_past_due,
+       {open_amount} AS open_amount,
+       CAST(:as_of AS DATE) - COALESCE(s.due_date, e.due_date, e.posting_date) AS days_past_due,
        CAST(:as_of AS DATE) - e.posting_date AS age_days
 FROM ledger_entries e
-WHERE e.settled_on IS NULL AND COALESCE(e.open_now, e.amount) <> 0{entry_filter}
+LEFT JOIN schedule s ON s.entry_id = e.entry_id
+WHERE e.settled_on IS NULL AND {open_amount} <> 0{entry_filter}
 """
+_NOW_PARTS = {"schedule": SCHEDULE_SQL.format(restrict=""), "open_amount": _open_amount("COALESCE(e.open_now, e.amount)")}
 
 
 def activity_horizon(conn: sa.Connection) -> date | None:
@@ -143,8 +191,9 @@ def open_amounts_sql(filters: Filters | None = None, customer: bool = True,
     entry_filter, _ = filter_sql(filters or Filters(), "e.customer_id")
     if current:
         columns = ("e.customer_id, " if customer else "") + "e.currency"
-        return _OPEN_NOW_TEMPLATE.format(item_columns=columns, entry_filter=entry_filter), params
+        return _OPEN_NOW_TEMPLATE.format(item_columns=columns, entry_filter=entry_filter, **_NOW_PARTS), params
     parts = {"candidate_columns": "e.customer_id, " if customer else "", "fx_cte": "", "fx_column": "", "fx_join": "",
+             "schedule": _CANDIDATE_SCHEDULE, "open_amount": _ALLOCATED_OPEN,
              "item_columns": ("e.customer_id, " if customer else "") + "e.currency"}
     return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **parts), params
 
@@ -211,6 +260,10 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
     (due date, currency) gives the balance, and the balance is carried to the following report dates
     until it next changes. Rows only where the balance is non-zero.
 
+    A scheduled invoice's flows (above, on its own due date) are cancelled and replaced by its
+    installments' (`_scheduled_flows`): at each date its paid amount changes, each installment's
+    open amount changes by open_k(paid after) - open_k(paid before), on the installment's due date.
+
     Columns: k (index into `dates`), at_date, due_date (a debit without one: its posting date),
     currency, open_amount (own currency), fx_rate (latest on or before at_date; 1 for the reporting
     currency; NULL when none), days_past_due = at_date - due_date. Binds: `:reporting` + returned params.
@@ -223,6 +276,7 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
     params.update(fparams)
     sql = f"""
     WITH {spine},
+    {_scheduled_flows(last, entry_filter)},
     flows AS (
         SELECT e.posting_date AS eff, COALESCE(e.due_date, e.posting_date) AS due_date, e.currency,
                SUM(e.amount) AS amount
@@ -235,6 +289,9 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
         FROM allocations a JOIN ledger_entries e ON e.entry_id = a.to_entry_id
         WHERE e.amount > 0 AND a.allocation_date <= {last} AND e.posting_date <= {last}{entry_filter}
         GROUP BY GREATEST(a.allocation_date, e.posting_date), COALESCE(e.due_date, e.posting_date), e.currency
+        UNION ALL
+        SELECT p.eff, p.due_date, p.currency, SUM(p.amount) AS amount FROM scheduled_flows p
+        GROUP BY p.eff, p.due_date, p.currency
     ), keyed AS (
         SELECT {key} AS k, due_date, currency, SUM(amount) AS amount
         FROM flows GROUP BY {key}, due_date, currency
@@ -254,3 +311,40 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
     WHERE r.open_amount <> 0
     """  # noqa: S608 - composed from constants and bind names only
     return sql, params
+
+
+def _scheduled_flows(last: str, entry_filter: str) -> str:
+    """CTEs ending in `scheduled_flows(eff, due_date, currency, amount)`: for each invoice with a
+    schedule, the reverse of its invoice-level flows (its amount at posting, its allocations) on its
+    own due date, plus the changes of each installment's open amount on the installment's due date.
+    Driven from `invoice_installments`, so a store without schedules reads nothing more."""
+    before = installment_open_sql("p.paid_before")
+    after = installment_open_sql("p.paid_after")
+    return f"""{SCHEDULE_SQL.format(restrict="")}, scheduled AS (
+        SELECT e.entry_id, e.posting_date, COALESCE(e.due_date, e.posting_date) AS own_due, e.currency, e.amount
+        FROM ledger_entries e
+        WHERE e.entry_id IN (SELECT x.entry_id FROM invoice_installments x)
+          AND e.amount > 0 AND e.posting_date <= {last}{entry_filter}
+    ), paid_steps AS (
+        SELECT a.to_entry_id AS entry_id, GREATEST(a.allocation_date, e.posting_date) AS eff, SUM(a.amount) AS step
+        FROM allocations a JOIN scheduled e ON e.entry_id = a.to_entry_id
+        WHERE a.allocation_date <= {last}
+        GROUP BY a.to_entry_id, GREATEST(a.allocation_date, e.posting_date)
+    ), paid_running AS (
+        SELECT entry_id, eff, step,
+               SUM(step) OVER (PARTITION BY entry_id ORDER BY eff ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+                 AS paid_after
+        FROM paid_steps
+    ), paid_events AS (  -- the invoice posted (nothing paid yet), then each date its paid amount changed
+        SELECT e.entry_id, e.posting_date AS eff, NULL AS paid_before, 0 AS paid_after FROM scheduled e
+        UNION ALL
+        SELECT r.entry_id, r.eff, r.paid_after - r.step AS paid_before, r.paid_after FROM paid_running r
+    ), scheduled_flows AS (
+        SELECT e.posting_date AS eff, e.own_due AS due_date, e.currency, -e.amount AS amount FROM scheduled e
+        UNION ALL
+        SELECT r.eff, e.own_due, e.currency, r.step FROM paid_steps r JOIN scheduled e ON e.entry_id = r.entry_id
+        UNION ALL
+        SELECT p.eff, s.due_date, e.currency,
+               {after} - CASE WHEN p.paid_before IS NULL THEN 0 ELSE {before} END
+        FROM paid_events p JOIN scheduled e ON e.entry_id = p.entry_id JOIN schedule s ON s.entry_id = p.entry_id
+    )"""  # noqa: S608 - composed from constants and bind names only

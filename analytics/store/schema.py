@@ -328,3 +328,12 @@ customer_attributes = sa.Table(  # v12: every extra column of a customers file, 
     sa.Column("updated_at", sa.DateTime, nullable=False),
     sa.PrimaryKeyConstraint("customer_id", "name"),
 )
+
+invoice_installments = sa.Table(  # v13: an invoice's payment schedule; the installments sum to its amount
+    "invoice_installments", metadata,
+    sa.Column("entry_id", sa.BigInteger, nullable=False),  # the invoice
+    sa.Column("installment_no", sa.Integer, nullable=False),  # 1, 2, ... in due-date order
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("amount", Money, nullable=False),  # > 0, in the invoice's currency
+    sa.PrimaryKeyConstraint("entry_id", "installment_no"),
+)

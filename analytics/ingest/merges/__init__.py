@@ -23,6 +23,7 @@ from analytics.ingest.merges.disputes import merge_disputes
 from analytics.ingest.merges.dunning_history import merge_dunning_history
 from analytics.ingest.merges.entries import merge_entries
 from analytics.ingest.merges.fx_rates import merge_fx_rates
+from analytics.ingest.merges.installments import merge_installments
 from analytics.ingest.merges.write_offs import merge_write_offs
 from analytics.ingest.progress import Clock
 from analytics.ingest.staging import Staging
@@ -39,6 +40,7 @@ MERGES: dict[str, Merge] = {
     "contacts": merge_contacts,
     "disputes": merge_disputes,
     "dunning-history": merge_dunning_history,
+    "installments": merge_installments,
 }
 
 
