@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
@@ -19,6 +18,7 @@ from analytics.ingest.validation import validate
 from analytics.kpis.aging import aging_buckets
 from analytics.migrations import connect
 from analytics.store.connection import Store
+from tests.conftest import empty_postgres
 
 INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
                                                 "posting_date": "date", "due_date": "due", "amount": "amount"})
@@ -37,12 +37,7 @@ def store(request, tmp_path: Path):
     """An empty store: DuckDB, and the same tests again on PostgreSQL (the `pg_url` fixture)."""
     url = str(tmp_path / "ardesk.duckdb")
     if request.param == "postgres":
-        url = request.getfixturevalue("pg_url")
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-        engine.dispose()
+        url = empty_postgres(request.getfixturevalue("pg_url"))
     s = connect(url)
     yield s
     s.close()

@@ -14,7 +14,6 @@ from datetime import date
 
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 
 from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
 from analytics.kpis.bad_debt import roll_rates
@@ -22,6 +21,7 @@ from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import current_open_amounts, portfolio_summary
 from analytics.migrations import connect
 from analytics.store.connection import Store, bulk_insert
+from tests.conftest import empty_postgres
 from tests.ledger_builder import LedgerBuilder
 
 LABELS = ["Current", "1-30", "31-60", "61-90", "91-120", "120+"]
@@ -51,13 +51,7 @@ def ledger_store(request, store: Store):
         build(store)
         yield store
         return
-    url = request.getfixturevalue("pg_url")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    pg = connect(url)
+    pg = connect(empty_postgres(request.getfixturevalue("pg_url")))
     try:
         build(pg)
         yield pg
