@@ -37,18 +37,10 @@ system-test-deps:
 
 ## test: lint, the architecture's import contracts, then the whole suite (page, browser, SMTP and PostgreSQL tests included)
 # ARDESK_REQUIRE_PG=1: the PostgreSQL tests fail instead of skipping when no server can be had.
-# The 5-minute soak (tests/test_soak.py) mostly waits on its browsers, so it runs beside the rest of
-# the suite instead of after it: the two together take about as long as the rest alone. Its output is
-# printed when it ends; either one failing fails `make test`.
 test: $(VENV)/.dev system-test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo --no-cache
-	@soak_log=$$(mktemp); \
-	ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider tests/test_soak.py > $$soak_log 2>&1 & soak=$$!; \
-	trap "kill $$soak 2>/dev/null" INT TERM; \
-	ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider --ignore=tests/test_soak.py; rest=$$?; \
-	wait $$soak; soak_rc=$$?; echo "--- the soak (tests/test_soak.py):"; cat $$soak_log; rm -f $$soak_log; \
-	[ $$rest -eq 0 ] && [ $$soak_rc -eq 0 ]
+	ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
