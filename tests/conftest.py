@@ -362,6 +362,17 @@ def pg_store(pg_url: str) -> Iterator[Store]:
     store.close()
 
 
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_on_each_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """An empty store on DuckDB, and again on the test PostgreSQL: a test taking it runs on both."""
+    url = str(tmp_path / "ardesk.duckdb")
+    if request.param == "postgres":
+        url = empty_postgres(request.getfixturevalue("pg_url"))
+    store = connect(url)
+    yield store
+    store.close()
+
+
 @pytest.fixture
 def smtp():
     """A real SMTP server on loopback and an outreach config pointing at it: (recorder, config)."""

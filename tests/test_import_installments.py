@@ -16,9 +16,7 @@ from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
 from analytics.ingest.validation import validate
 from analytics.kpis.aging import aging_buckets
-from analytics.migrations import connect
 from analytics.store.connection import Store
-from tests.conftest import empty_postgres
 
 INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
                                                 "posting_date": "date", "due_date": "due", "amount": "amount"})
@@ -32,15 +30,10 @@ HEADER = "Invoice,Due,Amount\n"
 SCHEDULE = "INV1,2024-01-31,100.00\nINV1,2024-02-29,100.00\nINV1,2024-03-31,100.00\n"
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, tmp_path: Path):
-    """An empty store: DuckDB, and the same tests again on PostgreSQL (the `pg_url` fixture)."""
-    url = str(tmp_path / "ardesk.duckdb")
-    if request.param == "postgres":
-        url = empty_postgres(request.getfixturevalue("pg_url"))
-    s = connect(url)
-    yield s
-    s.close()
+@pytest.fixture
+def store(store_on_each_engine: Store) -> Store:
+    """An empty store on DuckDB, and again on PostgreSQL: the same results."""
+    return store_on_each_engine
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

@@ -5,7 +5,6 @@ recipients, dated disputes in dunning/worklist/Customer 360, dunning effectivene
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -22,24 +21,16 @@ from analytics.collections.worklist import worklist
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
 from analytics.kpis.dunning_effectiveness import dunning_effectiveness
-from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.collector_data import add_dunning_config
-from tests.conftest import empty_postgres
 
 ANA = Actor("ana.collector", "collector", "Ana Collector")
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An empty store on DuckDB, and again on PostgreSQL (the `pg_url` fixture): the same results."""
-    if request.param == "duckdb":
-        s = connect(str(tmp_path / "ardesk.duckdb"))
-    else:
-        url = request.getfixturevalue("pg_url")
-        s = connect(empty_postgres(url))
-    yield s
-    s.close()
+@pytest.fixture
+def store(store_on_each_engine: Store) -> Store:
+    """An empty store on DuckDB, and again on PostgreSQL: the same results."""
+    return store_on_each_engine
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
