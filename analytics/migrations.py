@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    collector_targets,
     customer_attributes,
     dunning_stage_results,
     invoice_installments,
@@ -115,6 +116,10 @@ def _v13_invoice_installments(conn: sa.Connection) -> None:
     _create_tables(conn, invoice_installments)
 
 
+def _v14_collector_targets(conn: sa.Connection) -> None:
+    _create_tables(conn, collector_targets)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -132,6 +137,8 @@ MIGRATIONS: list[Migration] = [
     (12, "customer_attributes: every extra column of a customers file, by name", _v12_customer_attributes),
     (13, "invoice_installments: an invoice's payment schedule, each installment aging on its own due date",
      _v13_invoice_installments),
+    (14, "collector_targets: calls, emails, overdue balance, 90+ share and promises kept expected per period",
+     _v14_collector_targets),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

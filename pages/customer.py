@@ -1,7 +1,7 @@
 """Customer 360: the numbers, aging, open invoices, ledger, contacts and one timeline, with the
 outreach and follow-up panels. Reads the customer from the URL (`?customer=ID`)."""
 
-from datetime import date, timedelta
+from datetime import timedelta
 
 import streamlit as st
 
@@ -25,6 +25,7 @@ from analytics.collections.customer_360 import (
     open_invoices,
     timeline,
 )
+from analytics.collections.disputes import DEFAULT_ANSWER_DAYS, DISPUTE_ANSWER_DAYS
 from analytics.collections.followups import (
     CALL_OUTCOMES,
     DISPUTE_DEPARTMENTS,
@@ -46,7 +47,7 @@ from analytics.collections.outreach.delivery import retry_queued, send_now
 from analytics.collections.outreach.outbox import emails_in_window, last_contact, outbox
 from analytics.collections.outreach.queue import preview
 from analytics.collections.outreach.templates import list_templates
-from analytics.collections.worklist import default_as_of
+from analytics.collections.worklist import default_as_of, next_customer
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
@@ -60,6 +61,8 @@ def done(name: str, key: str, message: str) -> None:
     """Mark the action done and show `message` (markdown: user text in it is escaped) after the rerun."""
     action_done(name, key)
     st.session_state["customer_flash"] = message
+    for field in [k for k in st.session_state if isinstance(k, str) and k.startswith(f"{name}_")]:
+        del st.session_state[field]  # the form comes back empty
     st.rerun()
 
 
@@ -84,6 +87,19 @@ if not customer_id:
 
 as_of = default_as_of(store)
 refresh_promise_statuses(store, as_of)
+
+# -- "Next item": opened from the worklist, walk it without going back --------------------------------
+walk = st.session_state.get("worklist_walk")
+if walk and st.button("Next item", icon=":material/skip_next:", key="customer_next_item",
+                      help="The top customer of the worklist (recomputed), passing over those opened from it"):
+    walk["seen"] = [*walk["seen"], customer_id]
+    following = next_customer(store, walk["as_of"], walk["collector"], walk["seen"])
+    if following is None:
+        st.session_state.pop("worklist_walk", None)
+        st.session_state["worklist_flash"] = "You have walked the whole list."
+        st.switch_page("pages/worklist.py")
+    st.query_params["customer"] = following
+    st.rerun()
 head = customer_header(store, customer_id, as_of)
 if head is None:
     st.error(f"There is no customer {escape_markdown(repr(customer_id))}.")
@@ -108,12 +124,25 @@ m[3].metric("DSO (days)", "—" if head["dso"] is None else f"{head['dso']:.0f}"
 m[4].metric("Average days late", "—" if head["avg_days_late"] is None else f"{head['avg_days_late']:.1f}",
             help="Amount-weighted, payments applied in the last 365 days.")
 m[5].metric("Open invoices", head["open_invoices"])
+events = timeline(store, customer_id)
+open_tasks = events[(events["kind"] == "task") & (events["status"] == "open")] if len(events) else events
+for task in open_tasks.itertuples(index=False):
+    line, button = st.columns([6, 1])
+    line.text(f"Open task, due {task.due_date}: {task.subject}")
+    if button.button("Done", key=f"task_done_{task.activity_id}"):
+        try:
+            complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
+        except (FollowUpError, PermissionDenied) as exc:
+            st.error(escape_markdown(exc))
+        else:
+            st.session_state["customer_flash"] = "Task completed."
+            st.rerun()
 
-tabs = st.tabs(["Timeline", "Open invoices", "Ledger", "Contacts", "Outreach", "Follow-up"])
+tabs = st.tabs(["Timeline", "Open invoices", "Ledger", "Contacts", "Outreach", "Follow-up"], key="customer_tab",
+               on_change="rerun")  # the chosen tab stays chosen after a submit
 
 # -- timeline ---------------------------------------------------------------------------------------
 with tabs[0]:
-    events = timeline(store, customer_id)
     if events.empty:
         st.info("No activity yet.")
     else:
@@ -263,7 +292,7 @@ with tabs[5]:
     invoice_choices = {None: "(whole account)"} | {
         int(r.entry_id): f"{r.document_number} · {r.open_amount:,.2f} · {r.days_overdue} days" for r in
         invoices.itertuples(index=False)}
-    today = date.today()
+    today = as_of  # dates default from the list's as-of date, never the machine clock
     can_act, can_note = may(actor, "act_on_customers"), may(actor, "add_notes")
 
     def attempt(name: str, message: str, write, *content: object) -> None:  # noqa: ANN001 - write(key)
@@ -303,7 +332,7 @@ with tabs[5]:
         invoice = c3.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="promise_invoice")
         if st.form_submit_button("Record promise"):
             attempt("promise", f"Promise recorded: {amount:,.2f} {cur} by {promised}.", lambda key: promise_to_pay(
-                store, actor, customer_id, amount, promised, entry_id=invoice, idempotency_key=key),
+                store, actor, customer_id, amount, promised, entry_id=invoice, today=today, idempotency_key=key),
                 amount, promised, invoice)
 
     with st.form("dispute_form"):
@@ -313,10 +342,16 @@ with tabs[5]:
         d_amount = c2.number_input(f"Amount ({cur})", min_value=0.0, step=100.0, key="dispute_amount")
         department = c3.selectbox("Department to answer", DISPUTE_DEPARTMENTS, key="dispute_department")
         d_invoice = c4.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="dispute_invoice")
+        d_due = st.date_input("Answer due", value=None, key="dispute_answer_due",
+                              help=f"Blank: {as_of} + the department's days ("
+                                   + ", ".join(f"{d} {n}" for d, n in DISPUTE_ANSWER_DAYS.items())
+                                   + "). The dispute waits with the department until then.")
         if st.form_submit_button("Open dispute"):
-            attempt("dispute", "Dispute opened.", lambda key: open_dispute(
-                store, actor, customer_id, reason, d_amount, department, entry_id=d_invoice, idempotency_key=key),
-                reason, d_amount, department, d_invoice)
+            answer_due = d_due or today + timedelta(days=DISPUTE_ANSWER_DAYS.get(department, DEFAULT_ANSWER_DAYS))
+            attempt("dispute", f"Dispute opened: {escape_markdown(department)} to answer by {answer_due}.",
+                    lambda key: open_dispute(store, actor, customer_id, reason, d_amount, department, entry_id=d_invoice,
+                                             answer_due=answer_due, idempotency_key=key),
+                    reason, d_amount, department, d_invoice)
     disputes = events[(events["kind"] == "dispute") & (events["status"] == "open")] if len(events) else events
     if len(disputes):
         with st.form("resolve_form"):
@@ -337,14 +372,8 @@ with tabs[5]:
         assignee = c3.text_input("Assignee (username)", value=actor.username, key="task_assignee")
         if st.form_submit_button("Add task"):
             attempt("task", "Task added.", lambda key: add_task(
-                store, actor, customer_id, subject, due, assignee, idempotency_key=key), subject, due, assignee)
-    tasks = events[(events["kind"] == "task") & (events["status"] == "open")] if len(events) else events
-    for task in tasks.itertuples(index=False):
-        if st.button(f"Done: {escape_markdown(task.subject)} (due {task.due_date})",
-                     key=f"task_done_{task.activity_id}"):
-            complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
-            st.session_state["customer_flash"] = "Task completed."
-            st.rerun()
+                store, actor, customer_id, subject, due, assignee, today=today, idempotency_key=key),
+                subject, due, assignee)
 
     with st.form("escalate_form"):
         st.markdown("**Escalate**")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -160,7 +161,13 @@ def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(de
     mine = worklist(demo_store, as_of, "ana.collector")
     assert len(mine) > 0 and len(team) > len(mine)
     assert set(team["reason"]) <= set(REASON_LABELS)
-    assert team["priority"].is_monotonic_decreasing
+    for _group, part in team.groupby("group"):
+        assert part["priority"].is_monotonic_decreasing
+    now = team[team.group == "now"]
+    assert now["rank"].tolist() == list(range(1, len(now) + 1)) and team["group"].tolist() == sorted(
+        team["group"], key=["now", "upcoming", "stale"].index)
+    assert team[team.group != "now"]["rank"].isna().all()
+    assert (team[team.group == "stale"]["since"] < pd.Timestamp(as_of - timedelta(days=90))).all()
     product = (team["amount_at_risk"] * team["days_factor"] * team["history_factor"]).round(0)
     assert (product == team["priority"]).all()
     owners = demo_store.read("SELECT customer_id, collector FROM customers")

@@ -73,6 +73,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "import_data": frozenset({"admin"}),
     "manage_users": frozenset({"admin"}),
     "manage_contacts": frozenset({"collector", "admin"}),  # add, edit, deactivate, mark an email bounced
+    "set_targets": frozenset({"admin"}),  # per-collector targets (a manager: admin here)
 }
 
 

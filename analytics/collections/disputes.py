@@ -15,3 +15,18 @@ def open_dispute_sql(alias: str = "a", as_of: str = ":as_of") -> str:
     """SQL condition: the activity aliased `alias` is a dispute open as of the date `as_of`."""
     return (f"{alias}.kind = 'dispute' AND CAST({alias}.occurred_at AS DATE) <= {as_of} "
             f"AND ({alias}.resolved_at IS NULL OR CAST({alias}.resolved_at AS DATE) > {as_of})")
+
+
+# How long a department has to answer a dispute, in days from the day it was opened, when the
+# dispute does not carry its own answer date (`activities.due_date`). Until then the dispute waits
+# with its department; it reaches the collector's worklist only once the answer is overdue.
+DISPUTE_ANSWER_DAYS = {"sales": 10, "logistics": 10, "billing": 7, "quality": 14, "legal": 30, "collections": 7}
+DEFAULT_ANSWER_DAYS = 10  # a department not listed above
+
+
+def answer_due_sql(alias: str = "a") -> str:
+    """SQL: the date the dispute aliased `alias` must be answered by: its own `due_date`, else the day
+    it was opened + DISPUTE_ANSWER_DAYS of its department (DEFAULT_ANSWER_DAYS for any other)."""
+    days = " ".join(f"WHEN '{d}' THEN {n}" for d, n in DISPUTE_ANSWER_DAYS.items())
+    return (f"COALESCE({alias}.due_date, CAST({alias}.occurred_at AS DATE) + "
+            f"CASE {alias}.department {days} ELSE {DEFAULT_ANSWER_DAYS} END)")

@@ -151,14 +151,19 @@ def promise_to_pay(store: Store, actor: Actor, customer_id: str, amount: float, 
 
 
 def open_dispute(store: Store, actor: Actor, customer_id: str, reason: str, amount: float, department: str, *,
-                 entry_id: int | None = None, note: str = "", idempotency_key: str | None = None) -> int:
-    """A dispute (reason, amount, the department that must answer); status open."""
+                 entry_id: int | None = None, note: str = "", idempotency_key: str | None = None,
+                 answer_due: date | None = None) -> int:
+    """A dispute (reason, amount, the department that must answer); status open.
+
+    `answer_due` (stored in `due_date`): the date the department must answer by; blank means the
+    department's standard (`disputes.answer_due_sql`). The dispute reaches the worklist only after it."""
     text = _check_text("reason", reason)
     value = _check_amount("amount", amount)
     if department not in DISPUTE_DEPARTMENTS:
         raise FollowUpError(f"department {department!r}: choose one of {', '.join(DISPUTE_DEPARTMENTS)}.")
     return _record(store, actor, "act_on_customers", customer_id, "dispute", {
         "reason": text, "amount": value, "department": department, "status": "open", "entry_id": entry_id,
+        "due_date": answer_due,
         "subject": f"Dispute ({department}): {text}", "body": _check_text("note", note, False, 4000),
     }, idempotency_key)
 

@@ -4,16 +4,27 @@ Reasons (one row per customer and reason; per stage for dunning):
 - `dunning_stage`: open invoices due for their next dunning stage (see `dunning_schedule`);
 - `promise_due_today`: a pending promise to pay whose date is D;
 - `broken_promise`: a promise broken within the last 30 days;
-- `dispute_waiting`: a dispute open as of D (`collections.disputes`) waiting for an answer;
-- `task_due`: an open task due on or before D (for the collector: tasks assigned to them);
+- `dispute_waiting`: a dispute open as of D (`collections.disputes`) whose answer is overdue: its
+  answer date (`answer_due_sql`: the dispute's own `due_date`, else opened + the department's
+  DISPUTE_ANSWER_DAYS) is before D. Until then it waits with its department, not on the list, so
+  a dispute the collector logs today never becomes their item today;
+- `task_due`: an open task due on or before D + UPCOMING_TASK_DAYS (for the collector: tasks
+  assigned to them); one due after D is shown as upcoming (group 'upcoming', not yet due);
 - `newly_past_due`: the customer's oldest open invoice went past due in the last 7 days;
 - `no_ap_contact`: a customer with open invoices and no active accounts-payable contact with an
   email that has not bounced, or a phone (`collections.contacts`: a working contact).
-An item leaves the list when acted on: tasks when completed; `no_ap_contact` when a contact is
+An item leaves the list when acted on: tasks only when completed (`followups.complete_task`); `no_ap_contact` when a contact is
 added; the others when an email, letter, call, note, promise, dispute, escalation or
 reassignment is logged for the customer after the item arose (the activity that raised it, such
 as the dispute itself, does not count; a dunning stage also leaves when its run is recorded). A snooze (activity kind 'snooze', `target` = a reason code or empty for all)
 hides the customer's items until its date.
+
+Groups (column `group`): 'now' (the list, ranked), 'upcoming' (tasks not yet due) and 'stale'
+(items that arose more than STALE_DAYS before D, e.g. a task due two years ago: grouped apart,
+not ranked with the rest). `rank` is 1..n within 'now' (blank elsewhere). `band` splits 'now' by
+priority mass: walking down the ranks, an item is High while the items above it hold less than
+HIGH_SHARE (50 %) of the group's total priority, Medium while they hold less than MEDIUM_SHARE
+(80 %), else Low (and Low when its priority is 0); upcoming and stale items are Low.
 
 Priority = amount_at_risk × days_factor × history_factor, each a column:
 - amount_at_risk: dunning items: the open amount of the invoices due for the stage; other items:
@@ -31,7 +42,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.collections.customer_360 import AVG_DAYS_LATE_SQL, HISTORY_DAYS
-from analytics.collections.disputes import open_dispute_sql
+from analytics.collections.disputes import answer_due_sql, open_dispute_sql
 from analytics.collections.dunning_schedule import CONFIG_OF_CUSTOMER_SQL, DUE_CTES
 from analytics.collections.followups import refresh_promise_statuses
 from analytics.ledger.open_items import OPEN_ITEMS_SQL, ledger_bounds
@@ -40,6 +51,10 @@ from analytics.store.connection import Store
 
 BROKEN_PROMISE_DAYS = 30
 NEWLY_PAST_DUE_DAYS = 7
+UPCOMING_TASK_DAYS = 7  # tasks due within a week after D are shown, marked as not yet due
+STALE_DAYS = 90  # items that arose longer ago than this are grouped apart as stale
+HIGH_SHARE, MEDIUM_SHARE = 0.5, 0.8  # priority bands by share of the ranked list's priority mass
+GROUPS = ("now", "upcoming", "stale")
 ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "reassignment")
 
 REASON_LABELS = {
@@ -55,6 +70,7 @@ REASON_LABELS = {
 WORKLIST_COLUMNS = [
     "priority", "customer_id", "customer_name", "collector", "reason", "reason_label", "detail",
     "amount_at_risk", "days_factor", "history_factor", "since", "entry_id", "activity_id", "template",
+    "group", "rank", "band",
 ]
 
 _ACTION_LIST = ", ".join(f"'{k}'" for k in ACTION_KINDS)
@@ -95,15 +111,15 @@ last_action AS (
     UNION ALL
     SELECT customer_id, 'dispute_waiting',
            'Dispute with ' || COALESCE(department, '?') || ' since ' || CAST(CAST(occurred_at AS DATE) AS VARCHAR)
-             || ': ' || COALESCE(reason, ''),
-           entry_id, activity_id, occurred_at, NULL, NULL
-    FROM activities a WHERE {open_dispute_sql("a")}
+             || ', answer was due ' || CAST({answer_due_sql("a")} AS VARCHAR) || ': ' || COALESCE(reason, ''),
+           entry_id, activity_id, CAST({answer_due_sql("a")} + 1 AS TIMESTAMP), NULL, NULL
+    FROM activities a WHERE {open_dispute_sql("a")} AND {answer_due_sql("a")} < :as_of
     UNION ALL
     SELECT customer_id, 'task_due',
            'Task due ' || CAST(due_date AS VARCHAR) || ' for ' || COALESCE(assignee, '?') || ': '
              || COALESCE(subject, ''),
-           entry_id, activity_id, CAST(NULL AS TIMESTAMP), NULL, NULL
-    FROM activities WHERE kind = 'task' AND status = 'open' AND due_date <= :as_of {{task_filter}}
+           entry_id, activity_id, CAST(due_date AS TIMESTAMP), NULL, NULL
+    FROM activities WHERE kind = 'task' AND status = 'open' AND due_date <= :task_horizon {{task_filter}}
     UNION ALL
     SELECT customer_id, 'newly_past_due',
            'Oldest open invoice went past due ' || CAST(max_dpd AS VARCHAR) || ' day(s) ago',
@@ -131,7 +147,7 @@ LEFT JOIN cust cu ON cu.customer_id = r.customer_id
 LEFT JOIN history h ON h.customer_id = r.customer_id
 LEFT JOIN last_action la ON la.customer_id = r.customer_id
 WHERE (r.reason = 'task_due' OR c.status NOT IN ('with_agency', 'written_off'))
-  AND (r.since IS NULL OR la.acted_at IS NULL OR la.acted_at <= r.since)
+  AND (r.reason = 'task_due' OR r.since IS NULL OR la.acted_at IS NULL OR la.acted_at <= r.since)
   AND NOT EXISTS (SELECT 1 FROM activities s WHERE s.kind = 'snooze' AND s.customer_id = r.customer_id
                   AND s.due_date > :as_of AND (s.target IS NULL OR s.target = r.reason))
   {{collector_filter}}
@@ -154,6 +170,7 @@ def worklist(store: Store, as_of: date, collector: str | None = None) -> pd.Data
         "as_of": as_of, "reporting": load_settings().reporting_currency,
         "history_start": as_of - timedelta(days=HISTORY_DAYS),
         "broken_since": as_of - timedelta(days=BROKEN_PROMISE_DAYS), "newly_days": NEWLY_PAST_DUE_DAYS,
+        "task_horizon": as_of + timedelta(days=UPCOMING_TASK_DAYS),
     }
     task_filter = collector_filter = ""
     if collector:
@@ -168,5 +185,32 @@ def worklist(store: Store, as_of: date, collector: str | None = None) -> pd.Data
     frame["days_factor"] = frame["days_factor"].astype(int)
     frame["history_factor"] = frame["history_factor"].astype(float).round(3)
     frame["priority"] = (frame["amount_at_risk"] * frame["days_factor"] * frame["history_factor"]).round(0)
-    frame = frame.sort_values(["priority", "customer_id", "reason"], ascending=[False, True, True])
-    return frame[WORKLIST_COLUMNS].reset_index(drop=True)
+    return _ranked(frame, as_of)[WORKLIST_COLUMNS]
+
+
+def _ranked(frame: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """Group, order, rank and band the items (the rules in the module docstring)."""
+    since = pd.to_datetime(frame["since"])
+    group = pd.Series("now", index=frame.index)
+    group[since < pd.Timestamp(as_of - timedelta(days=STALE_DAYS))] = "stale"
+    group[(frame["reason"] == "task_due") & (since > pd.Timestamp(as_of))] = "upcoming"
+    frame = frame.assign(group=group, order=group.map({g: i for i, g in enumerate(GROUPS)}))
+    frame = frame.sort_values(["order", "priority", "customer_id", "reason"],
+                              ascending=[True, False, True, True]).reset_index(drop=True)
+    ranked = frame["group"] == "now"
+    frame["rank"] = pd.Series(range(1, int(ranked.sum()) + 1), index=frame.index[ranked], dtype="Int64")
+    mass = frame["priority"].where(ranked, 0.0)
+    total = float(mass.sum())
+    above = (mass.cumsum() - mass) / total if total > 0 else pd.Series(1.0, index=frame.index)
+    frame["band"] = "Low"
+    frame.loc[ranked & (frame["priority"] > 0) & (above < MEDIUM_SHARE), "band"] = "Medium"
+    frame.loc[ranked & (frame["priority"] > 0) & (above < HIGH_SHARE), "band"] = "High"
+    return frame
+
+
+def next_customer(store: Store, as_of: date, collector: str | None, skip: tuple[str, ...] | list[str] = ()) -> str | None:
+    """The customer of the highest-ranked item on the list now (group 'now', recomputed), passing over
+    the customers in `skip` (the one just worked, those already walked); None when none is left."""
+    items = worklist(store, as_of, collector)
+    left = items[(items["group"] == "now") & ~items["customer_id"].isin(list(skip))]
+    return None if left.empty else str(left["customer_id"].iloc[0])

@@ -337,3 +337,14 @@ invoice_installments = sa.Table(  # v13: an invoice's payment schedule; the inst
     sa.Column("amount", Money, nullable=False),  # > 0, in the invoice's currency
     sa.PrimaryKeyConstraint("entry_id", "installment_no"),
 )
+
+collector_targets = sa.Table(  # v14: what a manager expects of a collector per period (`collections.targets`)
+    "collector_targets", metadata,
+    sa.Column("collector", sa.String(64), nullable=False),
+    sa.Column("metric", sa.String(40), nullable=False),  # calls, emails, overdue_balance, share_90_plus, promises_kept_pct
+    sa.Column("period", sa.String(10), nullable=False),  # day, week, month
+    sa.Column("target", Money, nullable=False),  # a count, an amount (reporting currency) or a percent
+    sa.Column("set_by", sa.String(64), nullable=False),
+    sa.Column("set_at", sa.DateTime, nullable=False),
+    sa.PrimaryKeyConstraint("collector", "metric", "period"),
+)
