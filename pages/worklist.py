@@ -113,6 +113,8 @@ else:
     st.caption(f"**{len(now)} item{'s' * (len(now) != 1)} · {customers} customer{'s' * (customers != 1)}** · "
                + " · ".join(f"{REASON_LABELS[r]}: {n}" for r, n in counts.items())
                + " · click a row to open the customer")
+    st.caption("Priority = amount at risk × days factor (oldest days past due, at least 1) × history factor "
+               "(1 + average days late over the last year, 0 to 90, ÷ 30); hover the headers for more.")
     gen = st.session_state.get("worklist_table_gen", 0)
     picked_rows = st.dataframe(shown_columns(now), hide_index=True, width="stretch", column_config=COLUMNS,
                                height=min(38 + 35 * len(now), 560), on_select="rerun", selection_mode="single-row",
