@@ -131,7 +131,8 @@ if len(tasks):
     for task in tasks.head(30).itertuples(index=False):
         line, button = st.columns([6, 1])
         state = {"now": "due", "upcoming": "not yet due", "stale": "stale"}[task.group]
-        line.text(f"{task.customer_name} ({task.customer_id}) · {state} · {task.detail}")
+        line.markdown(f"**{escape_markdown(task.customer_name)}** ({escape_markdown(task.customer_id)}) · {state} · "
+                      f"{escape_markdown(task.detail)}")
         if button.button("Done", key=f"worklist_task_done_{int(task.activity_id)}"):
             try:
                 complete_task(store, actor, int(task.activity_id))

@@ -80,7 +80,8 @@ def test_user_text_reads_literally_and_fetches_nothing(browser, hostile_app: str
     # -- a collector: their worklist, the customer's 360 (every tab), a bulk send, a bad link
     ctx, page = _signed_in(browser, hostile_app, COLLECTOR)
     _open(page, "/worklist", "Worklist")
-    expect(page.get_by_role("link", name=f"Open {hostile('EVILname', counter.port)} (customer 360)")).to_be_visible()
+    expect(literal("EVILname")).to_be_visible()  # its task, upcoming: a line of the Tasks section
+    expect(literal("EVILtask")).to_be_visible()
     _open(page, f"/customer?customer={HOSTILE_CUSTOMER}", "Customer 360")
     expect(page.get_by_role("heading", name=f"{hostile('EVILname', counter.port)} ({HOSTILE_CUSTOMER})")).to_be_visible()
     for tag, length in (("EVILnote", 60), ("EVILdispute", None), ("EVILtask", None)):
@@ -89,7 +90,8 @@ def test_user_text_reads_literally_and_fetches_nothing(browser, hostile_app: str
     expect(page.get_by_text(re.compile(r"Friendly reminder: \d open invoices? for "
                                        + re.escape(hostile("EVILname", counter.port))))).to_be_visible()
     page.get_by_role("tab", name="Follow-up").click()
-    expect(page.get_by_role("button", name=f"Done: {hostile('EVILtask', counter.port)}")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"Open task, due \d{4}-\d{2}-\d{2}: "  # in the header, with its Done
+                                       + re.escape(hostile("EVILtask", counter.port))))).to_be_visible()
     screenshot(page, "plain_text_customer_follow_up")
     _open(page, "/bulk", "Bulk outreach")
     page.get_by_text("Select all").click()
