@@ -60,7 +60,7 @@ show_table(team, f"collector_kpis_{view.start:%Y-%m}_{view.end:%Y-%m}", "team_ta
 st.subheader("Targets")
 if flash := st.session_state.pop("team_flash", None):
     st.success(flash)
-progress = target_progress(store, view.end, None)
+progress = cached(target_progress, store, view.end, None)
 if progress.empty:
     st.info("No targets set yet." + (" Set one below." if may(actor, "set_targets") else ""))
 else:

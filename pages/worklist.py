@@ -20,6 +20,7 @@ from analytics.collections.worklist import (
     worklist,
 )
 from analytics.settings import load_settings
+from pages.cached import cached
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import downloads
@@ -49,7 +50,7 @@ if flash := st.session_state.pop("worklist_flash", None):
     st.success(flash)
 
 # -- targets: the period's progress of the collector shown ---------------------------------------
-progress = target_progress(store, as_of, collector) if collector else None
+progress = cached(target_progress, store, as_of, collector) if collector else None
 if progress is not None and len(progress):
     st.caption(f"Targets for {escape_markdown(collector)} (the period holding {as_of})")
     for start in range(0, len(progress), 5):
