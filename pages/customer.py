@@ -129,7 +129,7 @@ open_tasks = events[(events["kind"] == "task") & (events["status"] == "open")] i
 for task in open_tasks.itertuples(index=False):
     line, button = st.columns([6, 1])
     line.text(f"Open task, due {task.due_date:%Y-%m-%d}: {task.subject}")
-    if button.button("Done", key=f"task_done_{task.activity_id}"):
+    if button.button("Done", key=f"header_task_done_{int(task.activity_id)}"):
         try:
             complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
         except (FollowUpError, PermissionDenied) as exc:

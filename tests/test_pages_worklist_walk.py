@@ -83,6 +83,12 @@ def test_customer_360_walks_the_list_keeps_the_tab_and_clears_the_form(ledger: P
     assert at.success[0].value == f"Promise recorded: 120.00 USD by {E + timedelta(days=7)}."
     assert at.session_state["customer_tab"] == "Follow-up"  # still on the follow-up tab
     assert at.number_input(key="promise_amount").value == 300.0  # the form is back to its defaults
+    at.text_input(key="task_subject").input("Check the remittance")
+    _button(at, "Add task").click().run()
+    assert at.success[0].value == "Task added." and at.text_input(key="task_subject").value == ""
+    assert [t.value for t in at.text] == [f"Open task, due {E + timedelta(days=3)}: Check the remittance"]
+    next(b for b in at.button if b.key.startswith("header_task_done_")).click().run()
+    assert at.success[0].value == "Task completed." and at.text == []
     _button(at, "Next item").click().run()
     assert at.subheader[0].value == "Acme 2 (C2)"  # C3 was worked: the next customer of the list
     _button(at, "Next item").click().run()
