@@ -49,6 +49,9 @@ items = worklist(store, as_of, collector)
 if flash := st.session_state.pop("worklist_flash", None):
     st.success(flash)
 
+SHORT_LABELS = {"calls": "Calls", "emails": "Emails", "overdue_balance": "Overdue", "share_90_plus": "90+ share",
+                "promises_kept_pct": "Kept"}  # the full label (and the currency) in each tile's help
+
 # -- targets: the period's progress of the collector shown ---------------------------------------
 progress = cached(target_progress, store, as_of, collector) if collector else None
 if progress is not None and len(progress):
@@ -56,15 +59,16 @@ if progress is not None and len(progress):
     for start in range(0, len(progress), 5):
         cells = st.columns(5)
         for cell, t in zip(cells, progress.iloc[start:start + 5].itertuples(index=False), strict=False):
-            unit = currency if t.unit == "amount" else ("%" if t.unit == "%" else "")
-            actual = "n/a" if pd.isna(t.actual) else f"{t.actual:,.0f}{unit if unit == '%' else ''}"
-            cell.metric(f"{t.label} per {t.period}", actual, border=True,
-                        delta=f"{'met' if t.met else 'not yet'}: {t.direction} {t.target:,.0f}"
-                              f"{unit if unit == '%' else ''}",
+            pct = "%" if t.unit == "%" else ""
+            actual = "n/a" if pd.isna(t.actual) else f"{t.actual:,.{1 if pct else 0}f}{pct}"
+            sign = "≥" if t.direction == "at least" else "≤"
+            cell.metric(f"{SHORT_LABELS.get(t.metric, t.label)} · {t.period}", actual, border=True,
+                        delta=f"{'met' if t.met else 'not yet'} {sign} {t.target:,.0f}{pct}",
                         delta_color="normal" if t.met else "inverse",
-                        help=f"{t.period_start} to {t.period_end}; progress "
-                             f"{'n/a' if pd.isna(t.progress_pct) else f'{t.progress_pct:.0f} %'}"
-                             + (f" (amounts in {currency})" if t.unit == "amount" else ""))
+                        help=f"{t.label} per {t.period}, {t.direction} {t.target:,.2f}{pct}"
+                             + (f" {currency}" if t.unit == "amount" else "")
+                             + f"; {t.period_start} to {t.period_end}; progress "
+                             + ("n/a" if pd.isna(t.progress_pct) else f"{t.progress_pct:.0f} %"))
 
 
 def open_customer(customer_id: str) -> None:

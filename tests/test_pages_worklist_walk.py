@@ -58,8 +58,8 @@ def test_worklist_ranks_bands_groups_and_dates_from_as_of(ledger: Path) -> None:
     assert [s.value for s in at.subheader][:2] == ["Tasks", "Upcoming tasks (not yet due): 1"]
     assert at.dataframe[1].value["customer_id"].tolist() == ["C2"]
     assert at.date_input(key="snooze_until").value == E + timedelta(days=7)
-    calls = next(m for m in at.metric if m.label == "Calls per day")
-    assert calls.value == "0" and calls.delta == "not yet: at least 5"
+    calls = next(m for m in at.metric if m.label == "Calls · day")
+    assert calls.value == "0" and calls.delta == "not yet ≥ 5"
     task = next(b for b in at.button if b.key.startswith("worklist_task_done_"))
     task.click().run()
     assert not at.exception
