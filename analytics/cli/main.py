@@ -12,12 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from analytics.access.roles import PermissionDenied
-from analytics.cli import db, demo, dunning, imports, outreach, report, users
+from analytics.cli import db, demo, dunning, followup, imports, outreach, report, users
 from analytics.cli.output import UserError
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
-COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning)
+COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup)
 
 
 def build_parser() -> argparse.ArgumentParser:
