@@ -8,11 +8,14 @@ run, reloads included, checks the session in the store (ended, idle and absolute
 disabled, password reset since): the cookie is only a random token naming a server-side session,
 so signing out, or out everywhere, ends it for every copy of the cookie.
 
-A deep link is replayed once after sign-in, only to a page the role may open.
+Every page has one URL for every role (`/overview`, `/worklist`, `/customer?customer=ID`): a page
+the role may not open is registered unlisted and says so in words, with links to the role's pages;
+"/" sends each role to its home page's URL. A deep link is replayed once after sign-in.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import quote, urlencode, urlparse
 
 import streamlit as st
@@ -128,14 +131,23 @@ else:
     st.session_state.pop("_sign_in_message", None)
     st.session_state["actor"] = actor
 
-# -- navigation: only the pages the role may open ---------------------------------------------
+# -- navigation: every page at its one URL, the role's pages listed ------------------------------
 if actor is not None:
     home = home_page(actor.role)
+    allowed = allowed_pages(actor.role)
     pages = {}
-    for spec in allowed_pages(actor.role):
-        pages.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is home)
-        )
+    for spec in PAGES:
+        # A page the role may not open is registered too, unlisted, so its URL is the same for every
+        # role: it says in words that this role may not open it (pages.session.require_page).
+        pages.setdefault(spec.section, []).append(st.Page(
+            spec.path, title=spec.title, icon=spec.icon, url_path=spec.key,
+            visibility="visible" if spec in allowed else "hidden"))
+    # "/" lands on the role's home page at that page's own URL (Streamlit serves its default page
+    # at "/" only, so a home page made the default would answer "page not found" at /worklist).
+    home_entry = next(p for group in pages.values() for p in group if p.url_path == home.key)
+    pages[home.section].append(st.Page(
+        partial(st.switch_page, home_entry), title=home.title, icon=home.icon, url_path="home", default=True,
+        visibility="hidden"))
     nav = st.navigation(pages, expanded=True)  # every allowed page listed, none behind "View more"
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
     query, st.session_state["_entry_query"] = st.session_state.get("_entry_query"), None
