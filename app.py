@@ -10,12 +10,11 @@ so signing out, or out everywhere, ends it for every copy of the cookie.
 
 Every page has one URL for every role (`/overview`, `/worklist`, `/customer?customer=ID`): a page
 the role may not open is registered unlisted and says so in words, with links to the role's pages;
-"/" sends each role to its home page's URL. A deep link is replayed once after sign-in.
+"/" shows each role its home page. A deep link is replayed once after sign-in.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from urllib.parse import quote, urlencode, urlparse
 
 import streamlit as st
@@ -142,12 +141,11 @@ if actor is not None:
         pages.setdefault(spec.section, []).append(st.Page(
             spec.path, title=spec.title, icon=spec.icon, url_path=spec.key,
             visibility="visible" if spec in allowed else "hidden"))
-    # "/" lands on the role's home page at that page's own URL (Streamlit serves its default page
-    # at "/" only, so a home page made the default would answer "page not found" at /worklist).
-    home_entry = next(p for group in pages.values() for p in group if p.url_path == home.key)
-    pages[home.section].append(st.Page(
-        partial(st.switch_page, home_entry), title=home.title, icon=home.icon, url_path="home", default=True,
-        visibility="hidden"))
+    # "/" shows the role's home page. Streamlit serves its default page at "/" only, so the home
+    # page made the default would answer "page not found" at /worklist: "/" is an unlisted second
+    # entry for the same file (not a redirect, whose extra run could swallow a first click).
+    pages[home.section].append(st.Page(home.path, title=home.title, icon=home.icon, url_path="home",
+                                       default=True, visibility="hidden"))
     nav = st.navigation(pages, expanded=True)  # every allowed page listed, none behind "View more"
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
     query, st.session_state["_entry_query"] = st.session_state.get("_entry_query"), None

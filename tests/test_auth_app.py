@@ -111,7 +111,8 @@ def test_wrong_password_is_refused_and_the_right_one_signs_in(team_db: Path) -> 
     assert _who(at) == "cfo"  # the same click drew the signed-in app
     assert not at.exception
     assert "Signed in as **Cfo Person** (CFO / controller)" in [c.value for c in at.sidebar.caption]
-    assert _registered(at) == sorted(["", *(str(ROOT / p.path) for p in PAGES)])  # "": "/" to the home page
+    # every page, and the cfo's home page (the Overview) once more, unlisted, at "/"
+    assert _registered(at) == sorted([str(ROOT / "pages/overview.py"), *(str(ROOT / p.path) for p in PAGES)])
     assert at.title[0].value == "Overview"  # the cfo's home page
     s = connect(str(team_db))
     try:
@@ -140,7 +141,7 @@ def test_every_page_has_one_url_for_every_role_and_a_refused_one_says_why(team_d
     allowed = allowed_pages(role)
     at = _signed_in(role, role)
     assert {info["url_pathname"] for info in at._registered_pages.values()} == {"", *(p.key for p in PAGES)}
-    assert at.title[0].value == home_page(role).title  # "/" went on to the role's home page
+    assert at.title[0].value == home_page(role).title  # "/" shows the role's home page
     for spec in PAGES:  # a fresh session per page, as a link opened in a new tab
         at = _signed_in(role, role)
         at.switch_page(spec.path).run()
