@@ -99,6 +99,12 @@ def recorded_before(store: Store, key: str | None) -> int | None:
     return None if found is None else int(found)
 
 
+def _resolve(store: Store, actor: Actor, arguments: dict[str, Any], key: str | None) -> int:
+    _dispute_of(store, arguments["customer_id"], int(arguments["dispute_id"]))
+    return resolve_dispute(store, actor, int(arguments["dispute_id"]), arguments["resolution"],
+                           _optional(arguments.get("note")), idempotency_key=key)
+
+
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
@@ -119,8 +125,7 @@ _RUNNERS: dict[str, Callable[[Store, Actor, dict[str, Any], str | None], Any]] =
         s, a, x["customer_id"], x["reason"], float(x["amount"]), x["department"],
         entry_id=invoice_entry(s, x["customer_id"], x.get("invoice")), note=_optional(x.get("note")),
         idempotency_key=k),
-    "resolve": lambda s, a, x, k: (_dispute_of(s, x["customer_id"], int(x["dispute_id"])), resolve_dispute(
-        s, a, int(x["dispute_id"]), x["resolution"], _optional(x.get("note")), idempotency_key=k))[1],
+    "resolve": _resolve,
     "task": lambda s, a, x, k: add_task(s, a, x["customer_id"], x["subject"], _day(x["due"]),
                                         x.get("assignee") or None, idempotency_key=k),
     "escalate": lambda s, a, x, k: escalate(s, a, x["customer_id"], x["target"], x["reason"], idempotency_key=k),
@@ -142,6 +147,8 @@ def run_action(store: Store, actor: Actor, action: str, arguments: dict[str, Any
     require(actor, ACTIONS[action][0])  # before anything is read for the actor
     key = arguments.get("key")
     if action == "send":
+        if not key:
+            raise FollowUpError("key: required for a send (it makes a repeated send queue one message).")
         row = send_now(store, actor, [arguments["customer_id"]], arguments["template"], action_key=key,
                        as_of=_day(arguments.get("as_of") or default_as_of(store)), note=_optional(arguments.get("note")),
                        attach=arguments.get("attach") or None, config=config).iloc[0]
