@@ -8,7 +8,9 @@ run, reloads included, checks the session in the store (ended, idle and absolute
 disabled, password reset since): the cookie is only a random token naming a server-side session,
 so signing out, or out everywhere, ends it for every copy of the cookie.
 
-A deep link is replayed once after sign-in, only to a page the role may open.
+Every page has one URL for every role (`/overview`, `/worklist`, `/customer?customer=ID`): a page
+the role may not open is registered unlisted and says so in words, with links to the role's pages;
+"/" shows each role its home page. A deep link is replayed once after sign-in.
 """
 
 from __future__ import annotations
@@ -128,14 +130,22 @@ else:
     st.session_state.pop("_sign_in_message", None)
     st.session_state["actor"] = actor
 
-# -- navigation: only the pages the role may open ---------------------------------------------
+# -- navigation: every page at its one URL, the role's pages listed ------------------------------
 if actor is not None:
     home = home_page(actor.role)
+    allowed = allowed_pages(actor.role)
     pages = {}
-    for spec in allowed_pages(actor.role):
-        pages.setdefault(spec.section, []).append(
-            st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key, default=spec is home)
-        )
+    for spec in PAGES:
+        # A page the role may not open is registered too, unlisted, so its URL is the same for every
+        # role: it says in words that this role may not open it (pages.session.require_page).
+        pages.setdefault(spec.section, []).append(st.Page(
+            spec.path, title=spec.title, icon=spec.icon, url_path=spec.key,
+            visibility="visible" if spec in allowed else "hidden"))
+    # "/" shows the role's home page. Streamlit serves its default page at "/" only, so the home
+    # page made the default would answer "page not found" at /worklist: "/" is an unlisted second
+    # entry for the same file (not a redirect, whose extra run could swallow a first click).
+    pages[home.section].append(st.Page(home.path, title=home.title, icon=home.icon, url_path="home",
+                                       default=True, visibility="hidden"))
     nav = st.navigation(pages, expanded=True)  # every allowed page listed, none behind "View more"
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
     query, st.session_state["_entry_query"] = st.session_state.get("_entry_query"), None

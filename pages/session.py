@@ -6,7 +6,7 @@ import streamlit as st
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-from analytics.access.roles import PAGES, Actor
+from analytics.access.roles import PAGES, ROLE_LABELS, Actor, PageSpec, allowed_pages
 from analytics.migrations import connect
 from analytics.store.connection import Store, StoreError, StoreLocked
 
@@ -57,7 +57,11 @@ def current_actor() -> Actor | None:
 
 
 def require_page(key: str) -> Actor:
-    """Stop unless the signed-in user's role may open page `key` (navigation already hides it)."""
+    """Stop unless the signed-in user's role may open page `key`.
+
+    Navigation lists only the role's pages, but every page has its URL for every role (app.py): a
+    page the role may not open stops here, saying so in words (`refusal`), never drawing the page.
+    """
     actor = current_actor()
     spec = next(p for p in PAGES if p.key == key)
     if actor is None:
@@ -68,6 +72,20 @@ def require_page(key: str) -> Actor:
         st.session_state.setdefault("_entry_query", {k: st.query_params.get_all(k) for k in st.query_params})
         st.switch_page("app.py")
     if actor is None or actor.role not in spec.roles:
-        st.error(f"Your role may not open {spec.title}.")
-        st.stop()
+        refuse(spec, actor)
     return actor
+
+
+def refusal(spec: PageSpec, role: str | None) -> str:
+    """What a page says to a role that may not open it: the role, the page, and the role's pages."""
+    mine = ", ".join(p.title for p in allowed_pages(role)) or "none"
+    return f"Your role ({ROLE_LABELS.get(role or '', role or 'none')}) may not open the {spec.title} page. Your pages: {mine}."
+
+
+def refuse(spec: PageSpec, actor: Actor | None) -> None:
+    """Say why the page is not shown, link the role's pages, and stop: nothing of the page is drawn."""
+    role = actor.role if actor else None
+    st.warning(refusal(spec, role))
+    for page in allowed_pages(role):
+        st.page_link(page.path, label=page.title, icon=page.icon)
+    st.stop()

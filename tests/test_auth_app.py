@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.access.roles import PAGES, ROLES, SYSTEM, allowed_pages
+from analytics.access.roles import PAGES, ROLE_LABELS, ROLES, SYSTEM, allowed_pages, home_page
 from analytics.access.sessions import open_session
 from analytics.access.users import add_user, set_active, set_password, set_role
 from analytics.migrations import connect
@@ -111,7 +111,9 @@ def test_wrong_password_is_refused_and_the_right_one_signs_in(team_db: Path) -> 
     assert _who(at) == "cfo"  # the same click drew the signed-in app
     assert not at.exception
     assert "Signed in as **Cfo Person** (CFO / controller)" in [c.value for c in at.sidebar.caption]
-    assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("cfo"))
+    # every page, and the cfo's home page (the Overview) once more, unlisted, at "/"
+    assert _registered(at) == sorted([str(ROOT / "pages/overview.py"), *(str(ROOT / p.path) for p in PAGES)])
+    assert at.title[0].value == "Overview"  # the cfo's home page
     s = connect(str(team_db))
     try:
         assert s.read("SELECT action FROM audit_log WHERE action LIKE 'sign_in.%' ORDER BY audit_id").action.tolist() == [
@@ -133,28 +135,38 @@ def test_lock_out_through_the_form_refuses_the_right_password(team_db: Path) -> 
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_sees_exactly_its_pages(team_db: Path, role: str) -> None:
+def test_every_page_has_one_url_for_every_role_and_a_refused_one_says_why(team_db: Path, role: str) -> None:
+    """Every page is registered for every role under its own url path; a page the role may not open
+    names the role, the page and the role's pages (linked), and draws nothing of the page."""
     allowed = allowed_pages(role)
-    assert _registered(_signed_in(role, role)) == sorted(str(ROOT / p.path) for p in allowed)
-    for spec in PAGES:  # a fresh session per page: AppTest's registry after a page run is not the nav's
+    at = _signed_in(role, role)
+    assert {info["url_pathname"] for info in at._registered_pages.values()} == {"", *(p.key for p in PAGES)}
+    assert at.title[0].value == home_page(role).title  # "/" shows the role's home page
+    for spec in PAGES:  # a fresh session per page, as a link opened in a new tab
         at = _signed_in(role, role)
+        at.switch_page(spec.path).run()
+        assert not at.exception, (spec.key, at.exception)
         if spec in allowed:
-            at.switch_page(spec.path).run()
-            assert not at.exception, (spec.key, at.exception)
             assert at.title[0].value == spec.title
+            assert not [w for w in at.warning if "may not open" in w.value]
         else:
-            with pytest.raises(ValueError, match="Could not find a navigation page"):
-                at.switch_page(spec.path)
+            assert not at.title, spec.key  # nothing of the page
+            assert [w.value for w in at.warning] == [
+                f"Your role ({ROLE_LABELS[role]}) may not open the {spec.title} page. "
+                f"Your pages: {', '.join(p.title for p in allowed)}."]
+            links = at.get("page_link")
+            assert [link.proto.label for link in links] == [p.title for p in allowed]
 
 
 def test_a_page_rechecks_the_role_when_it_loads(team_db: Path) -> None:
     from analytics.access.roles import Actor
 
-    for page, role in (("pages/admin.py", "cfo"), ("pages/audit.py", "collector")):
+    for page, role, title in (("pages/admin.py", "cfo", "Users and assignments"), ("pages/audit.py", "collector",
+                                                                                   "Audit log")):
         at = AppTest.from_file(str(ROOT / page), default_timeout=30)
         at.session_state["actor"] = Actor(role, role)
         at.run()
-        assert at.error[0].value.startswith("Your role may not open")
+        assert at.warning[0].value.startswith(f"Your role ({ROLE_LABELS[role]}) may not open the {title} page.")
         assert not at.title  # stopped before anything was shown
 
 
@@ -197,7 +209,9 @@ def test_credentials_refresh_after_account_changes(team_db: Path) -> None:
     finally:
         s.close()
     at = _next_load(at)  # the re-roled session gets the new role's pages on its next load
-    assert _registered(at) == sorted(str(ROOT / p.path) for p in allowed_pages("analyst"))
+    assert (at.session_state["actor"].role, at.title[0].value) == ("analyst", "Overview")  # no more Worklist
+    at.switch_page("pages/worklist.py").run()
+    assert at.warning[0].value.startswith("Your role (Analyst) may not open the Worklist page.")
     fresh = _submit(_app().run(), "newbie", PASSWORD)  # the new account can sign in at once
     assert _who(fresh) == "newbie" and not fresh.error
 

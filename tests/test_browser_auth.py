@@ -117,13 +117,15 @@ def test_navigation_matches_the_admin_role_and_pages_open(auth_page) -> None:
     screenshot(page, "auth_admin_users")
 
 
-def test_a_deep_link_to_a_forbidden_page_lands_on_an_allowed_one(auth_page) -> None:
+def test_a_deep_link_to_a_forbidden_page_says_why_and_links_the_roles_pages(auth_page) -> None:
     page = auth_page
     _sign_in(page, "cfo")
-    page.goto("/admin")  # admins only
+    page.goto("/admin")  # admins only: the same URL, and a sentence instead of the page
     expect(page.get_by_text("Signed in as")).to_be_visible()
-    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    expect(page.get_by_text("Your role (CFO / controller) may not open the Users and assignments page.")).to_be_visible()
     expect(page.get_by_role("heading", name="Users and assignments")).to_have_count(0)
+    page.get_by_test_id("stMain").get_by_role("link", name="Overview").click()
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
     page.goto("/audit")  # allowed: the deep link is honoured
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
     screenshot(page, "auth_deeplink_cfo")

@@ -40,3 +40,28 @@ def test_demo_if_empty_leaves_a_store_with_customers_alone(tmp_path: Path) -> No
     store = connect(str(db))
     assert store.scalar("SELECT COUNT(*) FROM ledger_entries") == 0
     store.close()
+
+
+def test_bootstrap_prints_each_sign_in_by_username_with_its_role(tmp_path: Path, cheap_bcrypt, capsys,
+                                                                  monkeypatch) -> None:
+    """The demo's own collector and sales rep get the passwords: the printout names them (ana.collector,
+    not "collector"), so the README's table and what `make run` prints agree."""
+    from tests.collector_data import setup_people
+
+    monkeypatch.setenv("ARDESK_DEMO_PASSWORD", "demo-password-1")
+    db = tmp_path / "s.duckdb"
+    store = connect(str(db))
+    setup_people(store)  # ana.collector, ben.collector, sam.sales, val.viewer: no passwords yet
+    store.close()
+    assert main(["--db", str(db), "users", "bootstrap"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split() for line in lines[1:]] == [
+        ["admin", "admin", "demo-password-1"], ["cfo", "cfo", "demo-password-1"],
+        ["ana.collector", "collector", "demo-password-1"], ["analyst", "analyst", "demo-password-1"],
+        ["sam.sales", "sales", "demo-password-1"], ["val.viewer", "viewer", "demo-password-1"]]
+    assert main(["--db", str(db), "users", "bootstrap"]) == 0
+    again = capsys.readouterr().out
+    assert "nothing changed" in again and "demo-password-1" not in again
+    assert [line.split() for line in again.splitlines()[1:]] == [
+        ["admin", "admin"], ["analyst", "analyst"], ["cfo", "cfo"], ["ana.collector", "collector"],
+        ["sam.sales", "sales"], ["val.viewer", "viewer"]]  # ben.collector has no password: not listed

@@ -105,6 +105,23 @@ def _require_user(conn: sa.Connection, username: str) -> dict:
     return row
 
 
+def actor_for(store: Store, username: str) -> Actor:
+    """The user `username` as an actor (their current role and name), for work done in their name
+    outside a sign-in (`ardesk ... --as USER`, a queued inbox job); the command line's `system` is
+    itself. `UserError` unless the account exists and is active. It checks who, not what: each
+    write still checks the role's permission in the engine (`roles.require`)."""
+    if username == SYSTEM.username:
+        return SYSTEM
+    with store.engine.connect() as conn:
+        row = get_user(conn, username) if isinstance(username, str) and username else None
+    if row is None:
+        raise UserError(f"{username!r} is not a user of this store; `ardesk users list` shows who there is.")
+    if not row["active"]:
+        raise UserError(f"The account of {row['username']} is disabled; an admin can enable it "
+                        "(`ardesk users enable USER`).")
+    return Actor(str(row["username"]), str(row["role"]), str(row["name"] or ""))
+
+
 def _other_active_admins(conn: sa.Connection, username: str) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(users).where(
         users.c.role == "admin", users.c.active, users.c.username != username)).scalar())

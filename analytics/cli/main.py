@@ -12,14 +12,12 @@ import sys
 from collections.abc import Sequence
 
 from analytics.access.roles import PermissionDenied
-from analytics.cli import db, demo, dunning, imports, outreach, report, users
-from analytics.cli import targets as targets_cli
+from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
 from analytics.cli.output import UserError
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
-COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning)
-COMMAND_GROUPS += (targets_cli,)
+COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets)
 
 
 def build_parser() -> argparse.ArgumentParser:

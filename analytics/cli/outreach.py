@@ -1,4 +1,4 @@
-"""`ardesk outreach retry|resolve|worklist|outbox`: the collector workspace from a script or a nightly job."""
+"""`ardesk outreach send|retry|resolve|worklist|outbox`: the collector workspace from a script or a nightly job."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 from datetime import date
 
 from analytics.access.roles import SYSTEM
+from analytics.cli import followup
 from analytics.cli.output import UserError, emit
 from analytics.collections.outreach.config import OutreachError
 from analytics.collections.outreach.delivery import mark_sent, retry_queued, send_again
@@ -39,6 +40,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="YYYY-MM-DD (default: today, or the ledger's last date if earlier)")
     work.add_argument("--format", choices=("table", "csv", "json"), default="table")
     work.set_defaults(handler=_worklist)
+    send = actions.add_parser(
+        "send", help="send a template to one customer now, as the Customer 360 Outreach panel's Send does (the same "
+                     "re-checks: contact, paid or disputed invoices, the frequency cap); prints the message status; "
+                     "exit 0 sent, 1 not sent (queued, failed or blocked: see the reason), 3 uncertain")
+    send.add_argument("--template", required=True, help="a template name (see config/templates/)")
+    send.add_argument("--customer", required=True, metavar="CUSTOMER", help="the customer id")
+    send.add_argument("--as-of", type=date.fromisoformat, default=None,
+                      help="date for the open items and the paid/disputed re-check (default: today, or the ledger's "
+                           "last date if earlier)")
+    send.add_argument("--note", default="", help="a personal note in the message")
+    send.add_argument("--attach", choices=("pdf", "xlsx"), help="attach a statement of open items")
+    followup.common(send, as_required=False)
+    send.set_defaults(handler=_send)
     box = actions.add_parser("outbox", help="print recent messages with status, attempts and last error")
     box.add_argument("--status", action="append", choices=STATUSES)
     box.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -102,6 +116,13 @@ def _worklist(args: argparse.Namespace) -> int:
         return 0
     emit(frame.drop(columns=["reason_label"]), args.format)
     return 0
+
+
+def _send(args: argparse.Namespace) -> int:
+    """The same key twice (`--key`) queues one message and sends it at most once."""
+    arguments = {"customer_id": args.customer, "template": args.template, "note": args.note, "attach": args.attach,
+                 "as_of": args.as_of.isoformat() if args.as_of else None, "key": args.key or followup.new_key()}
+    return followup.perform(args, "send", arguments)
 
 
 def _outbox(args: argparse.Namespace) -> int:

@@ -109,12 +109,18 @@ def _change(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    created = ensure_sign_ins(connect(args.db))
+    store = connect(args.db)
+    created = ensure_sign_ins(store)
+    accounts = list_users(store)
+    roles = dict(zip(accounts.username, accounts.role, strict=True))
     if not created:
-        print("Sign-in accounts already exist; nothing changed.")
+        can = accounts[accounts.active & accounts.can_sign_in]
+        print("Sign-in accounts already exist; nothing changed. Who can sign in (username, role):")
+        for row in can.itertuples(index=False):
+            print(f"  {row.username:<20} {row.role}")
         return 0
-    print("Sign-in accounts created. These passwords are shown once; change them with "
-          "`ardesk users reset-password USERNAME`:")
+    print("Sign-in accounts created (username, role, password). These passwords are shown once; change them "
+          "with `ardesk users reset-password USERNAME`:")
     for username, password in created.items():
-        print(f"  {username:<20} {password}")
+        print(f"  {username:<20} {roles[username]:<10} {password}")
     return 0

@@ -10,6 +10,9 @@ transaction as the rows).
 An automatic dunning run (`ardesk dunning run` while the app runs) is a JSON-only job too; the
 watcher also starts the day's automatic dunning when `[dunning] automatic_send_at` has passed, and
 settles outreach deliveries whose process died (`outreach.delivery.recover_interrupted`).
+A follow-up or an outreach send scripted with `ardesk followup ...` / `ardesk outreach send` is a
+JSON-only "action" job (`named_actions.run_action` with its arguments and idempotency key, so
+running it twice writes once); its result is `done/<id>.result.json`.
 
 The app runs one watcher thread (`start_inbox_watcher`) that ingests each job through the same
 import code (which takes the store's write lock), records the run in `import_runs`, and only after
@@ -49,7 +52,10 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied, require
+from analytics.access.users import UserError, actor_for
 from analytics.collections.automatic_dunning import run_automatic_dunning, run_daily
+from analytics.collections.followups import FollowUpError
+from analytics.collections.named_actions import ACTIONS, run_action
 from analytics.collections.outreach.delivery import recover_interrupted
 from analytics.ingest.imports import ImportResult, job_payload, run_import
 from analytics.ingest.mapping import Mapping, mapping_from_dict
@@ -57,7 +63,6 @@ from analytics.ingest.quarantine import write_quarantine_file
 from analytics.ingest.sync import sync_once
 from analytics.settings import database_url, load_settings
 from analytics.store.connection import Store
-from analytics.store.schema import users
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = float(os.environ.get("ARDESK_INBOX_POLL", "5"))
@@ -113,7 +118,8 @@ def store_file(path_or_url: str) -> Path | None:
 KEY_FILE = ".inbox_key"
 SIGNATURE = "signature"  # the job JSON's field holding "hmac-sha256:<hex>"
 # The permission each kind of job needs from its actor (the same the engine checks when it runs).
-JOB_PERMISSIONS = {"import": "import_data", "sync": "import_data", "dunning": "act_on_customers"}
+JOB_PERMISSIONS = {"import": "import_data", "sync": "import_data", "dunning": "act_on_customers",
+                   "action": "named"}  # an action job (`ardesk followup`, `outreach send`): its action's
 
 
 class InboxKeyError(RuntimeError):
@@ -223,19 +229,17 @@ def job_actor(store: Store, job: dict) -> Actor:
     username = named.get("username") if isinstance(named, dict) else None
     if not isinstance(username, str) or not username:
         raise JobRefused("the job names no actor")
-    if username == SYSTEM.username:
-        actor = SYSTEM
-    else:
-        found = store.read(sa.select(users.c.username, users.c.name, users.c.role, users.c.active)
-                           .where(users.c.username == username))
-        if found.empty:
-            raise JobRefused(f"the job names {username!r}, who is not a user of this store")
-        row = found.iloc[0]
-        if not bool(row["active"]):
-            raise JobRefused(f"the job names {username}, whose account is disabled")
-        actor = Actor(str(row["username"]), str(row["role"]), str(row["name"] or ""))
     try:
-        require(actor, JOB_PERMISSIONS[kind])
+        actor = actor_for(store, username)
+    except UserError as exc:
+        raise JobRefused(f"the job names {username!r}: {exc}") from None
+    permission = JOB_PERMISSIONS[kind]
+    if permission == "named":
+        if job.get("action") not in ACTIONS:
+            raise JobRefused(f"unknown action {job.get('action')!r}")
+        permission = ACTIONS[job["action"]][0]
+    try:
+        require(actor, permission)
     except PermissionDenied as exc:
         raise JobRefused(str(exc)) from None
     return actor
@@ -298,6 +302,23 @@ def stage_dunning_run(folder: Path, as_of: date, actor: Actor) -> Path:
     return path
 
 
+def stage_action(folder: Path, action: str, arguments: dict, actor: Actor) -> Path:
+    """Queue one named action (`analytics.collections.named_actions`) for the running app, signed; a
+    signed one waiting with the same action and arguments (its idempotency key included) is reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = inbox_key(folder)
+    for existing, job in _signed_jobs(folder, key):
+        if (job.get("kind") == "action" and job.get("action") == action and job.get("arguments") == arguments
+                and (job.get("actor") or {}).get("username") == actor.username):
+            return existing
+    path = folder / f"{_job_id()}.job.json"
+    payload = {"kind": "action", "action": action, "arguments": arguments,
+               "actor": {"username": actor.username, "role": actor.role, "name": actor.name},
+               "created_at": datetime.now().isoformat(timespec="seconds")}
+    _write_atomic(path, _signed_json(folder, payload))
+    return path
+
+
 def pending_jobs(folder: Path) -> list[Path]:
     """Complete jobs waiting in the inbox, oldest first."""
     return sorted(folder.glob("*.job.json")) if folder.exists() else []
@@ -328,6 +349,11 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
             (folders.done / (job_path.name.removesuffix(".job.json") + ".result.csv")).write_text(
                 sent.to_csv(index=False))
             return []
+        if job.get("kind") == "action":
+            done = run_action(store, actor, job["action"], job["arguments"])
+            _move(files, folders.done)
+            (folders.done / (job_path.name.removesuffix(".job.json") + ".result.json")).write_text(json.dumps(done))
+            return []
         mapping = mapping_from_dict(job["mapping"], name=job["mapping"].get("mapping", {}).get("name", "job"))
         if job.get("kind") == "sync":
             results = sync_once(store, job["source"], mapping, actor)
@@ -343,7 +369,7 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
             results = [result]
     except Exception as exc:
         _move(files, folders.failed)
-        detail = "" if isinstance(exc, JobRefused) else f"\n\n{traceback.format_exc()}"
+        detail = "" if isinstance(exc, JobRefused | FollowUpError | PermissionDenied) else f"\n\n{traceback.format_exc()}"
         (folders.failed / (job_path.name + ".error.txt")).write_text(f"{type(exc).__name__}: {exc}\n{detail}")
         log.warning("inbox job %s failed: %s", job_path.name, exc)
         return []
