@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
-from analytics.access.roles import SYSTEM, Actor
-from analytics.access.users import get_user
+from analytics.access.roles import SYSTEM
+from analytics.access.users import UserError as BadUser
+from analytics.access.users import actor_for, get_user
 from analytics.cli.output import UserError, emit
 from analytics.collections.targets import METRICS, PERIODS, TargetError, set_target, target_progress
 from analytics.collections.worklist import default_as_of
@@ -35,21 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=_show)
 
 
-def _actor(store, username: str | None) -> Actor:  # noqa: ANN001 - Store
-    if not username:
-        return SYSTEM
-    with store.engine.connect() as conn:
-        user = get_user(conn, username)
-    if user is None or not user.get("active", True):
-        raise UserError(f"There is no active user {username!r}.")
-    return Actor(username, str(user["role"]), str(user.get("name") or ""))
-
-
 def _set(args: argparse.Namespace) -> int:
     store = connect(args.db)
     try:
-        changed = set_target(store, _actor(store, args.as_user), args.collector, args.metric, args.period, args.target)
-    except TargetError as exc:
+        actor = actor_for(store, args.as_user or SYSTEM.username)
+        changed = set_target(store, actor, args.collector, args.metric, args.period, args.target)
+    except (BadUser, TargetError) as exc:
         raise UserError(str(exc)) from None
     print(f"Target {'set' if changed else 'unchanged'}: {args.collector} {args.metric} per {args.period} "
           f"{METRICS[args.metric][1]} {args.target:g}.")
