@@ -227,7 +227,7 @@ def sign_in(page, username: str, password: str = DEMO_PASSWORD, path: str = "/")
 
 # 'signed in' only on the page loaded after the form's page (the marker is gone), with its cookie.
 _SIGN_IN_OUTCOME = """() => {
-    if (window.__ardeskFormPage === undefined && document.body.innerText.includes('Signed in as'))
+    if (window.__ardeskFormPage === undefined && document.body && document.body.innerText.includes('Signed in as'))
         return 'signed in';
     if (window.__ardeskFormPage === undefined) return false;
     const user = document.querySelector("input[aria-label='Username']");
