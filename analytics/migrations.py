@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    activity_invoices,
     customer_attributes,
     dunning_stage_results,
     invoice_installments,
@@ -115,6 +116,18 @@ def _v13_invoice_installments(conn: sa.Connection) -> None:
     _create_tables(conn, invoice_installments)
 
 
+def _v15_activity_invoices(conn: sa.Connection) -> None:
+    for name in ("whole_account", "pauses_dunning"):
+        conn.execute(sa.text(f"ALTER TABLE activities ADD COLUMN IF NOT EXISTS {name} BOOLEAN"))
+    _create_tables(conn, activity_invoices)
+    # A dispute or promise naming one invoice names it in the link table too; one naming none
+    # covered the whole account before v15, and still does (now said explicitly).
+    conn.execute(sa.text("INSERT INTO activity_invoices (activity_id, entry_id) SELECT activity_id, entry_id "
+                         "FROM activities WHERE kind IN ('dispute', 'promise') AND entry_id IS NOT NULL"))
+    conn.execute(sa.text("UPDATE activities SET whole_account = TRUE "
+                         "WHERE kind IN ('dispute', 'promise') AND entry_id IS NULL"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -132,6 +145,8 @@ MIGRATIONS: list[Migration] = [
     (12, "customer_attributes: every extra column of a customers file, by name", _v12_customer_attributes),
     (13, "invoice_installments: an invoice's payment schedule, each installment aging on its own due date",
      _v13_invoice_installments),
+    (15, "activity_invoices: the invoices of a dispute or promise; whole_account, pauses_dunning",
+     _v15_activity_invoices),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

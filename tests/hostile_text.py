@@ -66,7 +66,7 @@ def build_hostile_store(path: Path, port: int, password: str) -> None:
         add_note(store, ana, HOSTILE_CUSTOMER, hostile("EVILnote", port))
         log_call(store, ana, HOSTILE_CUSTOMER, "left voicemail", hostile("EVILcall", port))
         promise_to_pay(store, ana, HOSTILE_CUSTOMER, 1_000, today + timedelta(days=7), note=hostile("EVILpromise", port))
-        open_dispute(store, ana, HOSTILE_CUSTOMER, hostile("EVILdispute", port), 100, "sales")
+        open_dispute(store, ana, HOSTILE_CUSTOMER, hostile("EVILdispute", port), 100, "sales", whole_account=True)
         add_task(store, ana, HOSTILE_CUSTOMER, hostile("EVILtask", port), today + timedelta(days=3))
     finally:
         store.close()
