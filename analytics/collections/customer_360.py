@@ -114,11 +114,12 @@ def open_invoices(store: Store, customer_id: str, as_of: date) -> pd.DataFrame:
     """Open invoices as of D with days overdue, whether a dispute open as of D covers them, and
     whether dunning holds them (disputed or paused by a promise: `collections.holds`)."""
     items = statement_items(store, customer_id, as_of)
-    flags = store.read(
-        f"SELECT e.entry_id, CASE WHEN {disputed_sql('e.entry_id', 'e.customer_id')} THEN 1 ELSE 0 END AS disputed, "
-        f"CASE WHEN {dunning_hold_sql('e.entry_id', 'e.customer_id')} THEN 1 ELSE 0 END AS held "
-        "FROM ledger_entries e WHERE e.customer_id = :c AND e.amount > 0",  # noqa: S608 - constants only
-        {"c": customer_id, "as_of": as_of})
+    sql = f"""
+    SELECT e.entry_id, CASE WHEN {disputed_sql('e.entry_id', 'e.customer_id')} THEN 1 ELSE 0 END AS disputed,
+           CASE WHEN {dunning_hold_sql('e.entry_id', 'e.customer_id')} THEN 1 ELSE 0 END AS held
+    FROM ledger_entries e WHERE e.customer_id = :c AND e.amount > 0
+    """  # noqa: S608 - composed from constants only
+    flags = store.read(sql, {"c": customer_id, "as_of": as_of})
     flags = flags.set_index("entry_id")
     items["disputed"] = items["entry_id"].map(flags["disputed"]).fillna(0).astype(bool)
     items["held"] = items["entry_id"].map(flags["held"]).fillna(0).astype(bool)

@@ -19,8 +19,8 @@ import sqlalchemy as sa
 
 from analytics.access import audit
 from analytics.access.roles import Actor, require
-from analytics.collections.outreach.config import OutreachConfig, OutreachError
 from analytics.collections.customer_360 import balance_line
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
 from analytics.collections.outreach.policy import recheck
 from analytics.collections.outreach.recipients import balance_parts, open_invoices, recipients
 from analytics.collections.outreach.templates import SCOPE_WORDS, invoice_scope, render
