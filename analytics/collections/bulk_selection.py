@@ -13,7 +13,8 @@ Two separate day filters (both optional, both may be used):
 
 Template per stage (`STAGE_TEMPLATE`): each customer gets the template of the highest dunning
 stage (of its configuration, `dunning_schedule`) that its matching invoices (else its open invoices
-past due) have reached by days past due, counting stages with an email template only.
+past due) have reached by days past due, counting email stages with a template only; before the
+first such stage is reached, that first stage's template.
 """
 
 from __future__ import annotations
@@ -112,14 +113,19 @@ def select_customers(
                STRING_AGG(DISTINCT CAST(entry_id AS VARCHAR), ',') AS matching_entry_ids
         FROM matching GROUP BY customer_id
     ), stage AS (
-        SELECT m.customer_id, s.template,
-               ROW_NUMBER() OVER (PARTITION BY m.customer_id ORDER BY s.stage_no DESC) AS rn
-        FROM mu m
-        JOIN customer_config cc ON cc.customer_id = m.customer_id
-        JOIN live lv ON lv.config_id = cc.config_id
-        JOIN dunning_stages s ON s.config_id = lv.config_id AND s.version = lv.version
-        WHERE s.channel = 'email' AND s.template IS NOT NULL
-          AND m.matching_days_to >= s.day_offset + CASE WHEN s.day_offset > 0 THEN lv.grace_days ELSE 0 END
+        SELECT customer_id, template,
+               ROW_NUMBER() OVER (PARTITION BY customer_id
+                                  ORDER BY reached DESC, reached * stage_no DESC, stage_no) AS rn
+        FROM (
+            SELECT m.customer_id, s.template, s.stage_no,
+                   CASE WHEN m.matching_days_to >= s.day_offset
+                             + CASE WHEN s.day_offset > 0 THEN lv.grace_days ELSE 0 END THEN 1 ELSE 0 END AS reached
+            FROM mu m
+            JOIN customer_config cc ON cc.customer_id = m.customer_id
+            JOIN live lv ON lv.config_id = cc.config_id
+            JOIN dunning_stages s ON s.config_id = lv.config_id AND s.version = lv.version
+            WHERE s.channel = 'email' AND s.template IS NOT NULL
+        ) staged
     ), lc AS (
         SELECT customer_id, MAX(occurred_at) AS last_contact FROM activities
         WHERE kind IN ('email', 'letter', 'call') GROUP BY customer_id

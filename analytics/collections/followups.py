@@ -147,7 +147,7 @@ def _open_amount(conn: sa.Connection, customer_id: str, entry_ids: list[int]) ->
     """Check each invoice belongs to the customer; their open amount now (after every allocation)."""
     for entry in entry_ids:
         _check_invoice(conn, customer_id, entry)
-    stmt = sa.text("SELECT COALESCE(SUM(open_now), 0) FROM ledger_entries WHERE entry_id IN :ids").bindparams(
+    stmt = sa.text("SELECT COALESCE(SUM(COALESCE(open_now, amount)), 0) FROM ledger_entries WHERE entry_id IN :ids").bindparams(
         sa.bindparam("ids", expanding=True))
     return round(float(conn.execute(stmt, {"ids": entry_ids}).scalar() or 0), 2)
 
@@ -173,6 +173,8 @@ def promise_to_pay(store: Store, actor: Actor, customer_id: str, amount: float |
     (`collections.holds`)."""
     today = today or date.today()
     chosen = _chosen_invoices(entry_id, entry_ids)
+    if amount is None and not chosen:
+        raise FollowUpError("amount: required for a promise about the whole account (no invoices chosen).")
     if amount is not None:
         _check_amount("amount", amount)
     if not today <= promised_date <= today + timedelta(days=MAX_PROMISE_DAYS):
