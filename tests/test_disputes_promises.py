@@ -10,7 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor
-from analytics.collections.bulk_selection import STAGE_TEMPLATE, bulk_preview, bulk_send, select_customers, sendable
+from analytics.collections.bulk_selection import (
+    STAGE_TEMPLATE,
+    bulk_preview,
+    bulk_send,
+    select_customers,
+    sendable,
+)
 from analytics.collections.customer_360 import customer_header
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.followups import (

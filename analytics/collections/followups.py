@@ -95,6 +95,7 @@ def _record(
     store: Store, actor: Actor, permission: str, customer_id: str, kind: str, fields: dict[str, Any],
     idempotency_key: str | None, validate: Callable[[sa.Connection], None] | None = None,
     also: Callable[[sa.Connection, dict[str, Any], int], None] | None = None,
+    audit_extra: dict[str, Any] | None = None,
 ) -> int:
     """The one write path: role, key, validation, insert, side effect, audit; returns the activity id."""
     require(actor, permission)
@@ -113,7 +114,7 @@ def _record(
         activity_id = int(conn.execute(activities.insert().values(**row).returning(activities.c.activity_id)).scalar())
         if also:
             also(conn, customer, activity_id)
-        audit.record(conn, actor, f"activity.{kind}", "activity", activity_id, new=row)
+        audit.record(conn, actor, f"activity.{kind}", "activity", activity_id, new={**row, **(audit_extra or {})})
     return activity_id
 
 
@@ -152,12 +153,12 @@ def _open_amount(conn: sa.Connection, customer_id: str, entry_ids: list[int]) ->
     return round(float(conn.execute(stmt, {"ids": entry_ids}).scalar() or 0), 2)
 
 
-def _link_invoices(actor: Actor, entry_ids: list[int]) -> Callable[[sa.Connection, dict[str, Any], int], None]:
-    """The side effect that names the activity's invoices in `activity_invoices` (audited)."""
+def _link_invoices(entry_ids: list[int]) -> Callable[[sa.Connection, dict[str, Any], int], None]:
+    """The side effect that names the activity's invoices in `activity_invoices` (the activity's
+    audit line lists them: `entry_ids`)."""
     def link(conn: sa.Connection, _customer: dict[str, Any], activity_id: int) -> None:
         if entry_ids:
             conn.execute(activity_invoices.insert(), [{"activity_id": activity_id, "entry_id": e} for e in entry_ids])
-            audit.record(conn, actor, "activity.invoices", "activity", activity_id, new={"entry_ids": entry_ids})
     return link
 
 
@@ -190,7 +191,7 @@ def promise_to_pay(store: Store, actor: Actor, customer_id: str, amount: float |
                       + (f" ({len(chosen)} invoices)" if len(chosen) > 1 else ""))
 
     return _record(store, actor, "act_on_customers", customer_id, "promise", fields, idempotency_key,
-                   validate, _link_invoices(actor, chosen))
+                   validate, _link_invoices(chosen), {"entry_ids": chosen})
 
 
 def open_dispute(store: Store, actor: Actor, customer_id: str, reason: str, amount: float | None, department: str,
@@ -226,7 +227,7 @@ def open_dispute(store: Store, actor: Actor, customer_id: str, reason: str, amou
                                          else amount)
 
     return _record(store, actor, "act_on_customers", customer_id, "dispute", fields, idempotency_key,
-                   validate, _link_invoices(actor, chosen))
+                   validate, _link_invoices(chosen), {"entry_ids": chosen})
 
 
 def activity_invoice_ids(store: Store, activity_id: int) -> list[int]:
