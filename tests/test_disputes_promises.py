@@ -96,11 +96,12 @@ def test_a_dispute_needs_invoices_or_an_explicit_whole_account(books: Store) -> 
 def test_a_promise_pauses_its_invoice_until_the_date_and_a_broken_one_resumes_at_once(books: Store) -> None:
     promise = promise_to_pay(books, ANA, "C1", 500, T + timedelta(days=3), entry_ids=[1])
     assert _due(books) == [("INV-1B", 1)]  # paused: INV-1A's stage 2 waits
-    assert _due(books, T + timedelta(days=3)) == [("INV-1B", 1)]  # still pending on the promised date ...
-    assert _due(books, T + timedelta(days=4)) == [("INV-1B", 1)]  # ... and the day after, while pending
-    refresh_promise_statuses(books, T + timedelta(days=4))  # unpaid: broken
+    assert _due(books, T + timedelta(days=3)) == [("INV-1B", 1)]  # still paused on the promised date
+    # the promised date + 1 day: unpaid, so broken, and dunning resumes at once (before the status is refreshed too)
+    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 2), ("INV-1B", 1)]
+    refresh_promise_statuses(books, T + timedelta(days=4))
     assert books.scalar("SELECT status FROM activities WHERE activity_id = :a", {"a": promise}) == "broken"
-    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 2), ("INV-1B", 1)]  # dunning resumes at once
+    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 2), ("INV-1B", 1)]
     items = worklist(books, T + timedelta(days=4), "ana.collector")
     assert "broken_promise" in set(items["reason"])  # the broken promise enters the worklist at once
     assert _due(books, T + timedelta(days=2)) == [("INV-1B", 1)]  # the past still reproduces: paused then

@@ -4,9 +4,10 @@ automatic dunning, the worklist's dunning items and every reminder share.
 An invoice is **held as of D** when an activity of its customer covers it and is, as of D, either
 - a dispute open as of D (`collections.disputes.open_dispute_sql`: opened by D, not resolved by D), or
 - a promise to pay that pauses dunning (`pauses_dunning`, a tick box on by default; promises from
-  before schema v15 do not pause), made on or before D, with D <= promised date + 1 day, unless
-  it is broken: a broken promise (unpaid after its date, `followups.refresh_promise_statuses`)
-  holds only up to its promised date, so dunning resumes at once.
+  before schema v15 do not pause), made on or before D, with D <= the promised date: the pause
+  lasts until the promised date + 1 day. That is the day an unpaid promise is broken
+  (`followups.refresh_promise_statuses`: promised date < D), so a broken promise resumes dunning
+  at once, whether or not its status was refreshed yet. A cancelled promise holds nothing.
 
 What goes out now (a reminder, the re-check before sending) asks the same question with what is
 known now (`known_now`): a dispute whose status is open today, and a promise logged after D, hold
@@ -26,8 +27,7 @@ def paused_promise_sql(alias: str = "p", as_of: str = ":as_of", known_now: bool 
     """SQL condition: the activity aliased `alias` is a promise that pauses dunning as of `as_of`."""
     made = "" if known_now else f"AND CAST({alias}.occurred_at AS DATE) <= {as_of} "
     return (f"{alias}.kind = 'promise' AND {alias}.pauses_dunning {made}"
-            f"AND (({alias}.status IN ('pending', 'kept') AND {as_of} <= {alias}.due_date + 1) "
-            f"OR ({alias}.status = 'broken' AND {as_of} <= {alias}.due_date))")
+            f"AND {alias}.status IN ('pending', 'kept', 'broken') AND {as_of} <= {alias}.due_date")
 
 
 def covers_invoice_sql(alias: str, entry: str) -> str:
