@@ -44,16 +44,25 @@ def _dispute_sql(alias: str, as_of: str, known_now: bool) -> str:
     return f"{alias}.kind = 'dispute' AND {alias}.status = 'open'" if known_now else open_dispute_sql(alias, as_of)
 
 
+def _covering_sql(alias: str, entry: str, customer: str, condition: str) -> str:
+    """EXISTS an activity of the customer meeting `condition` that covers the invoice: one
+    correlated subquery over activities left-joined to their invoices (which the engines decorrelate;
+    an OR of nested EXISTS they evaluate row by row)."""
+    return f"""EXISTS (SELECT 1 FROM activities {alias}
+        LEFT JOIN activity_invoices {alias}_i ON {alias}_i.activity_id = {alias}.activity_id
+        WHERE {alias}.customer_id = {customer} AND ({condition})
+          AND ({alias}.entry_id = {entry} OR {alias}_i.entry_id = {entry}
+               OR ({alias}.entry_id IS NULL AND {alias}_i.activity_id IS NULL)))"""  # noqa: S608
+
+
 def dunning_hold_sql(entry: str, customer: str, as_of: str = ":as_of", alias: str = "h",
                      known_now: bool = False) -> str:
     """SQL condition: the invoice (`entry`, of customer `customer`: SQL expressions) is held as of
     `as_of`: disputed or under a promise that pauses dunning (module rule)."""
-    return f"""EXISTS (SELECT 1 FROM activities {alias} WHERE {alias}.customer_id = {customer}
-        AND (({_dispute_sql(alias, as_of, known_now)}) OR ({paused_promise_sql(alias, as_of, known_now)}))
-        AND {covers_invoice_sql(alias, entry)})"""  # noqa: S608 - composed from constants only
+    return _covering_sql(alias, entry, customer, f"({_dispute_sql(alias, as_of, known_now)}) "
+                                                 f"OR ({paused_promise_sql(alias, as_of, known_now)})")
 
 
 def disputed_sql(entry: str, customer: str, as_of: str = ":as_of", alias: str = "hd", known_now: bool = False) -> str:
     """SQL condition: the invoice is covered by a dispute open as of `as_of` (part of the hold)."""
-    return f"""EXISTS (SELECT 1 FROM activities {alias} WHERE {alias}.customer_id = {customer}
-        AND {_dispute_sql(alias, as_of, known_now)} AND {covers_invoice_sql(alias, entry)})"""  # noqa: S608
+    return _covering_sql(alias, entry, customer, _dispute_sql(alias, as_of, known_now))
