@@ -122,8 +122,9 @@ def _v15_activity_invoices(conn: sa.Connection) -> None:
     _create_tables(conn, activity_invoices)
     # A dispute or promise naming one invoice names it in the link table too; one naming none
     # covered the whole account before v15, and still does (now said explicitly).
-    conn.execute(sa.text("INSERT INTO activity_invoices (activity_id, entry_id) SELECT activity_id, entry_id "
-                         "FROM activities WHERE kind IN ('dispute', 'promise') AND entry_id IS NOT NULL"))
+    conn.execute(sa.text("INSERT INTO activity_invoices (activity_id, entry_id) SELECT a.activity_id, a.entry_id "
+                         "FROM activities a WHERE a.kind IN ('dispute', 'promise') AND a.entry_id IS NOT NULL "
+                         "AND NOT EXISTS (SELECT 1 FROM activity_invoices l WHERE l.activity_id = a.activity_id)"))
     conn.execute(sa.text("UPDATE activities SET whole_account = TRUE "
                          "WHERE kind IN ('dispute', 'promise') AND entry_id IS NULL"))
 

@@ -207,3 +207,23 @@ def test_the_bulk_send_lists_only_the_matching_invoices_and_the_preview_count_is
     body = bulk_preview(ledger, exactly, "reminder_friendly", T, by_invoice=True, config=config)
     k1_body = next(d for d in body if d.customer_id == "K1").body
     assert "K1-4" in k1_body and "K1-90" not in k1_body  # only the invoice that matched
+
+
+def test_the_v15_upgrade_names_each_invoice_and_keeps_account_disputes_whole(store: Store) -> None:
+    from analytics import migrations
+
+    setup_people(store)
+    add_customer(store, "C1")
+    add_invoice(store, "C1", "INV-1", T - timedelta(days=40), T - timedelta(days=10), 1000)
+    with store.write() as conn:  # as a v14 store holds them: no links, no flags
+        for kind, entry in (("dispute", None), ("promise", 1), ("note", 1)):
+            conn.execute(sa.text("INSERT INTO activities (customer_id, kind, occurred_at, author, entry_id, status) "
+                                 "VALUES ('C1', :k, :t, 'ana.collector', :e, 'open')"),
+                         {"k": kind, "t": datetime.now(), "e": entry})
+        migrations._v15_activity_invoices(conn)
+        migrations._v15_activity_invoices(conn)  # twice changes nothing
+    assert store.read("SELECT a.kind, l.entry_id FROM activity_invoices l JOIN activities a "
+                      "ON a.activity_id = l.activity_id").to_dict("records") == [{"kind": "promise", "entry_id": 1}]
+    assert store.read("SELECT kind, whole_account FROM activities ORDER BY activity_id").to_dict("records") == [
+        {"kind": "dispute", "whole_account": True}, {"kind": "promise", "whole_account": None},
+        {"kind": "note", "whole_account": None}]
