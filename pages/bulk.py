@@ -60,9 +60,9 @@ min_overdue = c[2].number_input(f"Overdue at least ({currency})", min_value=0.0,
 quiet_days = c[3].number_input("Not contacted for days (0: any)", min_value=0, value=0, key="bulk_quiet")
 c = st.columns(3)
 by_oldest = c[0].checkbox("Also filter by the oldest invoice", value=False, key="bulk_oldest_on")
-oldest_lo = c[1].number_input("Oldest invoice days past due from", min_value=-365, max_value=3650, value=1,
+oldest_lo = c[1].number_input("Oldest open invoice, days late: from", min_value=-365, max_value=3650, value=1,
                               key="bulk_oldest_lo", disabled=not by_oldest)
-oldest_hi = c[2].number_input("Oldest invoice to", min_value=-365, max_value=3650, value=3650, key="bulk_oldest_hi",
+oldest_hi = c[2].number_input("Oldest open invoice, days late: to", min_value=-365, max_value=3650, value=3650, key="bulk_oldest_hi",
                               disabled=not by_oldest)
 c = st.columns(3)
 # the segments the customers have (a team's own words, not the demo's four)
