@@ -131,10 +131,11 @@ def test_a_reminder_lists_only_invoices_past_due_and_explains_the_balance(books:
 
 
 @pytest.fixture
-def ledger(store: Store) -> Store:
+def ledger(store_on_each_engine: Store) -> Store:
     """Customers around the "exactly 4 days past due" case (hand-made):
     K1: one invoice 4 days and one 90 days past due; K2: only 90 days; K3: 4 days, partly paid;
     K4: 4 days, paid in full; K5: 3 and 5 days; K6: 4 days, disputed; K7: due in 4 days (not past due)."""
+    store = store_on_each_engine
     setup_people(store)
     add_dunning_config(store)
     for cid in ("K1", "K2", "K3", "K4", "K5", "K6", "K7"):
