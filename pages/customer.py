@@ -307,8 +307,8 @@ with tabs[5]:
         amount = c2.number_input(f"Amount ({cur})", min_value=0.0, value=float(max(head["overdue"], 0.0)),
                                  step=100.0, key="promise_amount")
         promised = c3.date_input("Promised date", value=today + timedelta(days=7), key="promise_date")
-        pauses = st.checkbox("Pause dunning for these invoices until the promised date + 1 day (a broken promise "
-                             "resumes it at once)", value=True, key="promise_pauses")
+        pauses = st.checkbox("Pause dunning for these invoices until the promised date + 1 day (then, unpaid, the "
+                             "promise is broken and dunning resumes at once)", value=True, key="promise_pauses")
         if st.form_submit_button("Record promise"):
             attempt("promise", f"Promise recorded: {amount:,.2f} {cur} by {promised}.", lambda key: promise_to_pay(
                 store, actor, customer_id, amount or None, promised, entry_ids=p_invoices, pauses_dunning=pauses,

@@ -169,9 +169,9 @@ def promise_to_pay(store: Store, actor: Actor, customer_id: str, amount: float |
     """A promise to pay `amount` by `promised_date` (today .. today + 366 days); status pending.
 
     It concerns the invoices chosen (`entry_ids`, or the older `entry_id`), else the whole account;
-    `amount` None means the chosen invoices' open amount. With `pauses_dunning` (the default) the
-    invoices leave dunning until the promised date + 1 day, or at once when it is broken
-    (`collections.holds`)."""
+    `amount` None means the chosen invoices' open amount (required for the whole account). With
+    `pauses_dunning` (the default) the invoices leave dunning through the promised date; on the
+    promised date + 1 day an unpaid promise is broken and dunning resumes (`collections.holds`)."""
     today = today or date.today()
     chosen = _chosen_invoices(entry_id, entry_ids)
     if amount is None and not chosen:
