@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    activity_invoices,
     collector_targets,
     customer_attributes,
     dunning_stage_results,
@@ -120,6 +121,19 @@ def _v14_collector_targets(conn: sa.Connection) -> None:
     _create_tables(conn, collector_targets)
 
 
+def _v15_activity_invoices(conn: sa.Connection) -> None:
+    for name in ("whole_account", "pauses_dunning"):
+        conn.execute(sa.text(f"ALTER TABLE activities ADD COLUMN IF NOT EXISTS {name} BOOLEAN"))
+    _create_tables(conn, activity_invoices)
+    # A dispute or promise naming one invoice names it in the link table too; one naming none
+    # covered the whole account before v15, and still does (now said explicitly).
+    conn.execute(sa.text("INSERT INTO activity_invoices (activity_id, entry_id) SELECT a.activity_id, a.entry_id "
+                         "FROM activities a WHERE a.kind IN ('dispute', 'promise') AND a.entry_id IS NOT NULL "
+                         "AND NOT EXISTS (SELECT 1 FROM activity_invoices l WHERE l.activity_id = a.activity_id)"))
+    conn.execute(sa.text("UPDATE activities SET whole_account = TRUE "
+                         "WHERE kind IN ('dispute', 'promise') AND entry_id IS NULL"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -139,6 +153,8 @@ MIGRATIONS: list[Migration] = [
      _v13_invoice_installments),
     (14, "collector_targets: calls, emails, overdue balance, 90+ share and promises kept expected per period",
      _v14_collector_targets),
+    (15, "activity_invoices: the invoices of a dispute or promise; whole_account, pauses_dunning",
+     _v15_activity_invoices),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

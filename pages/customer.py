@@ -18,6 +18,7 @@ from analytics.collections.contacts import (
     mark_bounced,
 )
 from analytics.collections.customer_360 import (
+    balance_line,
     customer_aging,
     customer_header,
     customer_ledger,
@@ -239,6 +240,9 @@ with tabs[4]:
                + f" · emails sent or possibly sent in the last {config.frequency_window_days} days: "
                f"{sent_recently} of at most "
                f"{config.max_emails_per_customer} · delivery mode: {config.mode}")
+    st.caption(escape_markdown(balance_line(head["balance"], head["open_invoices_amount"], head["unapplied"],
+                                            head["currency"])) + ". A reminder lists only the invoices past due "
+               "and not disputed or paused by a promise; a statement lists every open item.")
     if not may(actor, "act_on_customers"):
         st.info("Your role may read this account but not contact the customer.")
     else:
@@ -246,9 +250,10 @@ with tabs[4]:
         template = st.selectbox("Template", names, key="outreach_template",
                                 index=names.index("reminder_friendly") if "reminder_friendly" in names else 0)
         note = st.text_area("Personal note (optional)", key="outreach_note")
-        attach = st.radio("Attach a statement of open items", ["none", "pdf", "xlsx"], horizontal=True,
+        attach = st.radio("Attach a statement of every open item", ["none", "pdf", "xlsx"], horizontal=True,
                           key="outreach_attach", format_func={"none": "No", "pdf": "PDF", "xlsx": "Excel"}.get)
-        draft = preview(store, [customer_id], template, as_of, note, sender_name=actor.name or actor.username)[0]
+        draft = preview(store, [customer_id], template, as_of, note, sender_name=actor.name or actor.username,
+                        recheck_with=config)[0]  # the send's own re-check: a sendable preview is what goes out
         with st.expander("Preview", expanded=True):
             if draft.problem:
                 st.warning(f"Cannot send: {escape_markdown(draft.problem)}.")
@@ -289,7 +294,7 @@ with tabs[4]:
 
 # -- follow-up panel -----------------------------------------------------------------------------------
 with tabs[5]:
-    invoice_choices = {None: "(whole account)"} | {
+    invoice_choices = {  # the open invoices; none is chosen by default (a dispute then asks)
         int(r.entry_id): f"{r.document_number} · {r.open_amount:,.2f} · {r.days_overdue} days" for r in
         invoices.itertuples(index=False)}
     today = as_of  # dates default from the list's as-of date, never the machine clock
@@ -326,32 +331,44 @@ with tabs[5]:
     with st.form("promise_form"):
         st.markdown("**Promise to pay**")
         c1, c2, c3 = st.columns(3)
-        amount = c1.number_input(f"Amount ({cur})", min_value=0.0, value=float(max(head["overdue"], 0.0)),
+        p_invoices = c1.multiselect("Invoices (none: the whole account)", list(invoice_choices),
+                                    format_func=invoice_choices.get, key="promise_invoices")
+        amount = c2.number_input(f"Amount ({cur})", min_value=0.0, value=float(max(head["overdue"], 0.0)),
                                  step=100.0, key="promise_amount")
-        promised = c2.date_input("Promised date", value=today + timedelta(days=7), key="promise_date")
-        invoice = c3.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="promise_invoice")
+        promised = c3.date_input("Promised date", value=today + timedelta(days=7), key="promise_date")
+        pauses = st.checkbox("Pause dunning for these invoices until the promised date + 1 day (then, unpaid, the "
+                             "promise is broken and dunning resumes at once)", value=True, key="promise_pauses")
         if st.form_submit_button("Record promise"):
             attempt("promise", f"Promise recorded: {amount:,.2f} {cur} by {promised}.", lambda key: promise_to_pay(
-                store, actor, customer_id, amount, promised, entry_id=invoice, today=today, idempotency_key=key),
-                amount, promised, invoice)
+                store, actor, customer_id, amount or None, promised, entry_ids=p_invoices, pauses_dunning=pauses,
+                today=today, idempotency_key=key), amount, promised, p_invoices, pauses)
 
     with st.form("dispute_form"):
         st.markdown("**Dispute**")
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3 = st.columns(3)
         reason = c1.text_input("Reason", key="dispute_reason")
-        d_amount = c2.number_input(f"Amount ({cur})", min_value=0.0, step=100.0, key="dispute_amount")
+        d_amount = c2.number_input(f"Amount ({cur}; 0: the chosen invoices' open amount)", min_value=0.0, step=100.0,
+                                   key="dispute_amount")
         department = c3.selectbox("Department to answer", DISPUTE_DEPARTMENTS, key="dispute_department")
-        d_invoice = c4.selectbox("Invoice", list(invoice_choices), format_func=invoice_choices.get, key="dispute_invoice")
-        d_due = st.date_input("Answer due", value=None, key="dispute_answer_due",
+        d_invoices = st.multiselect("Disputed invoices (only these leave reminders; the others continue)",
+                                    list(invoice_choices), format_func=invoice_choices.get, key="dispute_invoices")
+        c1, c2, c3 = st.columns(3)
+        whole = c1.checkbox("Whole account (every invoice, no reminders at all)", key="dispute_whole")
+        whole_sure = c2.checkbox("I confirm: dispute the whole account", key="dispute_whole_confirm")
+        d_due = c3.date_input("Answer due", value=None, key="dispute_answer_due",
                               help=f"Blank: {as_of} + the department's days ("
                                    + ", ".join(f"{d} {n}" for d, n in DISPUTE_ANSWER_DAYS.items())
                                    + "). The dispute waits with the department until then.")
         if st.form_submit_button("Open dispute"):
             answer_due = d_due or today + timedelta(days=DISPUTE_ANSWER_DAYS.get(department, DEFAULT_ANSWER_DAYS))
-            attempt("dispute", f"Dispute opened: {escape_markdown(department)} to answer by {answer_due}.",
-                    lambda key: open_dispute(store, actor, customer_id, reason, d_amount, department, entry_id=d_invoice,
-                                             answer_due=answer_due, idempotency_key=key),
-                    reason, d_amount, department, d_invoice)
+            if whole and not whole_sure:
+                st.error("A whole-account dispute stops every reminder to this customer: tick the confirmation too.")
+            else:
+                attempt("dispute", f"Dispute opened: {escape_markdown(department)} to answer by {answer_due}.",
+                        lambda key: open_dispute(store, actor, customer_id, reason, d_amount or None, department,
+                                                 entry_ids=d_invoices, whole_account=whole, answer_due=answer_due,
+                                                 idempotency_key=key),
+                        reason, d_amount, department, d_invoices, whole)
     disputes = events[(events["kind"] == "dispute") & (events["status"] == "open")] if len(events) else events
     if len(disputes):
         with st.form("resolve_form"):

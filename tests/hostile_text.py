@@ -61,12 +61,14 @@ def build_hostile_store(path: Path, port: int, password: str) -> None:
                 "VALUES (:c, :n, 'ap@x1.example', 'accounts_payable', TRUE, TRUE)"),
                 {"c": HOSTILE_CUSTOMER, "n": hostile("EVILcontact", port)})
         add_invoice(store, HOSTILE_CUSTOMER, "X-INV-1", today - timedelta(days=70), today - timedelta(days=40), 90_000)
-        add_invoice(store, HOSTILE_CUSTOMER, "X-INV-2", today, today + timedelta(days=30), 500)  # ledger to today
+        x2 = add_invoice(store, HOSTILE_CUSTOMER, "X-INV-2", today, today + timedelta(days=30), 500)  # ledger to today
         ana = Actor(COLLECTOR, "collector", "Ana Collector")
         add_note(store, ana, HOSTILE_CUSTOMER, hostile("EVILnote", port))
         log_call(store, ana, HOSTILE_CUSTOMER, "left voicemail", hostile("EVILcall", port))
-        promise_to_pay(store, ana, HOSTILE_CUSTOMER, 1_000, today + timedelta(days=7), note=hostile("EVILpromise", port))
-        open_dispute(store, ana, HOSTILE_CUSTOMER, hostile("EVILdispute", port), 100, "sales")
+        # both about X-INV-2 (not yet due), so X-INV-1 stays in the reminders and the bulk selection
+        promise_to_pay(store, ana, HOSTILE_CUSTOMER, 1_000, today + timedelta(days=7), entry_ids=[x2],
+                       note=hostile("EVILpromise", port))
+        open_dispute(store, ana, HOSTILE_CUSTOMER, hostile("EVILdispute", port), 100, "sales", entry_ids=[x2])
         add_task(store, ana, HOSTILE_CUSTOMER, hostile("EVILtask", port), today + timedelta(days=3))
     finally:
         store.close()

@@ -12,6 +12,7 @@ import pytest
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
 from analytics.collections.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
+from analytics.collections.followups import open_dispute, promise_to_pay
 from analytics.ingest.inbox import Folders, pending_jobs
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
@@ -75,6 +76,24 @@ def test_due_emails_go_out_once_per_customer_and_template(books: Store, smtp) ->
     assert again[["customer_id", "status"]].to_dict("records") == [{"customer_id": "C4", "status": "not queued"}]
     assert books.read("SELECT entity_id FROM audit_log WHERE action = 'dunning.run'")["entity_id"].tolist() == [
         T.isoformat(), T.isoformat()]
+
+
+def test_a_paused_promise_and_a_one_invoice_dispute_leave_only_their_invoices_out(books: Store, smtp) -> None:
+    handler, config = smtp
+    promise_to_pay(books, Actor("ana.collector", "collector"), "C1", 300, T + timedelta(days=2), entry_ids=[1])
+    open_dispute(books, Actor("ana.collector", "collector"), "C2", "Price", None, "sales", entry_ids=[3])
+    due = automatic_sends_due(books, T)
+    assert due[["customer_id", "template", "entry_ids"]].to_dict("records") == [
+        {"customer_id": "C1", "template": "reminder_friendly", "entry_ids": [2]},  # INV-1a paused, INV-1b goes
+        {"customer_id": "C4", "template": "reminder_friendly", "entry_ids": [5]}]
+    run_automatic_dunning(books, SYSTEM, T, config=config)
+    [mail] = handler.messages
+    body = mail.get_body(preferencelist=("plain",)).get_content()
+    assert "INV-1b" in body and "INV-1a" not in body  # the email lists only the invoice due for the stage
+    assert _runs(books) == [{"document_number": "INV-1b", "stage_no": 1}]
+    # the day after the promised date, unpaid: broken, and INV-1a is due again at once
+    assert automatic_sends_due(books, T + timedelta(days=3))[["customer_id", "entry_ids"]].to_dict("records")[0] == {
+        "customer_id": "C1", "entry_ids": [1]}
 
 
 def test_only_roles_that_act_on_customers_may_run_it(books: Store) -> None:

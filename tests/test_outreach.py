@@ -59,7 +59,8 @@ def test_bulk_send_to_50_customers_delivers_exactly_50_with_text_and_attachment(
     assert body.startswith("Dear Pat C007,\n")
     assert (f"- INV-007 dated {T - timedelta(days=40)}, due {T - timedelta(days=10)}: 1,007.00 USD "
             "(10 days overdue)") in body
-    assert "Total open: 1,007.00 USD" in body and "We value your business." in body
+    assert "Total past due: 1,007.00 USD" in body and "We value your business." in body
+    assert "Balance 1,007.00 USD = open invoices 1,007.00 USD − unapplied cash/credits 0.00 USD." in body
     assert body.rstrip().endswith("Kind regards,\nAna Collector")
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == f"statement-C007-{T.isoformat()}.pdf"
@@ -226,6 +227,7 @@ def test_every_shipped_template_renders_for_a_customer(store: Store) -> None:
     from analytics.collections.outreach.templates import list_templates
 
     [cid] = _customers(store, 1)
+    add_invoice(store, cid, "INV-NEXT", T, T + timedelta(days=20), 300)  # not yet due: the pre-due reminder's
     for name in list_templates():
         [draft] = preview(store, [cid], name, T, note="A personal note.")
         assert draft.problem is None and draft.subject and "Acme 001" in draft.subject + draft.body

@@ -514,7 +514,8 @@ def test_sending_from_the_customer_page_to_a_server_that_drops_says_uncertain(
     at = signed_in_app("collector", "ana.collector").run()
     at.query_params["customer"] = "C002"
     at.switch_page("pages/customer.py").run()
-    at.selectbox(key="outreach_template").select("reminder_firm").run()
+    # the page's date is the ledger's last posting day, when nothing is past due yet: a statement lists it
+    at.selectbox(key="outreach_template").select("statement_letter").run()
     with serving(port, DropAfterData()) as dropping:
         at.button(key="outreach_send").click().run()
     assert not at.exception

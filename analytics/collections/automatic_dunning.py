@@ -2,7 +2,8 @@
 
 Rule: of the stages due on D (`dunning_schedule.due_stages`), those whose mode is "automatic",
 whose channel is "email" and that name a template go out through outreach: one email per customer
-and template, about that customer's open invoices, under the action key "dunning-<D>-<template>",
+and template, listing only the invoices due for that stage (never a disputed invoice, nor one a
+promise to pay pauses: `collections.holds`), under the action key "dunning-<D>-<template>",
 so running the job again on the same day sends nothing twice. Delivery records each invoice's stage
 as run (`record_stage_runs`) and keeps every outreach rule (a usable accounts-payable contact, the
 per-customer frequency cap, the paid/disputed re-check). Letters, calls, escalations and manual
@@ -37,14 +38,15 @@ def action_key(as_of: date, template: str) -> str:
 
 def automatic_sends_due(store: Store, as_of: date) -> pd.DataFrame:
     """One row per customer and template the automatic job would email on D: invoices, open_amount
-    (own currency), oldest days_past_due."""
+    (own currency), oldest days_past_due, entry_ids (the invoices the email lists)."""
     due = due_stages(store, as_of)
     auto = due[(due["mode"] == "automatic") & (due["channel"] == "email") & due["template"].notna()]
     if auto.empty:
-        return pd.DataFrame(columns=["customer_id", "template", "invoices", "open_amount", "days_past_due"])
+        return pd.DataFrame(columns=["customer_id", "template", "invoices", "open_amount", "days_past_due",
+                                     "entry_ids"])
     return (auto.groupby(["customer_id", "template"], as_index=False)
             .agg(invoices=("entry_id", "count"), open_amount=("open_amount", "sum"),
-                 days_past_due=("days_past_due", "max"))
+                 days_past_due=("days_past_due", "max"), entry_ids=("entry_id", lambda e: sorted(map(int, e))))
             .sort_values(["template", "customer_id"], ignore_index=True))
 
 
@@ -59,8 +61,9 @@ def run_automatic_dunning(store: Store, actor: Actor, as_of: date, *, dry_run: b
     results = []
     for template, group in sends.groupby("template", sort=True):
         sent = send_now(store, actor, group["customer_id"].tolist(), str(template),
-                        action_key=action_key(as_of, str(template)), as_of=as_of, config=config)
-        results.append(group.drop(columns="days_past_due").merge(sent, on="customer_id", how="left"))
+                        action_key=action_key(as_of, str(template)), as_of=as_of, config=config,
+                        only_entries=dict(zip(group["customer_id"], group["entry_ids"], strict=True)))
+        results.append(group.drop(columns=["days_past_due", "entry_ids"]).merge(sent, on="customer_id", how="left"))
     out = pd.concat(results, ignore_index=True)[RUN_COLUMNS] if results else pd.DataFrame(columns=RUN_COLUMNS)
     counts = {str(k): int(v) for k, v in out["status"].value_counts().items()}  # a run with nothing due is logged too
     with store.write() as conn:

@@ -1,8 +1,9 @@
 """Customer 360: one customer's numbers, aging, open invoices, ledger, contacts and one timeline.
 
 Formulas (as of D, amounts in the customer's own currency):
-- balance = sum of the customer's open items (invoices minus unapplied credits); overdue = open
-  invoice amounts with days past due > 0;
+- balance = sum of the customer's open items = open invoices − unapplied cash and credits (the
+  open amounts of payments and credit notes not yet applied; `BALANCE_PARTS_SQL`, shared with the
+  reminders); overdue = open invoice amounts with days past due > 0;
 - own DSO = open invoices ÷ invoices posted in the 90 days to D × 90 (None without sales);
 - average days late = amount-weighted mean of (allocation date − due date) over payments applied
   to the customer's invoices in the 365 days to D (negative: paid early).
@@ -15,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.collections.disputes import open_dispute_sql
+from analytics.collections.holds import disputed_sql, dunning_hold_sql
 from analytics.collections.statements import statement_items
 from analytics.kpis.aging import bucket_labels
 from analytics.ledger.open_items import CUSTOMER_OPEN_ITEMS_SQL
@@ -24,6 +25,19 @@ from analytics.store.connection import Store
 
 HISTORY_DAYS = 365
 DSO_DAYS = 90
+
+# The balance and its parts over an `items` relation (open amounts as of D): one definition for the
+# Customer 360 header and the reminders' balance line.
+BALANCE_PARTS_SQL = """COALESCE(SUM(open_amount), 0) AS balance,
+       COALESCE(SUM(CASE WHEN open_amount > 0 THEN open_amount ELSE 0 END), 0) AS open_invoices_amount,
+       COALESCE(SUM(CASE WHEN open_amount < 0 THEN -open_amount ELSE 0 END), 0) AS unapplied"""
+
+
+def balance_line(balance: float, open_invoices_amount: float, unapplied: float, currency: str) -> str:
+    """One line that explains the balance: "Balance X = open invoices Y − unapplied cash/credits Z"."""
+    return (f"Balance {balance:,.2f} {currency} = open invoices {open_invoices_amount:,.2f} {currency} "
+            f"− unapplied cash/credits {unapplied:,.2f} {currency}")
+
 
 # Amount-weighted average days late per customer over the history window (used by the worklist too).
 AVG_DAYS_LATE_SQL = """
@@ -56,8 +70,7 @@ def customer_header(store: Store, customer_id: str, as_of: date) -> dict[str, An
     history AS ({AVG_DAYS_LATE_SQL.replace("GROUP BY", "AND i.customer_id = :customer_id GROUP BY")})
     SELECT c.customer_id, c.name, c.segment, c.country, c.currency, c.payment_terms_days, c.credit_limit,
            c.status, c.collector, c.sales_rep, c.risk_class,
-           (SELECT COALESCE(SUM(open_amount), 0) FROM mine) AS balance,
-           (SELECT COALESCE(SUM(open_amount), 0) FROM mine WHERE open_amount > 0) AS open_invoices_amount,
+           bp.balance, bp.open_invoices_amount, bp.unapplied,
            (SELECT COALESCE(SUM(open_amount), 0) FROM mine WHERE open_amount > 0 AND days_past_due > 0) AS overdue,
            (SELECT COUNT(*) FROM mine WHERE open_amount > 0) AS open_invoices,
            (SELECT MAX(days_past_due) FROM mine WHERE open_amount > 0) AS max_days_past_due,
@@ -65,6 +78,7 @@ def customer_header(store: Store, customer_id: str, as_of: date) -> dict[str, An
               AND e.entry_type = 'invoice' AND e.posting_date > :dso_start AND e.posting_date <= :as_of) AS sales_90d,
            h.avg_days_late
     FROM customers c LEFT JOIN history h ON h.customer_id = c.customer_id
+    CROSS JOIN (SELECT {BALANCE_PARTS_SQL} FROM mine) bp
     WHERE c.customer_id = :customer_id
     """  # noqa: S608 - composed from constants only
     frame = store.read(sql, _params(as_of, customer_id=customer_id, dso_start=as_of - timedelta(days=DSO_DAYS)))
@@ -76,7 +90,7 @@ def customer_header(store: Store, customer_id: str, as_of: date) -> dict[str, An
                   if sales is not None and not pd.isna(sales) and float(sales) > 0 else None)
     late = row["avg_days_late"]
     row["avg_days_late"] = None if late is None or pd.isna(late) else round(float(late), 1)
-    for key in ("balance", "overdue", "open_invoices_amount"):
+    for key in ("balance", "overdue", "open_invoices_amount", "unapplied"):
         row[key] = round(float(row[key]), 2)
     row["credit_limit"] = None if pd.isna(row["credit_limit"]) else float(row["credit_limit"])
     row["open_invoices"] = int(row["open_invoices"])
@@ -97,13 +111,18 @@ def customer_aging(store: Store, customer_id: str, as_of: date) -> pd.DataFrame:
 
 
 def open_invoices(store: Store, customer_id: str, as_of: date) -> pd.DataFrame:
-    """Open invoices as of D with days overdue and whether a dispute open as of D covers them."""
+    """Open invoices as of D with days overdue, whether a dispute open as of D covers them, and
+    whether dunning holds them (disputed or paused by a promise: `collections.holds`)."""
     items = statement_items(store, customer_id, as_of)
-    disputes = store.read(
-        f"SELECT entry_id FROM activities a WHERE {open_dispute_sql('a')} AND customer_id = :c",  # noqa: S608
-        {"c": customer_id, "as_of": as_of})
-    whole_account = disputes["entry_id"].isna().any()
-    items["disputed"] = whole_account | items["entry_id"].isin(disputes["entry_id"].dropna().astype(int))
+    sql = f"""
+    SELECT e.entry_id, CASE WHEN {disputed_sql('e.entry_id', 'e.customer_id')} THEN 1 ELSE 0 END AS disputed,
+           CASE WHEN {dunning_hold_sql('e.entry_id', 'e.customer_id')} THEN 1 ELSE 0 END AS held
+    FROM ledger_entries e WHERE e.customer_id = :c AND e.amount > 0
+    """  # noqa: S608 - composed from constants only
+    flags = store.read(sql, {"c": customer_id, "as_of": as_of})
+    flags = flags.set_index("entry_id")
+    items["disputed"] = items["entry_id"].map(flags["disputed"]).fillna(0).astype(bool)
+    items["held"] = items["entry_id"].map(flags["held"]).fillna(0).astype(bool)
     return items
 
 

@@ -5,9 +5,10 @@ active config with no segment), at the config's highest version. An open invoice
 as of D) reaches stage s when days past due >= s.day_offset (+ the config's grace_days when the
 offset is positive). The stage due is the highest reached stage above the last stage already run
 for that invoice (a run on or before D, any outcome but 'failed'): a late start catches up to
-the stage that fits, it does not send every earlier reminder. Invoices under a dispute open as of
-D (`collections.disputes`: opened by D, not resolved by D; one without an invoice covers the
-account) and accounts with an agency, written off or on hold are not dunned.
+the stage that fits, it does not send every earlier reminder. Invoices held as of D
+(`collections.holds`: under a dispute open as of D, or a promise to pay that pauses dunning; one
+naming no invoice covers the account) and accounts with an agency, written off or on hold are not
+dunned; the other invoices of a disputed or promised account continue.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import date
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.collections.disputes import open_dispute_sql
+from analytics.collections.holds import dunning_hold_sql
 from analytics.ledger.open_items import CUSTOMER_OPEN_ITEMS_SQL, OPEN_ITEMS_SQL
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.settings import load_settings
@@ -63,9 +64,8 @@ last_run AS (
     WHERE i.open_amount > 0
       AND s.stage_no > COALESCE(lr.last_stage, 0)
       AND i.days_past_due >= s.day_offset + CASE WHEN s.day_offset > 0 THEN lv.grace_days ELSE 0 END
-      AND NOT EXISTS (SELECT 1 FROM activities a WHERE {OPEN_DISPUTE}
-                      AND a.customer_id = i.customer_id AND (a.entry_id = i.entry_id OR a.entry_id IS NULL))
-)""".replace("{OPEN_DISPUTE}", open_dispute_sql("a"))
+      AND NOT {HOLD}
+)""".replace("{HOLD}", dunning_hold_sql("i.entry_id", "i.customer_id"))
 
 _DUE_SELECT = """
 SELECT entry_id, customer_id, document_number, due_date, open_amount, fx_rate, days_past_due,

@@ -10,13 +10,13 @@ nothing.
 Promise status rule (`refresh_promise_statuses`): a pending promise is **kept** once the promised
 amount has been paid in full, counting payments dated from the day the promise was made up to
 and including the promised date (and up to D): allocations to the promise's invoice when it names
-one, else the customer's payments posted in that window. It is **broken** when the promised date
+one or several (`activity_invoices`), else the customer's payments posted in that window. It is **broken** when the promised date
 has passed (date < D) without that. Otherwise it stays pending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from analytics.access import audit
 from analytics.access.roles import SYSTEM, Actor, require
 from analytics.store.connection import Store
-from analytics.store.schema import activities, customers, users
+from analytics.store.schema import activities, activity_invoices, customers, users
 
 CALL_OUTCOMES = ("reached", "promised to pay", "disputed", "left voicemail", "no answer", "wrong number", "refused")
 ESCALATION_TARGETS = {"manager": "escalated", "agency": "with_agency"}
@@ -95,6 +95,7 @@ def _record(
     store: Store, actor: Actor, permission: str, customer_id: str, kind: str, fields: dict[str, Any],
     idempotency_key: str | None, validate: Callable[[sa.Connection], None] | None = None,
     also: Callable[[sa.Connection, dict[str, Any], int], None] | None = None,
+    audit_extra: dict[str, Any] | None = None,
 ) -> int:
     """The one write path: role, key, validation, insert, side effect, audit; returns the activity id."""
     require(actor, permission)
@@ -113,7 +114,7 @@ def _record(
         activity_id = int(conn.execute(activities.insert().values(**row).returning(activities.c.activity_id)).scalar())
         if also:
             also(conn, customer, activity_id)
-        audit.record(conn, actor, f"activity.{kind}", "activity", activity_id, new=row)
+        audit.record(conn, actor, f"activity.{kind}", "activity", activity_id, new={**row, **(audit_extra or {})})
     return activity_id
 
 
@@ -135,37 +136,108 @@ def add_note(store: Store, actor: Actor, customer_id: str, body: str, *, entry_i
         "subject": text[:80], "body": text, "entry_id": entry_id}, idempotency_key)
 
 
-def promise_to_pay(store: Store, actor: Actor, customer_id: str, amount: float, promised_date: date, *,
-                   entry_id: int | None = None, note: str = "", today: date | None = None,
+def _chosen_invoices(entry_id: int | None, entry_ids: Sequence[int] | None) -> list[int]:
+    """The invoices named by `entry_id` (the older one-invoice form) and `entry_ids`, once each, in order."""
+    chosen = [int(e) for e in (entry_ids or ())]
+    if entry_id is not None:
+        chosen.insert(0, int(entry_id))
+    return list(dict.fromkeys(chosen))
+
+
+def _open_amount(conn: sa.Connection, customer_id: str, entry_ids: list[int]) -> float:
+    """Check each invoice belongs to the customer; their open amount now (after every allocation)."""
+    for entry in entry_ids:
+        _check_invoice(conn, customer_id, entry)
+    stmt = sa.text("SELECT COALESCE(SUM(COALESCE(open_now, amount)), 0) FROM ledger_entries WHERE entry_id IN :ids").bindparams(
+        sa.bindparam("ids", expanding=True))
+    return round(float(conn.execute(stmt, {"ids": entry_ids}).scalar() or 0), 2)
+
+
+def _link_invoices(entry_ids: list[int]) -> Callable[[sa.Connection, dict[str, Any], int], None]:
+    """The side effect that names the activity's invoices in `activity_invoices` (the activity's
+    audit line lists them: `entry_ids`)."""
+    def link(conn: sa.Connection, _customer: dict[str, Any], activity_id: int) -> None:
+        if entry_ids:
+            conn.execute(activity_invoices.insert(), [{"activity_id": activity_id, "entry_id": e} for e in entry_ids])
+    return link
+
+
+def promise_to_pay(store: Store, actor: Actor, customer_id: str, amount: float | None, promised_date: date, *,
+                   entry_id: int | None = None, entry_ids: Sequence[int] | None = None,
+                   pauses_dunning: bool = True, note: str = "", today: date | None = None,
                    idempotency_key: str | None = None) -> int:
-    """A promise to pay `amount` by `promised_date` (today .. today + 366 days); status pending."""
+    """A promise to pay `amount` by `promised_date` (today .. today + 366 days); status pending.
+
+    It concerns the invoices chosen (`entry_ids`, or the older `entry_id`), else the whole account;
+    `amount` None means the chosen invoices' open amount (required for the whole account). With
+    `pauses_dunning` (the default) the invoices leave dunning through the promised date; on the
+    promised date + 1 day an unpaid promise is broken and dunning resumes (`collections.holds`)."""
     today = today or date.today()
-    value = _check_amount("amount", amount)
+    chosen = _chosen_invoices(entry_id, entry_ids)
+    if amount is None and not chosen:
+        raise FollowUpError("amount: required for a promise about the whole account (no invoices chosen).")
+    if amount is not None:
+        _check_amount("amount", amount)
     if not today <= promised_date <= today + timedelta(days=MAX_PROMISE_DAYS):
         raise FollowUpError(f"promised date {promised_date}: must be between {today} and "
                             f"{today + timedelta(days=MAX_PROMISE_DAYS)}.")
-    return _record(store, actor, "act_on_customers", customer_id, "promise", {
-        "amount": value, "due_date": promised_date, "status": "pending", "entry_id": entry_id,
-        "subject": f"Promise to pay {value:,.2f} by {promised_date}", "body": _check_text("note", note, False, 4000),
-    }, idempotency_key)
+    fields = {"due_date": promised_date, "status": "pending", "entry_id": chosen[0] if chosen else None,
+              "whole_account": not chosen, "pauses_dunning": bool(pauses_dunning),
+              "body": _check_text("note", note, False, 4000)}
+
+    def validate(conn: sa.Connection) -> None:
+        value = _check_amount("amount", _open_amount(conn, customer_id, chosen) if amount is None else amount)
+        fields.update(amount=value, subject=f"Promise to pay {value:,.2f} by {promised_date}"
+                      + (f" ({len(chosen)} invoices)" if len(chosen) > 1 else ""))
+
+    return _record(store, actor, "act_on_customers", customer_id, "promise", fields, idempotency_key,
+                   validate, _link_invoices(chosen), {"entry_ids": chosen})
 
 
-def open_dispute(store: Store, actor: Actor, customer_id: str, reason: str, amount: float, department: str, *,
-                 entry_id: int | None = None, note: str = "", idempotency_key: str | None = None,
-                 answer_due: date | None = None) -> int:
+def open_dispute(store: Store, actor: Actor, customer_id: str, reason: str, amount: float | None, department: str,
+                 *, entry_id: int | None = None, entry_ids: Sequence[int] | None = None, whole_account: bool = False,
+                 note: str = "", idempotency_key: str | None = None, answer_due: date | None = None) -> int:
     """A dispute (reason, amount, the department that must answer); status open.
 
-    `answer_due` (stored in `due_date`): the date the department must answer by; blank means the
-    department's standard (`disputes.answer_due_sql`). The dispute reaches the worklist only after it."""
+    It concerns the invoices chosen (`entry_ids`, or the older `entry_id`): only they leave
+    dunning and reminders, the others continue. A dispute of the whole account must say so
+    (`whole_account=True`, with no invoices); one with neither is refused. `amount` None means the
+    chosen invoices' open amount. `answer_due` (stored in `due_date`): the date the department must
+    answer by; blank means the department's standard (`disputes.answer_due_sql`). The dispute
+    reaches the worklist only after it."""
     text = _check_text("reason", reason)
-    value = _check_amount("amount", amount)
     if department not in DISPUTE_DEPARTMENTS:
         raise FollowUpError(f"department {department!r}: choose one of {', '.join(DISPUTE_DEPARTMENTS)}.")
-    return _record(store, actor, "act_on_customers", customer_id, "dispute", {
-        "reason": text, "amount": value, "department": department, "status": "open", "entry_id": entry_id,
-        "due_date": answer_due,
-        "subject": f"Dispute ({department}): {text}", "body": _check_text("note", note, False, 4000),
-    }, idempotency_key)
+    chosen = _chosen_invoices(entry_id, entry_ids)
+    if chosen and whole_account:
+        raise FollowUpError(f"invoices {chosen}: a whole-account dispute names no invoices; choose one or the other.")
+    if not chosen and not whole_account:
+        raise FollowUpError("invoices: none chosen. Choose the disputed invoices, or tick 'Whole account' "
+                            "(and confirm it) to dispute every invoice of the account.")
+    if amount is None and not chosen:
+        raise FollowUpError("amount: required for a whole-account dispute.")
+    if amount is not None:
+        _check_amount("amount", amount)
+    fields = {"reason": text, "department": department, "status": "open", "entry_id": chosen[0] if chosen else None,
+              "whole_account": bool(whole_account), "due_date": answer_due,
+              "subject": f"Dispute ({department}): {text}"[:200] if chosen else
+              f"Dispute ({department}, whole account): {text}"[:200],
+              "body": _check_text("note", note, False, 4000)}
+
+    def validate(conn: sa.Connection) -> None:
+        fields["amount"] = _check_amount("amount", _open_amount(conn, customer_id, chosen) if amount is None
+                                         else amount)
+
+    return _record(store, actor, "act_on_customers", customer_id, "dispute", fields, idempotency_key,
+                   validate, _link_invoices(chosen), {"entry_ids": chosen})
+
+
+def activity_invoice_ids(store: Store, activity_id: int) -> list[int]:
+    """The invoices a dispute or promise names (empty: the whole account)."""
+    frame = store.read("SELECT entry_id FROM activity_invoices WHERE activity_id = :a "
+                       "UNION SELECT entry_id FROM activities WHERE activity_id = :a AND entry_id IS NOT NULL",
+                       {"a": int(activity_id)})
+    return sorted(int(e) for e in frame["entry_id"])
 
 
 def resolve_dispute(store: Store, actor: Actor, dispute_id: int, resolution: str, note: str = "", *,
@@ -286,11 +358,13 @@ def snooze(store: Store, actor: Actor, customer_id: str, until: date, reason: st
 PROMISE_PAID_SQL = """
 SELECT p.activity_id, p.amount, p.due_date,
        COALESCE((SELECT SUM(al.amount) FROM allocations al
-                 WHERE p.entry_id IS NOT NULL AND al.to_entry_id = p.entry_id
+                 WHERE (al.to_entry_id = p.entry_id OR EXISTS (SELECT 1 FROM activity_invoices pi
+                        WHERE pi.activity_id = p.activity_id AND pi.entry_id = al.to_entry_id))
                    AND al.allocation_date >= CAST(p.occurred_at AS DATE)
                    AND al.allocation_date <= p.due_date AND al.allocation_date <= :as_of), 0)
      + COALESCE((SELECT -SUM(e.amount) FROM ledger_entries e
                  WHERE p.entry_id IS NULL AND e.customer_id = p.customer_id AND e.entry_type = 'payment'
+                   AND NOT EXISTS (SELECT 1 FROM activity_invoices pn WHERE pn.activity_id = p.activity_id)
                    AND e.posting_date >= CAST(p.occurred_at AS DATE)
                    AND e.posting_date <= p.due_date AND e.posting_date <= :as_of), 0) AS paid
 FROM activities p

@@ -210,6 +210,15 @@ activities = sa.Table(
     sa.Column("target", sa.String(64)),  # escalation: manager/agency; reassignment: new collector
     sa.Column("resolved_at", sa.DateTime),
     sa.Column("idempotency_key", sa.String(64), unique=True),
+    sa.Column("whole_account", sa.Boolean),  # v15: a dispute or promise explicitly about the whole account
+    sa.Column("pauses_dunning", sa.Boolean),  # v15: a promise that pauses dunning (NULL: recorded before v15)
+)
+
+activity_invoices = sa.Table(  # v15: the invoices a dispute or promise concerns (several per activity)
+    "activity_invoices", metadata,
+    sa.Column("activity_id", sa.BigInteger, nullable=False),
+    sa.Column("entry_id", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("activity_id", "entry_id"),
 )
 
 _audit_seq, _audit_next = _seq("audit_id_seq")

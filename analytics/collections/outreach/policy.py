@@ -1,5 +1,7 @@
-"""The re-check right before a message is sent (the package docstring, step 3):
-blocked when every invoice in it is paid or disputed by now, when the account is with a collection
+"""The re-check right before a message is sent (the package docstring, step 3), and the same
+re-check the preview runs, so the preview's "sendable" count is what the send does:
+blocked when every invoice in it is paid or disputed by now (or paused by a promise to pay:
+`collections.holds`, with what is known now), when the account is with a collection
 agency or written off, or by the frequency cap, which counts every team's emails and the messages
 that may have gone out in the window. A possibly-sent message counts: at most once beats twice."""
 
@@ -11,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from analytics.collections.holds import disputed_sql, dunning_hold_sql
 from analytics.collections.outreach.config import OutreachConfig
 from analytics.collections.outreach.recipients import ids_statement, read_frame
 from analytics.ledger.open_items import CUSTOMER_OPEN_ITEMS_SQL
@@ -43,7 +46,8 @@ def frequency_cap_count(conn: sa.Connection, customer_id: str, config: OutreachC
 
 
 def recheck(conn: sa.Connection, message: dict[str, Any], config: OutreachConfig, as_of: date) -> str | None:
-    """Why this message must not go out now, or None when it may."""
+    """Why this message must not go out now, or None when it may (`message`: customer_id, entry_ids
+    as JSON, message_id or None for a draft)."""
     customer_id = message["customer_id"]
     status = conn.execute(sa.text("SELECT status FROM customers WHERE customer_id = :c"), {"c": customer_id}).scalar()
     if status in ("with_agency", "written_off"):
@@ -53,19 +57,18 @@ def recheck(conn: sa.Connection, message: dict[str, Any], config: OutreachConfig
         sql = f"""
         WITH items AS ({CUSTOMER_OPEN_ITEMS_SQL})
         SELECT e.entry_id, e.document_number, COALESCE(i.open_amount, 0) AS open_amount,
-               CASE WHEN EXISTS (SELECT 1 FROM activities a WHERE a.kind = 'dispute' AND a.status = 'open'
-                                 AND a.customer_id = e.customer_id
-                                 AND (a.entry_id = e.entry_id OR a.entry_id IS NULL))
-                    THEN 1 ELSE 0 END AS disputed
+               CASE WHEN {disputed_sql("e.entry_id", "e.customer_id", known_now=True)} THEN 1 ELSE 0 END AS disputed,
+               CASE WHEN {dunning_hold_sql("e.entry_id", "e.customer_id", known_now=True)} THEN 1 ELSE 0 END
+                 AS held
         FROM ledger_entries e LEFT JOIN items i ON i.entry_id = e.entry_id
         WHERE e.entry_id IN :ids
         """  # noqa: S608 - composed from constants only
         state = read_frame(conn, ids_statement(sql), {"as_of": as_of, "reporting": load_settings().reporting_currency,
                                               "ids": entry_ids, "customer_id": customer_id})
-        closed = state[(state.open_amount <= 0) | (state.disputed == 1)]
+        closed = state[(state.open_amount <= 0) | (state.held == 1)]
         if len(closed) == len(entry_ids):
             named = ", ".join(
-                f"{r.document_number} {'disputed' if r.disputed else 'paid'}"
+                f"{r.document_number} {'paid' if r.open_amount <= 0 else 'disputed' if r.disputed else 'promised'}"
                 for r in closed.sort_values("document_number").itertuples(index=False))
             return f"every invoice in it is paid or disputed now ({named})"
     recent = frequency_cap_count(conn, customer_id, config, datetime.now(), exclude_message_id=message["message_id"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import make_msgid
@@ -19,9 +19,11 @@ import sqlalchemy as sa
 
 from analytics.access import audit
 from analytics.access.roles import Actor, require
+from analytics.collections.customer_360 import balance_line
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
-from analytics.collections.outreach.recipients import open_invoices, recipients
-from analytics.collections.outreach.templates import render
+from analytics.collections.outreach.policy import recheck
+from analytics.collections.outreach.recipients import balance_parts, open_invoices, recipients
+from analytics.collections.outreach.templates import SCOPE_WORDS, invoice_scope, render
 from analytics.collections.statements import statement_items, statement_pdf, statement_xlsx
 from analytics.settings import load_settings
 from analytics.store.connection import Store
@@ -44,29 +46,59 @@ class Draft:
     problem: str | None = None
 
 
+def _listed(items: pd.DataFrame, scope: str, only: Sequence[int] | None) -> pd.DataFrame:
+    """The invoices a message lists: the template's scope (`templates.invoice_scope`), then, when
+    given, only the chosen invoices (a bulk filter's matches)."""
+    if scope == "past_due":
+        items = items[(items["days_overdue"] > 0) & (items["held"] == 0)]
+    elif scope == "not_due":
+        items = items[(items["days_overdue"] <= 0) & (items["held"] == 0)]
+    if only is not None:
+        items = items[items["entry_id"].isin([int(e) for e in only])]
+    return items
+
+
 def preview(
     store: Store, customer_ids: Sequence[str], template: str, as_of: date, note: str = "",
-    sender_name: str = "Collections team",
+    sender_name: str = "Collections team", *, only_entries: Mapping[str, Sequence[int]] | None = None,
+    recheck_with: OutreachConfig | None = None,
 ) -> list[Draft]:
-    """Render the template for each customer: its open invoices as of D, contact, optional note."""
+    """Render the template for each customer: the invoices it lists as of D (`templates.invoice_scope`:
+    a reminder lists only invoices past due and not held), the balance in parts, contact, note.
+
+    `only_entries` (customer -> invoice ids) narrows each list to those invoices (a bulk filter).
+    With `recheck_with`, a draft that could be queued also goes through the re-check the delivery
+    runs right before sending (`policy.recheck`, with what is known now), so "sendable" here is
+    what a send then does."""
     people = recipients(store, customer_ids)
+    scope = invoice_scope(template)
     with store.engine.connect() as conn:
         invoices = open_invoices(conn, list(customer_ids), as_of) if len(customer_ids) else pd.DataFrame()
-    drafts: list[Draft] = []
+        parts = balance_parts(conn, list(customer_ids), as_of) if len(customer_ids) else pd.DataFrame()
     by_customer = dict(tuple(invoices.groupby("customer_id"))) if len(invoices) else {}
+    parts_of = parts.set_index("customer_id").to_dict("index") if len(parts) else {}
+    empty = pd.DataFrame(columns=["entry_id", "open_amount", "days_overdue", "held"])
+    drafts: list[Draft] = []
     for person in people.itertuples(index=False):
-        items = by_customer.get(person.customer_id, pd.DataFrame(columns=["entry_id", "open_amount"]))
+        only = None if only_entries is None else only_entries.get(person.customer_id, [])
+        items = _listed(by_customer.get(person.customer_id, empty), scope, only)
         rows = [
             {"document_number": r.document_number, "posting_date": pd.Timestamp(r.posting_date).date(),
              "due_date": pd.Timestamp(r.due_date).date(), "amount": float(r.amount),
              "open_amount": float(r.open_amount), "days_overdue": int(r.days_overdue)}
             for r in items.itertuples(index=False)
         ]
+        account = parts_of.get(person.customer_id, {"balance": 0.0, "open_invoices_amount": 0.0, "unapplied": 0.0})
+        account = {k: round(float(v), 2) for k, v in account.items()}
         context = {
             "customer_name": person.customer_name, "customer_id": person.customer_id,
             "currency": person.currency, "contact_name": person.contact_name or "Sir or Madam",
-            "invoices": rows, "total": sum(r["open_amount"] for r in rows),
-            "overdue_total": sum(r["open_amount"] for r in rows if r["days_overdue"] > 0),
+            "invoices": rows, "total": round(sum(r["open_amount"] for r in rows), 2),
+            "overdue_total": round(sum(r["open_amount"] for r in rows if r["days_overdue"] > 0), 2),
+            "balance": account["balance"], "open_invoices_total": account["open_invoices_amount"],
+            "unapplied": account["unapplied"],
+            "balance_line": balance_line(account["balance"], account["open_invoices_amount"], account["unapplied"],
+                                         str(person.currency)),
             "as_of": as_of.isoformat(), "note": note.strip(), "sender_name": sender_name,
         }
         subject, body = render(template, context)
@@ -74,13 +106,19 @@ def preview(
         if not isinstance(person.email, str) or not person.email:
             problem = "no active contact with an email address"
         elif not rows:
-            problem = "no open invoices"
+            problem = SCOPE_WORDS[scope]
         drafts.append(Draft(person.customer_id, person.customer_name,
                             person.email if isinstance(person.email, str) else None,
                             None if pd.isna(person.contact_id) else int(person.contact_id),
                             subject, body, [int(e) for e in items["entry_id"]], problem))
     missing = set(customer_ids) - set(people["customer_id"])
     drafts += [Draft(c, "", None, None, "", "", [], "no such customer") for c in sorted(missing)]
+    if recheck_with is not None:
+        with store.engine.connect() as conn:
+            for d in drafts:
+                if d.problem is None:
+                    d.problem = recheck(conn, {"customer_id": d.customer_id, "entry_ids": json.dumps(d.entry_ids),
+                                               "message_id": None}, recheck_with, as_of)
     return drafts
 
 
@@ -108,8 +146,11 @@ def backfill_message_header_ids(conn: sa.Connection) -> int:
 def queue_messages(
     store: Store, actor: Actor, customer_ids: Sequence[str], template: str, *, action_key: str,
     as_of: date, note: str = "", attach: str | None = None, config: OutreachConfig | None = None,
+    only_entries: Mapping[str, Sequence[int]] | None = None,
 ) -> pd.DataFrame:
     """Queue one message per customer; returns customer_id, message_id, status, reason per customer.
+
+    Each message lists the invoices `preview` lists (narrowed by `only_entries` when given).
 
     Idempotent: a customer already queued under this action keeps its first message.
     Customers without a usable email contact or open invoices are not queued (reason given).
@@ -120,7 +161,8 @@ def queue_messages(
     if not action_key:
         raise OutreachError("An action key is required so a repeated request never queues twice.")
     customer_ids = list(dict.fromkeys(customer_ids))
-    drafts = preview(store, customer_ids, template, as_of, note, sender_name=actor.name or actor.username)
+    drafts = preview(store, customer_ids, template, as_of, note, sender_name=actor.name or actor.username,
+                     only_entries=only_entries)
     from_address = (config or OutreachConfig.from_settings()).from_address
     results: list[dict[str, Any]] = []
     with store.write() as conn:

@@ -1,5 +1,6 @@
-"""Who a customer's message goes to (the contact chosen by role, then primary) and which of its
-invoices are open as of a date; read as frames with an expanding `:ids` list, Decimals as floats."""
+"""Who a customer's message goes to (the contact chosen by role, then primary), which of its
+invoices are open as of a date (and which of them a dispute or a promise holds), and its balance
+in parts; read as frames with an expanding `:ids` list, Decimals as floats."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics.collections.customer_360 import BALANCE_PARTS_SQL
+from analytics.collections.holds import dunning_hold_sql
 from analytics.ledger.open_items import OPEN_ITEMS_SQL
 from analytics.settings import load_settings
 from analytics.store.connection import Store
@@ -58,13 +61,28 @@ def recipients(store: Store, customer_ids: Sequence[str]) -> pd.DataFrame:
 
 
 def open_invoices(conn: sa.Connection, customer_ids: Sequence[str], as_of: date) -> pd.DataFrame:
-    """The customers' invoices with an open amount as of the date, oldest due first, with days overdue."""
+    """The customers' invoices with an open amount as of the date, oldest due first, with days overdue
+    and `held` (1 when a dispute or a promise that pauses dunning holds it, with what is known now:
+    `collections.holds`)."""
     sql = f"""
     WITH items AS ({OPEN_ITEMS_SQL})
     SELECT customer_id, entry_id, document_number, posting_date, due_date, amount, open_amount,
-           CASE WHEN days_past_due > 0 THEN days_past_due ELSE 0 END AS days_overdue
+           CASE WHEN days_past_due > 0 THEN days_past_due ELSE 0 END AS days_overdue,
+           CASE WHEN {dunning_hold_sql("items.entry_id", "items.customer_id", known_now=True)} THEN 1 ELSE 0 END
+             AS held
     FROM items WHERE open_amount > 0 AND customer_id IN :ids
     ORDER BY customer_id, due_date, document_number
+    """  # noqa: S608 - composed from constants only
+    params = {"as_of": as_of, "reporting": load_settings().reporting_currency, "ids": list(customer_ids)}
+    return read_frame(conn, ids_statement(sql), params)
+
+
+def balance_parts(conn: sa.Connection, customer_ids: Sequence[str], as_of: date) -> pd.DataFrame:
+    """Per customer, the balance and its parts as of the date, in its own currency: the same
+    definition as the Customer 360 header (`customer_360.BALANCE_PARTS_SQL`)."""
+    sql = f"""
+    WITH items AS ({OPEN_ITEMS_SQL})
+    SELECT customer_id, {BALANCE_PARTS_SQL} FROM items WHERE customer_id IN :ids GROUP BY customer_id
     """  # noqa: S608 - composed from constants only
     params = {"as_of": as_of, "reporting": load_settings().reporting_currency, "ids": list(customer_ids)}
     return read_frame(conn, ids_statement(sql), params)

@@ -1,5 +1,13 @@
 """Message templates: Jinja2 files `config/templates/<name>.j2`, rendered in a sandbox with
-StrictUndefined (a missing value is an error, never an empty gap); the first line is the subject."""
+StrictUndefined (a missing value is an error, never an empty gap); the first line is the subject.
+
+Which invoices a template lists (`invoice_scope`):
+- "past_due" (every reminder, notice, demand and call script; the default): only the invoices past
+  due as of D that no dispute or pausing promise holds (`collections.holds`);
+- "not_due" (`reminder_predue`): open invoices not yet due, not held;
+- "open" (the statements): every open item.
+A statement of every open item may be attached to any of them (`queue.queue_messages`, attach).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +20,15 @@ from analytics.collections.outreach.config import OutreachError
 from analytics.settings import CONFIG_DIR
 
 TEMPLATES_DIR = CONFIG_DIR / "templates"
+INVOICE_SCOPES = {"statement_cover": "open", "statement_letter": "open", "reminder_predue": "not_due"}
+SCOPE_WORDS = {"past_due": "no invoices past due (open, not disputed, not paused by a promise)",
+               "not_due": "no open invoices not yet due (and not disputed or paused by a promise)",
+               "open": "no open invoices"}
+
+
+def invoice_scope(template: str) -> str:
+    """Which invoices the template lists: "past_due" (default), "not_due" or "open" (module docstring)."""
+    return INVOICE_SCOPES.get(template, "past_due")
 
 
 def list_templates() -> list[str]:
