@@ -147,7 +147,7 @@ def test_bad_input_or_a_forbidden_user_writes_nothing_and_says_why(books: Path, 
 
 def test_a_disabled_user_and_a_dispute_of_another_customer_are_refused(books: Path, capsys) -> None:
     assert ardesk(books, "followup", "dispute", "C2", "--reason", "Price", "--amount", "50", "--department", "sales",
-                  "--as", "ben.collector", "--format", "json") == 0
+                  "--whole-account", "--as", "ben.collector", "--format", "json") == 0
     dispute = _json(capsys)[0]["activity_id"]
     assert ardesk(books, "followup", "resolve", "C1", str(dispute), "--resolution", "rejected",
                   "--as", "ana.collector") == 2
@@ -245,7 +245,7 @@ def test_outreach_send_delivers_once_per_key_with_the_panels_rechecks(
     assert ardesk(db, "outreach", "send", "--template", "reminder_friendly", "--customer", "C002",
                   "--as-of", str(T), "--as", "ana.collector", "--format", "json") == 1
     assert _json(capsys) == [{"action": "send", "customer_id": "C002", "message_id": None, "status": "not queued",
-                              "reason": "no open invoices"}]
+                              "reason": "no invoices past due (open, not disputed, not paused by a promise)"}]
     assert len(handler.messages) == 1
     store = connect(str(db))
     try:
@@ -274,3 +274,31 @@ def test_on_postgresql_a_followup_writes_directly(pg_store: Store, pg_url: str, 
         {"author": "ana.collector", "amount": 999.99, "entry_id": 1, "idempotency_key": "pg-1"}]
     assert main(["--db", pg_url, "followup", "call", "C1", "--outcome", "reached", "--as", "sam.sales"]) == 2
     assert "sam.sales (Sales) may not act on customers" in capsys.readouterr().err
+
+
+def test_a_scripted_dispute_names_its_invoices_or_says_whole_account(books: Path, capsys) -> None:
+    store = connect(str(books))
+    add_invoice(store, "C1", "INV-3", T - timedelta(days=20), T - timedelta(days=5), 300)
+    store.close()
+    as_ana = ("--as", "ana.collector", "--format", "json")
+    with pytest.raises(SystemExit):  # neither invoices nor --whole-account: argparse refuses, nothing written
+        ardesk(books, "followup", "dispute", "C1", "--reason", "Price", "--department", "sales", *as_ana)
+    assert "one of the arguments --invoice --whole-account is required" in capsys.readouterr().err
+    assert ardesk(books, "followup", "dispute", "C1", "--reason", "Price", "--department", "sales",
+                  "--invoice", "INV-1", "--invoice", "INV-3", *as_ana) == 0
+    two = _json(capsys)[0]["activity_id"]
+    assert ardesk(books, "followup", "promise", "C2", "--amount", "500", "--date", str(T + timedelta(days=3)), "--no-pause",
+                  "--as", "ben.collector", "--format", "json") == 0
+    promise = _json(capsys)[0]["activity_id"]
+    store = connect(str(books))
+    try:
+        linked = store.read("SELECT l.entry_id, e.document_number FROM activity_invoices l JOIN ledger_entries e "
+                            "USING (entry_id) WHERE l.activity_id = :a ORDER BY 2", {"a": two})
+        assert linked["document_number"].tolist() == ["INV-1", "INV-3"]
+        # no amount given: the disputed invoices' open amount, 1,000 + 300
+        assert float(store.scalar("SELECT amount FROM activities WHERE activity_id = :a", {"a": two})) == 1300.0
+        row = store.read("SELECT amount, whole_account, pauses_dunning FROM activities WHERE activity_id = :a",
+                         {"a": promise}).iloc[0]
+        assert (float(row.amount), bool(row.whole_account), bool(row.pauses_dunning)) == (500.0, True, False)
+    finally:
+        store.close()

@@ -81,15 +81,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     note = action("note", "add a note on the account (collectors, sales, admins)")
     note.add_argument("text", metavar="TEXT")
     promise = action("promise", "record a promise to pay an amount by a date (today .. a year ahead)")
-    promise.add_argument("--amount", required=True, type=amount)
+    promise.add_argument("--amount", type=amount, help="default: the named invoices' open amount")
     promise.add_argument("--date", required=True, type=date.fromisoformat, help="the promised date, YYYY-MM-DD")
-    promise.add_argument("--invoice", metavar="DOC", help="the invoice's document number (default: the account)")
+    promise.add_argument("--invoice", metavar="DOC", action="append",
+                         help="an invoice's document number, repeatable (none: the whole account)")
+    promise.add_argument("--no-pause", action="store_true",
+                         help="keep dunning these invoices (by default a promise pauses them until its date + 1 day)")
     promise.add_argument("--note", default="")
     dispute = action("dispute", "open a dispute for the department that must answer")
     dispute.add_argument("--reason", required=True)
-    dispute.add_argument("--amount", required=True, type=amount)
+    dispute.add_argument("--amount", type=amount, help="default: the disputed invoices' open amount")
     dispute.add_argument("--department", required=True, choices=DISPUTE_DEPARTMENTS)
-    dispute.add_argument("--invoice", metavar="DOC", help="the invoice's document number (default: the account)")
+    chosen = dispute.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--invoice", metavar="DOC", action="append",
+                        help="a disputed invoice's document number, repeatable (only these leave reminders)")
+    chosen.add_argument("--whole-account", action="store_true",
+                        help="dispute every invoice of the account (no reminders at all until it is answered)")
+    dispute.add_argument("--answer-due", type=date.fromisoformat, metavar="YYYY-MM-DD",
+                         help="when the department must answer (default: its standard days)")
     dispute.add_argument("--note", default="")
     resolve = action("resolve", "close an open dispute of the customer as resolved or rejected")
     resolve.add_argument("dispute_id", metavar="DISPUTE_ID", type=int, help="the dispute's activity id")
@@ -111,8 +120,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 ARGUMENTS = {  # action -> the parsed options it passes on (renamed where the engine's name differs)
     "call": ("outcome", "note"),
     "note": ("text",),
-    "promise": ("amount", "date", "invoice", "note"),
-    "dispute": ("reason", "amount", "department", "invoice", "note"),
+    "promise": ("amount", "date", "invoice", "no_pause", "note"),
+    "dispute": ("reason", "amount", "department", "invoice", "whole_account", "answer_due", "note"),
     "resolve": ("dispute_id", "resolution", "note"),
     "task": ("subject", "due", "assignee"),
     "escalate": ("target", "reason"),

@@ -9,7 +9,7 @@ paths go through the engine functions the Customer 360 panels call (`followups.l
 audit. Arguments are JSON values (strings, numbers, ISO dates), so a queued job carries them as is.
 
 Rules added here, for what a script names by text:
-- an invoice is named by its document number; it must be an invoice of that customer (one entry);
+- invoices are named by their document numbers; it must be an invoice of that customer (one entry);
 - a dispute being resolved must belong to the customer named with it;
 - every action but `done` and `send` carries an idempotency key: the same key again returns the
   first activity and writes nothing. The key is checked against the action: a key already used by
@@ -72,6 +72,14 @@ def invoice_entry(store: Store, customer_id: str, document_number: str | None) -
     return int(found.entry_id.iloc[0])
 
 
+def invoice_entries(store: Store, customer_id: str, document_numbers: Any) -> list[int]:
+    """The entry ids of the customer's invoices named by document number (one name or a list)."""
+    if document_numbers is None:
+        return []
+    names = [document_numbers] if isinstance(document_numbers, str) else list(document_numbers)
+    return [e for e in (invoice_entry(store, customer_id, n) for n in names) if e is not None]
+
+
 def _dispute_of(store: Store, customer_id: str, dispute_id: int) -> None:
     owner = store.scalar(sa.select(activities.c.customer_id).where(
         activities.c.activity_id == int(dispute_id), activities.c.kind == "dispute"))
@@ -109,6 +117,11 @@ def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+def _amount(value: Any) -> float | None:
+    """None (the chosen invoices' open amount) or the amount given."""
+    return None if value is None else float(value)
+
+
 def _optional(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -118,13 +131,14 @@ _RUNNERS: dict[str, Callable[[Store, Actor, dict[str, Any], str | None], Any]] =
                                         idempotency_key=k),
     "note": lambda s, a, x, k: add_note(s, a, x["customer_id"], x["text"], idempotency_key=k),
     "promise": lambda s, a, x, k: promise_to_pay(
-        s, a, x["customer_id"], float(x["amount"]), _day(x["date"]),
-        entry_id=invoice_entry(s, x["customer_id"], x.get("invoice")), note=_optional(x.get("note")),
-        idempotency_key=k),
+        s, a, x["customer_id"], _amount(x.get("amount")), _day(x["date"]),
+        entry_ids=invoice_entries(s, x["customer_id"], x.get("invoice")), note=_optional(x.get("note")),
+        pauses_dunning=not x.get("no_pause"), idempotency_key=k),
     "dispute": lambda s, a, x, k: open_dispute(
-        s, a, x["customer_id"], x["reason"], float(x["amount"]), x["department"],
-        entry_id=invoice_entry(s, x["customer_id"], x.get("invoice")), note=_optional(x.get("note")),
-        idempotency_key=k),
+        s, a, x["customer_id"], x["reason"], _amount(x.get("amount")), x["department"],
+        entry_ids=invoice_entries(s, x["customer_id"], x.get("invoice")),
+        whole_account=bool(x.get("whole_account")), note=_optional(x.get("note")),
+        answer_due=_day(x["answer_due"]) if x.get("answer_due") else None, idempotency_key=k),
     "resolve": _resolve,
     "task": lambda s, a, x, k: add_task(s, a, x["customer_id"], x["subject"], _day(x["due"]),
                                         x.get("assignee") or None, idempotency_key=k),
