@@ -22,12 +22,14 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    REQUEST_IDS,
     customer_attributes,
     dunning_stage_results,
     invoice_installments,
     messages,
     metadata,
     quarantine,
+    requests,
     schema_migrations,
     sessions,
     sync_watermarks,
@@ -115,6 +117,11 @@ def _v13_invoice_installments(conn: sa.Connection) -> None:
     _create_tables(conn, invoice_installments)
 
 
+def _v16_requests(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {REQUEST_IDS}"))
+    _create_tables(conn, requests)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -132,6 +139,7 @@ MIGRATIONS: list[Migration] = [
     (12, "customer_attributes: every extra column of a customers file, by name", _v12_customer_attributes),
     (13, "invoice_installments: an invoice's payment schedule, each installment aging on its own due date",
      _v13_invoice_installments),
+    (16, "requests: typed requests between departments, each in one department's queue", _v16_requests),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"
