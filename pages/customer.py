@@ -159,7 +159,7 @@ with tabs[0]:
                     st.error(escape_markdown(exc))
                 else:
                     done("request", r_key, f"Request #{request_id} raised: "
-                         f"{REQUEST_TYPES[r_type].lower()}, to {r_department or DEFAULT_DEPARTMENT[r_type]}.")
+                         f"{REQUEST_TYPES[r_type]}, to {r_department or DEFAULT_DEPARTMENT[r_type]}.")
 
 # -- aging and open invoices -------------------------------------------------------------------------
 with tabs[1]:

@@ -32,7 +32,7 @@ department = user_department(store, actor.username)
 is_admin = actor.role == "admin"
 st.caption(f"As of {as_of} · your queue: {'every department' if is_admin else department or 'none'} · "
            "raise a request from a customer's 360 page (Timeline tab) · by type: "
-           + ", ".join(f"{REQUEST_TYPES[t].lower()} → {d}" for t, d in DEFAULT_DEPARTMENT.items()))
+           + ", ".join(f"{REQUEST_TYPES[t]} → {d}" for t, d in DEFAULT_DEPARTMENT.items()))
 if flash := st.session_state.pop("requests_flash", None):
     st.success(flash)
 

@@ -320,3 +320,13 @@ def test_the_command_line_raises_lists_and_closes_as_a_named_user(tmp_path: Path
                            {"actor": "leo.logistics", "action": "request.status"}]
     finally:
         store.close()
+
+
+def test_a_request_changes_the_data_version_but_not_the_ledger_figures(desk: Store) -> None:
+    from analytics.store.data_version import data_version, figures_version
+
+    before = (data_version(desk), figures_version(desk))
+    request = raise_request(desk, SAM, "C1", "po_number", "PO please", today=D)
+    set_request_status(desk, SAM, request, "done")
+    assert data_version(desk) > before[0]  # the Requests page recomputes
+    assert figures_version(desk) == before[1]  # the ledger dashboards do not

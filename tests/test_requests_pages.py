@@ -66,11 +66,11 @@ def test_sales_raises_logistics_closes_and_the_page_counts_it(desk_file: Path) -
     at.text_input(key="request_subject").input("New delivery address: 4 Quai des *Chartrons*")
     _button(at, "Raise request").click().run()
     assert not at.exception
-    assert displayed(at.success[0].value) == "Request #1 raised: address change, to logistics."
+    assert displayed(at.success[0].value) == "Request #1 raised: Address change, to logistics."
     at.selectbox(key="request_type").select("address_change")  # the same submit again (a double click)
     at.text_input(key="request_subject").input("New delivery address: 4 Quai des *Chartrons*")
     _button(at, "Raise request").click().run()
-    assert displayed(at.success[0].value) == "Request #1 raised: address change, to logistics."  # the first one
+    assert displayed(at.success[0].value) == "Request #1 raised: Address change, to logistics."  # the first one
     assert _read(desk_file, "SELECT request_id, department, raised_by, due_date, status FROM requests") == [
         {"request_id": 1, "department": "logistics", "raised_by": "sam.sales", "status": "open",
          "due_date": pd.Timestamp(T + timedelta(days=5))}]

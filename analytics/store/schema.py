@@ -44,7 +44,7 @@ users = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("email", sa.String(200)),
     sa.Column("role", sa.String(20), nullable=False),
-    sa.Column("team", sa.String(40)),  # collections, sales, finance, legal, logistics
+    sa.Column("team", sa.String(40)),  # collections, sales, finance, legal, logistics, billing, credit
     sa.Column("password_hash", sa.String(100)),  # bcrypt; NULL = cannot sign in yet
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
