@@ -22,12 +22,11 @@ monday, sunday = week_of(as_of)
 if flash := st.session_state.pop("my_week_flash", None):
     st.success(flash)
 
-c1, c2 = st.columns(2)
 team = False
 if actor.role in TEAM_ROLES:  # managers
-    team = c1.radio("Whose", ["mine", "team"], horizontal=True, key="week_whose",
+    team = st.radio("Whose", ["mine", "team"], horizontal=True, key="week_whose",
                     format_func={"mine": "Mine", "team": "The team"}.get) == "team"
-earlier = c2.checkbox("Also what is still open from before this week", key="week_earlier")
+earlier = st.checkbox("Also what is still open from before this week", key="week_earlier")
 items = week_items(store, as_of, None if team else actor.username, earlier=earlier)
 st.caption(f"Week of {monday:%a %d %b} to {sunday:%a %d %b %Y} (as of {as_of}) · {len(items)} open items · "
            "tasks assigned, requests owned or waiting in the department's queue, promises on the customers "
@@ -46,7 +45,7 @@ due = items[~items["overdue"]]
 for offset in range(7):
     day = monday + timedelta(days=offset)
     of_day = due[due["due_date"] == day]
-    st.subheader(f"{day:%A %d %B}" + (" · today" if day == as_of else ""))
+    st.subheader(f"{day:%A %d %B}" + (" · as-of date" if day == as_of else ""))
     if of_day.empty:
         st.caption("Nothing due.")
     else:

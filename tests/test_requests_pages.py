@@ -129,7 +129,7 @@ def test_my_week_groups_by_day_and_a_sales_assignee_completes_their_task(desk_fi
     at = _app("sales", "sam.sales", "pages/my_week.py")
     assert at.title[0].value == "My week"
     days = [s.value for s in at.subheader]
-    assert days == [f"{monday + timedelta(days=i):%A %d %B}" + (" · today" if i == 2 else "") for i in range(7)]
+    assert days == [f"{monday + timedelta(days=i):%A %d %B}" + (" · as-of date" if i == 2 else "") for i in range(7)]
     [table] = at.dataframe
     assert table.value[["kind", "item_id", "subject", "person"]].to_dict("records") == [
         {"kind": "task", "item_id": task, "subject": "Bring the signed PO", "person": "sam.sales"}]
