@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    REQUEST_IDS,
     activity_invoices,
     collector_targets,
     customer_attributes,
@@ -30,6 +31,7 @@ from analytics.store.schema import (
     messages,
     metadata,
     quarantine,
+    requests,
     schema_migrations,
     sessions,
     sync_watermarks,
@@ -134,6 +136,11 @@ def _v15_activity_invoices(conn: sa.Connection) -> None:
                          "WHERE kind IN ('dispute', 'promise') AND entry_id IS NULL"))
 
 
+def _v16_requests(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {REQUEST_IDS}"))
+    _create_tables(conn, requests)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -155,6 +162,7 @@ MIGRATIONS: list[Migration] = [
      _v14_collector_targets),
     (15, "activity_invoices: the invoices of a dispute or promise; whole_account, pauses_dunning",
      _v15_activity_invoices),
+    (16, "requests: typed requests between departments, each in one department's queue", _v16_requests),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

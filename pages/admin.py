@@ -110,7 +110,7 @@ with users_tab:
         email = a.text_input("Email")
         role = b.selectbox("Role", ROLES, format_func=lambda r: ROLE_LABELS[r])
         password = a.text_input("Password", type="password", help="at least 8 characters")
-        team = b.text_input("Team", help="collections, sales, finance, legal, logistics")
+        team = b.text_input("Team", help="collections, sales, finance, legal, logistics, billing, credit")
         if st.form_submit_button("Add account"):
             _act(lambda: add_user(store, actor, username, full_name or username, role, email=email or None,
                                   password=password or None, team=team or None),

@@ -48,6 +48,13 @@ from analytics.collections.outreach.delivery import retry_queued, send_now
 from analytics.collections.outreach.outbox import emails_in_window, last_contact, outbox
 from analytics.collections.outreach.queue import preview
 from analytics.collections.outreach.templates import list_templates
+from analytics.collections.requests import (
+    DEFAULT_DEPARTMENT,
+    REQUEST_DEPARTMENTS,
+    REQUEST_TYPES,
+    RequestError,
+    raise_request,
+)
 from analytics.collections.worklist import default_as_of, next_customer
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
@@ -161,6 +168,28 @@ with tabs[0]:
                                  "amount", "due_date", "reason", "body"]], hide_index=True, width="stretch",
                          column_config={"occurred_at": st.column_config.DatetimeColumn("When",
                                                                                      format="YYYY-MM-DD HH:mm")})
+    # -- a request to another department (address change, PO number, ...): it lands in their queue
+    if may(actor, "raise_requests"):
+        with st.expander("Request to another department"), st.form("request_form", clear_on_submit=True):
+            c1, c2, c3 = st.columns(3)
+            r_type = c1.selectbox("Request", list(REQUEST_TYPES), format_func=REQUEST_TYPES.get, key="request_type")
+            r_department = c2.selectbox("Department", [None, *REQUEST_DEPARTMENTS], key="request_department",
+                                        format_func=lambda d: d or "by type")
+            r_due = c3.date_input("Due (empty: by type)", value=None, min_value=as_of, key="request_due")
+            r_subject = st.text_input("Subject", key="request_subject",
+                                      placeholder="e.g. New delivery address: 12 Harbour Road")
+            r_details = st.text_area("Details", key="request_details")
+            if st.form_submit_button("Raise request"):
+                r_key = action_key("request", customer_id, r_type, r_department, r_due, r_subject, r_details)
+                try:
+                    request_id = raise_request(store, actor, customer_id, r_type, r_subject, details=r_details,
+                                               department=r_department, due_date=r_due, today=as_of,
+                                               idempotency_key=r_key)
+                except (RequestError, PermissionDenied) as exc:
+                    st.error(escape_markdown(exc))
+                else:
+                    done("request", r_key, f"Request #{request_id} raised: "
+                         f"{REQUEST_TYPES[r_type]}, to {r_department or DEFAULT_DEPARTMENT[r_type]}.")
 
 # -- aging and open invoices -------------------------------------------------------------------------
 with tabs[1]:

@@ -343,9 +343,9 @@ def test_refuses_a_store_with_entries_and_replaces_on_request(tmp_path: Path) ->
         generate_demo(store, entries=3_000, seed=3, end_date=END)
     assert ledger_hash(store) == before
     again = generate_demo(store, entries=3_000, seed=3, end_date=END, replace=True, actor="tester")
-    assert again.counts == first.counts | {"users": 9}
+    assert again.counts == first.counts | {"users": 11}
     assert ledger_hash(store) == before  # replaced rows reuse the same ids
-    assert one(store, "SELECT COUNT(*) FROM users") == 10  # 9 demo users again, and the admin kept
+    assert one(store, "SELECT COUNT(*) FROM users") == 12  # 11 demo users again, and the admin kept
     assert one(store, "SELECT COUNT(*) FROM import_runs WHERE kind = 'demo'") == 2
     assert one(store, "SELECT actor FROM audit_log WHERE action = 'demo.generate' ORDER BY audit_id DESC LIMIT 1") == "tester"
     store.close()

@@ -31,7 +31,7 @@ def test_every_role_opens_the_overview_and_page_files_exist() -> None:
 def test_collectors_land_on_their_worklist_everyone_else_on_the_overview() -> None:
     assert {role: home_page(role).key for role in ROLES} == {
         "admin": "overview", "cfo": "overview", "collector": "worklist", "analyst": "overview",
-        "sales": "overview", "viewer": "overview"}
+        "sales": "overview", "viewer": "overview", "department": "requests"}
     assert home_page("nobody") is None
 
 

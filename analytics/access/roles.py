@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ROLES: tuple[str, ...] = ("admin", "cfo", "collector", "analyst", "sales", "viewer")
+ROLES: tuple[str, ...] = ("admin", "cfo", "collector", "analyst", "sales", "viewer", "department")
 
 ROLE_LABELS = {
     "admin": "Administrator",
@@ -17,6 +17,7 @@ ROLE_LABELS = {
     "analyst": "Analyst",
     "sales": "Sales",
     "viewer": "Viewer",
+    "department": "Other department",  # logistics, legal, billing, credit staff: their team is users.team
 }
 
 EVERYONE = frozenset(ROLES)
@@ -46,7 +47,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("worklist", "pages/worklist.py", "Worklist", ":material/checklist:", "Collections",
              frozenset({"admin", "collector"})),
     PageSpec("customer", "pages/customer.py", "Customer 360", ":material/person_search:", "Collections",
-             frozenset({"admin", "cfo", "analyst", "collector", "sales", "viewer"})),
+             frozenset({"admin", "cfo", "analyst", "collector", "sales", "viewer", "department"})),
     PageSpec("bulk", "pages/bulk.py", "Bulk outreach", ":material/forward_to_inbox:", "Collections",
              frozenset({"admin", "collector"})),
     PageSpec("admin", "pages/admin.py", "Users and assignments", ":material/manage_accounts:", "Administration",
@@ -55,12 +56,15 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin", "cfo"})),
     PageSpec("imports", "pages/imports.py", "Imports", ":material/upload_file:", "Administration",
              frozenset({"admin"})),
+    PageSpec("requests", "pages/requests.py", "Requests", ":material/assignment:", "Collections", EVERYONE),
+    PageSpec("my_week", "pages/my_week.py", "My week", ":material/date_range:", "Collections", EVERYONE),
     PageSpec("account", "pages/account.py", "My account", ":material/key:", "Account", EVERYONE),
 )
 
 # Where a role lands after sign-in (a page key); any other role lands on its first page, the Overview.
 # Collectors start from their worklist: "if the list is blank, you have done everything".
 HOME_PAGES: dict[str, str] = {"collector": "worklist"}
+HOME_PAGES["department"] = "requests"  # other departments start from their queue
 
 # Writes: permission -> roles that may perform it.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -74,6 +78,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "manage_users": frozenset({"admin"}),
     "manage_contacts": frozenset({"collector", "admin"}),  # add, edit, deactivate, mark an email bounced
     "set_targets": frozenset({"admin"}),  # per-collector targets (a manager: admin here)
+    "raise_requests": frozenset({"collector", "sales", "department", "admin"}),  # a request to a department
+    "work_requests": frozenset({"sales", "department", "admin"}),  # claim, decide, close: own department's queue
 }
 
 

@@ -19,7 +19,7 @@ from analytics.store.connection import Store
 from analytics.store.schema import users
 
 MIN_PASSWORD_LENGTH = 8
-DEMO_SIGN_INS = ("admin", "cfo", "collector", "analyst", "sales", "viewer")
+DEMO_SIGN_INS = ("admin", "cfo", "collector", "analyst", "sales", "viewer", "department")
 
 
 class UserError(ValueError):
@@ -206,7 +206,9 @@ def credentials(store: Store) -> dict:
 def ensure_sign_ins(store: Store, password: str | None = None) -> dict[str, str]:
     """On a store where nobody can sign in, give one account per role a password.
 
-    Uses demo collectors and sales reps when they exist, else creates `collector`/`sales`.
+    Uses demo collectors and sales reps when they exist, else creates `collector`/`sales`; other
+    departments get one account per team (the demo's legal and logistics staff), else `department`
+    in logistics.
     Passwords are random and returned once for the terminal, unless `password` or
     ARDESK_DEMO_PASSWORD sets them (tests, benchmarks and CI). Returns {} when someone can
     already sign in.
@@ -215,16 +217,17 @@ def ensure_sign_ins(store: Store, password: str | None = None) -> dict[str, str]
         return {}
     fixed = password or os.environ.get("ARDESK_DEMO_PASSWORD")
     created: dict[str, str] = {}
-    existing = store.read("SELECT username, role FROM users WHERE active ORDER BY username")
+    existing = store.read("SELECT username, role, team FROM users WHERE active ORDER BY username")
     for role in DEMO_SIGN_INS:
-        password = fixed or secrets.token_urlsafe(9)
         same_role = existing[existing.role == role]
-        if len(same_role):
-            username = str(same_role.username.iloc[0])
-            set_password(store, SYSTEM, username, password)
-        else:
-            username = role
-            add_user(store, SYSTEM, username, f"Demo {role}", role, email=f"{role}@ardesk.example",
-                     password=password)
-        created[username] = password
+        if role == "department":
+            same_role = same_role.drop_duplicates("team")
+        for username in same_role.username.astype(str).tolist()[:None if role == "department" else 1]:
+            created[username] = fixed or secrets.token_urlsafe(9)
+            set_password(store, SYSTEM, username, created[username])
+        if same_role.empty:
+            password = fixed or secrets.token_urlsafe(9)
+            add_user(store, SYSTEM, role, f"Demo {role}", role, email=f"{role}@ardesk.example",
+                     password=password, team="logistics" if role == "department" else None)
+            created[role] = password
     return created

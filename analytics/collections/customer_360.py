@@ -139,7 +139,8 @@ def customer_ledger(store: Store, customer_id: str) -> pd.DataFrame:
 
 
 def timeline(store: Store, customer_id: str, limit: int = 500) -> pd.DataFrame:
-    """Every activity from every team, dunning runs, and outbox messages not (yet) sent: newest first.
+    """Every activity from every team, dunning runs, outbox messages not (yet) sent, and every request
+    between departments (kind 'request': its type as the outcome, its owner as the target): newest first.
 
     Sent messages appear once, as the `email` activity their delivery wrote.
     """
@@ -157,5 +158,9 @@ def timeline(store: Store, customer_id: str, limit: int = 500) -> pd.DataFrame:
             SELECT created_at, 'message', created_by, NULL, subject, NULL, status, NULL, NULL, status,
                    last_error, to_address, NULL, NULL
             FROM messages WHERE customer_id = :c AND status <> 'sent'
+            UNION ALL
+            SELECT raised_at, 'request', raised_by, department,
+                   'Request #' || CAST(request_id AS VARCHAR) || ': ' || subject, details, REPLACE(request_type, '_', ' '), NULL, due_date, status, resolution_note, owner, NULL, NULL
+            FROM requests WHERE customer_id = :c
         ) t ORDER BY occurred_at DESC LIMIT :limit
     """, {"c": customer_id, "limit": limit})

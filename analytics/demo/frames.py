@@ -28,6 +28,7 @@ from analytics.demo.parameters import (
     COLLECTORS,
     COUNTRIES,
     CURRENCIES,
+    DEPARTMENT_STAFF,
     FX_START,
     SALES_REPS,
     SEGMENTS,
@@ -267,6 +268,7 @@ def fx_rates(seed: int, cal: Calendar) -> pd.DataFrame:
 def demo_users(created: datetime) -> pd.DataFrame:
     rows = [(u, name, "collector", "collections") for u, name, _ in COLLECTORS]
     rows += [(u, name, "sales", "sales") for u, name in SALES_REPS]
+    rows += [(u, name, "department", team) for u, name, team in DEPARTMENT_STAFF]
     return pd.DataFrame({
         "username": [r[0] for r in rows],
         "name": [r[1] for r in rows],

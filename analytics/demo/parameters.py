@@ -56,6 +56,8 @@ COLLECTORS = (  # username, name, effort: how much of the manual work they get d
 )
 SALES_REPS = (("gina.sales", "Gina Moreau"), ("hugo.sales", "Hugo Brandt"), ("iris.sales", "Iris Tanaka"))
 USERNAMES = tuple(u for u, *_ in COLLECTORS) + tuple(u for u, _ in SALES_REPS)
+# Other departments (role "department", their queue is their team): they work requests, no portfolio.
+DEPARTMENT_STAFF = (("lena.legal", "Lena Hoffmann", "legal"), ("leo.logistics", "Leo Fontaine", "logistics"))
 EFFORT = np.array([e for *_, e in COLLECTORS])
 # Portfolio rules: collector shares per (segment, domestic US or not); deliberately uneven.
 COLLECTOR_SHARES = np.array([

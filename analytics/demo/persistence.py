@@ -29,7 +29,7 @@ from analytics.demo.arrays import date_of
 from analytics.demo.calendar import HISTORY_DAYS, Calendar
 from analytics.demo.customers import Customers, make_customers
 from analytics.demo.frames import SOURCE, Counters, chunk_frames, customer_frames, demo_users, fx_rates
-from analytics.demo.parameters import CURRENCIES, DUNNING_CONFIGS, USERNAMES
+from analytics.demo.parameters import CURRENCIES, DEPARTMENT_STAFF, DUNNING_CONFIGS, USERNAMES
 from analytics.demo.simulation import simulate
 from analytics.demo.summary import DemoSummary, fill_summary
 from analytics.ledger.stage_results import refresh_stage_results
@@ -45,7 +45,7 @@ ENTRY_TOLERANCE = 0.01  # a chunk further than this from its share of `entries` 
 
 DATA_TABLES = (
     "customers", "contacts", "ledger_entries", "allocations", "dunning_configs", "dunning_stages",
-    "dunning_runs", "dunning_stage_results", "activities", "fx_rates",
+    "dunning_runs", "dunning_stage_results", "activities", "fx_rates", "requests",
 )
 
 
@@ -91,15 +91,15 @@ def _insert_dunning_configs(conn: sa.Connection, created: datetime) -> np.ndarra
 
 
 def _clear(conn: sa.Connection) -> None:
-    """Delete every data row, and the demo's own collectors and sales reps (other users stay)."""
+    """Delete every data row, and the demo's own collectors, sales reps and department staff (other users stay)."""
     for table in DATA_TABLES:
         conn.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
     for sequence in (ENTRY_IDS, ALLOCATION_IDS, DUNNING_RUN_IDS):
         restart_ids(conn, sequence)
     conn.execute(
-        sa.text("DELETE FROM users WHERE role IN ('collector', 'sales') AND username IN :names")
+        sa.text("DELETE FROM users WHERE role IN ('collector', 'sales', 'department') AND username IN :names")
         .bindparams(sa.bindparam("names", expanding=True)),
-        {"names": list(USERNAMES)},
+        {"names": list(USERNAMES) + [u for u, *_ in DEPARTMENT_STAFF]},
     )
 
 

@@ -23,8 +23,9 @@ def data_version(store: Store) -> int:
 
 
 # Audit entities whose writes touch only accounts (sign-ins, users), the activity timeline
-# (calls, notes, promises, disputes, tasks) and contacts: no ledger, customer, FX or dunning figure reads them.
-TIMELINE_AND_ACCOUNTS = ("user", "activity", "contact")
+# (calls, notes, promises, disputes, tasks), contacts and requests between departments: no ledger,
+# customer, FX or dunning figure reads them.
+TIMELINE_AND_ACCOUNTS = ("user", "activity", "contact", "request")
 _figures_seen: dict[str, tuple[int, int]] = {}  # store url -> (data_version, figures_version)
 _figures_lock = threading.Lock()
 

@@ -44,7 +44,7 @@ users = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("email", sa.String(200)),
     sa.Column("role", sa.String(20), nullable=False),
-    sa.Column("team", sa.String(40)),  # collections, sales, finance, legal, logistics
+    sa.Column("team", sa.String(40)),  # collections, sales, finance, legal, logistics, billing, credit
     sa.Column("password_hash", sa.String(100)),  # bcrypt; NULL = cannot sign in yet
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
@@ -356,4 +356,28 @@ collector_targets = sa.Table(  # v14: what a manager expects of a collector per 
     sa.Column("set_by", sa.String(64), nullable=False),
     sa.Column("set_at", sa.DateTime, nullable=False),
     sa.PrimaryKeyConstraint("collector", "metric", "period"),
+)
+
+# v16: requests between departments (address change, PO number, credit note, ...), each in one
+# department's queue; the rules: analytics/collections/requests.py
+REQUEST_IDS = sa.Sequence("request_id_seq", metadata=metadata).name
+requests = sa.Table(
+    "requests", metadata,
+    sa.Column("request_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("request_type", sa.String(30), nullable=False),  # address_change, po_number, credit_note, ...
+    sa.Column("department", sa.String(20), nullable=False),  # the queue: sales, logistics, legal, billing, credit
+    sa.Column("owner", sa.String(64)),  # users.username working it; NULL until claimed or assigned
+    sa.Column("raised_by", sa.String(64), nullable=False),
+    sa.Column("raised_at", sa.DateTime, nullable=False),
+    sa.Column("due_date", sa.Date, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),  # open, in_progress, approved, rejected, done
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("details", sa.Text),
+    sa.Column("decided_by", sa.String(64)),  # who closed it (approved, rejected or done)
+    sa.Column("decided_at", sa.DateTime),
+    sa.Column("closed_at", sa.DateTime),  # set with the final status; days to close count from raised_at
+    sa.Column("resolution_note", sa.Text),
+    sa.Column("updated_at", sa.DateTime),
+    sa.Column("idempotency_key", sa.String(64), unique=True),
 )
