@@ -62,7 +62,7 @@ if flash := st.session_state.pop("team_flash", None):
     st.success(flash)
 progress = cached(target_progress, store, view.end, None)
 if progress.empty:
-    st.info("No targets set yet." + (" Set one below." if may(actor, "set_targets") else ""))
+    st.caption("No targets set yet." + (" Set one below." if may(actor, "set_targets") else ""))
 else:
     st.caption(f"Each target against its period holding {view.end:%d %b %Y} (day: that day; week: Monday to it; "
                f"month: the 1st to it). Amounts in {currency}; shares in %.")

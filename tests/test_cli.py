@@ -58,10 +58,11 @@ def test_bootstrap_prints_each_sign_in_by_username_with_its_role(tmp_path: Path,
     assert [line.split() for line in lines[1:]] == [
         ["admin", "admin", "demo-password-1"], ["cfo", "cfo", "demo-password-1"],
         ["ana.collector", "collector", "demo-password-1"], ["analyst", "analyst", "demo-password-1"],
-        ["sam.sales", "sales", "demo-password-1"], ["val.viewer", "viewer", "demo-password-1"]]
+        ["sam.sales", "sales", "demo-password-1"], ["val.viewer", "viewer", "demo-password-1"],
+        ["department", "department", "demo-password-1"]]
     assert main(["--db", str(db), "users", "bootstrap"]) == 0
     again = capsys.readouterr().out
     assert "nothing changed" in again and "demo-password-1" not in again
     assert [line.split() for line in again.splitlines()[1:]] == [
         ["admin", "admin"], ["analyst", "analyst"], ["cfo", "cfo"], ["ana.collector", "collector"],
-        ["sam.sales", "sales"], ["val.viewer", "viewer"]]  # ben.collector has no password: not listed
+        ["department", "department"], ["sam.sales", "sales"], ["val.viewer", "viewer"]]  # ben.collector has no password: not listed

@@ -66,7 +66,7 @@ def test_the_dispute_form_asks_for_invoices_and_confirms_a_whole_account(books_f
     assert "INV-4 · 300.00 · 4 days" in at.multiselect(key="dispute_invoices").options
     at.multiselect(key="dispute_invoices").select(1)  # INV-4's entry id
     _button(at, "Open dispute").click().run()
-    assert not at.exception and at.success[0].value == "Dispute opened."
+    assert not at.exception and at.success[0].value.startswith("Dispute opened: sales to answer by ")
     assert _scalar(books_file, "SELECT COUNT(*) FROM activity_invoices") == 1
     assert float(_scalar(books_file, "SELECT amount FROM activities WHERE kind = 'dispute'")) == 300.0  # its open amount
     assert _scalar(books_file, "SELECT whole_account FROM activities WHERE kind = 'dispute'") is False

@@ -79,7 +79,7 @@ def test_acting_on_each_reason_clears_its_item(store_on_each_engine: Store) -> N
 def test_a_logged_dispute_waits_with_its_department_until_its_answer_is_overdue(store_on_each_engine: Store) -> None:
     books = _books(store_on_each_engine)
     assert _pairs(books)[0] == ("B", "dunning_stage")  # the top item: 2000 × 20 days
-    open_dispute(books, ANA, "B", "Goods damaged", 2000, "logistics", answer_due=T + timedelta(days=5))
+    open_dispute(books, ANA, "B", "Goods damaged", 2000, "logistics", whole_account=True, answer_due=T + timedelta(days=5))
     mine = worklist(books, T, "ana.collector")
     assert "B" not in set(mine["customer_id"])  # the dispute acted on B and is not the collector's item
     assert ("B", "dispute_waiting") not in _pairs(books, T + timedelta(days=5))  # due that day: not overdue
@@ -89,7 +89,7 @@ def test_a_logged_dispute_waits_with_its_department_until_its_answer_is_overdue(
                              "Goods damaged")
     assert row["since"] == pd.Timestamp(T + timedelta(days=6))
     # with no answer date, the department's standard applies (logistics: 10 days)
-    open_dispute(books, ANA, "A", "Short shipment", 100, "logistics")
+    open_dispute(books, ANA, "A", "Short shipment", 100, "logistics", whole_account=True)
     assert ("A", "dispute_waiting") not in _pairs(books, T + timedelta(days=10))
     assert ("A", "dispute_waiting") in _pairs(books, T + timedelta(days=11))
 

@@ -67,7 +67,8 @@ def test_worklist_is_not_open_to_sales(books_file: Path) -> None:
     at = _app("sales", "sam.sales")
     at.switch_page("pages/worklist.py").run()  # its URL exists for every role: it says why, shows nothing
     assert [w.value for w in at.warning] == [
-        "Your role (Sales) may not open the Worklist page. Your pages: Overview, Customer 360, My account."]
+        "Your role (Sales) may not open the Worklist page. Your pages: Overview, Customer 360, Requests, My week, "
+        "My account."]
     assert not at.title and not at.dataframe
 
 
