@@ -37,14 +37,15 @@ system-test-deps:
 
 ## test: lint, the architecture's import contracts, then the whole suite (page, browser, SMTP and PostgreSQL tests included)
 # ARDESK_REQUIRE_PG=1: the PostgreSQL tests fail instead of skipping when no server can be had.
-# The suite runs on one worker per core (a test file stays on one worker, so its module fixtures
-# are built once); the 5-minute soak runs alone afterwards, as it would starve a test beside it.
+# The suite runs on one worker per core, each taking half the files in order and, once done, tests
+# from the end of the other's half (worksteal); the 5-minute soak runs alone afterwards, as it would
+# starve a test beside it.
 TEST_WORKERS ?= 2
 PYTEST := ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
 test: $(VENV)/.dev system-test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo --no-cache
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile --ignore=tests/test_soak.py
+	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal --ignore=tests/test_soak.py
 	$(PYTEST) tests/test_soak.py
 
 lint: $(VENV)/.dev
