@@ -26,6 +26,7 @@ from analytics.store.schema import (
     activity_invoices,
     collector_targets,
     customer_attributes,
+    dunning_stage_channels,
     dunning_stage_results,
     invoice_installments,
     messages,
@@ -141,6 +142,21 @@ def _v16_requests(conn: sa.Connection) -> None:
     _create_tables(conn, requests)
 
 
+def _v18_dunning_policies(conn: sa.Connection) -> None:
+    for name, kind in (("retired_at", "TIMESTAMP"), ("min_days_between", "INTEGER DEFAULT 0"),
+                       ("interest_rate", "DECIMAL(9, 6)"), ("book_fees", "BOOLEAN DEFAULT FALSE"),
+                       ("end_action", "TEXT")):
+        conn.execute(sa.text(f"ALTER TABLE dunning_configs ADD COLUMN IF NOT EXISTS {name} {kind}"))
+    for name, kind in (("basis", "VARCHAR(20) DEFAULT 'due'"), ("fee", "DECIMAL(18, 2)")):
+        conn.execute(sa.text(f"ALTER TABLE dunning_stages ADD COLUMN IF NOT EXISTS {name} {kind}"))
+    _create_tables(conn, dunning_stage_channels)
+    # Existing stages keep working: basis 'due' (the default above), one channel = the old channel/template.
+    conn.execute(sa.text("INSERT INTO dunning_stage_channels (config_id, version, stage_no, channel, template) "
+                         "SELECT s.config_id, s.version, s.stage_no, s.channel, s.template FROM dunning_stages s "
+                         "WHERE NOT EXISTS (SELECT 1 FROM dunning_stage_channels c WHERE c.config_id = s.config_id "
+                         "AND c.version = s.version AND c.stage_no = s.stage_no)"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -163,6 +179,8 @@ MIGRATIONS: list[Migration] = [
     (15, "activity_invoices: the invoices of a dispute or promise; whole_account, pauses_dunning",
      _v15_activity_invoices),
     (16, "requests: typed requests between departments, each in one department's queue", _v16_requests),
+    (18, "dunning policies: retired, min days between, interest, book fees, end action; stage basis, fee, "
+         "channels", _v18_dunning_policies),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

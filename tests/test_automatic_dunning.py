@@ -36,9 +36,9 @@ def books(store: Store) -> Store:
     add_invoice(store, "C1", "INV-1a", T - timedelta(days=40), T - timedelta(days=10), 300)
     add_invoice(store, "C1", "INV-1b", T - timedelta(days=35), T - timedelta(days=5), 200)
     add_customer(store, "C2")
-    add_invoice(store, "C2", "INV-2", T - timedelta(days=50), T - timedelta(days=20), 800)  # catches up to stage 2
+    add_invoice(store, "C2", "INV-2", T - timedelta(days=50), T - timedelta(days=20), 800)  # starts at stage 1: one stage per run
     add_customer(store, "C3")
-    add_invoice(store, "C3", "INV-3", T - timedelta(days=70), T - timedelta(days=40), 900)  # a letter: for a person
+    add_invoice(store, "C3", "INV-3", T - timedelta(days=70), T - timedelta(days=40), 900)  # stage 1 too (the letter comes later)
     add_customer(store, "C4", contact=None)
     add_invoice(store, "C4", "INV-4", T - timedelta(days=40), T - timedelta(days=10), 400)  # nobody to email
     add_customer(store, "C5")
@@ -54,25 +54,27 @@ def _runs(store: Store) -> list[dict]:
 def test_due_emails_go_out_once_per_customer_and_template(books: Store, smtp) -> None:
     handler, config = smtp
     assert automatic_sends_due(books, T)[["customer_id", "template", "invoices"]].to_dict("records") == [
-        {"customer_id": "C2", "template": "reminder_firm", "invoices": 1},
         {"customer_id": "C1", "template": "reminder_friendly", "invoices": 2},
+        {"customer_id": "C2", "template": "reminder_friendly", "invoices": 1},
+        {"customer_id": "C3", "template": "reminder_friendly", "invoices": 1},
         {"customer_id": "C4", "template": "reminder_friendly", "invoices": 1}]
 
     dry = run_automatic_dunning(books, SYSTEM, T, dry_run=True, config=config)
-    assert set(dry["status"]) == {"would send"} and len(dry) == 3
+    assert set(dry["status"]) == {"would send"} and len(dry) == 4
     assert handler.messages == [] and _runs(books) == []
 
     done = run_automatic_dunning(books, SYSTEM, T, config=config)
     assert done[["customer_id", "status"]].to_dict("records") == [
-        {"customer_id": "C2", "status": "sent"}, {"customer_id": "C1", "status": "sent"},
-        {"customer_id": "C4", "status": "not queued"}]
+        {"customer_id": "C1", "status": "sent"}, {"customer_id": "C2", "status": "sent"},
+        {"customer_id": "C3", "status": "sent"}, {"customer_id": "C4", "status": "not queued"}]
     assert sorted((m["To"], m["Subject"].split(":")[0]) for m in handler.messages) == [
-        ("ap@c1.example", "Friendly reminder"), ("ap@c2.example", "Overdue invoices for Customer C2")]
+        ("ap@c1.example", "Friendly reminder"), ("ap@c2.example", "Friendly reminder"),
+        ("ap@c3.example", "Friendly reminder")]
     assert _runs(books) == [{"document_number": "INV-1a", "stage_no": 1}, {"document_number": "INV-1b", "stage_no": 1},
-                            {"document_number": "INV-2", "stage_no": 2}]
+                            {"document_number": "INV-2", "stage_no": 1}, {"document_number": "INV-3", "stage_no": 1}]
 
     again = run_automatic_dunning(books, SYSTEM, T, config=config)  # the same day, e.g. a second cron
-    assert len(handler.messages) == 2 and len(_runs(books)) == 3
+    assert len(handler.messages) == 3 and len(_runs(books)) == 4
     assert again[["customer_id", "status"]].to_dict("records") == [{"customer_id": "C4", "status": "not queued"}]
     assert books.read("SELECT entity_id FROM audit_log WHERE action = 'dunning.run'")["entity_id"].tolist() == [
         T.isoformat(), T.isoformat()]
@@ -85,15 +87,17 @@ def test_a_paused_promise_and_a_one_invoice_dispute_leave_only_their_invoices_ou
     due = automatic_sends_due(books, T)
     assert due[["customer_id", "template", "entry_ids"]].to_dict("records") == [
         {"customer_id": "C1", "template": "reminder_friendly", "entry_ids": [2]},  # INV-1a paused, INV-1b goes
+        {"customer_id": "C3", "template": "reminder_friendly", "entry_ids": [4]},
         {"customer_id": "C4", "template": "reminder_friendly", "entry_ids": [5]}]
     run_automatic_dunning(books, SYSTEM, T, config=config)
-    [mail] = handler.messages
+    [mail] = [m for m in handler.messages if m["To"] == "ap@c1.example"]
     body = mail.get_body(preferencelist=("plain",)).get_content()
     assert "INV-1b" in body and "INV-1a" not in body  # the email lists only the invoice due for the stage
-    assert _runs(books) == [{"document_number": "INV-1b", "stage_no": 1}]
+    assert _runs(books) == [{"document_number": "INV-1b", "stage_no": 1}, {"document_number": "INV-3", "stage_no": 1}]
     # the day after the promised date, unpaid: broken, and INV-1a is due again at once
-    assert automatic_sends_due(books, T + timedelta(days=3))[["customer_id", "entry_ids"]].to_dict("records")[0] == {
-        "customer_id": "C1", "entry_ids": [1]}
+    later = automatic_sends_due(books, T + timedelta(days=3))
+    assert later[later["customer_id"] == "C1"][["template", "entry_ids"]].to_dict("records") == [
+        {"template": "reminder_friendly", "entry_ids": [1]}]
 
 
 def test_only_roles_that_act_on_customers_may_run_it(books: Store) -> None:
@@ -108,9 +112,9 @@ def test_the_daily_job_runs_once_after_its_time(books: Store, smtp) -> None:
     morning = datetime.combine(T, seven)
     assert run_daily(books, morning - timedelta(minutes=1), seven, config) is None
     assert run_daily(books, morning + timedelta(minutes=5), None, config) is None  # switched off by default
-    assert len(run_daily(books, morning + timedelta(minutes=5), seven, config)) == 3
+    assert len(run_daily(books, morning + timedelta(minutes=5), seven, config)) == 4
     assert run_daily(books, morning + timedelta(hours=3), seven, config) is None  # done today
-    assert len(handler.messages) == 2
+    assert len(handler.messages) == 3
 
 
 @pytest.mark.slow
@@ -129,6 +133,6 @@ def test_cli_queues_the_run_for_the_app_when_it_owns_the_store(books: Store, smt
     monkeypatch.setenv("ARDESK_SMTP_HOST", config.smtp_host)
     monkeypatch.setenv("ARDESK_SMTP_PORT", str(config.smtp_port))
     run_app_watcher(books, folders.inbox)
-    assert len(handler.messages) == 2
+    assert len(handler.messages) == 3
     [result] = folders.done.glob("*.result.csv")
     assert sorted(result.read_text().splitlines()[1:])[0].startswith("C1,reminder_friendly,2,")

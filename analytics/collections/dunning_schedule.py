@@ -1,14 +1,24 @@
-"""Which open invoice is due for which dunning stage next.
+"""Which open invoice is due for which dunning stage next: the rules of the run, in one place.
 
 Rule: a customer follows its `dunning_config_id` (else the active config for its segment, else the
-active config with no segment), at the config's highest version. An open invoice (open amount > 0
-as of D) reaches stage s when days past due >= s.day_offset (+ the config's grace_days when the
-offset is positive). The stage due is the highest reached stage above the last stage already run
-for that invoice (a run on or before D, any outcome but 'failed'): a late start catches up to
-the stage that fits, it does not send every earlier reminder. Invoices held as of D
-(`collections.holds`: under a dispute open as of D, or a promise to pay that pauses dunning; one
-naming no invoice covers the account) and accounts with an agency, written off or on hold are not
-dunned; the other invoices of a disputed or promised account continue.
+active config with no segment), at the config's highest version, unless that policy is retired.
+An open invoice (open amount > 0 as of D) is due on D for **the next stage only**: the lowest
+stage above the last stage **sent** for it (a run on or before D with outcome 'sent' or 'done')
+**under the customer's current policy** (stages reached under another policy do not count: the
+counters reset when the customer's policy changes). So an invoice advances at most one stage per
+run, only from a stage that was sent, and a late start begins at the first stage. The next stage
+is due when its threshold date <= D (inclusive), the threshold being, by the stage's `basis`:
+- `due`: the due date + day_offset (+ the policy's grace_days when day_offset > 0);
+- `end_of_month`: the last day of the due date's month + day_offset (+ grace_days when > 0);
+- `previous_sent`: the previous stage's run date + day_offset (the first stage: as `due`).
+The due date is the item's own (an installment's; a debit without one: its posting date), so due
+today is days past due 0: a stage at +1 day is due tomorrow. Idempotent per (customer, stage,
+date): an invoice with a run dated D (or later) is due for nothing on D, so a second run the same
+day sends nothing new. Minimum days between two messages to one customer (`min_days_between`,
+0 = no minimum): nothing is due for a customer sent a stage on a day in (D - min_days_between, D).
+Invoices held as of D (`collections.holds`: under a dispute open as of D, or a promise to pay that
+pauses dunning; one naming no invoice covers the account) and accounts with an agency, written off
+or on hold are not dunned; the other invoices of a disputed or promised account continue.
 """
 
 from __future__ import annotations
@@ -31,9 +41,9 @@ CONFIG_OF_CUSTOMER_SQL = """
 latest AS (
     SELECT config_id, MAX(version) AS version FROM dunning_configs GROUP BY config_id
 ), live AS (
-    SELECT d.config_id, d.version, d.segment, d.grace_days
+    SELECT d.config_id, d.version, d.segment, d.grace_days, COALESCE(d.min_days_between, 0) AS min_days_between
     FROM dunning_configs d JOIN latest l ON l.config_id = d.config_id AND l.version = d.version
-    WHERE d.active
+    WHERE d.active AND d.retired_at IS NULL
 ), by_segment AS (
     SELECT segment, MIN(config_id) AS config_id FROM live GROUP BY segment
 ), customer_config AS (
@@ -46,26 +56,49 @@ latest AS (
     WHERE c.status NOT IN ('with_agency', 'written_off', 'on_hold')
 )"""
 
-# Needs the CTEs `items` (OPEN_ITEMS_SQL) and CONFIG_OF_CUSTOMER_SQL before it; defines `reached`.
+# Needs the CTEs `items` (OPEN_ITEMS_SQL) and CONFIG_OF_CUSTOMER_SQL before it; defines `reached`
+# (rn = 1 on every row: the one stage due per invoice). The module rule, set-based.
+SENT_OUTCOMES = ("sent", "done")
 DUE_CTES = """
 last_run AS (
-    SELECT entry_id, MAX(stage_no) AS last_stage FROM dunning_runs
-    WHERE run_date <= :as_of AND outcome <> 'failed' GROUP BY entry_id
-), reached AS (
+    SELECT entry_id, config_id, MAX(stage_no) AS last_stage, MAX(run_date) AS last_date FROM dunning_runs
+    WHERE run_date <= :as_of AND outcome IN ('sent', 'done') GROUP BY entry_id, config_id
+), touched_today AS (
+    SELECT DISTINCT entry_id FROM dunning_runs WHERE run_date >= :as_of AND outcome IN ('sent', 'done')
+), next_stage AS (
     SELECT i.entry_id, i.customer_id, i.document_number, i.due_date, i.open_amount, i.fx_rate,
-           i.days_past_due, cc.config_id, lv.version AS config_version, s.stage_no, s.name AS stage_name,
-           s.channel, s.template, s.mode, s.day_offset,
-           ROW_NUMBER() OVER (PARTITION BY i.entry_id ORDER BY s.stage_no DESC) AS rn
+           i.days_past_due, cc.config_id, lv.version AS config_version, lv.grace_days, lv.min_days_between,
+           s.stage_no, s.name AS stage_name, s.channel, s.template, s.mode, s.day_offset, COALESCE(s.basis, 'due') AS basis,
+           lr.last_date,
+           ROW_NUMBER() OVER (PARTITION BY i.entry_id ORDER BY s.stage_no) AS nth
     FROM items i
     JOIN customer_config cc ON cc.customer_id = i.customer_id
     JOIN live lv ON lv.config_id = cc.config_id
     JOIN dunning_stages s ON s.config_id = lv.config_id AND s.version = lv.version
-    LEFT JOIN last_run lr ON lr.entry_id = i.entry_id
-    WHERE i.open_amount > 0
-      AND s.stage_no > COALESCE(lr.last_stage, 0)
-      AND i.days_past_due >= s.day_offset + CASE WHEN s.day_offset > 0 THEN lv.grace_days ELSE 0 END
+    LEFT JOIN last_run lr ON lr.entry_id = i.entry_id AND lr.config_id = cc.config_id
+    WHERE i.open_amount > 0 AND s.stage_no > COALESCE(lr.last_stage, 0)
+), reached AS (
+    SELECT n.entry_id, n.customer_id, n.document_number, n.due_date, n.open_amount, n.fx_rate,
+           n.days_past_due, n.config_id, n.config_version, n.stage_no, n.stage_name, n.channel, n.template,
+           n.mode, n.day_offset, n.basis, 1 AS rn
+    FROM next_stage n
+    WHERE n.nth = 1
+      AND (CASE WHEN n.basis = 'previous_sent' AND n.last_date IS NOT NULL
+                THEN CAST(:as_of AS DATE) - n.last_date - n.day_offset
+                WHEN n.basis = 'end_of_month'
+                THEN CAST(:as_of AS DATE) - {MONTH_END} - n.day_offset
+                ELSE n.days_past_due - n.day_offset END)
+           >= CASE WHEN n.day_offset > 0 AND NOT (n.basis = 'previous_sent' AND n.last_date IS NOT NULL)
+                   THEN n.grace_days ELSE 0 END
+      AND NOT EXISTS (SELECT 1 FROM touched_today t WHERE t.entry_id = n.entry_id)
+      AND NOT EXISTS (SELECT 1 FROM dunning_runs m
+                      WHERE m.customer_id = n.customer_id AND m.outcome IN ('sent', 'done')
+                        AND m.run_date < :as_of AND m.run_date > CAST(:as_of AS DATE) - n.min_days_between)
       AND NOT {HOLD}
-)""".replace("{HOLD}", dunning_hold_sql("i.entry_id", "i.customer_id"))
+)""".replace("{HOLD}", dunning_hold_sql("n.entry_id", "n.customer_id")).replace(
+    # the last day of the month of the item's due date (D - days past due), portable to PostgreSQL
+    "{MONTH_END}", "(CAST(CAST(DATE_TRUNC('month', CAST(CAST(:as_of AS DATE) - CAST(n.days_past_due AS INTEGER) AS DATE)) AS DATE)"
+                   " + INTERVAL '1 month' AS DATE) - 1)")
 
 _DUE_SELECT = """
 SELECT entry_id, customer_id, document_number, due_date, open_amount, fx_rate, days_past_due,

@@ -65,6 +65,15 @@ dunning_configs = sa.Table(
     sa.Column("description", sa.Text),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("created_by", sa.String(64)),
+    # v18: a policy's run rules and end: retired (no longer dunning anyone), minimum days between two
+    # messages to one customer, annual interest rate (e.g. 0.10; NULL: none), whether fees and
+    # interest are booked as debit adjustments, and the end action once every stage was sent (JSON:
+    # {"kind": "task"|"status"|"agency"|"write_off_proposal", ...}; NULL: none)
+    sa.Column("retired_at", sa.DateTime),
+    sa.Column("min_days_between", sa.Integer, server_default="0"),
+    sa.Column("interest_rate", sa.Numeric(9, 6)),
+    sa.Column("book_fees", sa.Boolean, server_default=sa.false()),
+    sa.Column("end_action", sa.Text),
     sa.PrimaryKeyConstraint("config_id", "version"),
 )
 
@@ -78,7 +87,23 @@ dunning_stages = sa.Table(
     sa.Column("channel", sa.String(20), nullable=False),  # email, letter, call, sms, escalation
     sa.Column("template", sa.String(100)),
     sa.Column("mode", sa.String(10), nullable=False, server_default="automatic"),  # or manual
+    # v18: what day_offset counts from: due (the due date), previous_sent (the previous stage's run
+    # date), end_of_month (the last day of the due date's month); the fee charged with the stage
+    sa.Column("basis", sa.String(20), server_default="due"),
+    sa.Column("fee", Money),
     sa.PrimaryKeyConstraint("config_id", "version", "stage_no"),
+)
+
+# v18: every channel of a stage (email, letter, call, sms), each with its template; the stage's own
+# channel/template columns hold its first email channel (else its first channel), which the run sends.
+dunning_stage_channels = sa.Table(
+    "dunning_stage_channels", metadata,
+    sa.Column("config_id", sa.Integer, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("stage_no", sa.Integer, nullable=False),
+    sa.Column("channel", sa.String(20), nullable=False),
+    sa.Column("template", sa.String(100)),
+    sa.PrimaryKeyConstraint("config_id", "version", "stage_no", "channel"),
 )
 
 customers = sa.Table(
