@@ -63,7 +63,7 @@ def _due(store: Store, as_of: date = T) -> list[tuple[str, int]]:
 
 
 def test_a_one_invoice_dispute_holds_only_that_invoice(books: Store) -> None:
-    assert _due(books) == [("INV-1A", 2), ("INV-1B", 1)]
+    assert _due(books) == [("INV-1A", 1), ("INV-1B", 1)]
     dispute = open_dispute(books, ANA, "C1", "Damaged goods", None, "logistics", entry_ids=[1])
     assert activity_invoice_ids(books, dispute) == [1]
     # the amount defaults to the chosen invoice's open amount
@@ -72,7 +72,7 @@ def test_a_one_invoice_dispute_holds_only_that_invoice(books: Store) -> None:
     [draft] = preview(books, ["C1"], "reminder_friendly", T)
     assert "INV-1B" in draft.body and "INV-1A" not in draft.body
     resolve_dispute(books, ANA, dispute, "rejected")
-    assert _due(books) == [("INV-1A", 2), ("INV-1B", 1)]
+    assert _due(books) == [("INV-1A", 1), ("INV-1B", 1)]
 
 
 def test_a_dispute_needs_invoices_or_an_explicit_whole_account(books: Store) -> None:
@@ -95,13 +95,13 @@ def test_a_dispute_needs_invoices_or_an_explicit_whole_account(books: Store) -> 
 
 def test_a_promise_pauses_its_invoice_until_the_date_and_a_broken_one_resumes_at_once(books: Store) -> None:
     promise = promise_to_pay(books, ANA, "C1", 500, T + timedelta(days=3), entry_ids=[1])
-    assert _due(books) == [("INV-1B", 1)]  # paused: INV-1A's stage 2 waits
+    assert _due(books) == [("INV-1B", 1)]  # paused: INV-1A's stage 1 waits
     assert _due(books, T + timedelta(days=3)) == [("INV-1B", 1)]  # still paused on the promised date
     # the promised date + 1 day: unpaid, so broken, and dunning resumes at once (before the status is refreshed too)
-    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 2), ("INV-1B", 1)]
+    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 1), ("INV-1B", 1)]
     refresh_promise_statuses(books, T + timedelta(days=4))
     assert books.scalar("SELECT status FROM activities WHERE activity_id = :a", {"a": promise}) == "broken"
-    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 2), ("INV-1B", 1)]
+    assert _due(books, T + timedelta(days=4)) == [("INV-1A", 1), ("INV-1B", 1)]
     items = worklist(books, T + timedelta(days=4), "ana.collector")
     assert "broken_promise" in set(items["reason"])  # the broken promise enters the worklist at once
     assert _due(books, T + timedelta(days=2)) == [("INV-1B", 1)]  # the past still reproduces: paused then
@@ -109,7 +109,7 @@ def test_a_promise_pauses_its_invoice_until_the_date_and_a_broken_one_resumes_at
 
 def test_a_promise_without_the_pause_and_a_whole_account_promise(books: Store) -> None:
     promise_to_pay(books, ANA, "C1", 500, T + timedelta(days=3), entry_ids=[1], pauses_dunning=False)
-    assert _due(books) == [("INV-1A", 2), ("INV-1B", 1)]
+    assert _due(books) == [("INV-1A", 1), ("INV-1B", 1)]
     with pytest.raises(FollowUpError, match="amount: required for a promise about the whole account"):
         promise_to_pay(books, ANA, "C1", None, T + timedelta(days=3))
     promise_to_pay(books, ANA, "C1", 900, T + timedelta(days=3))  # names no invoice: the account

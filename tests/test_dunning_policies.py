@@ -317,7 +317,7 @@ def test_simulation_agrees_with_the_run_day_by_day(books: Store) -> None:
     simulated = simulate_policy(books, load_policy(books, "Standard"), start, end)
     expected, day = [], start
     while day <= end:
-        for doc, stage in _record(books, day):
+        for _doc, stage in _record(books, day):
             expected.append((day, stage))
         day += timedelta(days=1)
     got = [(r.day, int(r.stage_no)) for r in simulated.itertuples() for _ in range(int(r.invoices))]

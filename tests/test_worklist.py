@@ -70,13 +70,14 @@ def test_ranking_is_amount_times_days_times_history(books: Store) -> None:
     ]
 
 
-def test_team_view_includes_every_collector_and_the_stage_that_fits(books: Store) -> None:
+def test_team_view_includes_every_collector_and_the_next_stage(books: Store) -> None:  # E starts at stage 1
     team = worklist(books, T)
     assert team["customer_id"].tolist() == ["E", "E", "B", "A", "C", "C", "C", "D"]
     assert team.loc[0, "collector"] == "ben.collector"
     assert team[team.customer_id == "E"][["reason", "detail", "template"]].fillna("(none)").to_dict("records") == [
-        {"reason": "dunning_stage", "detail": "1 invoice(s) due for stage 3 Final notice (email, template final_notice)",
-         "template": "final_notice"},
+        {"reason": "dunning_stage",
+         "detail": "1 invoice(s) due for stage 1 Friendly reminder (email, template reminder_friendly)",
+         "template": "reminder_friendly"},
         {"reason": "no_ap_contact", "detail": "No active accounts-payable contact with an email or phone",
          "template": "(none)"},
     ]
@@ -91,10 +92,10 @@ def test_items_leave_when_acted_on_or_snoozed_and_the_list_ends_empty(books: Sto
     assert worklist(books, T, "ana.collector")[["customer_id", "reason"]].to_dict("records") == [
         {"customer_id": "B", "reason": "dunning_stage"}, {"customer_id": "C", "reason": "dunning_stage"},
         {"customer_id": "C", "reason": "newly_past_due"}]
-    sent = send_now(books, ANA, ["B"], "reminder_firm", action_key="wl-1", as_of=T,
+    sent = send_now(books, ANA, ["B"], "reminder_friendly", action_key="wl-1", as_of=T,
                     config=OutreachConfig(mode="outbox", outbox_dir=tmp_path / "outbox"))
     assert sent["status"].tolist() == ["sent"]
-    assert int(books.scalar("SELECT stage_no FROM dunning_runs WHERE customer_id = 'B'")) == 2
+    assert int(books.scalar("SELECT stage_no FROM dunning_runs WHERE customer_id = 'B'")) == 1
     add_note(books, ANA, "C", "Spoke to the owner; AP person starts next week")
     empty = worklist(books, T, "ana.collector")
     assert empty.empty and list(empty.columns) == WORKLIST_COLUMNS

@@ -12,9 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from analytics.access.roles import PermissionDenied
-from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
+from analytics.cli import db, demo, dunning, followup, imports, outreach, policies, report, targets, users
 from analytics.cli import requests as request_commands
-from analytics.cli import policies
 from analytics.cli.output import UserError
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked

@@ -488,3 +488,49 @@ def apply_policies(store: Store, actor: Actor, policies: list[Policy], *, dry_ru
 def slug(name: str) -> str:
     """A file-name-safe form of a policy name."""
     return re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower() or "policy"
+
+
+# -- the page's stage editor: one row per stage, channels as "email:template; letter" ---------------------------
+
+STAGE_ROW_COLUMNS = ["name", "day_offset", "basis", "mode", "channels", "fee"]
+
+
+def channels_to_text(channels: tuple[Channel, ...]) -> str:
+    """"email:reminder_friendly; letter:reminder_letter; call" (a channel without template has no colon)."""
+    return "; ".join(c.channel + (f":{c.template}" if c.template else "") for c in channels)
+
+
+def channels_from_text(text: str, where: str) -> tuple[Channel, ...]:
+    """The reverse of `channels_to_text`; `DunningPolicyError` naming `where` for an empty list."""
+    parts = [p.strip() for p in re.split(r"[;,]", str(text or "")) if p.strip()]
+    if not parts:
+        raise DunningPolicyError(f"{where}: channels is empty; write e.g. email:reminder_friendly; letter.")
+    return tuple(Channel(p.split(":", 1)[0].strip().lower(), (p.split(":", 1)[1].strip() or None) if ":" in p
+                         else None) for p in parts)
+
+
+def stage_rows(policy: Policy | None) -> pd.DataFrame:
+    """The stages as editor rows (`STAGE_ROW_COLUMNS`); one friendly email stage for a new policy."""
+    stages = policy.stages if policy else (Stage(1, "Friendly reminder", 1, (Channel("email", "reminder_friendly"),)),)
+    return pd.DataFrame([{"name": s.name, "day_offset": s.day_offset, "basis": s.basis, "mode": s.mode,
+                          "channels": channels_to_text(s.channels), "fee": None if s.fee is None else float(s.fee)}
+                         for s in stages], columns=STAGE_ROW_COLUMNS)
+
+
+def stages_from_rows(rows: pd.DataFrame) -> tuple[Stage, ...]:
+    """Editor rows (in order; empty rows skipped) as stages numbered 1, 2, ...; errors name the row and column."""
+    stages = []
+    for n, row in enumerate(rows.to_dict("records"), start=1):
+        if all(v is None or v == "" or (isinstance(v, float) and v != v) for v in row.values()):
+            continue
+        where = f"Stage row {n}"
+        offset = row.get("day_offset")
+        if offset is None or offset != offset or float(offset) != int(float(offset)):
+            raise DunningPolicyError(f"{where}: day_offset must be a whole number of days, not {offset!r}.")
+        fee = row.get("fee")
+        stages.append(Stage(stage_no=len(stages) + 1, name=str(row.get("name") or "").strip(),
+                            day_offset=int(float(offset)), basis=str(row.get("basis") or "due"),
+                            mode=str(row.get("mode") or "automatic"),
+                            channels=channels_from_text(row.get("channels"), where),
+                            fee=None if fee is None or fee != fee else _decimal(fee, f"{where}: fee")))
+    return tuple(stages)

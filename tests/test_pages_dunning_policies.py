@@ -1,0 +1,95 @@
+"""Dunning policies page (AppTest): the list, an edit saved as a new version once the version sent,
+a simulation, the Exhausted queue; read only for the CFO; closed to collectors."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from analytics.access.roles import SYSTEM
+from analytics.collections.dunning_policies import Channel, Policy, Stage, load_policy, save_policy
+from analytics.migrations import connect
+from analytics.store.ids import reserve_ids
+from analytics.store.schema import DUNNING_RUN_IDS
+from tests.collector_data import add_customer, add_invoice, setup_people
+from tests.dashboard_fixtures import signed_in
+
+PAGE = "pages/dunning_policies.py"
+END = date(2026, 10, 31)
+
+
+def _store(path: Path) -> Path:
+    """Standard (two stages, status escalated at the end): C1's invoice got both stages (exhausted),
+    C2's invoice falls due within the last month."""
+    store = connect(str(path))
+    setup_people(store)
+    save_policy(store, SYSTEM, Policy("Standard <b>", stages=(
+        Stage(1, "Friendly", 1, (Channel("email", "reminder_friendly"),)),
+        Stage(2, "Letter", 10, (Channel("letter", "reminder_letter"),))),
+        end_action={"kind": "status", "status": "escalated"}))
+    add_customer(store, "C1")
+    add_customer(store, "C2")
+    inv = add_invoice(store, "C1", "INV-1", END - timedelta(days=90), END - timedelta(days=60), 700)
+    add_invoice(store, "C2", "INV-2", END - timedelta(days=40), END - timedelta(days=10), 300)
+    with store.write() as conn:
+        first = reserve_ids(conn, DUNNING_RUN_IDS, 2)
+        for k, stage in enumerate((1, 2)):
+            conn.execute(sa.text("INSERT INTO dunning_runs VALUES (:r, :e, 'C1', 1, 1, :s, :d, 'sent')"),
+                         {"r": first + k, "e": inv, "s": stage, "d": END - timedelta(days=50 - 10 * k)})
+    store.close()
+    return path
+
+
+def _frame(at, column: str):
+    """The first table on the screen with `column` (AppTest finds tables by position, not key)."""
+    return next(d.value for d in at.dataframe if column in d.value.columns)
+
+
+def test_analyst_edits_simulates_and_sees_the_exhausted_queue(app_env, tmp_path: Path) -> None:
+    path = _store(tmp_path / "pol.duckdb")
+    app_env(path)
+    at = signed_in("analyst", PAGE).run()
+    assert not at.exception
+    assert at.dataframe[0].value[["name", "version", "state", "customers"]].to_dict("records") == [
+        {"name": "Standard <b>", "version": 1, "state": "active", "customers": 2}]
+    assert at.selectbox(key="policy_choice").value == "Standard <b>"
+    assert "Standard \\<b\\>: versions" in [s.value for s in at.subheader]  # names shown as text
+    exhausted = _frame(at, "end_action_done")
+    assert exhausted[["customer_id", "invoices", "open_amount"]].to_dict("records") == [
+        {"customer_id": "C1", "invoices": 1, "open_amount": 700.0}]
+    # simulate October: C2's INV-2 (due 21 Oct) gets stage 1 on 22 Oct, the letter on 31 Oct;
+    # C1 got both stages in September: nothing left
+    at.date_input(key="pol_sim_from").set_value(date(2026, 10, 1))
+    at.date_input(key="pol_sim_to").set_value(END)
+    at.button(key="pol_simulate").click().run()
+    assert not at.exception
+    days = _frame(at, "day")
+    assert days[["day", "stage_no", "customers", "open_ar"]].to_dict("records") == [
+        {"day": END - timedelta(days=9), "stage_no": 1, "customers": 1, "open_ar": 300.0},
+        {"day": END, "stage_no": 2, "customers": 1, "open_ar": 300.0}]  # due 21 Oct + 10, inclusive
+    # the version sent: an edit becomes version 2
+    at.number_input(key="pol_grace").set_value(3).run()
+    at.text_input(key="pol_reason").set_value("three days of grace").run()
+    at.button(key="pol_save").click().run()
+    assert not at.exception
+    assert "Standard <b>: new version (version 2)." in at.success[0].value
+    store = connect(str(path))
+    try:
+        assert load_policy(store, "Standard <b>").grace_days == 3
+        assert load_policy(store, "Standard <b>", 1).grace_days == 0
+        assert store.scalar("SELECT detail FROM audit_log WHERE action = 'dunning_policy.edit'") == "three days of grace"
+    finally:
+        store.close()
+
+
+def test_cfo_reads_and_a_collector_is_refused(app_env, tmp_path: Path) -> None:
+    app_env(_store(tmp_path / "pol.duckdb"))
+    at = signed_in("cfo", PAGE).run()
+    assert not at.exception
+    assert "read only" in at.caption[0].value
+    assert not [b for b in at.button if b.key in ("pol_save", "pol_clone", "pol_retire")]
+    assert at.number_input(key="pol_grace").disabled
+    at = signed_in("collector", PAGE, username="col").run()
+    assert "may not open the Dunning policies page" in at.warning[0].value
