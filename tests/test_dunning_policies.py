@@ -32,6 +32,7 @@ from analytics.collections.dunning_policies import (
 )
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.dunning_simulation import simulate_policy
+from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store
 from analytics.store.ids import reserve_ids
 from analytics.store.schema import DUNNING_RUN_IDS
@@ -55,7 +56,7 @@ def _due(store: Store, day: date) -> list[tuple[str, int]]:
 
 
 def _record(store: Store, day: date, outcome: str = "sent") -> list[tuple[str, int]]:
-    """What the run does for every stage due on `day`: one run per invoice, dated `day`."""
+    """What the run does for every stage due on `day`: one run per invoice, dated `day` (and its stage result)."""
     frame = due_stages(store, day)
     with store.write() as conn:
         if len(frame):
@@ -66,6 +67,7 @@ def _record(store: Store, day: date, outcome: str = "sent") -> list[tuple[str, i
                 [{"r": first + i, "e": int(r.entry_id), "c": r.customer_id, "cfg": int(r.config_id),
                   "v": int(r.config_version), "s": int(r.stage_no), "d": day, "o": outcome}
                  for i, r in enumerate(frame.itertuples())])
+            refresh_stage_results(conn, entry_ids=[int(e) for e in frame["entry_id"]])
     return sorted(zip(frame["document_number"], frame["stage_no"].astype(int), strict=True))
 
 

@@ -12,14 +12,15 @@ import sys
 from collections.abc import Sequence
 
 from analytics.access.roles import PermissionDenied
-from analytics.cli import db, demo, dunning, followup, imports, outreach, policies, report, targets, users
+from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
+from analytics.cli import policies as policy_commands
 from analytics.cli import requests as request_commands
 from analytics.cli.output import UserError
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
 COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands)
-COMMAND_GROUPS += (policies,)
+COMMAND_GROUPS += (policy_commands,)
 
 
 def build_parser() -> argparse.ArgumentParser:

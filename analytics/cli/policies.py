@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from analytics.access.roles import SYSTEM
+from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
 from analytics.cli.output import UserError, emit
 from analytics.collections.dunning_exhausted import exhausted_customers
@@ -93,7 +94,7 @@ def _apply(args: argparse.Namespace) -> int:
     try:
         done = apply_policies(store, actor_for(store, args.as_user), policies, dry_run=args.dry_run,
                               reason=args.reason)
-    except DunningPolicyError as exc:
+    except (DunningPolicyError, BadUser) as exc:
         raise UserError(str(exc)) from None
     print(("Would apply" if args.dry_run else "Applied") + f" {len(done)} polic{'y' if len(done) == 1 else 'ies'} "
           f"from {args.file}" + (" (dry run: nothing written)." if args.dry_run else "."))

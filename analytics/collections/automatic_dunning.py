@@ -5,9 +5,11 @@ whose channel is "email" and that name a template go out through outreach: one e
 and template, listing only the invoices due for that stage (never a disputed invoice, nor one a
 promise to pay pauses: `collections.holds`), under the action key "dunning-<D>-<template>",
 so running the job again on the same day sends nothing twice. Delivery records each invoice's stage
-as run (`record_stage_runs`) and keeps every outreach rule (a usable accounts-payable contact, the
-per-customer frequency cap, the paid/disputed re-check). Letters, calls, escalations and manual
-stages stay on the worklist for a person. Every run writes one audit line, "dunning.run".
+as run (`record_stage_runs`), dated D (a back-dated run records D), and keeps every outreach rule
+(a usable accounts-payable contact, the per-customer frequency cap, the paid/disputed re-check).
+Letters, calls, escalations and manual stages stay on the worklist for a person. Then customers
+whose policy is exhausted get its end action, once (`dunning_exhausted.run_end_actions`). Every
+run writes one audit line, "dunning.run".
 
 Schedule: `[dunning] automatic_send_at = "HH:MM"` makes the running app send once a day at or
 after that time (its inbox thread calls `run_daily`); empty switches it off. `ardesk dunning run`
@@ -22,6 +24,7 @@ import pandas as pd
 
 from analytics.access import audit
 from analytics.access.roles import SYSTEM, Actor, require
+from analytics.collections.dunning_exhausted import run_end_actions
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.outreach.config import OutreachConfig
 from analytics.collections.outreach.delivery import send_now
@@ -66,8 +69,10 @@ def run_automatic_dunning(store: Store, actor: Actor, as_of: date, *, dry_run: b
         results.append(group.drop(columns=["days_past_due", "entry_ids"]).merge(sent, on="customer_id", how="left"))
     out = pd.concat(results, ignore_index=True)[RUN_COLUMNS] if results else pd.DataFrame(columns=RUN_COLUMNS)
     counts = {str(k): int(v) for k, v in out["status"].value_counts().items()}  # a run with nothing due is logged too
+    ended = run_end_actions(store, actor, as_of)  # customers whose policy is now exhausted: its end action, once
     with store.write() as conn:
-        audit.record(conn, actor, "dunning.run", "dunning", as_of.isoformat(), new={"counts": counts},
+        audit.record(conn, actor, "dunning.run", "dunning", as_of.isoformat(),
+                     new={"counts": counts, "end_actions": len(ended)},
                      detail=f"automatic dunning for {as_of}: {len(out)} customer-template sends")
     return out
 
