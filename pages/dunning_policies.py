@@ -62,49 +62,50 @@ if current is not None:
     st.dataframe(policy_versions(store, int(current.config_id)), hide_index=True, width="stretch")
 
 # -- the editor ------------------------------------------------------------------------------------------
+tag = f"{current.config_id}_v{current.version}" if current else "new"  # each policy version starts from its values
 st.subheader("Edit" if can_edit else "Settings")
 left, right = st.columns(2)
-name = left.text_input("Name", value=current.name if current else "", key="pol_name", disabled=not can_edit)
+name = left.text_input("Name", value=current.name if current else "", key=f"pol_name_{tag}", disabled=not can_edit)
 segment = right.text_input("Default for segment (empty: none)", value=(current.segment or "") if current else "",
-                           key="pol_segment", disabled=not can_edit)
+                           key=f"pol_segment_{tag}", disabled=not can_edit)
 a, b, c, d = st.columns(4)
 grace = a.number_input("Grace days", min_value=0, step=1, value=current.grace_days if current else 0,
-                       key="pol_grace", disabled=not can_edit)
+                       key=f"pol_grace_{tag}", disabled=not can_edit)
 spacing = b.number_input("Min days between messages", min_value=0, step=1,
-                         value=current.min_days_between if current else 0, key="pol_spacing", disabled=not can_edit)
+                         value=current.min_days_between if current else 0, key=f"pol_spacing_{tag}", disabled=not can_edit)
 rate = c.number_input("Interest (annual %)", min_value=0.0, max_value=100.0, step=0.5,
-                      value=float(current.interest_rate or 0) * 100 if current else 0.0, key="pol_rate",
+                      value=float(current.interest_rate or 0) * 100 if current else 0.0, key=f"pol_rate_{tag}",
                       disabled=not can_edit, help="Shown on reminders and statements; booked only with the box ticked.")
-book = d.checkbox("Book fees and interest", value=current.book_fees if current else False, key="pol_book",
+book = d.checkbox("Book fees and interest", value=current.book_fees if current else False, key=f"pol_book_{tag}",
                   disabled=not can_edit, help="Off: shown, not booked (they do not inflate open AR).")
 st.caption("Stages in order. Basis: due (the due date), previous_sent (the previous stage's date), end_of_month "
            "(the due date's month end). Channels: e.g. `email:reminder_friendly; letter:reminder_letter; call`.")
 rows = st.data_editor(stage_rows(current), num_rows="dynamic" if can_edit else "fixed", disabled=not can_edit,
-                      hide_index=True, width="stretch", key="pol_stages", column_config={
+                      hide_index=True, width="stretch", key=f"pol_stages_{tag}", column_config={
                           "name": "Stage", "day_offset": st.column_config.NumberColumn("Day offset", step=1),
                           "basis": st.column_config.SelectboxColumn("Basis", options=list(BASES)),
                           "mode": st.column_config.SelectboxColumn("Mode", options=list(MODES)),
                           "channels": "Channels", "fee": st.column_config.NumberColumn("Fee", min_value=0.0)})
 action = (current.end_action or {}) if current else {}
 kinds = ["none", *END_ACTION_KINDS]
-kind = st.selectbox("End action when every stage was sent", kinds, key="pol_end_kind", disabled=not can_edit,
+kind = st.selectbox("End action when every stage was sent", kinds, key=f"pol_end_kind_{tag}", disabled=not can_edit,
                     index=kinds.index(action.get("kind", "none")))
 end_action: dict | None = None if kind == "none" else {"kind": kind}
 if kind in ("task", "write_off_proposal"):
     e1, e2 = st.columns(2)
     end_action["assignee"] = e1.text_input("Assignee (person or queue)", value=action.get("assignee", ""),
-                                           key="pol_end_assignee", disabled=not can_edit)
-    end_action["note"] = e2.text_input("Note", value=action.get("note", ""), key="pol_end_note", disabled=not can_edit)
+                                           key=f"pol_end_assignee_{tag}", disabled=not can_edit)
+    end_action["note"] = e2.text_input("Note", value=action.get("note", ""), key=f"pol_end_note_{tag}", disabled=not can_edit)
 elif kind == "status":
-    end_action["status"] = st.selectbox("Status", list(END_STATUSES), key="pol_end_status", disabled=not can_edit,
+    end_action["status"] = st.selectbox("Status", list(END_STATUSES), key=f"pol_end_status_{tag}", disabled=not can_edit,
                                         index=list(END_STATUSES).index(action.get("status", "escalated")))
 elif kind == "agency":
     e1, e2, e3 = st.columns(3)
-    end_action["agency"] = e1.text_input("Agency", value=action.get("agency", ""), key="pol_end_agency",
+    end_action["agency"] = e1.text_input("Agency", value=action.get("agency", ""), key=f"pol_end_agency_{tag}",
                                          disabled=not can_edit)
-    end_action["min_amount"] = e2.number_input("Above amount", min_value=0.0, key="pol_end_amount",
+    end_action["min_amount"] = e2.number_input("Above amount", min_value=0.0, key=f"pol_end_amount_{tag}",
                                                value=float(action.get("min_amount", 0)), disabled=not can_edit)
-    end_action["min_days"] = int(e3.number_input("Above days past due", min_value=0, step=1, key="pol_end_days",
+    end_action["min_days"] = int(e3.number_input("Above days past due", min_value=0, step=1, key=f"pol_end_days_{tag}",
                                                  value=int(action.get("min_days", 0)), disabled=not can_edit))
 
 
@@ -144,7 +145,7 @@ if can_edit:
             st.error(str(exc))
         else:
             st.session_state["policies_flash"] = f"{name}: {done['action']} (version {done['version']})."
-            st.session_state.pop("pol_stages", None)
+            st.session_state.pop(f"pol_stages_{tag}", None)
             st.rerun()
     if current is not None:
         clone_name = b2.text_input("Clone as", key="pol_clone_name", label_visibility="collapsed",

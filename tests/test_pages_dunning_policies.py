@@ -29,6 +29,7 @@ def _store(path: Path) -> Path:
         Stage(1, "Friendly", 1, (Channel("email", "reminder_friendly"),)),
         Stage(2, "Letter", 10, (Channel("letter", "reminder_letter"),))),
         end_action={"kind": "status", "status": "escalated"}))
+    save_policy(store, SYSTEM, Policy("Gentle", stages=(Stage(1, "Nudge", 3, (Channel("letter"),)),), grace_days=4))
     add_customer(store, "C1")
     add_customer(store, "C2")
     inv = add_invoice(store, "C1", "INV-1", END - timedelta(days=90), END - timedelta(days=60), 700)
@@ -53,8 +54,11 @@ def test_analyst_edits_simulates_and_sees_the_exhausted_queue(app_env, tmp_path:
     at = signed_in("analyst", PAGE).run()
     assert not at.exception
     assert at.dataframe[0].value[["name", "version", "state", "customers"]].to_dict("records") == [
+        {"name": "Gentle", "version": 1, "state": "active", "customers": 0},
         {"name": "Standard <b>", "version": 1, "state": "active", "customers": 2}]
-    assert at.selectbox(key="policy_choice").value == "Standard <b>"
+    at.selectbox(key="policy_choice").set_value("Gentle").run()
+    assert (at.text_input(key="pol_name_2_v1").value, at.number_input(key="pol_grace_2_v1").value) == ("Gentle", 4)
+    at.selectbox(key="policy_choice").set_value("Standard <b>").run()
     assert "Standard \\<b\\>: versions" in [s.value for s in at.subheader]  # names shown as text
     exhausted = _frame(at, "end_action_done")
     assert exhausted[["customer_id", "invoices", "open_amount"]].to_dict("records") == [
@@ -70,7 +74,7 @@ def test_analyst_edits_simulates_and_sees_the_exhausted_queue(app_env, tmp_path:
         {"day": END - timedelta(days=9), "stage_no": 1, "customers": 1, "open_ar": 300.0},
         {"day": END, "stage_no": 2, "customers": 1, "open_ar": 300.0}]  # due 21 Oct + 10, inclusive
     # the version sent: an edit becomes version 2
-    at.number_input(key="pol_grace").set_value(3).run()
+    at.number_input(key="pol_grace_1_v1").set_value(3).run()
     at.text_input(key="pol_reason").set_value("three days of grace").run()
     at.button(key="pol_save").click().run()
     assert not at.exception
@@ -90,6 +94,6 @@ def test_cfo_reads_and_a_collector_is_refused(app_env, tmp_path: Path) -> None:
     assert not at.exception
     assert "read only" in at.caption[0].value
     assert not [b for b in at.button if b.key in ("pol_save", "pol_clone", "pol_retire")]
-    assert at.number_input(key="pol_grace").disabled
+    assert at.number_input(key="pol_grace_2_v1").disabled  # the first policy, Gentle
     at = signed_in("collector", PAGE, username="col").run()
     assert "may not open the Dunning policies page" in at.warning[0].value
