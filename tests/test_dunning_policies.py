@@ -152,6 +152,8 @@ def test_a_retired_policy_duns_nobody(books: Store) -> None:
     add_invoice(books, "C1", "INV-1", D0 - timedelta(days=60), D0 - timedelta(days=30), 100)
     assert retire_policy(books, ANALYST, "Standard")["customers"] == 1
     assert _due(books, D0) == []
+    assert books.scalar("SELECT actor FROM audit_log WHERE action = 'dunning_policy.retire'") == "ana.lyst"
+    assert list_policies(books)["state"].tolist() == ["retired"]
     with pytest.raises(DunningPolicyError, match="already retired"):
         retire_policy(books, ANALYST, "Standard")
 
@@ -196,6 +198,9 @@ def test_every_write_needs_edit_dunning(books: Store) -> None:
 def test_clone_channels_fees_and_bad_input_in_words(books: Store) -> None:
     copy = clone_policy(books, ANALYST, "Standard", "Standard B")
     assert copy["version"] == 1 and copy["config_id"] != 1
+    assert books.read("SELECT actor, detail FROM audit_log WHERE action = 'dunning_policy.create' AND entity_id = :c",
+                      {"c": str(copy["config_id"])}).to_dict("records") == [
+        {"actor": "ana.lyst", "detail": "cloned from Standard v1"}]
     cloned = load_policy(books, "Standard B")
     assert [c.channel for c in cloned.stages[1].channels] == ["email", "letter"]
     assert books.read("SELECT channel, template FROM dunning_stages WHERE config_id = :c AND stage_no = 2",
