@@ -3,9 +3,11 @@ a simulation, the Exhausted queue; read only for the CFO; closed to collectors."
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
@@ -97,3 +99,34 @@ def test_cfo_reads_and_a_collector_is_refused(app_env, tmp_path: Path) -> None:
     assert at.number_input(key="pol_grace_2_v1").disabled  # the first policy, Gentle
     at = signed_in("collector", PAGE, username="col").run()
     assert "may not open the Dunning policies page" in at.warning[0].value
+
+
+@pytest.mark.slow
+def test_the_page_on_demo_data_simulates_and_saves_a_new_version(app_env, demo_store_file: Path,
+                                                                  tmp_path: Path) -> None:
+    path = tmp_path / "demo.duckdb"
+    shutil.copy(demo_store_file, path)
+    app_env(path)
+    at = signed_in("admin", PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.button(key="pol_simulate").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _frame(at, "day")["messages"].sum() > 0  # the demo's last month, by its first policy
+    name = at.selectbox(key="policy_choice").value
+    store = connect(str(path))
+    try:
+        before = load_policy(store, name)
+    finally:
+        store.close()
+    grace = next(n for n in at.number_input if n.key.startswith("pol_grace_"))
+    grace.set_value(before.grace_days + 1).run()
+    at.button(key="pol_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    store = connect(str(path))
+    try:
+        after = load_policy(store, name)
+    finally:
+        store.close()
+    assert after.grace_days == before.grace_days + 1
+    assert after.version == before.version + 1  # the demo's versions have runs: immutable
+    assert [s.name for s in after.stages] == [s.name for s in before.stages]

@@ -9,7 +9,7 @@ A policy is a `dunning_configs` row per version with its `dunning_stages` and th
 - A stage: stage_no (1, 2, ... in order), name, day_offset (negative: before the due date), basis
   (`due`, `previous_sent`, `end_of_month`: see `dunning_schedule`), mode (`automatic` or `manual`:
   manual stages wait on the worklist for a person), one or more channels (email, letter, call,
-  sms), each with its template, and a fee (NULL: none). The stage's own channel/template columns
+  sms, escalation), each with its template, and a fee (NULL: none). The stage's own channel/template columns
   hold its first email channel, else its first channel: what the automatic run sends.
 - A policy: grace_days, min_days_between (two messages to one customer), interest_rate (annual,
   e.g. 0.10), book_fees (fees and interest booked as debit adjustments, not only shown), segment
@@ -43,7 +43,7 @@ from analytics.store.connection import Store
 from analytics.store.ids import reserve_ids
 
 BASES = ("due", "previous_sent", "end_of_month")
-CHANNELS = ("email", "letter", "call", "sms")
+CHANNELS = ("email", "letter", "call", "sms", "escalation")
 MODES = ("automatic", "manual")
 END_ACTION_KINDS = ("task", "status", "agency", "write_off_proposal")
 END_STATUSES = ("escalated", "with_agency", "on_hold", "in_dispute")
