@@ -29,6 +29,7 @@ from analytics.store.schema import (
     dunning_stage_channels,
     dunning_stage_results,
     invoice_installments,
+    message_templates,
     messages,
     metadata,
     quarantine,
@@ -157,6 +158,12 @@ def _v18_dunning_policies(conn: sa.Connection) -> None:
                          "AND c.version = s.version AND c.stage_no = s.stage_no)"))
 
 
+def _v19_message_templates(conn: sa.Connection) -> None:
+    for name, kind in (("body_html", "TEXT"), ("template_version", "INTEGER")):
+        conn.execute(sa.text(f"ALTER TABLE messages ADD COLUMN IF NOT EXISTS {name} {kind}"))
+    _create_tables(conn, message_templates)  # the files stay version 1: read from them until a save
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -181,6 +188,8 @@ MIGRATIONS: list[Migration] = [
     (16, "requests: typed requests between departments, each in one department's queue", _v16_requests),
     (18, "dunning policies: retired, min days between, interest, book fees, end action; stage basis, fee, "
          "channels", _v18_dunning_policies),
+    (19, "message_templates: versioned subject, text and HTML bodies; messages.body_html, template_version",
+     _v19_message_templates),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -61,7 +61,12 @@ def test_bulk_send_to_50_customers_delivers_exactly_50_with_text_and_attachment(
             "(10 days overdue)") in body
     assert "Total past due: 1,007.00 USD" in body and "We value your business." in body
     assert "Balance 1,007.00 USD = open invoices 1,007.00 USD − unapplied cash/credits 0.00 USD." in body
-    assert body.rstrip().endswith("Kind regards,\nAna Collector")
+    # the letterhead's footer (settings [letterhead]) under the signature, in the text and the HTML part
+    assert "Kind regards,\nAna Collector\n\n-- \nAR Desk Demo Ltd\n1 Ledger Street\n" in body
+    assert body.rstrip().endswith("Bank details: Demo Bank, account 000123456, routing 000000000 (demo figures)")
+    html_part = mail.get_body(preferencelist=("html",))
+    assert html_part.get_content_type() == "text/html" and "Remit to: AR Desk Demo Ltd, Lockbox 4400" in (
+        html_part.get_content())
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == f"statement-C007-{T.isoformat()}.pdf"
     assert attachment.get_content_type() == "application/pdf"

@@ -3,6 +3,10 @@
 Rows: every open debit item (invoice, debit adjustment) as of D with its open amount and days
 overdue (D - due date, never below 0); total = the sum of those open amounts. Unapplied credits
 are listed below the total, so the customer sees the same net balance as the ledger.
+
+The PDF carries the letterhead (`collections.letterhead`: logo, company, address and sender at the
+top; remit-to and bank details at the bottom). With `charges` (`charges.charges_summary`: interest
+and fee shown, not booked) it adds the interest, the fee and the total with charges below the total.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from datetime import date
 import pandas as pd
 import sqlalchemy as sa
 
+from analytics.collections.letterhead import Letterhead
 from analytics.ledger.open_items import CUSTOMER_OPEN_ITEMS_SQL
 from analytics.settings import load_settings
 from analytics.store.connection import Store, read_df
@@ -37,16 +42,29 @@ def statement_items(source: Store | sa.Connection, customer_id: str, as_of: date
     return frame
 
 
-def statement_pdf(customer_name: str, customer_id: str, currency: str, items: pd.DataFrame, as_of: date) -> bytes:
-    """The statement as a one-table PDF (fpdf2, built-in Helvetica: Latin-1 text only)."""
+def statement_pdf(customer_name: str, customer_id: str, currency: str, items: pd.DataFrame, as_of: date, *,
+                  letterhead: Letterhead | None = None, charges: dict[str, float] | None = None) -> bytes:
+    """The statement as a one-table PDF (fpdf2, built-in Helvetica: Latin-1 text only), under the
+    letterhead (default: settings), with the interest and fee when `charges` is given."""
     from fpdf import FPDF
 
     def latin(text: object) -> str:
         return str(text).encode("latin-1", "replace").decode("latin-1")
 
+    letterhead = letterhead or Letterhead.from_settings()
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
     pdf.add_page()
+    logo = letterhead.logo_path()
+    if logo is not None:
+        pdf.image(str(logo), x=pdf.l_margin, y=pdf.t_margin, h=15)
+        pdf.set_y(pdf.t_margin + 17)
+    pdf.set_font("Helvetica", "", 9)
+    for line in [letterhead.company, *letterhead.address.splitlines(), letterhead.sender]:
+        if line.strip():
+            pdf.cell(0, 4.5, latin(line.strip()), new_x="LMARGIN", new_y="NEXT")
+    if letterhead.company or letterhead.address or letterhead.sender:
+        pdf.ln(3)
     pdf.set_font("Helvetica", "B", 14)
     pdf.cell(0, 9, latin(f"Statement of open items - {customer_name}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
@@ -71,6 +89,22 @@ def statement_pdf(customer_name: str, customer_id: str, currency: str, items: pd
     pdf.cell(widths[4], 7, f"{items['open_amount'].sum():,.2f}", border=1, align="R")
     pdf.cell(widths[5], 7, "", border=1)
     pdf.ln()
+    if charges is not None:
+        pdf.set_font("Helvetica", "", 9)
+        rate = f" ({charges.get('annual_rate', 0) * 100:.2f} % a year on the overdue invoices)"
+        for label, value in ((f"Interest{rate}", charges["interest"]), ("Dunning fee", charges["fee"]),
+                             ("Overdue with interest and fee", charges["total"])):
+            pdf.cell(sum(widths[:4]), 7, latin(label), border=1, align="R")
+            pdf.cell(widths[4], 7, f"{value:,.2f}", border=1, align="R")
+            pdf.cell(widths[5], 7, "", border=1)
+            pdf.ln()
+    remit = [("Remit to: ", letterhead.remit_to), ("Bank details: ", letterhead.bank_details)]
+    if any(value for _, value in remit):
+        pdf.ln(4)
+        pdf.set_font("Helvetica", "", 9)
+        for label, value in remit:
+            if value:
+                pdf.multi_cell(0, 4.5, latin(label + " ".join(value.split())), new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 

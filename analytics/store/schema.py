@@ -317,6 +317,9 @@ messages = sa.Table(  # v2: the outbox; a message is sent at most once (idempote
     sa.Column("claimed_by", sa.String(120)),
     sa.Column("lease_until", sa.DateTime),
     sa.Column("data_started_at", sa.DateTime),
+    # v19: the HTML part sent beside the text body, and the template version the message was rendered from
+    sa.Column("body_html", sa.Text),
+    sa.Column("template_version", sa.Integer),
 )
 
 quarantine = sa.Table(  # v2: rejected import rows, with the reason, never silently dropped
@@ -405,4 +408,20 @@ requests = sa.Table(
     sa.Column("resolution_note", sa.Text),
     sa.Column("updated_at", sa.DateTime),
     sa.Column("idempotency_key", sa.String(64), unique=True),
+)
+
+
+# v19: message templates edited in the app, versioned (`collections.outreach.message_templates`); the
+# files config/templates/<name>.j2 are each template's version 1; the latest version is the one sent.
+message_templates = sa.Table(
+    "message_templates", metadata,
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text),  # NULL: the text part, escaped, is the HTML part
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("retired", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.PrimaryKeyConstraint("name", "version"),
 )

@@ -19,11 +19,13 @@ import sqlalchemy as sa
 
 from analytics.access import audit
 from analytics.access.roles import Actor, require
+from analytics.collections.charges import interest_due, stage_fee
 from analytics.collections.customer_360 import balance_line
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.message_templates import CompiledTemplate, latest_template
 from analytics.collections.outreach.policy import recheck
 from analytics.collections.outreach.recipients import balance_parts, open_invoices, recipients
-from analytics.collections.outreach.templates import SCOPE_WORDS, invoice_scope, render
+from analytics.collections.outreach.templates import SCOPE_WORDS, invoice_scope
 from analytics.collections.statements import statement_items, statement_pdf, statement_xlsx
 from analytics.settings import load_settings
 from analytics.store.connection import Store
@@ -44,6 +46,8 @@ class Draft:
     body: str
     entry_ids: list[int]
     problem: str | None = None
+    body_html: str | None = None  # v19: the HTML part (the template's, else the text escaped), with the letterhead
+    template_version: int | None = None
 
 
 def _listed(items: pd.DataFrame, scope: str, only: Sequence[int] | None) -> pd.DataFrame:
@@ -61,7 +65,7 @@ def _listed(items: pd.DataFrame, scope: str, only: Sequence[int] | None) -> pd.D
 def preview(
     store: Store, customer_ids: Sequence[str], template: str, as_of: date, note: str = "",
     sender_name: str = "Collections team", *, only_entries: Mapping[str, Sequence[int]] | None = None,
-    recheck_with: OutreachConfig | None = None,
+    recheck_with: OutreachConfig | None = None, charges: tuple[float | None, float | None] | None = None,
 ) -> list[Draft]:
     """Render the template for each customer: the invoices it lists as of D (`templates.invoice_scope`:
     a reminder lists only invoices past due and not held), the balance in parts, contact, note.
@@ -69,12 +73,18 @@ def preview(
     `only_entries` (customer -> invoice ids) narrows each list to those invoices (a bulk filter).
     With `recheck_with`, a draft that could be queued also goes through the re-check the delivery
     runs right before sending (`policy.recheck`, with what is known now), so "sendable" here is
-    what a send then does."""
+    what a send then does.
+
+    `charges` (annual interest rate, stage fee) adds the interest accrued on each invoice listed and
+    the fee to the template's variables (`collections.charges`; shown, not booked)."""
+    compiled = CompiledTemplate(latest_template(store, template))
     people = recipients(store, customer_ids)
     scope = invoice_scope(template)
     with store.engine.connect() as conn:
         invoices = open_invoices(conn, list(customer_ids), as_of) if len(customer_ids) else pd.DataFrame()
         parts = balance_parts(conn, list(customer_ids), as_of) if len(customer_ids) else pd.DataFrame()
+        interest = (interest_due(conn, None, as_of, charges[0]).set_index("entry_id")["interest"]
+                    if charges is not None and len(customer_ids) else pd.Series(dtype=float))
     by_customer = dict(tuple(invoices.groupby("customer_id"))) if len(invoices) else {}
     parts_of = parts.set_index("customer_id").to_dict("index") if len(parts) else {}
     empty = pd.DataFrame(columns=["entry_id", "open_amount", "days_overdue", "held"])
@@ -85,7 +95,8 @@ def preview(
         rows = [
             {"document_number": r.document_number, "posting_date": pd.Timestamp(r.posting_date).date(),
              "due_date": pd.Timestamp(r.due_date).date(), "amount": float(r.amount),
-             "open_amount": float(r.open_amount), "days_overdue": int(r.days_overdue)}
+             "open_amount": float(r.open_amount), "days_overdue": int(r.days_overdue),
+             "interest": float(interest.get(int(r.entry_id), 0.0)) if int(r.days_overdue) > 0 else 0.0}
             for r in items.itertuples(index=False)
         ]
         account = parts_of.get(person.customer_id, {"balance": 0.0, "open_invoices_amount": 0.0, "unapplied": 0.0})
@@ -101,7 +112,13 @@ def preview(
                                          str(person.currency)),
             "as_of": as_of.isoformat(), "note": note.strip(), "sender_name": sender_name,
         }
-        subject, body = render(template, context)
+        if charges is not None:
+            fee = float(stage_fee(charges[1])) if context["overdue_total"] > 0 else 0.0
+            context.update(interest_rate=float(charges[0] or 0), fee=fee,
+                           interest_total=round(sum(r["interest"] for r in rows), 2))
+            context["total_with_charges"] = round(context["overdue_total"] + context["interest_total"] + fee, 2)
+        rendered = compiled.render(context)
+        subject, body = rendered.subject, rendered.text
         problem = None
         if not isinstance(person.email, str) or not person.email:
             problem = "no active contact with an email address"
@@ -110,7 +127,8 @@ def preview(
         drafts.append(Draft(person.customer_id, person.customer_name,
                             person.email if isinstance(person.email, str) else None,
                             None if pd.isna(person.contact_id) else int(person.contact_id),
-                            subject, body, [int(e) for e in items["entry_id"]], problem))
+                            subject, body, [int(e) for e in items["entry_id"]], problem,
+                            rendered.html, rendered.version))
     missing = set(customer_ids) - set(people["customer_id"])
     drafts += [Draft(c, "", None, None, "", "", [], "no such customer") for c in sorted(missing)]
     if recheck_with is not None:
@@ -193,6 +211,7 @@ def queue_messages(
                 "attachment": attachment, "status": "queued", "attempts": 0,
                 "created_by": actor.username, "created_at": datetime.now(),
                 "message_header_id": new_message_header_id(from_address),
+                "body_html": d.body_html, "template_version": d.template_version,
             }
             message_id = int(conn.execute(messages.insert().values(**row).returning(messages.c.message_id)).scalar())
             audit.record(conn, actor, "message.queue", "message", message_id, new={

@@ -15,6 +15,7 @@ from email.utils import formatdate, getaddresses
 from pathlib import Path
 from typing import Any
 
+from analytics.collections.letterhead import LOGO_CID, LOGO_TYPES, Letterhead
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
 
 UNCERTAIN_ADVICE = "it may have reached the customer: mark it sent, or send it again (same Message-ID)"
@@ -25,7 +26,10 @@ class DeliveryUncertain(Exception):
 
 
 def build_email(message: dict[str, Any], config: OutreachConfig) -> EmailMessage:
-    """The email of a queued message: its stored Message-ID and idempotency key, body, attachment."""
+    """The email of a queued message: its stored Message-ID and idempotency key, body, attachment.
+
+    A message with an HTML part (v19) goes as multipart/alternative: the text body, then the HTML
+    body, with the letterhead's logo inline (Content-ID `ardesk-logo`) when the HTML shows it."""
     mail = EmailMessage()
     mail["From"] = config.from_address
     mail["To"] = message["to_address"]
@@ -34,6 +38,12 @@ def build_email(message: dict[str, Any], config: OutreachConfig) -> EmailMessage
     mail["Message-ID"] = message["message_header_id"]
     mail["X-ARDesk-Key"] = message["idempotency_key"]
     mail.set_content(message["body"])
+    if message.get("body_html"):
+        mail.add_alternative(message["body_html"], subtype="html")
+        logo = Letterhead.from_settings().logo_path()
+        if logo is not None and f"cid:{LOGO_CID}" in message["body_html"]:
+            mail.get_payload()[1].add_related(logo.read_bytes(), maintype="image",
+                                              subtype=LOGO_TYPES[logo.suffix.lower()], cid=f"<{LOGO_CID}>")
     if message.get("attachment") is not None:
         name = message["attachment_name"] or "statement.pdf"
         if name.endswith(".pdf"):
