@@ -58,10 +58,13 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin"})),
     PageSpec("requests", "pages/requests.py", "Requests", ":material/assignment:", "Collections", EVERYONE),
     PageSpec("my_week", "pages/my_week.py", "My week", ":material/date_range:", "Collections", EVERYONE),
+    # The analyst's studio: what dunning does and says (cfo and collectors read; edit_* permissions write)
+    PageSpec("dunning_policies", "pages/dunning_policies.py", "Dunning policies", ":material/rule:", "Studio",
+             frozenset({"admin", "analyst", "cfo"})),
+    PageSpec("templates", "pages/templates.py", "Templates", ":material/edit_note:", "Studio",
+             frozenset({"admin", "analyst", "collector"})),
     PageSpec("account", "pages/account.py", "My account", ":material/key:", "Account", EVERYONE),
 )
-PAGES += (PageSpec("dunning_policies", "pages/dunning_policies.py", "Dunning policies", ":material/rule:", "Studio",
-                   frozenset({"admin", "analyst", "cfo"})),)  # cfo reads; edit_dunning writes
 
 # Where a role lands after sign-in (a page key); any other role lands on its first page, the Overview.
 # Collectors start from their worklist: "if the list is blank, you have done everything".

@@ -22,7 +22,11 @@ from analytics.access.roles import Actor, require
 from analytics.collections.charges import interest_due, stage_fee
 from analytics.collections.customer_360 import balance_line
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
-from analytics.collections.outreach.message_templates import CompiledTemplate, latest_template
+from analytics.collections.outreach.message_templates import (
+    CompiledTemplate,
+    TemplateVersion,
+    latest_template,
+)
 from analytics.collections.outreach.policy import recheck
 from analytics.collections.outreach.recipients import balance_parts, open_invoices, recipients
 from analytics.collections.outreach.templates import SCOPE_WORDS, invoice_scope
@@ -66,6 +70,7 @@ def preview(
     store: Store, customer_ids: Sequence[str], template: str, as_of: date, note: str = "",
     sender_name: str = "Collections team", *, only_entries: Mapping[str, Sequence[int]] | None = None,
     recheck_with: OutreachConfig | None = None, charges: tuple[float | None, float | None] | None = None,
+    version: TemplateVersion | None = None,
 ) -> list[Draft]:
     """Render the template for each customer: the invoices it lists as of D (`templates.invoice_scope`:
     a reminder lists only invoices past due and not held), the balance in parts, contact, note.
@@ -76,8 +81,9 @@ def preview(
     what a send then does.
 
     `charges` (annual interest rate, stage fee) adds the interest accrued on each invoice listed and
-    the fee to the template's variables (`collections.charges`; shown, not booked)."""
-    compiled = CompiledTemplate(latest_template(store, template))
+    the fee to the template's variables (`collections.charges`; shown, not booked). `version` renders
+    that version (an unsaved edit on the Templates page) instead of the template's latest."""
+    compiled = CompiledTemplate(version or latest_template(store, template))
     people = recipients(store, customer_ids)
     scope = invoice_scope(template)
     with store.engine.connect() as conn:
