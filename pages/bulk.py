@@ -13,8 +13,8 @@ from analytics.collections.bulk_selection import (
     sendable,
 )
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
+from analytics.collections.outreach.message_templates import template_names
 from analytics.collections.outreach.outbox import outbox
-from analytics.collections.outreach.templates import list_templates
 from analytics.collections.worklist import default_as_of
 from analytics.ledger.filters import filter_choices
 from analytics.settings import load_settings
@@ -107,7 +107,7 @@ chosen = edited.loc[edited["select"], "customer_id"].tolist()
 st.markdown(f"**{len(chosen)} selected.**")
 
 # -- template, preview, send ----------------------------------------------------------------------
-names = [STAGE_TEMPLATE, *list_templates()]
+names = [STAGE_TEMPLATE, *template_names(store)]  # files and templates made in the app, not retired
 template = st.selectbox("Template", names, key="bulk_template", index=0,
                         help="Each customer's dunning stage: the template of the highest email stage its matching "
                              "invoices reached. A message lists only the matching invoices that are past due and "

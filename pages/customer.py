@@ -45,9 +45,9 @@ from analytics.collections.followups import (
 )
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
 from analytics.collections.outreach.delivery import retry_queued, send_now
+from analytics.collections.outreach.message_templates import template_names
 from analytics.collections.outreach.outbox import emails_in_window, last_contact, outbox
 from analytics.collections.outreach.queue import preview
-from analytics.collections.outreach.templates import list_templates
 from analytics.collections.requests import (
     DEFAULT_DEPARTMENT,
     REQUEST_DEPARTMENTS,
@@ -275,7 +275,7 @@ with tabs[4]:
     if not may(actor, "act_on_customers"):
         st.info("Your role may read this account but not contact the customer.")
     else:
-        names = list_templates()
+        names = template_names(store)  # files and templates made in the app, not retired
         template = st.selectbox("Template", names, key="outreach_template",
                                 index=names.index("reminder_friendly") if "reminder_friendly" in names else 0)
         note = st.text_area("Personal note (optional)", key="outreach_note")
