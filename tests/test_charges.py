@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from analytics.access.roles import Actor, PermissionDenied
@@ -115,3 +116,28 @@ def test_charges_are_not_booked_by_default_and_booking_is_once_a_day_and_audited
     later = book_charges(store, COLLECTOR, date(2026, 4, 11), annual_rate=0.10, fee=0, customer_ids=["P"])
     # P on 11 Apr: 48,000 + 600 × 10 = 54,000 × 0.10 / 365 = 14.79, less 13.15 booked = 1.64
     assert later[["customer_id", "amount"]].to_dict("records") == [{"customer_id": "P", "amount": 1.64}]
+
+
+def test_interest_matches_a_day_by_day_pandas_recomputation_on_the_demo(demo_store: Store) -> None:
+    """Independent check: Σ over each overdue day d in [due, D) of (amount − allocations dated ≤ d)."""
+    as_of = date(2026, 10, 31)
+    got = interest_due(demo_store, None, as_of, 0.10).set_index("entry_id")["interest"]
+    inv = demo_store.read("SELECT entry_id, amount, due_date, posting_date FROM ledger_entries "
+                          "WHERE entry_type = 'invoice'")
+    alloc = demo_store.read("SELECT to_entry_id AS entry_id, amount AS paid, allocation_date FROM allocations")
+    inv["due_date"], inv["posting_date"] = pd.to_datetime(inv["due_date"]), pd.to_datetime(inv["posting_date"])
+    alloc["allocation_date"] = pd.to_datetime(alloc["allocation_date"])
+    end = pd.Timestamp(as_of)
+    paid_by_end = alloc[alloc.allocation_date <= end].groupby("entry_id")["paid"].sum()
+    inv["open"] = inv["amount"] - inv["entry_id"].map(paid_by_end).fillna(0)
+    due = inv[(inv.due_date < end) & (inv.posting_date <= end) & (inv.open > 0.004)].copy()
+    due["day"] = [pd.date_range(d, end - pd.Timedelta(days=1)) for d in due.due_date]
+    days = due[["entry_id", "amount", "day"]].explode("day")
+    days["day"] = pd.to_datetime(days["day"])
+    paid = days.merge(alloc, on="entry_id")
+    paid = paid[paid.allocation_date <= paid.day].groupby(["entry_id", "day"])["paid"].sum()
+    days = days.set_index(["entry_id", "day"])
+    days["balance"] = days["amount"] - paid.reindex(days.index).fillna(0)
+    expected = (days.groupby(level="entry_id")["balance"].sum() * 0.10 / 365).round(2)
+    assert len(got) > 100 and sorted(got.index) == sorted(expected.index)
+    assert (got - expected.reindex(got.index)).abs().max() < 1e-9  # the same cents
