@@ -142,5 +142,11 @@ if versions:
                                 "saved at": v.created_at.strftime("%Y-%m-%d %H:%M") if v.created_at else "(the file)",
                                 "retired": v.retired, "subject": v.subject} for v in reversed(versions)]),
                  hide_index=True, width="stretch")
+    shown = st.selectbox("Show version", [v.version for v in reversed(versions)], key=f"tpl_show_{name}")
+    old = next(v for v in versions if v.version == shown)
+    st.text(f"Subject: {old.subject}")
+    st.text(old.body_text)
+    if old.body_html:
+        st.code(old.body_html, language="html")
 else:
     st.info("Not saved yet.")

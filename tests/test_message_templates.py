@@ -82,6 +82,11 @@ def test_the_sandbox_refuses_unsafe_calls_at_render_time() -> None:
                                                 "", "x", None), Letterhead())
     with pytest.raises(OutreachError, match="could not be rendered"):
         compiled.render({"customer_name": "A", "invoices": []})
+    # through the attr filter: not seen by the name check, refused when checked against the sample customer
+    assert check_template("S", "{{ customer_name|attr('__class__') }}") == [
+        "The plain-text body cannot be rendered, line 1: access to attribute '__class__' of 'str' object is unsafe."]
+    assert check_template("S", "{{ '{0.__class__}'.format(customer_name) }}")[0].startswith(
+        "The plain-text body cannot be rendered, line 1: access to attribute '__class__' of 'str' object is unsafe")
 
 
 # -- versions, roles, audit (DuckDB and PostgreSQL) ------------------------------------------------------

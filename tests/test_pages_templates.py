@@ -65,6 +65,8 @@ def test_an_analyst_edits_checks_previews_and_saves_a_version(app_env, tmp_path:
     history = at.dataframe[1].value
     assert history[["version", "saved by"]].to_dict("records") == [
         {"version": 2, "saved by": "ann.analyst"}, {"version": 1, "saved by": "config/templates"}]
+    at.selectbox(key="tpl_show_reminder_friendly").set_value(1).run()
+    assert any(t.value.startswith("Subject: Friendly reminder: {{ invoices|length }}") for t in at.text)
     store = connect(str(path))
     assert store.read("SELECT actor, action FROM audit_log WHERE entity = 'message_template'").to_dict(
         "records") == [{"actor": "ann.analyst", "action": "template.save"}]
