@@ -23,6 +23,7 @@ from analytics.store.schema import (
     DUNNING_RUN_IDS,
     ENTRY_IDS,
     REQUEST_IDS,
+    SEGMENT_RULE_SET_IDS,
     activity_invoices,
     collector_targets,
     customer_attributes,
@@ -35,6 +36,8 @@ from analytics.store.schema import (
     quarantine,
     requests,
     schema_migrations,
+    segment_rule_sets,
+    segment_rules,
     sessions,
     sync_watermarks,
 )
@@ -143,6 +146,11 @@ def _v16_requests(conn: sa.Connection) -> None:
     _create_tables(conn, requests)
 
 
+def _v17_segment_rules(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {SEGMENT_RULE_SET_IDS}"))
+    _create_tables(conn, segment_rule_sets, segment_rules)
+
+
 def _v18_dunning_policies(conn: sa.Connection) -> None:
     for name, kind in (("retired_at", "TIMESTAMP"), ("min_days_between", "INTEGER DEFAULT 0"),
                        ("interest_rate", "DECIMAL(9, 6)"), ("book_fees", "BOOLEAN DEFAULT FALSE"),
@@ -186,6 +194,8 @@ MIGRATIONS: list[Migration] = [
     (15, "activity_invoices: the invoices of a dispute or promise; whole_account, pauses_dunning",
      _v15_activity_invoices),
     (16, "requests: typed requests between departments, each in one department's queue", _v16_requests),
+    (17, "segment_rule_sets, segment_rules: versioned segmentation rules naming dunning policies",
+     _v17_segment_rules),
     (18, "dunning policies: retired, min days between, interest, book fees, end action; stage basis, fee, "
          "channels", _v18_dunning_policies),
     (19, "message_templates: versioned subject, text and HTML bodies; messages.body_html, template_version",

@@ -61,6 +61,8 @@ PAGES: tuple[PageSpec, ...] = (
     # The analyst's studio: what dunning does and says (cfo and collectors read; edit_* permissions write)
     PageSpec("dunning_policies", "pages/dunning_policies.py", "Dunning policies", ":material/rule:", "Studio",
              frozenset({"admin", "analyst", "cfo"})),
+    PageSpec("segmentation", "pages/segmentation.py", "Segmentation", ":material/account_tree:", "Studio",
+             frozenset({"analyst", "admin"})),
     PageSpec("templates", "pages/templates.py", "Templates", ":material/edit_note:", "Studio",
              frozenset({"admin", "analyst", "collector"})),
     PageSpec("account", "pages/account.py", "My account", ":material/key:", "Account", EVERYONE),

@@ -15,12 +15,13 @@ from analytics.access.roles import PermissionDenied
 from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
 from analytics.cli import policies as policy_commands
 from analytics.cli import requests as request_commands
+from analytics.cli import segments as segment_commands
 from analytics.cli.output import UserError
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
-COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands)
-COMMAND_GROUPS += (policy_commands,)
+COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands,
+                  segment_commands, policy_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -410,6 +410,28 @@ requests = sa.Table(
     sa.Column("idempotency_key", sa.String(64), unique=True),
 )
 
+# v17: segmentation rules, versioned: ordered rules over customer attributes and ledger behaviour, first
+# match wins, the last rule (no conditions) is the default; each names a dunning policy. The rules:
+# analytics/collections/segmentation.py
+SEGMENT_RULE_SET_IDS = sa.Sequence("segment_rule_set_version_seq", metadata=metadata).name
+segment_rule_sets = sa.Table(
+    "segment_rule_sets", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),  # from its sequence
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),  # one version is active: the latest saved
+)
+segment_rules = sa.Table(
+    "segment_rules", metadata,
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),  # 1, 2, ...: first match wins
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("conditions", sa.Text, nullable=False),  # JSON list of {field, op, value}; [] for the default
+    sa.Column("dunning_config_id", sa.Integer, nullable=False),  # dunning_configs.config_id
+    sa.PrimaryKeyConstraint("version", "position"),
+)
+
 
 # v19: message templates edited in the app, versioned (`collections.outreach.message_templates`); the
 # files config/templates/<name>.j2 are each template's version 1; the latest version is the one sent.

@@ -11,6 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor
+from analytics.collections.segmentation import assign_customers
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
 from analytics.ingest.merges.customer_attributes import merge_customer_attributes
 from analytics.ingest.progress import Clock
@@ -65,5 +66,8 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
         {"segment": m.default_segment, "currency": m.currency, "terms": m.default_terms_days, "now": datetime.now()})
     counts.attributes_inserted, counts.attributes_updated = merge_customer_attributes(
         conn, actor, run_id, staging, errors, source_label)
+    # The customers of the file take the policy of the active segmentation rules (none saved: no-op);
+    # only those whose policy changes are written, so re-importing the same file changes nothing.
+    assign_customers(conn, actor, "SELECT customer_id FROM _import_match")
     return counts
 
