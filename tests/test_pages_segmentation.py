@@ -1,0 +1,82 @@
+"""Page test (AppTest): an analyst adds a rule on the Segmentation page, sees the live preview, saves it
+with a reason; the store holds the new version and the re-assignment; a collector may not open it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.migrations import connect
+from tests.conftest import displayed, signed_in_app
+from tests.test_segmentation import ENTERPRISE, STANDARD, build_desk
+
+
+@pytest.fixture
+def desk_file(tmp_path: Path, app_env, cheap_bcrypt) -> Path:
+    path = tmp_path / "desk.duckdb"
+    store = connect(str(path))
+    build_desk(store)  # five customers on Standard; the ledger's last posting is 2026-03-06
+    store.close()
+    app_env(path)
+    return path
+
+
+def _app(role: str, username: str) -> AppTest:
+    at = signed_in_app(role, username).run()
+    at.switch_page("pages/segmentation.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_analyst_adds_previews_and_saves_a_rule(desk_file: Path) -> None:
+    at = _app("analyst", "ana.lyst")
+    assert at.title[0].value == "Segmentation"
+    assert "No rules are saved yet" in at.info[0].value
+    preview = at.dataframe[0].value
+    assert preview[["rule", "policy", "customers", "changing policy"]].values.tolist() == [
+        ["Everyone else", "Enterprise", 5, 5]]  # the first active policy by name; everyone on Standard today
+    at.selectbox(key="seg_policy_1").select(STANDARD).run()
+    assert at.dataframe[0].value["changing policy"].tolist() == [0]
+
+    _button(at, "Add rule").click().run()  # a rule before the default, with one empty condition
+    assert "needs a value" in at.error[0].value
+    at.text_input(key="seg_name_2").input("Big *enterprise*").run()
+    at.selectbox(key="seg_policy_2").select(ENTERPRISE).run()
+    at.selectbox(key="seg_field_3").select("open_ar").run()
+    at.selectbox(key="seg_op_3").select(">=").run()
+    at.text_input(key="seg_value_3").input("1000").run()
+    assert not at.error
+    preview = at.dataframe[0].value
+    # C1 (5,000.00) and C3 (2,000.00) have at least 1,000 open as of 2026-03-06
+    assert preview[["rule", "conditions", "customers", "open AR", "changing policy"]].values.tolist() == [
+        ["Big *enterprise*", "open_ar >= 1000", 2, 7000.0, 2], ["Everyone else", "everyone else (default)", 3, 500.0, 0]]
+    assert [m.value for m in at.metric] == ["5", "7,500.00", "2"]
+
+    at.button(key="FormSubmitter:seg_save-Save rules").click().run()
+    assert "Say why" in at.error[0].value  # no reason: nothing saved
+    at.text_input(key="seg_reason").input("Large balances get the firm cadence")
+    at.button(key="FormSubmitter:seg_save-Save rules").click().run()
+    assert not at.exception
+    assert displayed(at.success[0].value) == "Saved as version 1: 2 customer(s) changed policy."
+    assert "saved by ana.lyst" in displayed(at.caption[1].value)
+    store = connect(str(desk_file))
+    try:
+        assert store.read("SELECT customer_id FROM customers WHERE dunning_config_id = :e ORDER BY customer_id",
+                          {"e": ENTERPRISE})["customer_id"].tolist() == ["C1", "C3"]
+        assert store.read("SELECT name, position FROM segment_rules WHERE version = 1 ORDER BY position")[
+            "name"].tolist() == ["Big *enterprise*", "Everyone else"]
+        assert store.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'segments.save' AND actor = 'ana.lyst'") == 1
+    finally:
+        store.close()
+
+
+def test_a_collector_may_not_open_it(desk_file: Path) -> None:
+    at = _app("collector", "ana.collector")
+    assert "may not open the Segmentation page" in at.warning[0].value
+    assert not at.dataframe
