@@ -60,6 +60,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/pages.py --sizes 200000 1000000 --repeats 3
 	$(PY) bench/worklist.py --entries 200000
 	$(PY) bench/auth.py --audit-lines 1000000 --customers 100000
+	$(PY) bench/segments.py --customers 100000
 	$(PY) bench/sign_in_reliability.py --runs 20
 
 ## lock: refresh the lock files after changing pyproject.toml (needs uv)

@@ -317,12 +317,13 @@ def preview_rules(store: Store, rules: list[Rule], as_of: date) -> pd.DataFrame:
     """What `rules` would do as of D, per rule: position, name, policy, conditions (in words), customers
     taken, their open AR (reporting currency) and how many of them would change policy (stored policy
     differs from the rule's: exactly the customers a save re-assigns). Read only."""
-    check_policies(rules, policies(store))
+    known = policies(store)
+    check_policies(rules, known)
     sql, params = _first_match_sql(rules, as_of, None, with_open_ar=True)
     counts = store.read(f"""SELECT position, COUNT(*) AS customers, COALESCE(SUM(open_ar), 0) AS open_ar,
         SUM(CASE WHEN old_config_id IS NULL OR old_config_id <> config_id THEN 1 ELSE 0 END) AS changing
         FROM ({sql}) f GROUP BY position""", params)
-    names = policies(store).set_index("config_id")["name"].to_dict()
+    names = known.set_index("config_id")["name"].to_dict()
     frame = pd.DataFrame({"position": range(1, len(rules) + 1), "rule": [r.name for r in rules],
                           "conditions": [r.describe() for r in rules],
                           "policy": [str(names.get(r.policy_id, r.policy_id)) for r in rules]})

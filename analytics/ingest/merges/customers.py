@@ -66,8 +66,8 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
         {"segment": m.default_segment, "currency": m.currency, "terms": m.default_terms_days, "now": datetime.now()})
     counts.attributes_inserted, counts.attributes_updated = merge_customer_attributes(
         conn, actor, run_id, staging, errors, source_label)
-    # The customers of the file take the policy of the active segmentation rules (none saved: no-op);
-    # only those whose policy changes are written, so re-importing the same file changes nothing.
+    # The customers of the file (new, changed or the same) take the policy of the active segmentation
+    # rules (none saved: a no-op), in this transaction; only a customer whose policy changes is written.
     assign_customers(conn, actor, "SELECT customer_id FROM _import_match")
     return counts
 
