@@ -147,9 +147,12 @@ for position, rid in enumerate(order, start=1):
                 row[2].text_input("Value", key=f"seg_value_{cid}")
                 row[3].button("Remove", key=f"seg_rm_{cid}", on_click=_delete_condition, args=(rid, cid))
             st.button("Add condition", key=f"seg_addc_{rid}", on_click=_new_condition, args=(rid,))
-st.button("Add rule", key="seg_add_rule", help="a new rule just before the default",
-          on_click=lambda: _new_condition(_new_rule("New rule", int(active["config_id"].iloc[0]),
-                                                    at=len(st.session_state["seg_order"]) - 1)))
+actions = st.columns([1, 1, 4])
+actions[0].button("Add rule", key="seg_add_rule", help="a new rule just before the default",
+                  on_click=lambda: _new_condition(_new_rule("New rule", int(active["config_id"].iloc[0]),
+                                                            at=len(st.session_state["seg_order"]) - 1)))
+actions[1].button("Discard changes", key="seg_discard", help="back to the saved rules",
+                  on_click=lambda: st.session_state.pop("seg_draft", None))
 
 # -- live preview ----------------------------------------------------------------------------------------
 st.subheader("Preview")

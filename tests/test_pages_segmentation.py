@@ -45,7 +45,7 @@ def test_analyst_adds_previews_and_saves_a_rule(desk_file: Path) -> None:
     assert at.dataframe[0].value["changing policy"].tolist() == [0]
 
     _button(at, "Add rule").click().run()  # a rule before the default, with one empty condition
-    assert "needs a value" in at.error[0].value
+    assert "needs a value" in displayed(at.error[0].value)
     at.text_input(key="seg_name_2").input("Big *enterprise*").run()
     at.selectbox(key="seg_policy_2").select(ENTERPRISE).run()
     at.selectbox(key="seg_field_3").select("open_ar").run()
@@ -80,3 +80,24 @@ def test_a_collector_may_not_open_it(desk_file: Path) -> None:
     at = _app("collector", "ana.collector")
     assert "may not open the Segmentation page" in at.warning[0].value
     assert not at.dataframe
+
+
+def test_rules_move_delete_and_discard(desk_file: Path) -> None:
+    at = _app("admin", "ada.admin")
+
+    def names() -> list[str]:
+        return [t.value for t in at.text_input if t.key.startswith("seg_name_")]
+
+    _button(at, "Add rule").click().run()
+    at.text_input(key="seg_name_2").input("First").run()
+    _button(at, "Add rule").click().run()  # goes just before the default
+    at.text_input(key="seg_name_4").input("Second").run()
+    assert names() == ["First", "Second", "Everyone else"]
+    at.button(key="seg_up_4").click().run()
+    assert names() == ["Second", "First", "Everyone else"]
+    at.button(key="seg_del_2").click().run()
+    assert names() == ["Second", "Everyone else"]
+    at.button(key="seg_rm_5").click().run()  # its only condition: a rule before the default needs one
+    assert "Rule 1 (Second) has no conditions" in displayed(at.error[0].value)
+    _button(at, "Discard changes").click().run()
+    assert names() == ["Everyone else"] and not at.error

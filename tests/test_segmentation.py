@@ -273,6 +273,14 @@ def test_cli_export_apply_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert out.endswith(f"Dry run as of {T}: 2 customer(s) would change policy; nothing saved.\n")
     assert main(["--db", db, "segments", "apply", str(rules_file), "--as-of", str(T), "--reason", "big ones"]) == 0
     assert capsys.readouterr().out.endswith("Saved as version 2: 2 customer(s) changed policy.\n")
+    assert main(["--db", db, "segments", "show", "--as-of", str(T), "--format", "csv"]) == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("Version 2, saved by system at ") and ": big ones\n" in shown
+    assert "2,Rest,everyone else (default),Standard,3,500.0,0\n" in shown
+    assert main(["--db", db, "segments", "reassign", "--as-of", str(T)]) == 0  # nothing moved since
+    assert capsys.readouterr().out == "0 customer(s) changed policy.\n"
+    assert main(["--db", db, "segments", "reassign", "--as", "ana.collector"]) == 2
+    assert "may not edit segments" in capsys.readouterr().err
     rules_file.write_text('[[rule]]\nname = "Rest"\npolicy = "Gold"\n', encoding="utf-8")
     assert main(["--db", db, "segments", "apply", str(rules_file)]) == 2
     assert "no dunning policy named 'Gold'" in capsys.readouterr().err
