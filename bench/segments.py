@@ -1,6 +1,7 @@
 """What segmentation rules cost at 100k customers: the live preview and a save's set-based re-assignment.
 
     python bench/segments.py --customers 100000
+    python bench/segments.py --customers 100000 --db postgresql+psycopg://user@host/empty_db
 
 Builds a throwaway DuckDB file with that many customers (segment, country, an imported `region`
 attribute), three invoices each (two paid, one of them late; the third open), a broken promise for
@@ -94,9 +95,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--db", help="an EMPTY store to fill instead of a throwaway DuckDB file (e.g. PostgreSQL)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = connect(str(Path(tmp) / "bench.duckdb"))
+        store = connect(args.db or str(Path(tmp) / "bench.duckdb"))
+        print(f"store: {store.engine.dialect.name}")
         t = time.perf_counter()
         _build(store, args.customers)
         print(f"customers: {args.customers:,}; built in {time.perf_counter() - t:.1f} s")
