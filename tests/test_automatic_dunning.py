@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
 from analytics.collections.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
@@ -136,3 +137,32 @@ def test_cli_queues_the_run_for_the_app_when_it_owns_the_store(books: Store, smt
     assert len(handler.messages) == 3
     [result] = folders.done.glob("*.result.csv")
     assert sorted(result.read_text().splitlines()[1:])[0].startswith("C1,reminder_friendly,2,")
+
+
+def test_a_policy_with_interest_and_a_fee_shows_them_and_books_them_only_when_it_says_so(books: Store, smtp) -> None:
+    """INV-1a (300, 10 days late) and INV-1b (200, 5 days late) of C1 reach the firm reminder... no: the
+    friendly one; at 10 % a year: 300 × 0.10 / 365 × 10 = 0.82 and 200 × 0.10 / 365 × 5 = 0.27,
+    plus a fee of 15 per customer email. Shown by default; booked once when book_fees is on."""
+    handler, config = smtp
+    with books.write() as conn:
+        conn.execute(sa.text("UPDATE dunning_configs SET interest_rate = 0.10"))
+        conn.execute(sa.text("UPDATE dunning_stages SET fee = 15 WHERE stage_no = 1"))
+    open_ar = float(books.scalar("SELECT SUM(amount) FROM ledger_entries"))
+    out = run_automatic_dunning(books, SYSTEM, T, config=config)
+    assert set(out.loc[out.status == "sent", "customer_id"]) == {"C1", "C2", "C3"}
+    body = next(m for m in handler.messages if "INV-1a" in m.get_body(("plain",)).get_content())
+    text = " ".join(body.get_body(("plain",)).get_content().split())
+    assert "interest at 10.00 % a year: 1.09 USD; dunning fee: 15.00 USD; with them: 516.09 USD" in text
+    assert float(books.scalar("SELECT SUM(amount) FROM ledger_entries")) == open_ar  # shown, not booked
+
+    with books.write() as conn:
+        conn.execute(sa.text("UPDATE dunning_configs SET book_fees = TRUE"))
+        conn.execute(sa.text("DELETE FROM dunning_runs"))
+        conn.execute(sa.text("DELETE FROM messages"))
+    for _ in range(2):  # the same day again books nothing more
+        run_automatic_dunning(books, SYSTEM, T, config=config)
+    booked = books.read("SELECT customer_id, SUM(amount) AS amount FROM ledger_entries "
+                        "WHERE entry_type = 'adjustment' GROUP BY customer_id ORDER BY 1")
+    # C1: 0.82 + 0.27 + 15; C2: 800 × 0.10 / 365 × 20 = 4.38, + 15; C3: 900 × 0.10 / 365 × 40 = 9.86, + 15
+    assert dict(zip(booked.customer_id, booked.amount.astype(float).round(2), strict=True)) == {
+        "C1": 16.09, "C2": 19.38, "C3": 24.86}

@@ -7,6 +7,9 @@ promise to pay pauses: `collections.holds`), under the action key "dunning-<D>-<
 so running the job again on the same day sends nothing twice. Delivery records each invoice's stage
 as run (`record_stage_runs`), dated D (a back-dated run records D), and keeps every outreach rule
 (a usable accounts-payable contact, the per-customer frequency cap, the paid/disputed re-check).
+Charges: the email shows the interest accrued on the invoices it lists at the policy's annual
+`interest_rate` and the stage's `fee` (`collections.charges`); they are booked as debit
+adjustments only when the policy says `book_fees = true`, for the customers whose email went out.
 Letters, calls, escalations and manual stages stay on the worklist for a person. Then customers
 whose policy is exhausted get its end action, once (`dunning_exhausted.run_end_actions`). Every
 run writes one audit line, "dunning.run".
@@ -24,6 +27,7 @@ import pandas as pd
 
 from analytics.access import audit
 from analytics.access.roles import SYSTEM, Actor, require
+from analytics.collections.charges import book_charges
 from analytics.collections.dunning_exhausted import run_end_actions
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.outreach.config import OutreachConfig
@@ -32,6 +36,12 @@ from analytics.settings import load_settings
 from analytics.store.connection import Store
 
 RUN_COLUMNS = ["customer_id", "template", "invoices", "open_amount", "message_id", "status", "reason"]
+_CHARGES = ["interest_rate", "fee", "book_fees"]
+
+_STAGE_CHARGES_SQL = """
+SELECT s.config_id, s.version AS config_version, s.stage_no, c.interest_rate, s.fee, c.book_fees
+FROM dunning_stages s JOIN dunning_configs c ON c.config_id = s.config_id AND c.version = s.version
+"""
 
 
 def action_key(as_of: date, template: str) -> str:
@@ -46,10 +56,16 @@ def automatic_sends_due(store: Store, as_of: date) -> pd.DataFrame:
     auto = due[(due["mode"] == "automatic") & (due["channel"] == "email") & due["template"].notna()]
     if auto.empty:
         return pd.DataFrame(columns=["customer_id", "template", "invoices", "open_amount", "days_past_due",
-                                     "entry_ids"])
+                                     "entry_ids", *_CHARGES])
+    charges = store.read(_STAGE_CHARGES_SQL)
+    auto = auto.merge(charges, on=["config_id", "config_version", "stage_no"], how="left")
+    auto["interest_rate"] = auto["interest_rate"].astype(float).fillna(0.0)
+    auto["fee"] = auto["fee"].astype(float).fillna(0.0)
+    auto["book_fees"] = auto["book_fees"].fillna(False).astype(bool)
     return (auto.groupby(["customer_id", "template"], as_index=False)
             .agg(invoices=("entry_id", "count"), open_amount=("open_amount", "sum"),
-                 days_past_due=("days_past_due", "max"), entry_ids=("entry_id", lambda e: sorted(map(int, e))))
+                 days_past_due=("days_past_due", "max"), entry_ids=("entry_id", lambda e: sorted(map(int, e))),
+                 interest_rate=("interest_rate", "max"), fee=("fee", "max"), book_fees=("book_fees", "max"))
             .sort_values(["template", "customer_id"], ignore_index=True))
 
 
@@ -62,11 +78,18 @@ def run_automatic_dunning(store: Store, actor: Actor, as_of: date, *, dry_run: b
     if dry_run:
         return sends.assign(message_id=None, status="would send", reason=None).reindex(columns=RUN_COLUMNS)
     results = []
-    for template, group in sends.groupby("template", sort=True):
+    for (template, rate, fee, book), group in sends.groupby(["template", *_CHARGES], sort=True):
         sent = send_now(store, actor, group["customer_id"].tolist(), str(template),
                         action_key=action_key(as_of, str(template)), as_of=as_of, config=config,
-                        only_entries=dict(zip(group["customer_id"], group["entry_ids"], strict=True)))
-        results.append(group.drop(columns=["days_past_due", "entry_ids"]).merge(sent, on="customer_id", how="left"))
+                        only_entries=dict(zip(group["customer_id"], group["entry_ids"], strict=True)),
+                        charges=(rate, fee) if rate or fee else None)
+        if book and (rate or fee):
+            went = sent.loc[sent["status"] == "sent", "customer_id"].tolist()
+            if went:
+                book_charges(store, actor, as_of, annual_rate=rate, fee=fee, customer_ids=went,
+                             stage_name=str(template))
+        results.append(group.drop(columns=["days_past_due", "entry_ids", *_CHARGES])
+                       .merge(sent, on="customer_id", how="left"))
     out = pd.concat(results, ignore_index=True)[RUN_COLUMNS] if results else pd.DataFrame(columns=RUN_COLUMNS)
     counts = {str(k): int(v) for k, v in out["status"].value_counts().items()}  # a run with nothing due is logged too
     ended = run_end_actions(store, actor, as_of)  # customers whose policy is now exhausted: its end action, once

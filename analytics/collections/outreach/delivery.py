@@ -307,17 +307,18 @@ def send_again(store: Store, actor: Actor, message_id: int, *, config: OutreachC
 def send_now(
     store: Store, actor: Actor, customer_ids: Sequence[str], template: str, *, action_key: str, as_of: date,
     note: str = "", attach: str | None = None, config: OutreachConfig | None = None,
-    only_entries: Mapping[str, Sequence[int]] | None = None,
+    only_entries: Mapping[str, Sequence[int]] | None = None, charges: tuple[float | None, float | None] | None = None,
 ) -> pd.DataFrame:
     """Queue (idempotently) and deliver in one step: what the Send buttons do. The re-check runs
     as of the same D as the preview (`queue.preview` with `recheck_with`), so the counts agree;
-    `only_entries` narrows each message to those invoices (a bulk filter's matches).
+    `only_entries` narrows each message to those invoices (a bulk filter's matches); `charges`
+    (annual interest rate, stage fee) shows them on the message (`queue.preview`).
 
     Returns one row per customer: customer_id, message_id, status, reason.
     """
     config = config or OutreachConfig.from_settings()
     queued = queue_messages(store, actor, customer_ids, template, action_key=action_key, as_of=as_of,
-                            note=note, attach=attach, config=config, only_entries=only_entries)
+                            note=note, attach=attach, config=config, only_entries=only_entries, charges=charges)
     ids = [int(m) for m in queued["message_id"].dropna()]
     sent = deliver(store, actor, ids, config=config, as_of=as_of)
     if sent.empty:

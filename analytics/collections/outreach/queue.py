@@ -170,11 +170,12 @@ def backfill_message_header_ids(conn: sa.Connection) -> int:
 def queue_messages(
     store: Store, actor: Actor, customer_ids: Sequence[str], template: str, *, action_key: str,
     as_of: date, note: str = "", attach: str | None = None, config: OutreachConfig | None = None,
-    only_entries: Mapping[str, Sequence[int]] | None = None,
+    only_entries: Mapping[str, Sequence[int]] | None = None, charges: tuple[float | None, float | None] | None = None,
 ) -> pd.DataFrame:
     """Queue one message per customer; returns customer_id, message_id, status, reason per customer.
 
-    Each message lists the invoices `preview` lists (narrowed by `only_entries` when given).
+    Each message lists the invoices `preview` lists (narrowed by `only_entries` when given), with
+    the interest and fee of `charges` when given.
 
     Idempotent: a customer already queued under this action keeps its first message.
     Customers without a usable email contact or open invoices are not queued (reason given).
@@ -186,7 +187,7 @@ def queue_messages(
         raise OutreachError("An action key is required so a repeated request never queues twice.")
     customer_ids = list(dict.fromkeys(customer_ids))
     drafts = preview(store, customer_ids, template, as_of, note, sender_name=actor.name or actor.username,
-                     only_entries=only_entries)
+                     only_entries=only_entries, charges=charges)
     from_address = (config or OutreachConfig.from_settings()).from_address
     results: list[dict[str, Any]] = []
     with store.write() as conn:
