@@ -18,11 +18,10 @@ WAIT_MS = 60_000
 
 
 @pytest.fixture
-def studio(demo_store_file: Path, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def studio(demo_store_file: Path, tmp_path: Path) -> Iterator[Path]:
     db = tmp_path / "ardesk.duckdb"
     shutil.copy(demo_store_file, db)
-    with serve_app(db, tmp_path, ARDESK_OUTBOX=str(tmp_path / "outbox")) as url:
-        yield url, db
+    yield db
 
 
 def _select(page, label: str, option: str) -> None:
@@ -32,9 +31,26 @@ def _select(page, label: str, option: str) -> None:
 
 
 def test_an_analyst_adds_a_rule_edits_a_template_and_simulates_last_month(browser, studio) -> None:
+
+    db = studio
+    with serve_app(db, db.parent, ARDESK_OUTBOX=str(db.parent / "outbox")) as url:
+        _work_the_studio(browser, url)
+
+    store = connect(str(db))  # the app stopped: the store is free to read
+    try:
+        saved = store.read("SELECT r.name, r.conditions FROM segment_rules r JOIN segment_rule_sets s "
+                           "USING (version) WHERE s.active ORDER BY r.position")
+        assert saved["name"].tolist() == ["New rule", "Everyone else"]
+        assert "enterprise" in saved["conditions"].iloc[0]
+        assert store.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'analyst' AND action LIKE 'segment%'") >= 1
+        assert store.scalar("SELECT COUNT(*) FROM message_templates") == 0  # previewed, never saved
+    finally:
+        store.close()
+
+
+def _work_the_studio(browser, url: str) -> None:
     from playwright.sync_api import expect
 
-    url, db = studio
     context = browser.new_context(base_url=url, viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -64,9 +80,11 @@ def test_an_analyst_adds_a_rule_edits_a_template_and_simulates_last_month(browse
         wait_idle(page)
         _select(page, "Template", "reminder_friendly")
         subject = page.get_by_role("textbox", name="Subject")
+        expect(subject).to_have_value(re.compile(r"^Friendly reminder: "))  # the chosen template is drawn
         subject.fill("A friendly word from AR Desk for {{ customer_name }}")
         subject.press("Enter")
         wait_idle(page)
+        expect(subject).to_have_value("A friendly word from AR Desk for {{ customer_name }}")
         expect(page.get_by_text("No problems found")).to_be_visible()
         expect(page.get_by_text(re.compile(r"^Subject: A friendly word from AR Desk for "))).to_be_visible()
         screenshot(page, "studio_template_preview")
@@ -81,13 +99,3 @@ def test_an_analyst_adds_a_rule_edits_a_template_and_simulates_last_month(browse
         screenshot(page, "studio_simulation")
     finally:
         context.close()
-
-    store = connect(str(db))
-    try:
-        saved = store.read("SELECT r.name, r.conditions FROM segment_rules r JOIN segment_rule_sets s "
-                           "USING (version) WHERE s.active ORDER BY r.position")
-        assert saved["name"].tolist() == ["New rule", "Everyone else"]
-        assert "enterprise" in saved["conditions"].iloc[0]
-        assert store.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'analyst' AND action LIKE 'segment%'") >= 1
-    finally:
-        store.close()
