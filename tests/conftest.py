@@ -402,3 +402,19 @@ def run_app_watcher(store: Store, inbox: Path | None = None, timeout_s: float = 
             time.sleep(0.1)
     finally:
         watcher.stop()
+
+
+def button(at, label: str):  # noqa: ANN001, ANN201 - an AppTest and its button
+    """The AppTest button labelled `label` (the first one)."""
+    return next(b for b in at.button if b.label == label)
+
+
+def stored_rows(path: Path, sql: str) -> list[dict]:
+    """Rows of `sql` on the closed store file `path`, as dicts with None for missing values."""
+    store = connect(str(path))
+    try:
+        frame = store.read(sql).astype(object)
+        return frame.where(frame.notna(), None).to_dict("records")
+    finally:
+        store.close()
+

@@ -25,7 +25,7 @@ from analytics.collections.worklist import worklist
 from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import signed_in_app
+from tests.conftest import button, signed_in_app, stored_rows
 
 T = date.today()
 ANA = Actor("ana.collector", "collector", "Ana Collector")
@@ -122,17 +122,6 @@ def contacts_file(tmp_path: Path, app_env) -> Path:
     return path
 
 
-def _button(at, label: str):  # noqa: ANN001, ANN202
-    return next(b for b in at.button if b.label == label)
-
-
-def _read(path: Path, sql: str) -> list[dict]:
-    store = connect(str(path))
-    try:
-        frame = store.read(sql).astype(object)
-        return frame.where(frame.notna(), None).to_dict("records")
-    finally:
-        store.close()
 
 
 def test_customer_page_adds_edits_bounces_and_deactivates_contacts(contacts_file: Path) -> None:
@@ -143,36 +132,36 @@ def test_customer_page_adds_edits_bounces_and_deactivates_contacts(contacts_file
     at.text_input(key="contact_add_name").input("Lee AP")
     at.text_input(key="contact_add_email").input("lee@c1.example")
     at.selectbox(key="contact_add_role").select("accounts_payable")
-    _button(at, "Add contact").click().run()
+    button(at, "Add contact").click().run()
     assert not at.exception and at.success[0].value == "Contact added."
-    assert _read(contacts_file, "SELECT name, email, role, active FROM contacts ORDER BY contact_id") == [
+    assert stored_rows(contacts_file, "SELECT name, email, role, active FROM contacts ORDER BY contact_id") == [
         {"name": "Pat C1", "email": "ap@c1.example", "role": "accounts_payable", "active": True},
         {"name": "Lee AP", "email": "lee@c1.example", "role": "accounts_payable", "active": True}]
 
     at.text_input(key="contact_add_name").input("Broken")
     at.text_input(key="contact_add_email").input("broken@")
-    _button(at, "Add contact").click().run()
+    button(at, "Add contact").click().run()
     assert "not a valid email address" in at.error[0].value
-    assert len(_read(contacts_file, "SELECT contact_id FROM contacts")) == 2
+    assert len(stored_rows(contacts_file, "SELECT contact_id FROM contacts")) == 2
 
     at.selectbox(key="contact_pick").select(1)
     at.run()
-    _button(at, "Mark email bounced").click().run()
+    button(at, "Mark email bounced").click().run()
     assert not at.exception and at.success[0].value == "Email marked as bounced: outreach no longer uses it."
     at.selectbox(key="contact_pick").select(2)
     at.run()
     at.text_input(key="contact_phone_2").input("+1 555 0100")
-    _button(at, "Save changes").click().run()
+    button(at, "Save changes").click().run()
     assert at.success[0].value == "Contact saved."
     at.selectbox(key="contact_pick").select(2)
     at.run()
-    _button(at, "Deactivate").click().run()
+    button(at, "Deactivate").click().run()
     assert at.success[0].value == "Contact deactivated."
-    assert _read(contacts_file, "SELECT contact_id, phone, active, bounced_at IS NOT NULL AS bounced "
+    assert stored_rows(contacts_file, "SELECT contact_id, phone, active, bounced_at IS NOT NULL AS bounced "
                                 "FROM contacts ORDER BY contact_id") == [
         {"contact_id": 1, "phone": None, "active": True, "bounced": True},
         {"contact_id": 2, "phone": "+1 555 0100", "active": False, "bounced": False}]
-    assert [r["action"] for r in _read(contacts_file, "SELECT action FROM audit_log WHERE entity = 'contact' "
+    assert [r["action"] for r in stored_rows(contacts_file, "SELECT action FROM audit_log WHERE entity = 'contact' "
                                                       "ORDER BY audit_id")] == [
         "contact.add", "contact.bounced", "contact.edit", "contact.edit"]
     table = at.tabs[3].dataframe[0].value

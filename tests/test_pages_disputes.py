@@ -10,7 +10,7 @@ import pytest
 
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
-from tests.conftest import displayed, signed_in_app
+from tests.conftest import button, displayed, signed_in_app
 
 T = date.today()
 
@@ -45,9 +45,6 @@ def _scalar(path: Path, sql: str) -> object:
         store.close()
 
 
-def _button(at, label: str):
-    return next(b for b in at.button if b.label == label)
-
 
 def test_the_dispute_form_asks_for_invoices_and_confirms_a_whole_account(books_file: Path) -> None:
     at = signed_in_app("collector", "ana.collector").run()
@@ -56,16 +53,16 @@ def test_the_dispute_form_asks_for_invoices_and_confirms_a_whole_account(books_f
     assert not at.exception
     assert at.multiselect(key="dispute_invoices").value == []  # none chosen by default
     at.text_input(key="dispute_reason").input("Wrong price")
-    _button(at, "Open dispute").click().run()
+    button(at, "Open dispute").click().run()
     assert displayed(at.error[0].value).startswith("invoices: none chosen.")
     at.checkbox(key="dispute_whole").check()
-    _button(at, "Open dispute").click().run()
+    button(at, "Open dispute").click().run()
     assert at.error[0].value.startswith("A whole-account dispute stops every reminder")
     assert _scalar(books_file, "SELECT COUNT(*) FROM activities WHERE kind = 'dispute'") == 0
     at.checkbox(key="dispute_whole").uncheck()
     assert "INV-4 · 300.00 · 4 days" in at.multiselect(key="dispute_invoices").options
     at.multiselect(key="dispute_invoices").select(1)  # INV-4's entry id
-    _button(at, "Open dispute").click().run()
+    button(at, "Open dispute").click().run()
     assert not at.exception and at.success[0].value.startswith("Dispute opened: sales to answer by ")
     assert _scalar(books_file, "SELECT COUNT(*) FROM activity_invoices") == 1
     assert float(_scalar(books_file, "SELECT amount FROM activities WHERE kind = 'dispute'")) == 300.0  # its open amount
@@ -99,5 +96,5 @@ def test_the_bulk_page_filters_by_an_invoice_exactly_n_days_and_shows_its_column
     assert expander.label == "Preview (1 sendable, 0 not)"
     body = at.code[0].value
     assert body.startswith("Dear Pat C1,") and "INV-4 " in body and "INV-90" not in body  # only the match
-    _button(at, "Send to 1 customers").click().run()
+    button(at, "Send to 1 customers").click().run()
     assert not at.exception and at.success[0].value == "Bulk send finished: 1 sent."

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.migrations import connect
-from tests.conftest import displayed, signed_in_app
+from tests.conftest import button, displayed, signed_in_app
 from tests.test_segmentation import ENTERPRISE, STANDARD, build_desk
 
 
@@ -30,9 +30,6 @@ def _app(role: str, username: str) -> AppTest:
     return at
 
 
-def _button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
 
 def test_analyst_adds_previews_and_saves_a_rule(desk_file: Path) -> None:
     at = _app("analyst", "ana.lyst")
@@ -44,7 +41,7 @@ def test_analyst_adds_previews_and_saves_a_rule(desk_file: Path) -> None:
     at.selectbox(key="seg_policy_1").select(STANDARD).run()
     assert at.dataframe[0].value["changing policy"].tolist() == [0]
 
-    _button(at, "Add rule").click().run()  # a rule before the default, with one empty condition
+    button(at, "Add rule").click().run()  # a rule before the default, with one empty condition
     assert "needs a value" in displayed(at.error[0].value)
     at.text_input(key="seg_name_2").input("Big *enterprise*").run()
     at.selectbox(key="seg_policy_2").select(ENTERPRISE).run()
@@ -88,9 +85,9 @@ def test_rules_move_delete_and_discard(desk_file: Path) -> None:
     def names() -> list[str]:
         return [t.value for t in at.text_input if t.key.startswith("seg_name_")]
 
-    _button(at, "Add rule").click().run()
+    button(at, "Add rule").click().run()
     at.text_input(key="seg_name_2").input("First").run()
-    _button(at, "Add rule").click().run()  # goes just before the default
+    button(at, "Add rule").click().run()  # goes just before the default
     at.text_input(key="seg_name_4").input("Second").run()
     assert names() == ["First", "Second", "Everyone else"]
     at.button(key="seg_up_4").click().run()
@@ -99,5 +96,5 @@ def test_rules_move_delete_and_discard(desk_file: Path) -> None:
     assert names() == ["Second", "Everyone else"]
     at.button(key="seg_rm_5").click().run()  # its only condition: a rule before the default needs one
     assert "Rule 1 (Second) has no conditions" in displayed(at.error[0].value)
-    _button(at, "Discard changes").click().run()
+    button(at, "Discard changes").click().run()
     assert names() == ["Everyone else"] and not at.error

@@ -15,7 +15,7 @@ from analytics.collections.followups import add_task
 from analytics.collections.targets import set_target
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import displayed, signed_in_app
+from tests.conftest import button, displayed, signed_in_app
 
 E = date.today() - timedelta(days=20)  # the ledger's last date: the list's as-of date
 ANA = Actor("ana.collector", "collector", "Ana Collector")
@@ -39,9 +39,6 @@ def ledger(tmp_path: Path, app_env) -> Path:
     app_env(path)
     return path
 
-
-def _button(at, label: str):
-    return next(b for b in at.button if b.label == label)
 
 
 def test_worklist_ranks_bands_groups_and_dates_from_as_of(ledger: Path) -> None:
@@ -78,22 +75,22 @@ def test_customer_360_walks_the_list_keeps_the_tab_and_clears_the_form(ledger: P
     assert at.date_input(key="task_due").value == E + timedelta(days=3)
     at.session_state["customer_tab"] = "Follow-up"
     at.number_input(key="promise_amount").set_value(120.0)
-    _button(at, "Record promise").click().run()
+    button(at, "Record promise").click().run()
     assert not at.exception
     assert at.success[0].value == f"Promise recorded: 120.00 USD by {E + timedelta(days=7)}."
     assert at.session_state["customer_tab"] == "Follow-up"  # still on the follow-up tab
     assert at.number_input(key="promise_amount").value == 300.0  # the form is back to its defaults
     at.text_input(key="task_subject").input("Check the remittance")
-    _button(at, "Add task").click().run()
+    button(at, "Add task").click().run()
     assert at.success[0].value == "Task added." and at.text_input(key="task_subject").value == ""
     assert [t.value for t in at.text] == [f"Open task, due {E + timedelta(days=3)}: Check the remittance"]
     next(b for b in at.button if b.key.startswith("header_task_done_")).click().run()
     assert at.success[0].value == "Task completed." and at.text == []
-    _button(at, "Next item").click().run()
+    button(at, "Next item").click().run()
     assert at.subheader[0].value == "Acme 2 (C2)"  # C3 was worked: the next customer of the list
-    _button(at, "Next item").click().run()
+    button(at, "Next item").click().run()
     assert at.subheader[0].value == "Acme 1 (C1)"
-    _button(at, "Next item").click().run()  # nothing left that was not walked: back to the list
+    button(at, "Next item").click().run()  # nothing left that was not walked: back to the list
     assert not at.exception
     assert at.title[0].value == "Worklist"
     assert at.success[0].value == "You have walked the whole list."
@@ -106,7 +103,7 @@ def test_team_page_sets_a_target_and_shows_progress(ledger: Path) -> None:
     at.selectbox(key="target_metric").select("overdue_balance")
     at.selectbox(key="target_period").select("month")
     at.number_input(key="target_value").set_value(1000.0)
-    _button(at, "Set target").click().run()
+    button(at, "Set target").click().run()
     assert not at.exception
     assert displayed(at.success[0].value) == "Target set: ana.collector overdue balance per month at most 1,000.00."
     targets = next(d.value for d in at.dataframe if "label" in d.value.columns)

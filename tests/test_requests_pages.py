@@ -17,7 +17,7 @@ from analytics.collections.my_week import week_of
 from analytics.collections.requests import raise_request
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_invoice, setup_people
-from tests.conftest import displayed, signed_in_app
+from tests.conftest import button, displayed, signed_in_app, stored_rows
 
 T = date(2026, 3, 11)  # the ledger's last posting date (a Wednesday): the pages' as-of date
 ANA = Actor("ana.collector", "collector")
@@ -47,31 +47,20 @@ def _app(role: str, username: str, page: str, **query: str) -> AppTest:
     return at
 
 
-def _button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
-
-def _read(path: Path, sql: str) -> list[dict]:
-    store = connect(str(path))
-    try:
-        frame = store.read(sql).astype(object)
-        return frame.where(frame.notna(), None).to_dict("records")
-    finally:
-        store.close()
 
 
 def test_sales_raises_logistics_closes_and_the_page_counts_it(desk_file: Path) -> None:
     at = _app("sales", "sam.sales", "pages/customer.py", customer="C1")
     at.selectbox(key="request_type").select("address_change")
     at.text_input(key="request_subject").input("New delivery address: 4 Quai des *Chartrons*")
-    _button(at, "Raise request").click().run()
+    button(at, "Raise request").click().run()
     assert not at.exception
     assert displayed(at.success[0].value) == "Request #1 raised: Address change, to logistics."
     at.selectbox(key="request_type").select("address_change")  # the same submit again (a double click)
     at.text_input(key="request_subject").input("New delivery address: 4 Quai des *Chartrons*")
-    _button(at, "Raise request").click().run()
+    button(at, "Raise request").click().run()
     assert displayed(at.success[0].value) == "Request #1 raised: Address change, to logistics."  # the first one
-    assert _read(desk_file, "SELECT request_id, department, raised_by, due_date, status FROM requests") == [
+    assert stored_rows(desk_file, "SELECT request_id, department, raised_by, due_date, status FROM requests") == [
         {"request_id": 1, "department": "logistics", "raised_by": "sam.sales", "status": "open",
          "due_date": pd.Timestamp(T + timedelta(days=5))}]
     newest = displayed(at.tabs[0].markdown[0].value)
@@ -88,11 +77,11 @@ def test_sales_raises_logistics_closes_and_the_page_counts_it(desk_file: Path) -
     assert at.dataframe[1].value[["request_id", "customer_name", "request_type", "status"]].to_dict("records") == [
         {"request_id": 1, "customer_name": "Acme", "request_type": "address_change", "status": "open"}]
     at.radio(key="request_status").set_value("rejected")
-    _button(at, "Save").click().run()
+    button(at, "Save").click().run()
     assert displayed(at.error[0].value) == "note: required."
     at.radio(key="request_status").set_value("done")
     at.text_input(key="request_note").input("Changed in the ERP")
-    _button(at, "Save").click().run()
+    button(at, "Save").click().run()
     assert not at.exception
     assert at.success[0].value == "Request #1: done."
     assert at.subheader[0].value == "Queue: logistics (0 open)"
@@ -103,7 +92,7 @@ def test_sales_raises_logistics_closes_and_the_page_counts_it(desk_file: Path) -
         {"department": "logistics", "request_type": "Address change", "open": 0, "closed": 1},
         {"department": "logistics", "request_type": "all", "open": 0, "closed": 1},
         {"department": "all", "request_type": "all", "open": 0, "closed": 1}]
-    assert _read(desk_file, "SELECT actor, action FROM audit_log WHERE entity = 'request' ORDER BY audit_id") == [
+    assert stored_rows(desk_file, "SELECT actor, action FROM audit_log WHERE entity = 'request' ORDER BY audit_id") == [
         {"actor": "sam.sales", "action": "request.raise"}, {"actor": "leo.logistics", "action": "request.status"}]
 
 
@@ -134,8 +123,8 @@ def test_my_week_groups_by_day_and_a_sales_assignee_completes_their_task(desk_fi
     assert table.value[["kind", "item_id", "subject", "person"]].to_dict("records") == [
         {"kind": "task", "item_id": task, "subject": "Bring the signed PO", "person": "sam.sales"}]
     assert "1 open items" in at.caption[0].value
-    _button(at, "Done").click().run()
+    button(at, "Done").click().run()
     assert not at.exception
     assert at.success[0].value == f"Task #{task} done."
     assert at.success[1].value == "Nothing due this week."
-    assert _read(desk_file, f"SELECT status FROM activities WHERE activity_id = {task}") == [{"status": "done"}]
+    assert stored_rows(desk_file, f"SELECT status FROM activities WHERE activity_id = {task}") == [{"status": "done"}]

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import displayed, signed_in_app
+from tests.conftest import button, displayed, signed_in_app
 
 ROOT = Path(__file__).resolve().parent.parent
 T = date.today()
@@ -36,9 +36,6 @@ def books_file(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Path
 def _app(role: str, username: str) -> AppTest:
     return signed_in_app(role, username).run()
 
-
-def _button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
 
 
 def _count(path: Path, sql: str) -> int:
@@ -82,13 +79,13 @@ def test_customer_page_shows_the_360_and_logs_a_call_once(books_file: Path) -> N
     assert metrics["Balance (USD)"] == "300" and metrics["Overdue (USD)"] == "300"
     at.selectbox(key="call_outcome").select("left voicemail")
     at.text_input(key="call_note").input("Asked for a call back")
-    _button(at, "Log call").click().run()
+    button(at, "Log call").click().run()
     assert not at.exception
     assert at.success[0].value == "Call logged (left voicemail)."
     at.run()  # a rerun must not log it again
     at.selectbox(key="call_outcome").select("left voicemail")  # nor the same submit again (a double click)
     at.text_input(key="call_note").input("Asked for a call back")
-    _button(at, "Log call").click().run()
+    button(at, "Log call").click().run()
     assert _count(books_file, "SELECT COUNT(*) FROM activities WHERE kind = 'call' AND customer_id = 'C3'") == 1
     [newest] = [m.value for m in at.tabs[0].markdown]
     assert displayed(newest).endswith("**call** by ana.collector (collections): Call: left voicemail · _left voicemail_")
@@ -104,7 +101,7 @@ def test_customer_page_sends_the_previewed_template(books_file: Path, tmp_path: 
     at.text_area(key="outreach_note").input("Please call me.")
     at.run()
     assert "Please call me." in at.code[0].value
-    _button(at, "Send").click().run()
+    button(at, "Send").click().run()
     assert not at.exception
     assert displayed(at.success[0].value) == "Sent reminder_firm to ap@c2.example."
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
@@ -122,7 +119,7 @@ def test_bulk_page_sends_to_every_selected_customer_once(books_file: Path, tmp_p
     assert at.code[0].value.startswith("Dear Pat C3,")
     assert f"- INV-3 dated {T - timedelta(days=33)}, due {T - timedelta(days=3)}: 300.00 USD (3 days overdue)" in (
         at.code[0].value)
-    _button(at, "Send to 3 customers").click().run()
+    button(at, "Send to 3 customers").click().run()
     assert not at.exception
     assert at.success[0].value == "Bulk send finished: 3 sent."
     assert sorted(p.name for p in (tmp_path / "outbox").glob("*.eml")) == ["00000001.eml", "00000002.eml",
