@@ -24,15 +24,7 @@ from analytics.collections.dunning_schedule import due_stages  # noqa: E402
 from analytics.collections.dunning_simulation import simulate_policy  # noqa: E402
 from analytics.collections.worklist import default_as_of  # noqa: E402
 from analytics.migrations import connect  # noqa: E402
-
-
-def best(fn, repeat: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
+from bench.timing import best  # noqa: E402
 
 
 def main() -> None:

@@ -24,15 +24,7 @@ from analytics.collections.outreach.config import OutreachConfig  # noqa: E402
 from analytics.collections.outreach.delivery import send_now  # noqa: E402
 from analytics.collections.worklist import default_as_of, worklist  # noqa: E402
 from analytics.migrations import connect  # noqa: E402
-
-
-def best(fn, repeat: int = 3) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), result
+from bench.timing import best  # noqa: E402
 
 
 def main() -> None:
