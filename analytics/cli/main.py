@@ -16,12 +16,13 @@ from analytics.cli import db, demo, dunning, followup, imports, outreach, report
 from analytics.cli import policies as policy_commands
 from analytics.cli import requests as request_commands
 from analytics.cli import segments as segment_commands
+from analytics.cli import templates as template_commands
 from analytics.cli.output import UserError
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
 COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands,
-                  segment_commands, policy_commands)
+                  segment_commands, policy_commands, template_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

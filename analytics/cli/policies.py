@@ -5,7 +5,8 @@ dunning policies as code (TOML), so a team reviews them in git and sees what a c
 the role must have `edit_dunning`): new names are created, a changed policy whose latest version
 sent anything becomes a new version, one that sent nothing is edited in place. `--dry-run` prints
 what would happen and writes nothing. `simulate` runs each policy of the file day by day over the
-ledger as it was (`collections.dunning_simulation`) and writes nothing.
+ledger as it was (`collections.dunning_simulation`) and writes nothing. While the app owns the DuckDB
+store, `apply` (a dry run too) is queued for it (`cli.app_inbox`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from analytics.access.roles import SYSTEM
 from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
+from analytics.cli.app_inbox import queue_for_app
 from analytics.cli.output import UserError, emit
 from analytics.collections.dunning_exhausted import exhausted_customers
 from analytics.collections.dunning_policies import (
@@ -33,6 +35,7 @@ from analytics.collections.dunning_policies import (
 from analytics.collections.dunning_simulation import simulate_policy
 from analytics.collections.worklist import default_as_of
 from analytics.migrations import connect
+from analytics.store.connection import StoreLocked
 
 FORMATS = ("table", "csv", "json")
 
@@ -89,8 +92,12 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    policies = _read(args.file)
-    store = connect(args.db)
+    policies = _read(args.file)  # checked before anything is opened or queued
+    try:
+        store = connect(args.db)
+    except StoreLocked as exc:
+        return queue_for_app(args, "policies_apply", {"file": args.file.name, "text": args.file.read_text(
+            encoding="utf-8"), "reason": args.reason, "dry_run": args.dry_run}, args.as_user, exc)
     try:
         done = apply_policies(store, actor_for(store, args.as_user), policies, dry_run=args.dry_run,
                               reason=args.reason)

@@ -3,18 +3,24 @@
 `export` prints the active rules as TOML (`ardesk segments export > rules.toml`); `apply FILE`
 prints the preview (customers and open AR each rule takes, customers changing policy) and, unless
 `--dry-run`, saves the file as a new version and re-assigns customers. Writes run as `system` (an
-administrator) or `--as USER` (an active account whose role may edit segments), audited.
+administrator) or `--as USER` (an active account whose role may edit segments), audited. Rules equal
+to the active version are not saved again ("unchanged"). While the app owns the DuckDB store,
+`apply` (a dry run too) and `reassign` are queued for it (`cli.app_inbox`).
 """
 
 from __future__ import annotations
 
 import argparse
+import tomllib
 from datetime import date
 from pathlib import Path
+
+import pandas as pd
 
 from analytics.access.roles import SYSTEM
 from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
+from analytics.cli.app_inbox import queue_for_app
 from analytics.cli.output import UserError, emit
 from analytics.collections.segment_rules_file import rules_from_toml, rules_to_toml
 from analytics.collections.segmentation import (
@@ -23,10 +29,11 @@ from analytics.collections.segmentation import (
     policies,
     preview_rules,
     reassign_all,
-    save_rules,
 )
+from analytics.collections.studio_actions import apply_rules_file
 from analytics.collections.worklist import default_as_of
 from analytics.migrations import connect
+from analytics.store.connection import StoreLocked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -85,31 +92,48 @@ def _export(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     try:
         text = args.file.read_text(encoding="utf-8")
+        tomllib.loads(text)  # a broken file is said now, never queued
     except OSError as exc:
         raise UserError(f"Cannot read {args.file}: {exc.strerror}.") from None
-    store = connect(args.db)
-    as_of = args.as_of or default_as_of(store)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{args.file}: The rules file is not valid TOML: {exc}.") from None
+    reason = args.reason or f"applied from {args.file.name}"
+    user = args.as_user or SYSTEM.username
     try:
-        rules = rules_from_toml(text, policies(store))
-        preview = preview_rules(store, rules, as_of)
+        store = connect(args.db)
+    except StoreLocked as exc:
+        return queue_for_app(args, "segments_apply", {
+            "file": args.file.name, "text": text, "reason": reason, "dry_run": args.dry_run,
+            "as_of": args.as_of.isoformat() if args.as_of else None}, user, exc)
+    try:
+        if args.dry_run:  # the preview needs no permission
+            rules = rules_from_toml(text, policies(store))
+            as_of = args.as_of or default_as_of(store)
+            shown = preview_rules(store, rules, as_of)
+            emit(shown, args.format)
+            print(f"Dry run as of {as_of}: {int(shown['changing'].sum())} customer(s) would change policy; "
+                  "nothing saved.")
+            return 0
+        done = apply_rules_file(store, actor_for(store, user), text, reason=reason,
+                                as_of=args.as_of or default_as_of(store))
     except SegmentRuleError as exc:
         raise UserError(f"{args.file}: {exc}") from None
-    emit(preview, args.format)
-    changing = int(preview["changing"].sum())
-    if args.dry_run:
-        print(f"Dry run as of {as_of}: {changing} customer(s) would change policy; nothing saved.")
-        return 0
-    try:
-        actor = actor_for(store, args.as_user or SYSTEM.username)
-        saved = save_rules(store, actor, rules, args.reason or f"applied from {args.file.name}", as_of)
-    except (BadUser, SegmentRuleError) as exc:
+    except BadUser as exc:
         raise UserError(str(exc)) from None
-    print(f"Saved as version {saved['version']}: {saved['customers_changed']} customer(s) changed policy.")
+    emit(pd.DataFrame(done["preview"]), args.format)
+    if done["action"] == "unchanged":
+        print(f"Unchanged: the rules equal the active version {done['version']}; nothing saved.")
+    else:
+        print(f"Saved as version {done['version']}: {done['customers_changed']} customer(s) changed policy.")
     return 0
 
 
 def _reassign(args: argparse.Namespace) -> int:
-    store = connect(args.db)
+    try:
+        store = connect(args.db)
+    except StoreLocked as exc:
+        return queue_for_app(args, "segments_reassign", {"as_of": args.as_of.isoformat() if args.as_of else None},
+                             args.as_user or SYSTEM.username, exc)
     try:
         actor = actor_for(store, args.as_user or SYSTEM.username)
         changed = reassign_all(store, actor, args.as_of)

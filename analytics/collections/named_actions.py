@@ -39,6 +39,7 @@ from analytics.collections.followups import (
 )
 from analytics.collections.outreach.config import OutreachConfig
 from analytics.collections.outreach.delivery import send_now
+from analytics.collections.studio_actions import STUDIO_ACTIONS, run_studio_action
 from analytics.collections.worklist import default_as_of
 from analytics.store.connection import Store
 from analytics.store.schema import activities, ledger_entries
@@ -55,6 +56,8 @@ ACTIONS: dict[str, tuple[str, str | None]] = {
     "done": ("act_on_customers", None),
     "send": ("act_on_customers", None),
 }
+# the studio's writes queued while the app owns the store (`collections.studio_actions`): no activity, no key
+ACTIONS.update({action: (permission, None) for action, permission in STUDIO_ACTIONS.items()})
 
 
 def invoice_entry(store: Store, customer_id: str, document_number: str | None) -> int | None:
@@ -159,6 +162,8 @@ def run_action(store: Store, actor: Actor, action: str, arguments: dict[str, Any
     if action not in ACTIONS:
         raise FollowUpError(f"action {action!r}: choose one of {', '.join(ACTIONS)}.")
     require(actor, ACTIONS[action][0])  # before anything is read for the actor
+    if action in STUDIO_ACTIONS:
+        return run_studio_action(store, actor, action, arguments)
     key = arguments.get("key")
     if action == "send":
         if not key:

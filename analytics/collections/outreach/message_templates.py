@@ -273,11 +273,12 @@ def render_message(source: Store | sa.Connection, name: str, context: dict[str, 
 
 
 def save_template(store: Store, actor: Actor, name: str, subject: str, body_text: str,
-                  body_html: str = "") -> int:
+                  body_html: str = "", *, reason: str = "") -> int:
     """Save a new version of a template (or a new template); returns its version number.
 
     Refused (`TemplateProblems`) unless `check_template` finds nothing; a version equal to the
-    latest saves nothing and returns the latest. Needs `edit_templates`; audited."""
+    latest saves nothing and returns the latest. Needs `edit_templates`; audited (`reason`: why, kept
+    as the audit line's detail)."""
     require(actor, "edit_templates")
     if not NAME_RULE.match(name):
         raise TemplateProblems([f"The name {name!r} must start with a letter and use only a-z, 0-9 and _ "
@@ -303,7 +304,8 @@ def save_template(store: Store, actor: Actor, name: str, subject: str, body_text
             created_by=actor.username, created_at=now, retired=False))
         audit.record(conn, actor, "template.save", "message_template", f"{name} v{version}",
                      old=None if latest is None else {"version": latest.version, "subject": latest.subject},
-                     new={"version": version, "subject": subject, "body_text": body_text, "body_html": body_html})
+                     new={"version": version, "subject": subject, "body_text": body_text, "body_html": body_html},
+                     detail=reason.strip() or None)
     return version
 
 
