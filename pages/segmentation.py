@@ -1,10 +1,14 @@
 """Segmentation: the ordered rules that give each customer a dunning policy (first match wins, the last
 rule is the default), edited with a live preview (customers and open AR each rule takes, customers
-changing policy), saved as a new version with a reason. Analysts and admins."""
+changing policy), what the rule set would have sent over a past period, saved as a new version with a
+reason. Analysts and admins."""
+
+from datetime import timedelta
 
 import streamlit as st
 
 from analytics.access.roles import PermissionDenied, may
+from analytics.collections.dunning_simulation import rule_set_totals, simulate_rule_set
 from analytics.collections.segmentation import (
     FIELDS,
     NUMBER_OPERATORS,
@@ -20,8 +24,11 @@ from analytics.collections.segmentation import (
 )
 from analytics.collections.worklist import default_as_of
 from analytics.ledger.customer_attributes import attribute_summary
+from analytics.settings import load_settings
+from pages.charts import bar_chart, show
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.tables import money_columns, show_table
 
 actor = require_page("segmentation")
 store = get_store()
@@ -169,6 +176,47 @@ tiles[1].metric("Open AR", f"{float(preview['open_ar'].sum()):,.2f}")
 tiles[2].metric("Customers changing policy", f"{changing:,}")
 st.dataframe(preview.rename(columns={"open_ar": "open AR", "changing": "changing policy"}), hide_index=True,
              width="stretch")
+
+# -- what the rule set would have sent -------------------------------------------------------------------
+st.subheader("Simulate the rule set")
+st.caption("Every customer follows the policy of its first matching rule above (behaviour as of the date chosen "
+           "at the top); each policy runs day by day over the ledger as it was, from its own runs before the "
+           "period. Nothing is sent or saved.")
+ledger_day = default_as_of(store)
+p1, p2 = st.columns(2)
+sim_start = p1.date_input("From", value=ledger_day - timedelta(days=30), key="seg_sim_from")
+sim_end = p2.date_input("To", value=ledger_day, key="seg_sim_to")
+asked = (repr(rules), sim_start, sim_end, as_of)
+if st.button("Simulate the rule set", key="seg_simulate"):
+    try:
+        st.session_state["seg_sim"] = (asked, simulate_rule_set(store, rules, sim_start, sim_end, as_of))
+    except (SegmentRuleError, ValueError) as exc:
+        st.session_state.pop("seg_sim", None)
+        st.error(escape_markdown(str(exc)))
+simulated = st.session_state.get("seg_sim")
+if simulated is not None and simulated[0] == asked:
+    days = simulated[1]
+    currency = load_settings().reporting_currency
+    if days.empty:
+        st.info(f"The rule set would have sent nothing from {sim_start} to {sim_end}.")
+    else:
+        tiles = st.columns(3)
+        tiles[0].metric("Messages", f"{int(days['messages'].sum()):,}")
+        tiles[1].metric("Invoices reminded", f"{int(days['invoices'].sum()):,}")
+        tiles[2].metric(f"Open AR reminded ({currency})", f"{float(days['open_ar'].sum()):,.2f}")
+        per_day = days.pivot_table(index="day", columns="policy", values="messages", aggfunc="sum",
+                                   fill_value=0).reset_index()
+        show(bar_chart(per_day, "day", {str(p): str(p) for p in per_day.columns if p != "day"},
+                       title="Messages per day by policy", x_title="Day", y_title="Messages", unit="messages",
+                       stacked=True), key="seg_sim_chart")
+        st.markdown("**Totals by policy**")
+        show_table(rule_set_totals(days).rename(columns={"days": "days with messages"}), "rule_set_totals",
+                   "seg_sim_totals", column_config=money_columns(["open_ar"], currency))
+        st.markdown("**Per day and stage**")
+        show_table(days.rename(columns={"stage_no": "stage", "stage_name": "stage name"}), "rule_set_simulation",
+                   "seg_sim_days", column_config=money_columns(["open_ar"], currency))
+elif simulated is not None:
+    st.caption("The rules, period or date changed since the last simulation: simulate again to see it.")
 
 # -- save ------------------------------------------------------------------------------------------------
 if may(actor, "edit_segments"):

@@ -1,8 +1,10 @@
-"""Page test (AppTest): an analyst adds a rule on the Segmentation page, sees the live preview, saves it
-with a reason; the store holds the new version and the re-assignment; a collector may not open it."""
+"""Page test (AppTest): an analyst adds a rule on the Segmentation page, sees the live preview, simulates
+what the rule set would have sent, saves it with a reason; the store holds the new version and the
+re-assignment; a collector may not open it."""
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,25 @@ def test_analyst_adds_previews_and_saves_a_rule(desk_file: Path) -> None:
     assert preview[["rule", "conditions", "customers", "open AR", "changing policy"]].values.tolist() == [
         ["Big *enterprise*", "open_ar >= 1000", 2, 7000.0, 2], ["Everyone else", "everyone else (default)", 3, 500.0, 0]]
     assert [m.value for m in at.metric] == ["5", "7,500.00", "2"]
+
+    # what the draft would have sent: each policy's one stage ("Reminder") on the due date + 1
+    assert (at.date_input(key="seg_sim_from").value, at.date_input(key="seg_sim_to").value) == (
+        date(2026, 2, 4), date(2026, 3, 6))  # the 30 days to the ledger's last day
+    at.date_input(key="seg_sim_from").set_value(date(2026, 3, 2))
+    at.date_input(key="seg_sim_to").set_value(date(2026, 4, 6)).run()
+    button(at, "Simulate the rule set").click().run()
+    assert not at.exception, at.exception
+    _, totals, days = (frame.value for frame in at.dataframe[:3])  # AppTest keeps no dataframe keys
+    # C1 (I1 5,000.00 due 1 March) and C3 (I3 2,000.00 due 5 April) -> Enterprise; C2 (I2 500.00 due 21 March)
+    assert days[["day", "policy", "stage", "messages", "open_ar"]].astype({"day": str}).values.tolist() == [
+        ["2026-03-02", "Enterprise", 1, 1, 5000.0], ["2026-03-22", "Standard", 1, 1, 500.0],
+        ["2026-04-06", "Enterprise", 1, 1, 2000.0]]
+    assert totals[["policy", "days with messages", "messages", "open_ar"]].values.tolist() == [
+        ["Enterprise", 2, 2, 7000.0], ["Standard", 1, 1, 500.0]]
+    assert [m.value for m in at.metric][3:] == ["3", "3", "7,500.00"]
+    assert at.get("plotly_chart")  # messages per day by policy
+    at.date_input(key="seg_sim_to").set_value(date(2026, 4, 5)).run()
+    assert "simulate again" in at.caption[-1].value  # a result of other dates is not shown as this one's
 
     at.button(key="FormSubmitter:seg_save-Save rules").click().run()
     assert "Say why" in at.error[0].value  # no reason: nothing saved

@@ -334,6 +334,14 @@ def preview_rules(store: Store, rules: list[Rule], as_of: date) -> pd.DataFrame:
     return frame[["position", "rule", "conditions", "policy", "customers", "open_ar", "changing"]]
 
 
+def rule_assignment(store: Store, rules: list[Rule], as_of: date) -> pd.DataFrame:
+    """Each customer's first-matching rule as of D, read only: customer_id, position, config_id (the
+    policy the rules would give it), old_config_id (the one stored now)."""
+    check_policies(rules, policies(store))
+    sql, params = _first_match_sql(rules, as_of, None, with_open_ar=False)
+    return store.read(sql, params)
+
+
 def _load_rules(conn: sa.Connection, version: int) -> list[Rule]:
     frame = read_df(conn, "SELECT position, name, conditions, dunning_config_id FROM segment_rules "
                           "WHERE version = :v ORDER BY position", {"v": version})
