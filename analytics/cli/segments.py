@@ -1,11 +1,12 @@
-"""`ardesk segments show|export|apply|reassign`: the segmentation rules as code, reviewed in git.
+"""`ardesk segments show|export|apply|reassign|simulate`: the segmentation rules as code, reviewed in git.
 
 `export` prints the active rules as TOML (`ardesk segments export > rules.toml`); `apply FILE`
 prints the preview (customers and open AR each rule takes, customers changing policy) and, unless
 `--dry-run`, saves the file as a new version and re-assigns customers. Writes run as `system` (an
 administrator) or `--as USER` (an active account whose role may edit segments), audited. Rules equal
 to the active version are not saved again ("unchanged"). While the app owns the DuckDB store,
-`apply` (a dry run too) and `reassign` are queued for it (`cli.app_inbox`).
+`apply` (a dry run too) and `reassign` are queued for it (`cli.app_inbox`). `simulate` runs the
+whole rule set day by day over the ledger as it was (`dunning_simulation.simulate_rule_set`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
 from analytics.cli.app_inbox import queue_for_app
 from analytics.cli.output import UserError, emit
+from analytics.collections.dunning_simulation import rule_set_totals, simulate_rule_set
 from analytics.collections.segment_rules_file import rules_from_toml, rules_to_toml
 from analytics.collections.segmentation import (
     SegmentRuleError,
@@ -64,6 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     again.add_argument("--as", dest="as_user", metavar="USER", help="who runs it (default: system)")
     again.add_argument("--as-of", type=date.fromisoformat, default=None)
     again.set_defaults(handler=_reassign)
+    sim = actions.add_parser("simulate", help="what the rules (the active ones, or FILE's) would have sent, day by "
+                                              "day, every customer on its rule's policy (writes nothing)")
+    sim.add_argument("file", type=Path, nargs="?", help="a rules TOML file (default: the active rules)")
+    sim.add_argument("--from", dest="start", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    sim.add_argument("--to", dest="end", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
+    sim.add_argument("--as-of", type=date.fromisoformat, default=None,
+                     help="the date the rules' behaviour is measured on (default: --to)")
+    sim.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sim.set_defaults(handler=_simulate)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -140,4 +151,27 @@ def _reassign(args: argparse.Namespace) -> int:
     except (BadUser, SegmentRuleError) as exc:
         raise UserError(str(exc)) from None
     print(f"{changed} customer(s) changed policy.")
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    store = connect(args.db)
+    try:
+        if args.file is not None:
+            rules = rules_from_toml(args.file.read_text(encoding="utf-8"), policies(store))
+        elif (current := current_rule_set(store)) is not None:
+            rules = current["rules"]
+        else:
+            raise UserError("No segmentation rules are saved yet: name a rules file to simulate.")
+        days = simulate_rule_set(store, rules, args.start, args.end, args.as_of)
+    except OSError as exc:
+        raise UserError(f"Cannot read {args.file}: {exc.strerror}.") from None
+    except (SegmentRuleError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+    if args.format == "table":
+        print(f"Simulated the rule set from {args.start} to {args.end}: "
+              f"{int(days['messages'].sum()) if len(days) else 0} message(s), nothing written.")
+        emit(rule_set_totals(days), "table")
+        print()
+    emit(days, args.format)
     return 0
