@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                formatter_class=argparse.RawDescriptionHelpFormatter)
     apply.add_argument("file", type=Path, help="a TOML file as written by `ardesk templates export`")
     apply.add_argument("--dry-run", action="store_true", help="check and preview it; save nothing")
-    apply.add_argument("--why", default="", help="why it changes: kept with the version in the audit log")
+    apply.add_argument("--why", default="", metavar="TEXT", help="why it changes: kept with the version in the audit log")
     apply.add_argument("--as", dest="as_user", metavar="USER", default=SYSTEM.username,
                        help="the user saving (default: system); needs the edit_templates permission")
     apply.add_argument("--customer", metavar="ID", help="the customer of the dry run's preview "

@@ -9,8 +9,10 @@ path), so the app applies exactly what was queued; the result (or the preview of
 job's `done/<id>.result.json`: {"action", "file", "dry_run", "outcome" (saved, unchanged, ...), ...}.
 
 Rules:
-- The permission is the one the page uses: `edit_segments`, `edit_dunning`, `edit_templates`; it is
-  checked when the job is queued (the actor must exist then, in the job) and again when it runs.
+- The permission is the one the page uses: `edit_segments`, `edit_dunning`, `edit_templates`. The
+  store cannot be read when the job is queued, so the app checks the user (active) and their role
+  when it runs the job (`inbox.job_actor`), and the engine function checks it again; a queued dry
+  run needs the permission too, since it runs in the user's name.
 - A dry run writes nothing: it returns the preview the command line would print.
 - Running a job twice (a crash between its commit and moving it to done/) changes nothing the
   second time: rules equal to the active version are not saved again, a policy or template equal to
