@@ -8,12 +8,22 @@ Reporting currency at the rate on `end`.
 - paid_7d_pct / paid_14d_pct / paid_30d_pct = payments and credit notes applied in the N days
   after the run / open amount, over the runs whose N-day window closed by `end` (end - run date
   >= N), so young runs do not drag a share down;
-- recovered = payments and credit notes applied after the run, up to `end`;
+- recovered = payments and credit notes applied up to `end`, each counted ONCE: at the last stage the
+  invoice reached before the payment (run date < payment date <= the invoice's next stage run date, of
+  any configuration; a payment dated on a run date was already off that stage's open amount, so it
+  belongs to the stage before). Summed over a configuration's stages it is the money applied after the
+  invoices' first stage in the period, until another configuration takes them over;
 - median_days_to_pay = median of (paid_on - run date) over the invoices paid in full by `end`
   (payments and credit notes only: an invoice with a write-off is not "paid");
 - reached_final_pct = share of the invoices that, on or after this stage and by `end`, reached the
   last stage of their configuration version or an escalation-channel stage.
-Comparable across configurations over the same period and segment (pass the same filters).
+Every share's base is the amount (or the invoices) at THAT stage, not at stage 1.
+
+Two configurations are only comparable over alike populations: `populations` gives each side's
+invoices, customers, segments and run period; `comparison_warning` says when they differ (segment mix
+more than 10 points apart in total variation distance, or sizes more than 2x apart); `like_for_like`
+restricts both sides to the segments they share and the period both ran in. A fair test of two
+policies is an experiment (random assignment), not this comparison.
 """
 
 from __future__ import annotations
@@ -54,6 +64,26 @@ def _reached_sql(filters: Filters) -> tuple[str, dict[str, object]]:
     return sql, params
 
 
+# Each payment once: to the last stage reached before it. `next_run` = the invoice's next stage reach
+# (any configuration); the stage owns the payments dated in (run_date, next_run], up to `end`.
+_RECOVERED_SQL = f"""stage_order AS (
+        SELECT s.entry_id, s.config_id, s.config_version, s.stage_no,
+               LEAD(s.run_date) OVER (PARTITION BY s.entry_id
+                                      ORDER BY s.run_date, s.config_id, s.config_version, s.stage_no) AS next_run
+        FROM dunning_stage_results s
+        WHERE s.entry_id IN (SELECT r.entry_id FROM reached r)
+    ), recovered AS (
+        SELECT r.config_id, r.config_version, r.stage_no, SUM(a.amount * r.rate) AS amount
+        FROM reached r
+        JOIN stage_order o ON o.entry_id = r.entry_id AND o.config_id = r.config_id
+                          AND o.config_version = r.config_version AND o.stage_no = r.stage_no
+        JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > r.run_date
+                          AND a.allocation_date <= :end
+        WHERE (o.next_run IS NULL OR a.allocation_date <= o.next_run) AND {from_payment_sql("a")}
+        GROUP BY r.config_id, r.config_version, r.stage_no
+    )"""  # noqa: S608 - constants and bind names only
+
+
 def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL) -> pd.DataFrame:
     """One row per (config_id, config_version, stage_no): config_name, stage_name, channel, invoices,
     amount, paid_7d_pct, paid_14d_pct, paid_30d_pct, recovered, median_days_to_pay, reached_final_pct."""
@@ -64,13 +94,7 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
         for n in WINDOWS)
     frame = store.read(f"""
     WITH {ctes},
-    paid_after_end AS (  -- paid_after counts every later payment; those dated after `end` come off
-        SELECT r.config_id, r.config_version, r.stage_no, SUM(a.amount * r.rate) AS amount
-        FROM reached r
-        JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > :end
-        WHERE {from_payment_sql("a")}
-        GROUP BY r.config_id, r.config_version, r.stage_no
-    ), final_stages AS (
+    {_RECOVERED_SQL}, final_stages AS (
         SELECT s.config_id, s.version, s.stage_no FROM dunning_stages s
         WHERE s.channel = 'escalation'
            OR s.stage_no = (SELECT MAX(s2.stage_no) FROM dunning_stages s2
@@ -85,7 +109,6 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
     ), per_stage AS (
         SELECT r.config_id, r.config_version, r.stage_no, COUNT(*) AS invoices,
                SUM(r.open_at_run) AS amount, {windows},
-               SUM(r.paid_after * r.rate) AS paid_after,
                PERCENTILE_CONT(0.5) WITHIN GROUP (
                    ORDER BY CASE WHEN r.paid_on <= :end THEN r.paid_on - r.run_date END) AS median_days_to_pay,
                SUM(CASE WHEN lf.run_date >= r.run_date THEN 1 ELSE 0 END) AS reached_final
@@ -94,10 +117,10 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
                                AND lf.config_version = r.config_version
         GROUP BY r.config_id, r.config_version, r.stage_no
     )
-    SELECT ps.*, ps.paid_after - COALESCE(pe.amount, 0) AS recovered
+    SELECT ps.*, COALESCE(rc.amount, 0) AS recovered
     FROM per_stage ps
-    LEFT JOIN paid_after_end pe ON pe.config_id = ps.config_id AND pe.config_version = ps.config_version
-                               AND pe.stage_no = ps.stage_no
+    LEFT JOIN recovered rc ON rc.config_id = ps.config_id AND rc.config_version = ps.config_version
+                          AND rc.stage_no = ps.stage_no
     """, {**reporting_params(), **params, "start": start, "end": end})  # noqa: S608 - constants and bind names only
     names = store.read("""
         SELECT s.config_id, s.version AS config_version, s.stage_no, c.name AS config_name,
