@@ -208,7 +208,7 @@ def test_like_for_like_is_the_shared_segments_over_the_shared_period() -> None:
     a = side((1, 1), {"SMB": 600, "Enterprise": 400}, "2024-01-01", "2024-06-30")
     b = side((2, 1), {"SMB": 900, "Public": 5}, "2024-03-15", "2024-09-30")
     ground = like_for_like(a, b, Filters(country="US"))
-    assert (ground.start, ground.end, ground.segments) == (date(2024, 3, 15), date(2024, 6, 30), ("SMB",))
+    assert (ground.runs_from, ground.runs_until, ground.segments) == (date(2024, 3, 15), date(2024, 6, 30), ("SMB",))
     assert ground.filters == Filters(country="US", segment=("SMB",))
     assert "segment SMB and to stage runs from 2024-03-15 to 2024-06-30" in ground.describe()
     with pytest.raises(ValueError, match="no segment in common"):

@@ -170,9 +170,8 @@ def _dunning(args: argparse.Namespace) -> int:
         except ValueError as reason:
             raise UserError(str(reason)) from None
         lines.append(ground.describe())
-        start, end, filters = ground.start, ground.end, ground.filters
-        frame = dunning_effectiveness(store, start, end, filters)
-        sides = populations(store, start, end, filters)
+        frame = dunning_effectiveness(store, ground.runs_from, end, ground.filters, runs_until=ground.runs_until)
+        sides = populations(store, ground.runs_from, end, ground.filters, runs_until=ground.runs_until)
     for key in chosen:
         label = f"{names[key]} (v{key[1]})"
         lines.append(f"{label}: {sides[key].describe()}" if key in sides else f"{label}: no stage runs on this ground.")

@@ -47,10 +47,12 @@ EFFECTIVENESS_COLUMNS = [
 WINDOWS = STAGE_WINDOWS
 
 
-def _reached_sql(filters: Filters) -> tuple[str, dict[str, object]]:
+def _reached_sql(filters: Filters, start: date, end: date, runs_until: date | None) -> tuple[str, dict[str, object]]:
     """CTEs `fx` (rates at `end`) and `reached` (the stage reaches counted: first run in [start,
-    end] with an open amount, in the reporting currency: open_at_run, rate; age = end - run date)."""
+    runs_until or end] with an open amount, in the reporting currency: open_at_run, rate; age = end -
+    run date), and the binds (:start, :end, :runs_end, :reporting, the filters')."""
     run_filter, params = filter_sql(filters, "s.customer_id")
+    params = {**reporting_params(), **params, "start": start, "end": end, "runs_end": runs_until or end}
     sql = f"""
     {fx_at_sql("end")}, reached AS (
         SELECT s.entry_id, s.customer_id, s.config_id, s.config_version, s.stage_no, s.run_date, s.paid_on,
@@ -60,7 +62,7 @@ def _reached_sql(filters: Filters) -> tuple[str, dict[str, object]]:
                {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after
         FROM dunning_stage_results s
         LEFT JOIN fx ON fx.currency = s.currency
-        WHERE s.run_date >= :start AND s.run_date <= :end AND s.open_amount > 0{run_filter}
+        WHERE s.run_date >= :start AND s.run_date <= :runs_end AND s.open_amount > 0{run_filter}
     )"""  # noqa: S608 - constants and bind names only
     return sql, params
 
@@ -85,10 +87,12 @@ _RECOVERED_SQL = f"""stage_order AS (
     )"""  # noqa: S608 - constants and bind names only
 
 
-def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL) -> pd.DataFrame:
+def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL,
+                          runs_until: date | None = None) -> pd.DataFrame:
     """One row per (config_id, config_version, stage_no): config_name, stage_name, channel, invoices,
-    amount, paid_7d_pct, paid_14d_pct, paid_30d_pct, recovered, median_days_to_pay, reached_final_pct."""
-    ctes, params = _reached_sql(filters)
+    amount, paid_7d_pct, paid_14d_pct, paid_30d_pct, recovered, median_days_to_pay, reached_final_pct.
+    `runs_until` (default `end`) ends the stage runs counted earlier than the payments (like-for-like)."""
+    ctes, params = _reached_sql(filters, start, end, runs_until)
     windows = ", ".join(
         f"SUM(CASE WHEN r.age >= {n} THEN r.open_at_run ELSE 0 END) AS base_{n}, "
         f"SUM(CASE WHEN r.age >= {n} THEN r.paid_{n}d * r.rate ELSE 0 END) AS paid_{n}"
@@ -122,7 +126,7 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
     FROM per_stage ps
     LEFT JOIN recovered rc ON rc.config_id = ps.config_id AND rc.config_version = ps.config_version
                           AND rc.stage_no = ps.stage_no
-    """, {**reporting_params(), **params, "start": start, "end": end})  # noqa: S608 - constants and bind names only
+    """, params)  # noqa: S608 - constants and bind names only
     names = store.read("""
         SELECT s.config_id, s.version AS config_version, s.stage_no, c.name AS config_name,
                s.name AS stage_name, s.channel
@@ -143,15 +147,15 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
 
 
 def recovery_curve(store: Store, start: date, end: date, filters: Filters = ALL,
-                   max_days: int = 60) -> pd.DataFrame:
+                   max_days: int = 60, runs_until: date | None = None) -> pd.DataFrame:
     """Share of the open amount at each stage paid within 0..max_days days after it (cumulative).
 
     Long format: config_id, config_version, stage_no, days, share_paid_pct; each stage's runs count
     only for the days their window has reached by `end`: share at day d = payments and credit notes
     applied within d days of the run / open amount at the run, both over the runs at least d days old.
     """
-    ctes, params = _reached_sql(filters)
-    binds = {**reporting_params(), **params, "start": start, "end": end, "max_days": int(max_days)}
+    ctes, params = _reached_sql(filters, start, end, runs_until)
+    binds = {**params, "max_days": int(max_days)}
     keys = ["config_id", "config_version", "stage_no"]
     capped_age = "CASE WHEN r.age > :max_days THEN :max_days ELSE r.age END"
     bases = store.read(f"""
@@ -251,12 +255,12 @@ def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
-def populations(store: Store, start: date, end: date, filters: Filters = ALL) -> dict[tuple[int, int], Population]:
+def populations(store: Store, start: date, end: date, filters: Filters = ALL,
+                runs_until: date | None = None) -> dict[tuple[int, int], Population]:
     """Per (config_id, config_version): the distinct invoices and customers whose stage reaches count in
     `dunning_effectiveness` over the same period and filters, their segments (invoices per segment)
     and the first and last run date."""
-    ctes, params = _reached_sql(filters)
-    binds = {**reporting_params(), **params, "start": start, "end": end}
+    ctes, binds = _reached_sql(filters, start, end, runs_until)
     frame = store.read(f"""
     WITH {ctes}, invoices AS (
         SELECT r.config_id, r.config_version, r.entry_id, r.customer_id, MIN(r.run_date) AS first_run,
@@ -318,17 +322,19 @@ def comparison_warning(a: Population, b: Population) -> str | None:
 
 @dataclass(frozen=True)
 class LikeForLike:
-    """The common ground of two sides: the period both ran in and the segments both dunned."""
+    """The common ground of two sides: the stage runs of the period both ran in (runs_from to
+    runs_until; payments still count up to the report's end) and the segments both dunned."""
 
-    start: date
-    end: date
+    runs_from: date
+    runs_until: date
     filters: Filters
     segments: tuple[str, ...]
 
     def describe(self) -> str:
         return (f"Like-for-like: both sides restricted to segment{'s' if len(self.segments) > 1 else ''} "
-                f"{', '.join(self.segments)} and to stage runs from {self.start:%Y-%m-%d} to {self.end:%Y-%m-%d} "
-                "(the segments both have, the period both ran in; payments counted up to that end).")
+                f"{', '.join(self.segments)} and to stage runs from {self.runs_from:%Y-%m-%d} to "
+                f"{self.runs_until:%Y-%m-%d} (the segments both have, the period both ran in; payments count up "
+                "to the report's end).")
 
 
 def like_for_like(a: Population, b: Population, filters: Filters = ALL) -> LikeForLike:
@@ -342,4 +348,4 @@ def like_for_like(a: Population, b: Population, filters: Filters = ALL) -> LikeF
     if start > end:
         raise ValueError(f"No like-for-like comparison: the two sides never ran in the same period "
                          f"({a.first_run} to {a.last_run} against {b.first_run} to {b.last_run}).")
-    return LikeForLike(start=start, end=end, filters=replace(filters, segment=common), segments=common)
+    return LikeForLike(runs_from=start, runs_until=end, filters=replace(filters, segment=common), segments=common)
