@@ -110,7 +110,7 @@ for column, (config_id, version), side in zip((left, right), chosen, ("left", "r
         series = {str(s): f"{s}. {names.get(s, s)}" for s in mine["stage_no"] if str(s) in wide.columns}
         if series:
             show(line_chart(wide, "days", series, title="Recovery: share paid N days after the stage",
-                            x_title="Days after the stage", y_title="Share of the amount open at the stage (%)",
+                            x_title="Days after the stage", y_title="Paid, % of open at stage",
                             unit="%"), key=f"dunning_curve_{side}")
         show_table(human_headers(mine[STAGE_COLUMNS], currency), f"dunning_{config_id}_v{version}",
                    f"dunning_table_{side}", column_config=column_config(currency), what="stage table")
