@@ -32,10 +32,13 @@ def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, legend: b
         height=360,
         hovermode="x unified",
         showlegend=legend,
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1,
+        # under the plot area, at the foot of the figure: never on the title or the axis title
+        legend={"orientation": "h", "yref": "container", "yanchor": "bottom", "y": 0, "xanchor": "left", "x": 0,
                 "traceorder": "normal"},
         separators=".,",
     )
+    if legend:  # room for two legend rows below the x axis title
+        fig.update_layout(margin={"b": 110}, height=410)
     fig.update_xaxes(title_text=x_title, gridcolor=GRID, zeroline=False, automargin=True)
     fig.update_yaxes(title_text=y_title, gridcolor=GRID, zerolinecolor="#c8ccd4", automargin=True)
     return fig

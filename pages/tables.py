@@ -22,13 +22,14 @@ def excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     return buffer.getvalue()
 
 
-def downloads(frame: pd.DataFrame, name: str, key: str) -> None:
-    """CSV and Excel buttons; the files are built only when clicked (no cost on every rerun)."""
-    left, right, _ = st.columns([1, 1, 6])
-    left.download_button("CSV", partial(csv_bytes, frame), file_name=f"{name}.csv", mime="text/csv",
+def downloads(frame: pd.DataFrame, name: str, key: str, what: str | None = None) -> None:
+    """CSV and Excel buttons ("Download `what` (CSV)" when `what` names the table); the files are built
+    only when clicked (no cost on every rerun)."""
+    left, right, _ = st.columns([1, 1, 6] if what is None else [3, 3, 2])
+    left.download_button("CSV" if what is None else f"Download {what} (CSV)", partial(csv_bytes, frame), file_name=f"{name}.csv", mime="text/csv",
                          key=f"{key}_csv", icon=":material/download:", on_click="ignore")
     right.download_button(
-        "Excel", partial(excel_bytes, frame, name), file_name=f"{name}.xlsx", key=f"{key}_xlsx",
+        "Excel" if what is None else f"Download {what} (Excel)", partial(excel_bytes, frame, name), file_name=f"{name}.xlsx", key=f"{key}_xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         icon=":material/download:", on_click="ignore",
     )
@@ -40,12 +41,13 @@ def money_columns(columns: list[str], currency: str) -> dict[str, st.column_conf
 
 
 def show_table(frame: pd.DataFrame, name: str, key: str, *, column_config: dict | None = None,
-               selectable: bool = False, height: int | str = "auto"):
-    """A table with its download buttons; `selectable` lets one row be picked (reruns the page)."""
+               selectable: bool = False, height: int | str = "auto", what: str | None = None):
+    """A table with its download buttons (labelled with `what`, e.g. "stage table"); `selectable` lets
+    one row be picked (reruns the page)."""
     kwargs = {"hide_index": True, "column_config": column_config or {}, "key": key, "height": height}
     if selectable:
         state = st.dataframe(frame, on_select="rerun", selection_mode="single-row", **kwargs)
     else:
         state = st.dataframe(frame, **kwargs)
-    downloads(frame, name, key)
+    downloads(frame, name, key, what)
     return state

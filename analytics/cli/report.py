@@ -10,6 +10,7 @@ ending at the last posting date).
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from datetime import date
 
@@ -20,10 +21,18 @@ from analytics.kpis.aging import aging_buckets
 from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
 from analytics.kpis.collector_kpis import collector_kpis
 from analytics.kpis.dso import dso_monthly
-from analytics.kpis.dunning_effectiveness import dunning_effectiveness
+from analytics.kpis.dunning_effectiveness import (
+    Population,
+    comparison_warning,
+    dunning_effectiveness,
+    human_headers,
+    like_for_like,
+    populations,
+)
 from analytics.kpis.summary import kpi_summary
 from analytics.ledger.customer_attributes import attribute_name, attribute_summary
 from analytics.ledger.filters import Filters
+from analytics.ledger.fx import reporting_params
 from analytics.ledger.months import add_months
 from analytics.ledger.open_items import ledger_bounds
 from analytics.migrations import connect
@@ -73,6 +82,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         r = reports.add_parser(name, help=helptext.replace("%", "%%"))
         _add_common(r, point=False)
         r.set_defaults(handler=_series(name))
+        if name == "dunning":
+            r.add_argument("--compare", action="append", metavar="CONFIG[:VERSION]",
+                           help="only this configuration (version; default its latest with runs in the period); "
+                                "twice to compare two, with the population each covers (repeatable)")
+            r.add_argument("--like-for-like", action="store_true",
+                           help="restrict the two --compare sides to the segments both dunned and the period "
+                                "both ran in")
+            r.set_defaults(handler=_dunning)
 
 
 def filters_from(args: argparse.Namespace, store: Store | None = None) -> Filters:
@@ -116,6 +133,59 @@ def _kpis(args: argparse.Namespace) -> int:
     store = connect(args.db)
     as_of = args.as_of or _last_posting(store)
     return _emit(kpi_summary(store, as_of, filters_from(args, store)), args.format)
+
+
+def _side(raw: str, sides: dict[tuple[int, int], Population], start: date, end: date) -> tuple[int, int]:
+    """`CONFIG[:VERSION]` as a (config_id, version) with stage runs in the period."""
+    config, _, version = raw.partition(":")
+    if not config.strip().isdigit() or (version and not version.strip().isdigit()):
+        raise UserError(f"--compare {raw!r}: write a configuration id, optionally with its version, e.g. 2 or 2:3.")
+    found = sorted(k for k in sides if k[0] == int(config) and (not version or k[1] == int(version)))
+    if not found:
+        raise UserError(f"No stage runs of configuration {raw} in the period {start} to {end} "
+                        f"(with stage runs: {', '.join(f'{c}:{v}' for c, v in sorted(sides)) or 'none'}).")
+    return found[-1]
+
+
+def _dunning(args: argparse.Namespace) -> int:
+    """The stage table under the page's headers, after one line per compared side saying whom it covers
+    (to stderr with --format csv/json), the not-like-for-like warning, and the like-for-like ground."""
+    store = connect(args.db)
+    end = args.end or _last_posting(store)
+    start = args.start or add_months(end, -11)
+    if start > end:
+        raise UserError(f"--start {start} is after --end {end}.")
+    filters = filters_from(args, store)
+    compare = args.compare or []
+    if args.like_for_like and len(compare) != 2:
+        raise UserError("--like-for-like compares two sides: give --compare twice, e.g. --compare 1 --compare 2.")
+    sides = populations(store, start, end, filters)
+    chosen = [_side(raw, sides, start, end) for raw in compare]
+    frame = dunning_effectiveness(store, start, end, filters)
+    names = {(int(r.config_id), int(r.config_version)): r.config_name for r in frame.itertuples()}
+    lines = []
+    if args.like_for_like:
+        try:
+            ground = like_for_like(sides[chosen[0]], sides[chosen[1]], filters)
+        except ValueError as reason:
+            raise UserError(str(reason)) from None
+        lines.append(ground.describe())
+        frame = dunning_effectiveness(store, ground.runs_from, end, ground.filters, runs_until=ground.runs_until)
+        sides = populations(store, ground.runs_from, end, ground.filters, runs_until=ground.runs_until)
+    for key in chosen:
+        label = f"{names[key]} (v{key[1]})"
+        lines.append(f"{label}: {sides[key].describe()}" if key in sides else f"{label}: no stage runs on this ground.")
+    if len(chosen) == 2 and chosen[0] != chosen[1] and all(k in sides for k in chosen):
+        if warning := comparison_warning(sides[chosen[0]], sides[chosen[1]]):
+            lines.append(warning)
+    if chosen:
+        keys = pd.MultiIndex.from_frame(frame[["config_id", "config_version"]].astype(int))
+        frame = frame[keys.isin(chosen)].reset_index(drop=True)
+    if lines:
+        print("\n".join(lines) + "\n", file=sys.stdout if args.format == "table" else sys.stderr)
+    if args.format == "table":
+        frame = human_headers(frame, str(reporting_params()["reporting"]))
+    return _emit(frame, args.format)
 
 
 def _series(name: str) -> Callable[[argparse.Namespace], int]:
