@@ -104,22 +104,22 @@ def segment_profile(store: Store, segment: str, as_of: date) -> dict[str, float 
             "baseline": segment_baseline(store, segment, as_of)}
 
 
-def plan(store: Store, segment: str, challenger_pct: int, holdout_pct: int, as_of: date,
+def plan(store: Store, segment: str, challenger_pct: int, holdout_pct: int, as_of: date, effect: float = 0.05,
          alpha: float = 0.05, power: float = 0.80) -> dict[str, float | int | None]:
-    """What the start form shows: the segment's customers, the arms' expected sizes (those overdue now,
-    split as planned), the minimum detectable effect at that split and the expected days to measure
-    enough customers to detect it, at the segment's baseline."""
+    """What the start form shows: the segment's customers; the arms' sizes if its customers overdue now
+    were split as planned, and the minimum detectable effect at those sizes (measured once their
+    30-day window closes); the customers a rise of `effect` needs at that split and the expected days
+    to measure them (`expected_days`), at the segment's baseline (0.5 when it has none yet)."""
     profile = segment_profile(store, segment, as_of)
     eligible = profile["overdue_customers"] * (100 - holdout_pct) / 100
     n_b = int(eligible * challenger_pct / 100)
     n_a = int(eligible) - n_b
     baseline = profile["baseline"] or 0.5
     mde = minimum_detectable_effect(baseline, n_a, n_b, alpha, power)
-    days = None
-    if mde is not None and 0 < baseline + mde < 1:
-        need_a, need_b = sample_sizes(baseline, mde, challenger_pct, alpha, power)
-        total_needed = (need_a + need_b) * 100 / (100 - holdout_pct)
-        days = expected_days(math.ceil(total_needed), profile["overdue_customers"],
-                             profile["arrivals_per_day"])
+    needed = days = None
+    if 0 < baseline + effect < 1:
+        need_a, need_b = sample_sizes(baseline, effect, challenger_pct, alpha, power)
+        needed = math.ceil((need_a + need_b) * 100 / (100 - holdout_pct))
+        days = expected_days(needed, profile["overdue_customers"], profile["arrivals_per_day"])
     return {**profile, "baseline_used": baseline, "champion_customers": n_a, "challenger_customers": n_b,
-            "minimum_detectable_effect": mde, "expected_days": days}
+            "minimum_detectable_effect": mde, "effect": effect, "customers_needed": needed, "expected_days": days}
