@@ -121,6 +121,7 @@ st.subheader(escape_markdown(f"{row['name']}: {row['champion']} vs {row['challen
 st.caption(escape_markdown(f"{result['metric_label']}, as of {as_of}. Started {row['started_on']} by "
                            f"{row['started_by']}" + (f": {row['why']}" if row.get("why") else "") + "."))
 arms = pd.DataFrame(result["arms"])
+arms[arms.columns.drop("arm")] = arms[arms.columns.drop("arm")].apply(pd.to_numeric)  # None (not measured): NaN
 shown = pd.DataFrame({
     "Arm": arms["arm"].str.capitalize(), "Customers assigned": arms["assigned"],
     "Customers measured": arms["customers"], f"Overdue at entry ({currency})": arms["overdue"].round(2),
