@@ -21,7 +21,12 @@ from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.segmentation import Rule, current_rule_set, save_rules
 from analytics.experiments import statistics as stats
 from analytics.experiments.assignment import BUCKETS, arm_of_bucket, arms, assign_arrivals, bucket_of, buckets
-from analytics.experiments.design import expected_days, minimum_detectable_effect, sample_size_per_arm, sample_sizes
+from analytics.experiments.design import (
+    expected_days,
+    minimum_detectable_effect,
+    sample_size_per_arm,
+    sample_sizes,
+)
 from analytics.experiments.lifecycle import (
     ExperimentError,
     experiment,
@@ -30,8 +35,10 @@ from analytics.experiments.lifecycle import (
     stop_experiment,
 )
 from analytics.experiments.results import experiment_result
+from analytics.ingest.imports import run_import
+from analytics.ingest.mapping import Mapping
 from analytics.migrations import connect
-from tests.experiment_data import AS_OF, CHALLENGER, CHAMPION, HOLDOUT, S, build_experiment_ledger
+from tests.experiment_data import AS_OF, CHALLENGER, CHAMPION, S, build_experiment_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
 ANALYST = Actor("ana.lyst", "analyst")
@@ -171,6 +178,8 @@ def test_assignments_metric_and_arm_policy_on_each_engine(store_on_each_engine) 
     due = due_stages(store, S).set_index("customer_id")["config_id"].to_dict()
     assert due == {**{c: 2 for c in CHALLENGER}, **{c: 1 for c in CHAMPION}, "Z900": 1}  # the holdout: nothing
 
+    with store.write() as conn:  # a rate for the reporting currency itself changes nothing (counted once)
+        conn.exec_driver_sql("INSERT INTO fx_rates (rate_date, currency, rate) VALUES ('2026-01-01', 'USD', 1)")
     result = experiment_result(store, experiment(store, "Firm early on smb"), AS_OF)
     by_arm = {r["arm"]: r for r in result["arms"]}
     assert by_arm["champion"]["overdue"] == pytest.approx(1900) and by_arm["champion"]["collected"] == pytest.approx(200)
@@ -190,6 +199,9 @@ def test_assignments_metric_and_arm_policy_on_each_engine(store_on_each_engine) 
     stop_experiment(store, ANALYST, "Firm early on smb", "enough", S + timedelta(days=1))
     assert set(due_stages(store, S).config_id) == {1}  # everyone back on their own policy, holdout included
     assert len(due_stages(store, S)) == 7  # the seven invoices; K777 has none
+    stopped = experiment_result(store, experiment(store, "Firm early on smb"), AS_OF)
+    assert stopped["measured_on"] == S + timedelta(days=1)  # windows closed by the end only: none yet
+    assert [a["customers"] for a in stopped["arms"]] == [0, 0, 0] and stopped["verdict"]["decision"] == "no_data"
 
 
 def test_lifecycle_is_checked_and_audited(store) -> None:
@@ -248,3 +260,20 @@ def test_cli_start_report_json_list_and_stop(tmp_path: Path, capsys: pytest.Capt
     assert main(["--db", db, "experiments", "stop", "nope"]) == 2
     assert "There is no experiment 'nope'" in capsys.readouterr().err
     assert main(["--db", db, "experiments", "stop", "cli test", "--reason", "done"]) == 0
+
+
+def test_a_customers_import_brings_the_segments_new_customers_into_the_running_experiment(
+        store, tmp_path: Path) -> None:
+    build_experiment_ledger(store)
+    start_experiment(store, ANALYST, "arrivals", "smb", 1, 2, 50, 0, as_of=S)
+    path = tmp_path / "customers.csv"
+    path.write_text("id,name,class\nN1,New One,smb\nN2,New Two,enterprise\nK002,Kept,smb\n")
+    mapping = Mapping(dataset="customers", columns={"customer_id": "id", "name": "name", "segment": "class"})
+    assert run_import(store, path, mapping, SYSTEM).status == "ok"
+    joined = store.read("SELECT customer_id, bucket, arm, assigned_on FROM experiment_assignments "
+                        "WHERE assigned_on > :s", {"s": S})
+    # only N1 is new to the segment; it joins on the ledger's last date (S + 31), its arm by its own bucket
+    assert joined.customer_id.tolist() == ["N1"] and str(joined.assigned_on[0])[:10] == str(AS_OF)
+    assert joined.arm[0] == arm_of_bucket(bucket_of(1, "N1"), 50, 0)
+    assert run_import(store, path, mapping, SYSTEM).status == "ok"
+    assert store.scalar("SELECT COUNT(*) FROM experiment_assignments") == 7  # re-importing changes nothing

@@ -8,7 +8,8 @@ Primary metric `collected_30d`, per arm: sum(collected) / sum(overdue at entry),
   dated on or before entry (invoice level: an installment schedule is not split);
 - collected: payments and credit notes allocated to those same invoices dated in (entry, entry + 30];
   so collected <= overdue, write-offs do not count;
-- measured: customers whose window has closed (entry + 30 <= as-of) with overdue at entry > 0.
+- measured: customers whose window has closed (entry + 30 <= as-of; for an ended experiment, <= its
+  end: after it every customer is back on their own policy) with overdue at entry > 0.
 Money is converted to the reporting currency at the latest rate on or before the as-of date (one rate
 per currency for both sums, so a ratio is not moved by FX; no rate: the invoice is left out).
 Guardrails per measured customer, in the same window: disputes opened, escalations (agency hand-offs
@@ -59,7 +60,8 @@ per_item AS (
            (i.amount - COALESCE(p.before_entry, 0)) * r.rate AS overdue,
            COALESCE(p.collected, 0) * r.rate AS collected, p.last_paid
     FROM overdue_items i LEFT JOIN applied p ON p.entry_id = i.entry_id
-    JOIN (SELECT currency, rate FROM fx UNION ALL SELECT CAST(:reporting AS VARCHAR(3)), 1.0) r
+    JOIN (SELECT currency, rate FROM fx WHERE currency <> :reporting
+          UNION ALL SELECT CAST(:reporting AS VARCHAR(3)), 1.0) r
       ON r.currency = i.currency
 ), per_customer AS (
     SELECT customer_id, arm, entry, SUM(overdue) AS overdue, SUM(collected) AS collected,
@@ -130,7 +132,11 @@ def experiment_result(store: Store, experiment: dict[str, Any], as_of: date) -> 
     counts = {str(r.arm): int(r.n) for r in assigned.itertuples(index=False)}
     planned = planned_shares(int(experiment["challenger_pct"]), int(experiment["holdout_pct"]))
     srm = stats.srm_check(counts, planned)
-    windows = customer_windows(store, eid, as_of)
+    started = pd.Timestamp(experiment["started_on"]).date() if experiment.get("started_on") else as_of
+    last_day = as_of  # an ended experiment is measured on windows closed by its end (later, the arms mix)
+    if experiment.get("ended_on") is not None and not pd.isna(experiment["ended_on"]):
+        last_day = min(as_of, pd.Timestamp(experiment["ended_on"]).date())
+    windows = customer_windows(store, eid, last_day)
     figures: dict[str, stats.ArmFigure] = {}
     arms_rows = []
     for arm in ARMS:
@@ -142,17 +148,13 @@ def experiment_result(store: Store, experiment: dict[str, Any], as_of: date) -> 
                           **_secondaries(part)})
     comparison = stats.compare(figures["champion"], figures["challenger"])
     holdout = (stats.compare(figures["holdout"], figures["champion"]) if "holdout" in figures else None)
-    started = pd.Timestamp(experiment["started_on"]).date() if experiment.get("started_on") else as_of
-    last_day = as_of
-    if experiment.get("ended_on") is not None and not pd.isna(experiment["ended_on"]):
-        last_day = min(as_of, pd.Timestamp(experiment["ended_on"]).date())
     looks = int(experiment["looks"])
     planned_days = int(experiment.get("planned_days") or 0)
     look = stats.current_look((last_day - started).days, planned_days, looks)
     decision = stats.verdict(comparison, srm, look, looks)
     return {
         "experiment_id": eid, "name": experiment["name"], "segment": experiment["segment"],
-        "status": experiment["status"], "as_of": as_of, "metric": experiment["metric"],
+        "status": experiment["status"], "as_of": as_of, "measured_on": last_day, "metric": experiment["metric"],
         "metric_label": METRICS.get(experiment["metric"], experiment["metric"]),
         "arms": arms_rows, "comparison": comparison.as_dict(),
         "holdout_comparison": None if holdout is None else holdout.as_dict(),
