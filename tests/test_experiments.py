@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
+from analytics.access.users import add_user
 from analytics.cli.main import main
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.segmentation import Rule, current_rule_set, save_rules
@@ -36,8 +37,10 @@ from analytics.experiments.lifecycle import (
 )
 from analytics.experiments.results import experiment_result
 from analytics.ingest.imports import run_import
+from analytics.ingest.inbox import Folders, ingest_pending, pending_jobs
 from analytics.ingest.mapping import Mapping
 from analytics.migrations import connect
+from analytics.store.connection import StoreLocked
 from tests.experiment_data import AS_OF, CHALLENGER, CHAMPION, S, build_experiment_ledger
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -277,3 +280,37 @@ def test_a_customers_import_brings_the_segments_new_customers_into_the_running_e
     assert joined.arm[0] == arm_of_bucket(bucket_of(1, "N1"), 50, 0)
     assert run_import(store, path, mapping, SYSTEM).status == "ok"
     assert store.scalar("SELECT COUNT(*) FROM experiment_assignments") == 7  # re-importing changes nothing
+
+
+def test_while_the_app_owns_the_store_a_start_is_queued_and_run_by_the_app(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import analytics.cli.experiments as cli
+
+    db = tmp_path / "owned.duckdb"
+    store = connect(str(db))
+    build_experiment_ledger(store)
+    add_user(store, SYSTEM, "col.lector", "Col Lector", "collector")
+    store.close()
+    monkeypatch.delenv("ARDESK_INBOX", raising=False)
+    monkeypatch.delenv("ARDESK_INBOX_KEY", raising=False)
+
+    def locked(_db=None):  # noqa: ANN001, ANN202 - as when the running app holds the DuckDB file
+        raise StoreLocked(str(db), 4242)
+
+    monkeypatch.setattr(cli, "connect", locked)
+    folders = Folders(tmp_path / "inbox", tmp_path / "done", tmp_path / "failed", tmp_path / "quarantine")
+    assert main(["--db", str(db), "experiments", "start", "queued", "--segment", "smb", "--champion", "1",
+                 "--challenger", "2", "--as-of", str(S)]) == 0
+    assert "owns the store" in capsys.readouterr().out
+    assert main(["--db", str(db), "experiments", "stop", "queued", "--as", "col.lector"]) == 0
+    assert len(pending_jobs(folders.inbox)) == 2
+    store = connect(str(db))  # the app's process
+    try:
+        ingest_pending(store, folders)
+        assert store.read("SELECT name, status, started_by FROM experiments").values.tolist() == [
+            ["queued", "running", "system"]]
+        assert store.scalar("SELECT COUNT(*) FROM experiment_assignments") == 6
+    finally:
+        store.close()
+    errors = " ".join(p.read_text() for p in folders.failed.glob("*.error.txt"))
+    assert "col.lector (Collector) may not run experiments" in errors

@@ -1,9 +1,10 @@
 """`ardesk experiments start|list|report|stop|promote`: champion/challenger tests of dunning policies.
 
 Writes run as `system` (an administrator) or `--as USER` (an active account whose role may run
-experiments: analysts and admins), audited. They open the store directly: while the app owns a DuckDB
-store the command is refused with the reason (the store is locked; stop the app or use PostgreSQL),
-as `ardesk segments` is. `report --format json` prints every figure of the result panel.
+experiments: analysts and admins), audited. While the app owns a DuckDB store a write is queued as a
+signed "experiment" job in the app's inbox (as `ardesk followup` is), which the app runs with the same
+checks within seconds; reads (`list`, `report`) need the store itself. `report --format json` prints
+every figure of the result panel.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.access.roles import SYSTEM
+from analytics.access.roles import SYSTEM, Actor
 from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
 from analytics.cli.output import UserError, emit
@@ -25,12 +26,12 @@ from analytics.experiments.lifecycle import (
     ExperimentError,
     experiment,
     experiments,
-    promote_winner,
-    start_experiment,
-    stop_experiment,
+    run_experiment_action,
 )
 from analytics.experiments.results import experiment_result
+from analytics.ingest.inbox import folders_for, stage_experiment
 from analytics.migrations import connect
+from analytics.store.connection import StoreLocked
 
 FORMATS = ("table", "csv", "json")
 
@@ -72,17 +73,37 @@ def register(sub: argparse._SubParsersAction) -> None:
         cmd.set_defaults(handler=_stop if name == "stop" else _promote)
 
 
-def _start(args: argparse.Namespace) -> int:
-    store = connect(args.db)
+def _write(args: argparse.Namespace, action: str, arguments: dict[str, Any]) -> dict[str, Any] | None:
+    """Run the write now, or queue it for the running app that owns the store (None: queued)."""
     try:
-        actor = actor_for(store, args.as_user)
-        started = start_experiment(store, actor, args.name, args.segment, args.champion, args.challenger,
-                                   challenger_pct=50 if args.split == "50/50" else 10, holdout_pct=args.holdout,
-                                   looks=args.looks, planned_days=args.days, why=args.why, as_of=args.as_of)
+        store = connect(args.db)
+    except StoreLocked as exc:
+        folders = folders_for(args.db)
+        # the store cannot be read now: the app checks the user and their current role when it runs it
+        job = stage_experiment(folders.inbox, action, arguments, Actor(args.as_user, "", ""))
+        print(f"The AR Desk app is running and owns the store ({exc.path}), so this was queued for it: {job}.\n"
+              f"The app runs it within a few seconds as {args.as_user}, with the same checks; the result goes "
+              f"to {folders.done}/ (or the reason to {folders.failed}/).")
+        return None
+    try:
+        return run_experiment_action(store, actor_for(store, args.as_user), action, arguments)
     except (BadUser, ExperimentError) as exc:
         raise UserError(str(exc)) from None
-    arms = ", ".join(f"{arm} {n}" for arm, n in sorted(started["arms"].items()))
-    print(f"Started experiment {started['experiment_id']}: {started['customers']} customer(s) assigned ({arms}).")
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _start(args: argparse.Namespace) -> int:
+    started = _write(args, "start", {
+        "name": args.name, "segment": args.segment, "champion": args.champion, "challenger": args.challenger,
+        "challenger_pct": 50 if args.split == "50/50" else 10, "holdout_pct": args.holdout, "looks": args.looks,
+        "planned_days": args.days, "why": args.why, "as_of": _day(args.as_of)})
+    if started is not None:
+        arms = ", ".join(f"{arm} {n}" for arm, n in sorted(started["arms"].items()))
+        print(f"Started experiment {started['experiment_id']}: {started['customers']} customer(s) assigned "
+              f"({arms}).")
     return 0
 
 
@@ -134,23 +155,18 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    store = connect(args.db)
-    try:
-        done = stop_experiment(store, actor_for(store, args.as_user), args.experiment, args.reason, args.as_of)
-    except (BadUser, ExperimentError) as exc:
-        raise UserError(str(exc)) from None
-    print(f"Stopped experiment {done['experiment_id']} on {done['ended_on']}.")
+    done = _write(args, "stop", {"experiment": args.experiment, "reason": args.reason, "as_of": _day(args.as_of)})
+    if done is not None:
+        print(f"Stopped experiment {done['experiment_id']} on {done['ended_on']}.")
     return 0
 
 
 def _promote(args: argparse.Namespace) -> int:
-    store = connect(args.db)
-    try:
-        done = promote_winner(store, actor_for(store, args.as_user), args.experiment, args.winner, args.reason,
-                              args.as_of)
-    except (BadUser, ExperimentError) as exc:
-        raise UserError(str(exc)) from None
-    where = (f"segmentation rules version {done['segment_rule_set']}" if done["segment_rule_set"] is not None
-             else "the segment's customers")
-    print(f"Promoted policy {done['winner_config_id']} ({where}); {done['customers_changed']} customer(s) changed.")
+    done = _write(args, "promote", {"experiment": args.experiment, "winner": args.winner, "reason": args.reason,
+                                    "as_of": _day(args.as_of)})
+    if done is not None:
+        where = (f"segmentation rules version {done['segment_rule_set']}" if done["segment_rule_set"] is not None
+                 else "the segment's customers")
+        print(f"Promoted policy {done['winner_config_id']} ({where}); {done['customers_changed']} customer(s) "
+              "changed.")
     return 0

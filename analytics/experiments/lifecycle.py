@@ -218,3 +218,24 @@ def _set_segment_policy(conn: sa.Connection, actor: Actor, segment: str, policy:
     changed = conn.execute(sa.text(f"UPDATE customers SET dunning_config_id = :p, updated_at = :now "  # noqa: S608
                                    f"WHERE {which}"), params).rowcount
     return int(changed or 0)
+
+
+def run_experiment_action(store: Store, actor: Actor, action: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Start, stop or promote by plain arguments (what `ardesk experiments` queues in the app's inbox
+    while the app owns the store); returns the result with dates as text. A job run twice writes once:
+    a second start finds the name taken, a second stop or promote finds the experiment not running."""
+    day = date.fromisoformat(arguments["as_of"]) if arguments.get("as_of") else None
+    if action == "start":
+        done = start_experiment(store, actor, arguments["name"], arguments["segment"], int(arguments["champion"]),
+                                int(arguments["challenger"]), int(arguments.get("challenger_pct", 50)),
+                                int(arguments.get("holdout_pct", 0)), looks=int(arguments.get("looks", 5)),
+                                planned_days=int(arguments.get("planned_days", 90)), why=arguments.get("why", ""),
+                                as_of=day)
+    elif action == "stop":
+        done = stop_experiment(store, actor, arguments["experiment"], arguments.get("reason", ""), day)
+    elif action == "promote":
+        done = promote_winner(store, actor, arguments["experiment"], arguments.get("winner", "challenger"),
+                              arguments.get("reason", ""), day)
+    else:
+        raise ExperimentError(f"Unknown experiment action {action!r}: start, stop or promote.")
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in done.items()}
