@@ -75,8 +75,9 @@ if writer:
             a, b, c, d = st.columns(4)
             a.metric("Customers in the segment", f"{design['customers']:,}")
             b.metric("Overdue now (measurable)", f"{design['overdue_customers']:,}")
-            c.metric("Detectable effect at this split", _pct(design["minimum_detectable_effect"]) + " points"
-                     if design["minimum_detectable_effect"] is not None else "n/a")
+            mde = design["minimum_detectable_effect"]
+            c.metric("Detectable effect at this split", "n/a" if mde is None else f"{mde * 100:.1f} points",
+                     help="the smallest rise of the collected share this split can detect (α 0.05, 80% power)")
             days = design["expected_days"]
             d.metric("Expected duration for +5 points", "never at this pace" if days is None or days == float("inf")
                      else f"{days:,.0f} days")
@@ -118,8 +119,8 @@ result = experiment_result(store, row, as_of)
 currency = load_settings().reporting_currency
 
 st.subheader(escape_markdown(f"{row['name']}: {row['champion']} vs {row['challenger']} on {row['segment']}"))
-st.caption(escape_markdown(f"{result['metric_label']}, as of {as_of}. Started {row['started_on']} by "
-                           f"{row['started_by']}" + (f": {row['why']}" if row.get("why") else "") + "."))
+st.caption(escape_markdown(f"{result['metric_label']}, as of {as_of}. Started "
+                           f"{pd.Timestamp(row['started_on']):%Y-%m-%d} by {row['started_by']}" + (f": {row['why']}" if row.get("why") else "") + "."))
 arms = pd.DataFrame(result["arms"])
 arms[arms.columns.drop("arm")] = arms[arms.columns.drop("arm")].apply(pd.to_numeric)  # None (not measured): NaN
 shown = pd.DataFrame({
