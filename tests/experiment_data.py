@@ -3,7 +3,8 @@ are known in advance (bucket_of(1, id): K001 161 and K042 259 are below the 5% h
 K003, K005 fall in the challenger's half of the rest, K002, K004 in the champion's), one 'enterprise'
 customer outside it, two policies (1 Standard, 2 Firm early).
 
-Every customer has one invoice of 1,000.00 posted S - 40, due S - 10 (S = 2026-03-01, the start).
+Every customer has one invoice of 1,000.00 posted S - 30, due S (S = 2026-03-01, the start): it enters
+dunning on S + 1, under the customer's arm.
 Payments (each applied to that invoice on its date):
   K002 100.00 on S - 5 (before entry: overdue at entry 900.00) and 200.00 on S + 5;
   K003 1,000.00 on S + 10 (paid in full, 10 days); K005 400.00 on S + 20;
@@ -32,7 +33,7 @@ def build_experiment_ledger(store: Store) -> None:
     for cid in (*HOLDOUT, *CHALLENGER, *CHAMPION):
         add_customer(store, cid, segment="smb", contact=None)
     add_customer(store, "Z900", segment="enterprise", contact=None)
-    invoices = {cid: add_invoice(store, cid, f"INV-{cid}", S - timedelta(days=40), S - timedelta(days=10), 1000)
+    invoices = {cid: add_invoice(store, cid, f"INV-{cid}", S - timedelta(days=30), S, 1000)
                 for cid in (*HOLDOUT, *CHALLENGER, *CHAMPION, "Z900")}
     for cid, days, amount in (("K002", -5, 100), ("K002", 5, 200), ("K003", 10, 1000), ("K005", 20, 400),
                               ("K004", 31, 300), ("K001", 3, 500)):

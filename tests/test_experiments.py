@@ -178,7 +178,7 @@ def test_assignments_metric_and_arm_policy_on_each_engine(store_on_each_engine) 
     assert stored.arm.tolist() == arms(buckets(1, ids), 50, 5).tolist()
     assert {str(d)[:10] for d in stored.assigned_on} == {str(S)}
 
-    due = due_stages(store, S).set_index("customer_id")["config_id"].to_dict()
+    due = due_stages(store, S + timedelta(days=1)).set_index("customer_id")["config_id"].to_dict()
     assert due == {**{c: 2 for c in CHALLENGER}, **{c: 1 for c in CHAMPION}, "Z900": 1}  # the holdout: nothing
 
     with store.write() as conn:  # a rate for the reporting currency itself changes nothing (counted once)
@@ -200,8 +200,8 @@ def test_assignments_metric_and_arm_policy_on_each_engine(store_on_each_engine) 
     assert int(row.bucket) == bucket_of(1, "K777") and row.arm == arm_of_bucket(bucket_of(1, "K777"), 50, 5)
 
     stop_experiment(store, ANALYST, "Firm early on smb", "enough", S + timedelta(days=1))
-    assert set(due_stages(store, S).config_id) == {1}  # everyone back on their own policy, holdout included
-    assert len(due_stages(store, S)) == 7  # the seven invoices; K777 has none
+    assert set(due_stages(store, S + timedelta(days=1)).config_id) == {1}  # everyone back on their own policy, holdout included
+    assert len(due_stages(store, S + timedelta(days=1))) == 7  # the seven invoices; K777 has none
     stopped = experiment_result(store, experiment(store, "Firm early on smb"), AS_OF)
     assert stopped["measured_on"] == S + timedelta(days=1)  # windows closed by the end only: none yet
     assert [a["customers"] for a in stopped["arms"]] == [0, 0, 0] and stopped["verdict"]["decision"] == "no_data"

@@ -2,19 +2,21 @@
 guardrails, secondaries, the sample-ratio check and the sequential verdict.
 
 Primary metric `collected_30d`, per arm: sum(collected) / sum(overdue at entry), the customer the unit.
-- entry: the customer's `assigned_on` (the experiment's start, or the day a new customer arrived);
-- overdue at entry: the open amount at entry of the customer's invoices (debits) posted by entry and
-  due before it (a debit without a due date: its posting date), i.e. the amount minus the allocations
-  dated on or before entry (invoice level: an installment schedule is not split);
-- collected: payments and credit notes allocated to those same invoices dated in (entry, entry + 30];
-  so collected <= overdue, write-offs do not count;
-- measured: customers whose window has closed (entry + 30 <= as-of; for an ended experiment, <= its
-  end: after it every customer is back on their own policy) with overdue at entry > 0.
+An invoice **enters** when it becomes overdue (the day after its due date; a debit without a due
+date: after its posting date) on or after its customer joined the experiment (`assigned_on`), so
+every invoice measured was dunned only under its arm's policy, from its first stage:
+- overdue at entry: the invoice's amount minus the allocations dated on or before its due date
+  (invoice level: an installment schedule is not split);
+- collected: payments and credit notes allocated to it dated in (due, due + 30], so collected <=
+  overdue at entry and write-offs do not count;
+- measured: invoices whose window has closed (due + 30 <= as-of; for an ended experiment, <= its
+  end: after it every customer is back on their own policy) with something overdue at entry; a
+  customer counts once, with the sums over their measured invoices.
 Money is converted to the reporting currency at the latest rate on or before the as-of date (one rate
 per currency for both sums, so a ratio is not moved by FX; no rate: the invoice is left out).
-Guardrails per measured customer, in the same window: disputes opened, escalations (agency hand-offs
+Guardrails per measured customer, from joining to the as-of date: disputes opened, escalations (agency hand-offs
 included). Secondaries: the share of customers paid in full (collected = overdue at entry) and the
-median days to pay of those (entry to the last allocation in the window).
+median days to pay of those (the most days after a due date to the last allocation in an invoice's window).
 All aggregation is one SQL statement to one row per customer; the statistics are numpy
 (`statistics`).
 """
@@ -35,37 +37,41 @@ from analytics.settings import load_settings
 from analytics.store.connection import Store
 
 WINDOW_DAYS = 30
+BASELINE_DAYS = 90  # how far back the segment's baseline looks
 METRICS = {"collected_30d": "Share of the overdue balance at entry collected within 30 days"}
 
 _WINDOW_SQL = """
 WITH entrants AS ({entrants}),
 overdue_items AS (
-    SELECT n.customer_id, n.arm, n.entry, e.entry_id, e.currency, e.amount
+    SELECT n.customer_id, n.arm, n.entry, e.entry_id, e.currency, e.amount,
+           COALESCE(e.due_date, e.posting_date) AS due
     FROM entrants n JOIN ledger_entries e ON e.customer_id = n.customer_id
-    WHERE e.amount > 0 AND e.posting_date <= n.entry AND COALESCE(e.due_date, e.posting_date) < n.entry
-      AND (e.settled_on IS NULL OR e.settled_on > n.entry)
+    WHERE e.amount > 0 AND COALESCE(e.due_date, e.posting_date) >= n.entry - 1
+      AND COALESCE(e.due_date, e.posting_date) + {window} <= :as_of
+      AND (e.settled_on IS NULL OR e.settled_on > COALESCE(e.due_date, e.posting_date))
 ), applied AS (
     SELECT i.entry_id,
-           SUM(CASE WHEN al.allocation_date <= i.entry THEN al.amount ELSE 0 END) AS before_entry,
-           SUM(CASE WHEN al.allocation_date > i.entry AND al.allocation_date <= i.entry + {window}
+           SUM(CASE WHEN al.allocation_date <= i.due THEN al.amount ELSE 0 END) AS before_entry,
+           SUM(CASE WHEN al.allocation_date > i.due AND al.allocation_date <= i.due + {window}
                      AND f.entry_type IN ('payment', 'credit_note') THEN al.amount ELSE 0 END) AS collected,
-           MAX(CASE WHEN al.allocation_date > i.entry AND al.allocation_date <= i.entry + {window}
-                     AND f.entry_type IN ('payment', 'credit_note') THEN al.allocation_date END) AS last_paid
+           MAX(CASE WHEN al.allocation_date > i.due AND al.allocation_date <= i.due + {window}
+                     AND f.entry_type IN ('payment', 'credit_note') THEN al.allocation_date END) - i.due
+               AS days_to_pay
     FROM overdue_items i JOIN allocations al ON al.to_entry_id = i.entry_id
     LEFT JOIN ledger_entries f ON f.entry_id = al.from_entry_id
-    GROUP BY i.entry_id
+    GROUP BY i.entry_id, i.due
 ), {fx},
 per_item AS (
     SELECT i.customer_id, i.arm, i.entry,
            (i.amount - COALESCE(p.before_entry, 0)) * r.rate AS overdue,
-           COALESCE(p.collected, 0) * r.rate AS collected, p.last_paid
+           COALESCE(p.collected, 0) * r.rate AS collected, p.days_to_pay
     FROM overdue_items i LEFT JOIN applied p ON p.entry_id = i.entry_id
     JOIN (SELECT currency, rate FROM fx WHERE currency <> :reporting
           UNION ALL SELECT CAST(:reporting AS VARCHAR(3)), 1.0) r
       ON r.currency = i.currency
 ), per_customer AS (
     SELECT customer_id, arm, entry, SUM(overdue) AS overdue, SUM(collected) AS collected,
-           MAX(last_paid) AS last_paid
+           MAX(days_to_pay) AS days_to_pay
     FROM per_item GROUP BY customer_id, arm, entry
 ), guard AS (
     SELECT n.customer_id,
@@ -73,14 +79,14 @@ per_item AS (
            SUM(CASE WHEN a.kind = 'escalation' THEN 1 ELSE 0 END) AS escalations
     FROM entrants n JOIN activities a ON a.customer_id = n.customer_id
     WHERE a.kind IN ('dispute', 'escalation')
-      AND CAST(a.occurred_at AS DATE) > n.entry AND CAST(a.occurred_at AS DATE) <= n.entry + {window}
+      AND CAST(a.occurred_at AS DATE) >= n.entry AND CAST(a.occurred_at AS DATE) <= :as_of
     GROUP BY n.customer_id
 )
 SELECT c.customer_id, c.arm, c.entry, CAST(c.overdue AS DOUBLE PRECISION) AS overdue,
-       CAST(c.collected AS DOUBLE PRECISION) AS collected, c.last_paid - c.entry AS days_to_last_payment,
+       CAST(c.collected AS DOUBLE PRECISION) AS collected, c.days_to_pay AS days_to_last_payment,
        COALESCE(g.disputes, 0) AS disputes, COALESCE(g.escalations, 0) AS escalations
 FROM per_customer c LEFT JOIN guard g ON g.customer_id = c.customer_id
-WHERE c.entry + {window} <= :as_of AND c.overdue > 0
+WHERE c.overdue > 0
 ORDER BY c.customer_id
 """
 _EXPERIMENT_ENTRANTS = ("SELECT customer_id, arm, assigned_on AS entry FROM experiment_assignments "
@@ -105,8 +111,10 @@ def customer_windows(store: Store, experiment_id: int, as_of: date) -> pd.DataFr
 
 
 def segment_baseline(store: Store, segment: str, as_of: date) -> float | None:
-    """The segment's metric before any experiment: every customer entering on D - 30, measured on D."""
-    frame = store.read(SEGMENT_WINDOW_SQL, {"segment": segment, "entry": as_of - timedelta(days=WINDOW_DAYS),
+    """The segment's metric before any experiment: its invoices that entered dunning in the
+    BASELINE_DAYS before their windows could close by D (due in [D - 30 - BASELINE_DAYS - 1, D - 30])."""
+    frame = store.read(SEGMENT_WINDOW_SQL, {"segment": segment,
+                                            "entry": as_of - timedelta(days=WINDOW_DAYS + BASELINE_DAYS),
                                             "as_of": as_of, "reporting": load_settings().reporting_currency})
     total = float(frame.overdue.sum()) if not frame.empty else 0.0
     return float(frame.collected.sum()) / total if total > 0 else None
