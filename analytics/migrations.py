@@ -22,6 +22,7 @@ from analytics.store.schema import (
     ALLOCATION_IDS,
     DUNNING_RUN_IDS,
     ENTRY_IDS,
+    EXPERIMENT_IDS,
     REQUEST_IDS,
     SEGMENT_RULE_SET_IDS,
     activity_invoices,
@@ -29,6 +30,8 @@ from analytics.store.schema import (
     customer_attributes,
     dunning_stage_channels,
     dunning_stage_results,
+    experiment_assignments,
+    experiments,
     invoice_installments,
     message_templates,
     messages,
@@ -172,6 +175,11 @@ def _v19_message_templates(conn: sa.Connection) -> None:
     _create_tables(conn, message_templates)  # the files stay version 1: read from them until a save
 
 
+def _v20_experiments(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {EXPERIMENT_IDS}"))
+    _create_tables(conn, experiments, experiment_assignments)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -200,6 +208,8 @@ MIGRATIONS: list[Migration] = [
          "channels", _v18_dunning_policies),
     (19, "message_templates: versioned subject, text and HTML bodies; messages.body_html, template_version",
      _v19_message_templates),
+    (20, "experiments, experiment_assignments: champion/challenger tests on a segment, arms stored per customer",
+     _v20_experiments),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

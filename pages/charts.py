@@ -143,3 +143,20 @@ def show(fig: go.Figure, key: str, *, selectable: bool = False):
         return st.plotly_chart(fig, key=key, on_select="rerun", selection_mode="points", config=config,
                                theme=None)
     return st.plotly_chart(fig, key=key, config=config, theme=None)
+
+
+def interval_chart(labels: Sequence[str], values: Sequence[float], lows: Sequence[float],
+                   highs: Sequence[float], *, title: str, x_title: str, y_title: str, unit: str) -> go.Figure:
+    """One marker per group with its 95% interval as error bars (an experiment's arms); the legend
+    sits below the plot, never on the title."""
+    fig = go.Figure()
+    for i, (label, value, low, high) in enumerate(zip(labels, values, lows, highs, strict=True)):
+        fig.add_trace(go.Scatter(
+            x=[label], y=[value], name=label, mode="markers",
+            marker={"size": 12, "color": SERIES_COLOURS[i % len(SERIES_COLOURS)]},
+            error_y={"type": "data", "symmetric": False, "array": [high - value], "arrayminus": [value - low]},
+            hovertemplate=_hover(unit) + "<extra>%{x}</extra>"))
+    _layout(fig, title, x_title, y_title)
+    fig.update_layout(hovermode="closest", margin={"b": 110},
+                      legend={"orientation": "h", "yanchor": "top", "y": -0.25, "xanchor": "left", "x": 0})
+    return fig

@@ -65,6 +65,8 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"analyst", "admin"})),
     PageSpec("templates", "pages/templates.py", "Templates", ":material/edit_note:", "Studio",
              frozenset({"admin", "analyst", "collector"})),
+    PageSpec("experiments", "pages/experiments.py", "Experiments", ":material/science:", "Studio",
+             frozenset({"analyst", "admin", "cfo"})),
     PageSpec("account", "pages/account.py", "My account", ":material/key:", "Account", EVERYONE),
 )
 
@@ -81,6 +83,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_segments": frozenset({"analyst", "admin"}),
     "edit_dunning": frozenset({"analyst", "admin"}),
     "edit_templates": frozenset({"analyst", "admin"}),
+    "run_experiments": frozenset({"analyst", "admin"}),  # start, stop, promote a champion/challenger test
     "import_data": frozenset({"admin"}),
     "manage_users": frozenset({"admin"}),
     "manage_contacts": frozenset({"collector", "admin"}),  # add, edit, deactivate, mark an email bounced

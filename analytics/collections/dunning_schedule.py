@@ -19,6 +19,8 @@ day sends nothing new. Minimum days between two messages to one customer (`min_d
 Invoices held as of D (`collections.holds`: under a dispute open as of D, or a promise to pay that
 pauses dunning; one naming no invoice covers the account) and accounts with an agency, written off
 or on hold are not dunned; the other invoices of a disputed or promised account continue.
+A customer assigned in a running experiment (`analytics.experiments`) follows its arm's policy first
+(champion or challenger), and one in its holdout arm is not dunned at all.
 """
 
 from __future__ import annotations
@@ -48,12 +50,16 @@ latest AS (
     SELECT segment, MIN(config_id) AS config_id FROM live GROUP BY segment
 ), customer_config AS (
     SELECT c.customer_id,
-           COALESCE(own.config_id, seg.config_id, anyseg.config_id) AS config_id
+           COALESCE(arm.config_id, own.config_id, seg.config_id, anyseg.config_id) AS config_id
     FROM customers c
+    LEFT JOIN (SELECT x.customer_id, x.arm, lx.config_id FROM experiment_assignments x
+               JOIN experiments e ON e.experiment_id = x.experiment_id AND e.status = 'running'
+               LEFT JOIN live lx ON lx.config_id = CASE x.arm WHEN 'challenger' THEN e.challenger_config_id
+                                                    ELSE e.champion_config_id END) arm ON arm.customer_id = c.customer_id
     LEFT JOIN live own ON own.config_id = c.dunning_config_id
     LEFT JOIN by_segment seg ON seg.segment = c.segment
     LEFT JOIN by_segment anyseg ON anyseg.segment IS NULL
-    WHERE c.status NOT IN ('with_agency', 'written_off', 'on_hold')
+    WHERE c.status NOT IN ('with_agency', 'written_off', 'on_hold') AND COALESCE(arm.arm, '') <> 'holdout'
 )"""
 
 # Needs the CTEs `items` (OPEN_ITEMS_SQL) and CONFIG_OF_CUSTOMER_SQL before it; defines `reached`

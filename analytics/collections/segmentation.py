@@ -409,30 +409,37 @@ def save_rules(store: Store, actor: Actor, rules: list[Rule], reason: str, as_of
     whose policy changes, as of D (default: today, or the ledger's last posting date if earlier), in
     one transaction. Returns {"version", "customers_changed"}."""
     require(actor, "edit_segments")
+    with store.write() as conn:
+        return save_rules_in(conn, actor, rules, reason, as_of)
+
+
+def save_rules_in(conn: sa.Connection, actor: Actor, rules: list[Rule], reason: str, as_of: date | None = None,
+                  ) -> dict[str, Any]:
+    """`save_rules` inside the caller's transaction (an experiment's promotion saves its rule with it)."""
+    require(actor, "edit_segments")
     reason = (reason or "").strip()
     if not reason:
         raise SegmentRuleError("Say why the rules change (the reason is kept with the version).")
     rules = parse_rules([{"name": r.name, "policy_id": r.policy_id, "conditions": [c.as_dict() for c in r.conditions]}
                          for r in rules])
-    with store.write() as conn:
-        check_policies(rules, policies(conn))
-        before = current_rule_set(conn)
-        version = reserve_ids(conn, SEGMENT_RULE_SET_IDS, 1)
-        conn.execute(sa.text("UPDATE segment_rule_sets SET active = FALSE WHERE active"))
-        conn.execute(segment_rule_sets.insert().values(version=version, created_by=actor.username,
-                                                       created_at=datetime.now(), reason=reason, active=True))
-        conn.execute(segment_rules.insert(), [
-            {"version": version, "position": i, "name": r.name, "dunning_config_id": r.policy_id,
-             "conditions": json.dumps([c.as_dict() for c in r.conditions], default=str)}
-            for i, r in enumerate(rules, start=1)])
-        day = as_of or ledger_as_of(conn)
-        changed = _reassign(conn, actor, rules, day, None, f"segment rules v{version} as of {day}")
-        audit.record(conn, actor, "segments.save", "segment_rule_set", version,
-                     old=None if before is None else {"version": before["version"]},
-                     new={"version": version, "as_of": day, "customers_changed": changed,
-                          "rules": [{"name": r.name, "policy_id": r.policy_id,
-                                     "conditions": [c.as_dict() for c in r.conditions]} for r in rules]},
-                     detail=reason)
+    check_policies(rules, policies(conn))
+    before = current_rule_set(conn)
+    version = reserve_ids(conn, SEGMENT_RULE_SET_IDS, 1)
+    conn.execute(sa.text("UPDATE segment_rule_sets SET active = FALSE WHERE active"))
+    conn.execute(segment_rule_sets.insert().values(version=version, created_by=actor.username,
+                                                   created_at=datetime.now(), reason=reason, active=True))
+    conn.execute(segment_rules.insert(), [
+        {"version": version, "position": i, "name": r.name, "dunning_config_id": r.policy_id,
+         "conditions": json.dumps([c.as_dict() for c in r.conditions], default=str)}
+        for i, r in enumerate(rules, start=1)])
+    day = as_of or ledger_as_of(conn)
+    changed = _reassign(conn, actor, rules, day, None, f"segment rules v{version} as of {day}")
+    audit.record(conn, actor, "segments.save", "segment_rule_set", version,
+                 old=None if before is None else {"version": before["version"]},
+                 new={"version": version, "as_of": day, "customers_changed": changed,
+                      "rules": [{"name": r.name, "policy_id": r.policy_id,
+                                 "conditions": [c.as_dict() for c in r.conditions]} for r in rules]},
+                 detail=reason)
     return {"version": version, "customers_changed": changed}
 
 

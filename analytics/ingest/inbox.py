@@ -12,7 +12,8 @@ watcher also starts the day's automatic dunning when `[dunning] automatic_send_a
 settles outreach deliveries whose process died (`outreach.delivery.recover_interrupted`).
 A follow-up or an outreach send scripted with `ardesk followup ...` / `ardesk outreach send` is a
 JSON-only "action" job (`named_actions.run_action` with its arguments and idempotency key, so
-running it twice writes once); its result is `done/<id>.result.json`.
+running it twice writes once); its result is `done/<id>.result.json`. `ardesk experiments start|stop|
+promote` queues an "experiment" job the same way (`experiments.lifecycle.run_experiment_action`).
 
 The app runs one watcher thread (`start_inbox_watcher`) that ingests each job through the same
 import code (which takes the store's write lock), records the run in `import_runs`, and only after
@@ -57,6 +58,7 @@ from analytics.collections.automatic_dunning import run_automatic_dunning, run_d
 from analytics.collections.followups import FollowUpError
 from analytics.collections.named_actions import ACTIONS, run_action
 from analytics.collections.outreach.delivery import recover_interrupted
+from analytics.experiments.lifecycle import ExperimentError, run_experiment_action
 from analytics.ingest.imports import ImportResult, job_payload, run_import
 from analytics.ingest.mapping import Mapping, mapping_from_dict
 from analytics.ingest.quarantine import write_quarantine_file
@@ -119,7 +121,7 @@ KEY_FILE = ".inbox_key"
 SIGNATURE = "signature"  # the job JSON's field holding "hmac-sha256:<hex>"
 # The permission each kind of job needs from its actor (the same the engine checks when it runs).
 JOB_PERMISSIONS = {"import": "import_data", "sync": "import_data", "dunning": "act_on_customers",
-                   "action": "named"}  # an action job (`ardesk followup`, `outreach send`): its action's
+                   "action": "named", "experiment": "run_experiments"}  # an action job (`ardesk followup`, `outreach send`): its action's
 
 
 class InboxKeyError(RuntimeError):
@@ -319,6 +321,23 @@ def stage_action(folder: Path, action: str, arguments: dict, actor: Actor) -> Pa
     return path
 
 
+def stage_experiment(folder: Path, action: str, arguments: dict, actor: Actor) -> Path:
+    """Queue an experiment's start, stop or promotion (`experiments.lifecycle.run_experiment_action`)
+    for the running app, signed; a signed one waiting with the same action and arguments is reused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = inbox_key(folder)
+    for existing, job in _signed_jobs(folder, key):
+        if (job.get("kind") == "experiment" and job.get("action") == action and job.get("arguments") == arguments
+                and (job.get("actor") or {}).get("username") == actor.username):
+            return existing
+    path = folder / f"{_job_id()}.job.json"
+    payload = {"kind": "experiment", "action": action, "arguments": arguments,
+               "actor": {"username": actor.username, "role": actor.role, "name": actor.name},
+               "created_at": datetime.now().isoformat(timespec="seconds")}
+    _write_atomic(path, _signed_json(folder, payload))
+    return path
+
+
 def pending_jobs(folder: Path) -> list[Path]:
     """Complete jobs waiting in the inbox, oldest first."""
     return sorted(folder.glob("*.job.json")) if folder.exists() else []
@@ -349,8 +368,9 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
             (folders.done / (job_path.name.removesuffix(".job.json") + ".result.csv")).write_text(
                 sent.to_csv(index=False))
             return []
-        if job.get("kind") == "action":
-            done = run_action(store, actor, job["action"], job["arguments"])
+        if job.get("kind") in ("action", "experiment"):
+            run = run_action if job["kind"] == "action" else run_experiment_action
+            done = run(store, actor, job["action"], job["arguments"])
             _move(files, folders.done)
             (folders.done / (job_path.name.removesuffix(".job.json") + ".result.json")).write_text(json.dumps(done))
             return []
@@ -369,7 +389,7 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
             results = [result]
     except Exception as exc:
         _move(files, folders.failed)
-        detail = "" if isinstance(exc, JobRefused | FollowUpError | PermissionDenied) else f"\n\n{traceback.format_exc()}"
+        detail = "" if isinstance(exc, JobRefused | FollowUpError | PermissionDenied | ExperimentError) else f"\n\n{traceback.format_exc()}"
         (folders.failed / (job_path.name + ".error.txt")).write_text(f"{type(exc).__name__}: {exc}\n{detail}")
         log.warning("inbox job %s failed: %s", job_path.name, exc)
         return []

@@ -447,3 +447,38 @@ message_templates = sa.Table(
     sa.Column("retired", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("name", "version"),
 )
+
+
+# v20: champion/challenger experiments on a segment (analytics/experiments): each customer of the segment
+# is hashed once into one of 10,000 buckets and the arm stored, never recomputed; new customers join on
+# arrival. status: running, stopped or promoted.
+EXPERIMENT_IDS = sa.Sequence("experiment_id_seq", metadata=metadata).name
+experiments = sa.Table(
+    "experiments", metadata,
+    sa.Column("experiment_id", sa.BigInteger, primary_key=True, autoincrement=False),  # from its sequence
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("segment", sa.String(100), nullable=False),  # a customers.segment value or a rule's name
+    sa.Column("champion_config_id", sa.BigInteger, nullable=False),
+    sa.Column("challenger_config_id", sa.BigInteger, nullable=False),
+    sa.Column("challenger_pct", sa.Integer, nullable=False),  # share of the non-holdout buckets: 50, 10
+    sa.Column("holdout_pct", sa.Integer, nullable=False, server_default="0"),  # 0..5: no dunning at all
+    sa.Column("metric", sa.String(40), nullable=False),  # the primary metric, fixed at start
+    sa.Column("looks", sa.Integer, nullable=False),  # planned O'Brien-Fleming looks over planned_days
+    sa.Column("planned_days", sa.Integer),
+    sa.Column("started_on", sa.Date),
+    sa.Column("started_by", sa.String(64)),
+    sa.Column("why", sa.Text),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("ended_on", sa.Date),
+    sa.Column("ended_by", sa.String(64)),
+    sa.Column("winner_config_id", sa.BigInteger),
+)
+experiment_assignments = sa.Table(
+    "experiment_assignments", metadata,
+    sa.Column("experiment_id", sa.BigInteger, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("bucket", sa.Integer, nullable=False),  # 0..9999 from md5(experiment_id:customer_id)
+    sa.Column("arm", sa.String(20), nullable=False),  # champion, challenger, holdout
+    sa.Column("assigned_on", sa.Date, nullable=False),  # the start, or the day the customer arrived
+    sa.PrimaryKeyConstraint("experiment_id", "customer_id"),
+)

@@ -11,7 +11,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor
-from analytics.collections.segmentation import assign_customers
+from analytics.collections.segmentation import assign_customers, ledger_as_of
+from analytics.experiments.assignment import assign_arrivals
 from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equal
 from analytics.ingest.merges.customer_attributes import merge_customer_attributes
 from analytics.ingest.progress import Clock
@@ -69,5 +70,6 @@ def merge_customers(conn: sa.Connection, actor: Actor, run_id: int, staging: Sta
     # The customers of the file (new, changed or the same) take the policy of the active segmentation
     # rules (none saved: a no-op), in this transaction; only a customer whose policy changes is written.
     assign_customers(conn, actor, "SELECT customer_id FROM _import_match")
+    assign_arrivals(conn, ledger_as_of(conn))  # new customers of a running experiment's segment join it
     return counts
 
