@@ -12,9 +12,11 @@ import pytest
 
 from analytics.demo import persistence
 from analytics.demo.customers import payment_behaviour
+from analytics.demo.experiment_truth import true_effect
 from analytics.demo.parameters import SEGMENTS
 from analytics.demo.persistence import StoreNotEmpty, generate_demo
 from analytics.demo.summary import DemoSummary, demo_summary_table
+from analytics.experiments.assignment import arms, buckets
 from analytics.migrations import connect
 from analytics.store.connection import Store
 
@@ -208,7 +210,13 @@ def test_dunning_configs_differ_and_runs_follow_their_stages(s: Store) -> None:
     assert len(layouts) >= 3 and len(set(layouts.values())) == len(layouts)
     assert all(list(g.stage_no) == list(range(1, len(g) + 1)) for _, g in stages.groupby("config_id"))
     assert one(s, "SELECT COUNT(*) FROM customers c LEFT JOIN dunning_configs d ON d.config_id = c.dunning_config_id WHERE d.config_id IS NULL") == 0
-    assert one(s, "SELECT COUNT(DISTINCT dunning_config_id) FROM customers WHERE segment = 'small business'") == 2
+    # small business keeps Standard as its own policy; its invoices follow the demo experiment's hashed arm
+    assert one(s, "SELECT COUNT(DISTINCT dunning_config_id) FROM customers WHERE segment = 'small business'") == 1
+    followed = s.read("""
+        SELECT DISTINCT x.arm, d.name FROM dunning_runs r JOIN customers c ON c.customer_id = r.customer_id
+        LEFT JOIN experiment_assignments x ON x.customer_id = r.customer_id
+        JOIN dunning_configs d ON d.config_id = r.config_id WHERE c.segment = 'small business'""")
+    assert set(zip(followed.arm, followed.name, strict=True)) == {("champion", "Standard"), ("challenger", "Firm early")}
     bad = s.read("""
         WITH paid AS (SELECT r.run_id, COALESCE(SUM(a.amount), 0) AS paid FROM dunning_runs r
                       LEFT JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date <= r.run_date GROUP BY 1)
@@ -376,3 +384,27 @@ def test_a_million_entries_keep_the_invariants(tmp_path: Path) -> None:
     assert over == 0
     assert one(store, "SELECT COUNT(*) - COUNT(DISTINCT document_number) FROM ledger_entries WHERE entry_type = 'invoice'") == 0
     store.close()
+
+
+def test_the_demo_experiment_is_stored_as_started_and_every_segment_customer_is_in_an_arm(s: Store) -> None:
+    exp = s.read("SELECT * FROM experiments").iloc[0]
+    assert (exp.experiment_id, exp.segment, exp.status, exp.challenger_pct, exp.holdout_pct) == (
+        1, "small business", "running", 50, 0)
+    stored = s.read("SELECT a.customer_id, a.bucket, a.arm, a.assigned_on, c.created_at FROM experiment_assignments a "
+                    "JOIN customers c ON c.customer_id = a.customer_id ORDER BY 1")
+    assert len(stored) == one(s, "SELECT COUNT(*) FROM customers WHERE segment = 'small business'")
+    assert stored.bucket.tolist() == buckets(1, stored.customer_id).tolist()  # as the engine hashes them
+    assert stored.arm.tolist() == arms(stored.bucket.to_numpy(), 50, 0).tolist()
+    joined = pd.to_datetime(stored.created_at).dt.date.clip(lower=pd.Timestamp(exp.started_on).date())
+    assert (pd.to_datetime(stored.assigned_on).dt.date == joined).all()  # the start, or the day they arrived
+
+
+@pytest.mark.slow
+def test_the_demo_experiment_finds_the_true_effect_of_the_generators_counterfactuals() -> None:
+    """The README's figures: the default demo's experiment against the same demo generated with the
+    whole segment under each arm's policy (three 200k-entry stores)."""
+    truth = true_effect(connect)
+    c = truth["measured"]["comparison"]
+    assert c["difference_low"] <= truth["true_effect"] <= c["difference_high"]
+    assert truth["true_effect"] == pytest.approx(0.133, abs=0.0005)  # README: +13.3 points
+    assert round(c["difference"], 3) == 0.085 and truth["measured"]["verdict"]["decision"] == "challenger_wins"

@@ -1,10 +1,14 @@
 """The demo's customers: segment, hidden payment behaviour, currency and country, terms, portfolio,
 dunning configuration, when they joined, and for defaulters when they stop paying.
+
+`policy` is the customer's own dunning configuration (`customers.dunning_config_id`); `cfg` is the one
+its invoices are dunned under: the same, except in the demo experiment's segment, where the
+challenger arm follows the challenger (`with_experiment_arms`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -22,9 +26,9 @@ from analytics.demo.parameters import (
     CURRENCY_SHARES,
     DEFAULTING,
     DELAY_SPREAD,
+    DEMO_EXPERIMENT,
     EURO_COUNTRIES,
     EURO_COUNTRY_SHARES,
-    FIRM_EARLY,
     GENTLE,
     INVOICES_PER_MONTH,
     PAYMENT_RUN_SHARE,
@@ -55,6 +59,7 @@ class Customers:
     cur: np.ndarray
     country: np.ndarray
     terms: np.ndarray
+    policy: np.ndarray
     cfg: np.ndarray
     collector: np.ndarray
     sales: np.ndarray
@@ -106,8 +111,8 @@ def make_customers(entries: int, seed: int, cal: Calendar) -> Customers:
     abroad = (country != 0).astype(np.int64)
     collector = choose(rng, COLLECTOR_SHARES, seg * 2 + abroad)
     sales = choose(rng, SALES_SHARES, np.where(abroad == 1, 2, (seg == 2).astype(np.int64)))
-    cfg = np.select([seg == 0, seg == 1, seg == 3], [GENTLE, STANDARD, PUBLIC], STANDARD)
-    cfg = np.where((seg == 2) & (rng.random(n) < 0.5), FIRM_EARLY, cfg)  # the A/B split
+    policy = np.select([seg == 0, seg == 1, seg == 3], [GENTLE, STANDARD, PUBLIC], STANDARD)
+    rng.random(n)  # drawn where the arms once were, so every later draw (and the demo's story) stays put
 
     # 80% were customers before the history starts; the rest join during it. Defaulters are older.
     joined = (rng.random(n) < 0.20) & (beh != DEFAULTING)
@@ -137,7 +142,7 @@ def make_customers(entries: int, seed: int, cal: Calendar) -> Customers:
     return Customers(
         ids=numbered_array("C", np.arange(1, n + 1), 6),
         names=_company_names(rng, seg, country),
-        seg=seg, beh=beh, cur=cur, country=country, terms=terms, cfg=cfg, collector=collector,
+        seg=seg, beh=beh, cur=cur, country=country, terms=terms, policy=policy, cfg=policy, collector=collector,
         sales=sales, created_s=created_s, win_start=win_start, win_end=stop_day,
         default_day=default_day, wo_day=wo_day, agency_day=agency_day,
         runs=rng.random(n) < PAYMENT_RUN_SHARE[seg], run_weekday=rng.choice([1, 3, 4], n),
@@ -172,3 +177,9 @@ def payment_behaviour(entries: int = 200_000, seed: int = 42, end_date: date = d
     """The hidden payment behaviour of each demo customer (customer_id -> behaviour name)."""
     c = make_customers(entries, seed, Calendar.build(end_date))
     return pd.Series(np.array(BEHAVIOURS)[c.beh], index=c.ids.to_pylist(), name="behaviour")
+
+
+def with_experiment_arms(c: Customers, challenger: np.ndarray) -> Customers:
+    """The customers with the challenger arm's invoices dunned under the experiment's challenger
+    (`DEMO_EXPERIMENT`); `challenger` is a boolean per customer."""
+    return replace(c, cfg=np.where(challenger, DEMO_EXPERIMENT.challenger, c.policy))

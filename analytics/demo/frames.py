@@ -222,7 +222,7 @@ def customer_frames(c: Customers, seed: int, config_ids: np.ndarray) -> tuple[pd
         "status": vocab_array(CUSTOMER_STATUSES, c.status),
         "collector": vocab_array(USERNAMES, c.collector),
         "sales_rep": vocab_array(USERNAMES, len(COLLECTORS) + c.sales),
-        "dunning_config_id": int_array(config_ids[c.cfg]),
+        "dunning_config_id": int_array(config_ids[c.policy]),
         "created_at": stamp_array(c.created_s),
         "updated_at": stamp_array(c.status_day * 86400 + 17 * 3600, ~changed),
     })

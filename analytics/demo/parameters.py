@@ -108,7 +108,7 @@ DUNNING_CONFIGS = (
         _Stage("Collector call", 45, "call", "call_script", "manual", 0.18),
         _Stage("Final notice", 75, "escalation", "final_notice", "manual", 0.10),
     )),
-    _Config("Firm early", "small business", 0, "Pre-due reminder and an early call; A/B test against Standard.", (
+    _Config("Firm early", "small business", 0, "Pre-due reminder and an early call; the challenger to Standard in the small-business experiment.", (
         _Stage("Pre-due reminder", -3, "email", "reminder_predue", "automatic", 0.15),
         _Stage("Overdue notice", 3, "email", "reminder_firm", "automatic", 0.25),
         _Stage("Collector call", 10, "call", "call_script", "manual", 0.30),
@@ -130,6 +130,24 @@ DUNNING_CONFIGS = (
     )),
 )
 STANDARD, FIRM_EARLY, GENTLE, PUBLIC = range(4)
+
+
+@dataclass(frozen=True)
+class _Experiment:
+    name: str
+    segment: int  # index into SEGMENTS
+    champion: int  # index into DUNNING_CONFIGS: the segment's own policy
+    challenger: int
+    challenger_pct: int
+    looks: int
+    why: str
+
+
+# The demo's champion/challenger experiment, running since the history starts (so every invoice of the
+# segment is dunned under its customer's arm); the arms are hashed as `analytics.experiments` does.
+DEMO_EXPERIMENT = _Experiment(
+    "Firm early vs Standard, small business", 2, STANDARD, FIRM_EARLY, 50, 4,
+    "Does a pre-due reminder and an early call collect more of what falls overdue?")
 
 
 def _stage_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,15 +27,23 @@ import sqlalchemy as sa
 
 from analytics.demo.arrays import date_of
 from analytics.demo.calendar import HISTORY_DAYS, Calendar
-from analytics.demo.customers import Customers, make_customers
+from analytics.demo.customers import Customers, make_customers, with_experiment_arms
 from analytics.demo.frames import SOURCE, Counters, chunk_frames, customer_frames, demo_users, fx_rates
-from analytics.demo.parameters import CURRENCIES, DEPARTMENT_STAFF, DUNNING_CONFIGS, USERNAMES
+from analytics.demo.parameters import (
+    CURRENCIES,
+    DEMO_EXPERIMENT,
+    DEPARTMENT_STAFF,
+    DUNNING_CONFIGS,
+    SEGMENTS,
+    USERNAMES,
+)
 from analytics.demo.simulation import simulate
 from analytics.demo.summary import DemoSummary, fill_summary
+from analytics.experiments.assignment import arms, buckets
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, bulk_insert, read_df
 from analytics.store.ids import extend_reservation, reserve_ids, restart_ids
-from analytics.store.schema import ALLOCATION_IDS, DUNNING_RUN_IDS, ENTRY_IDS
+from analytics.store.schema import ALLOCATION_IDS, DUNNING_RUN_IDS, ENTRY_IDS, EXPERIMENT_IDS
 
 Progress = Callable[[str], None]
 T = TypeVar("T")
@@ -45,7 +53,8 @@ ENTRY_TOLERANCE = 0.01  # a chunk further than this from its share of `entries` 
 
 DATA_TABLES = (
     "customers", "contacts", "ledger_entries", "allocations", "dunning_configs", "dunning_stages",
-    "dunning_runs", "dunning_stage_results", "activities", "fx_rates", "requests",
+    "dunning_runs", "dunning_stage_results", "activities", "fx_rates", "requests", "experiments",
+    "experiment_assignments",
 )
 
 
@@ -90,11 +99,38 @@ def _insert_dunning_configs(conn: sa.Connection, created: datetime) -> np.ndarra
     return ids
 
 
+def _start_demo_experiment(conn: sa.Connection, c: Customers, cal: Calendar, config_ids: np.ndarray,
+                           actor: str, force_arm: str | None) -> tuple[Customers, pd.DataFrame]:
+    """`DEMO_EXPERIMENT`, started on the history's first day: its segment's customers hashed into arms
+    (`analytics.experiments.assignment`, joining on the later of the start and their creation), and
+    the customers whose invoices follow their arm's policy. `force_arm` puts every customer of the
+    segment under one arm's policy while the stored arms stay the hashed ones: the counterfactual
+    stores `bench/demo_experiment.py` compares to state the experiment's true effect."""
+    x = DEMO_EXPERIMENT
+    experiment_id = reserve_ids(conn, EXPERIMENT_IDS, 1)
+    bulk_insert(conn, "experiments", pd.DataFrame({
+        "experiment_id": [experiment_id], "name": [x.name], "segment": [SEGMENTS[x.segment]],
+        "champion_config_id": [int(config_ids[x.champion])], "challenger_config_id": [int(config_ids[x.challenger])],
+        "challenger_pct": [x.challenger_pct], "holdout_pct": [0], "metric": ["collected_30d"], "looks": [x.looks],
+        "planned_days": [HISTORY_DAYS], "started_on": [date_of(cal.start)], "started_by": [actor], "why": [x.why],
+        "status": ["running"]}))
+    members = np.flatnonzero(c.seg == x.segment)
+    ids = c.ids.take(members).to_pylist()
+    bucket = buckets(experiment_id, ids)
+    arm = arms(bucket, x.challenger_pct, 0)
+    joined = np.maximum(c.created_s[members] // 86400, cal.start)
+    assignments = pd.DataFrame({"experiment_id": experiment_id, "customer_id": ids, "bucket": bucket,
+                                "arm": arm, "assigned_on": pd.to_datetime(joined, unit="D").date})
+    challenger = np.zeros(len(c), dtype=bool)
+    challenger[members] = (arm == "challenger") if force_arm is None else (force_arm == "challenger")
+    return with_experiment_arms(c, challenger), assignments
+
+
 def _clear(conn: sa.Connection) -> None:
     """Delete every data row, and the demo's own collectors, sales reps and department staff (other users stay)."""
     for table in DATA_TABLES:
         conn.execute(sa.text(f"DELETE FROM {table}"))  # noqa: S608 - our own table names
-    for sequence in (ENTRY_IDS, ALLOCATION_IDS, DUNNING_RUN_IDS):
+    for sequence in (ENTRY_IDS, ALLOCATION_IDS, DUNNING_RUN_IDS, EXPERIMENT_IDS):
         restart_ids(conn, sequence)
     conn.execute(
         sa.text("DELETE FROM users WHERE role IN ('collector', 'sales', 'department') AND username IN :names")
@@ -216,7 +252,7 @@ def _in_background(items: Iterator[T], depth: int = 1) -> Iterator[T]:
 
 def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date: date = date(2026, 10, 31),
                   replace: bool = False, progress: Progress | None = None, *,
-                  actor: str = "system") -> DemoSummary:
+                  actor: str = "system", force_arm: str | None = None) -> DemoSummary:
     """Fill the store with `entries` (±2%) ledger entries of demo history ending on `end_date`.
 
     Refuses a store that already has ledger entries or customers (`StoreNotEmpty`) unless
@@ -224,6 +260,8 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
     """
     if entries < 1:
         raise ValueError("entries must be at least 1")
+    if force_arm not in (None, "champion", "challenger"):
+        raise ValueError(f"force_arm must be champion or challenger, not {force_arm!r}")
     t0 = time.perf_counter()
     started = datetime.now().replace(microsecond=0)
     set_up = datetime.combine(end_date - timedelta(days=HISTORY_DAYS + 30), datetime.min.time()).replace(hour=9)
@@ -260,6 +298,7 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
         config_ids = _insert_dunning_configs(conn, set_up)
         counts["dunning_configs"] = len(DUNNING_CONFIGS)
         counts["dunning_stages"] = sum(len(cfg.stages) for cfg in DUNNING_CONFIGS)
+        c, assignments = _start_demo_experiment(conn, c, cal, config_ids, actor, force_arm)
 
         ids = _reserve_first_ids(conn)
         first = Counters(ids.entry, ids.allocation, ids.run)
@@ -279,6 +318,7 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
         customers, contacts = customer_frames(c, seed, config_ids)
         counts["customers"] = bulk_insert(conn, "customers", customers)
         counts["contacts"] = bulk_insert(conn, "contacts", contacts)
+        bulk_insert(conn, "experiment_assignments", assignments)
         say("Dunning stage results")
         refresh_stage_results(conn)
         dates = read_df(conn, (
