@@ -27,6 +27,7 @@ from analytics.collections.customer_360 import (
     timeline,
 )
 from analytics.collections.disputes import DEFAULT_ANSWER_DAYS, DISPUTE_ANSWER_DAYS
+from analytics.collections.dunning_approval import stages_waiting
 from analytics.collections.followups import (
     CALL_OUTCOMES,
     DISPUTE_DEPARTMENTS,
@@ -59,6 +60,7 @@ from analytics.collections.worklist import default_as_of, next_customer
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.stage_approval import approve_or_skip
 from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("customer")
@@ -145,6 +147,10 @@ for task in open_tasks.itertuples(index=False):
         else:
             st.session_state["customer_flash"] = "Task completed."
             st.rerun()
+waiting = stages_waiting(store, as_of, customer_id=customer_id)  # manual dunning stages due: approve or skip
+if len(waiting):
+    st.markdown("**Dunning stages waiting for approval**")
+    approve_or_skip(store, actor, waiting, as_of, head["currency"], key="customer", flash="customer_flash")
 
 tabs = st.tabs(["Timeline", "Open invoices", "Ledger", "Contacts", "Outreach", "Follow-up"], key="customer_tab",
                on_change="rerun")  # the chosen tab stays chosen after a submit

@@ -12,7 +12,12 @@ import pytest
 from analytics.access.roles import SYSTEM, Actor, PermissionDenied
 from analytics.cli.main import main
 from analytics.collections.automatic_dunning import run_automatic_dunning
-from analytics.collections.dunning_approval import StageApprovalError, approve_stage, skip_stage, stages_waiting
+from analytics.collections.dunning_approval import (
+    StageApprovalError,
+    approve_stage,
+    skip_stage,
+    stages_waiting,
+)
 from analytics.collections.dunning_policies import Channel, Policy, Stage, save_policy
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.followups import open_dispute
@@ -204,3 +209,37 @@ def test_cli_approve_is_queued_while_the_app_owns_the_store_and_runs_once(
     assert json.loads(capsys.readouterr().out)[0]["repeated"] is True
     assert main(["--db", str(db), "dunning", "approve", "C9", "--as-of", str(D0), "--as", "ana.collector"]) == 2
     assert "there is no such customer" in capsys.readouterr().err
+
+
+def test_the_worklist_approves_and_the_customer_360_skips_a_waiting_stage(
+        tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import button, displayed, signed_in_app, stored_rows
+
+    db = tmp_path / "pages.duckdb"
+    store = _books(connect(str(db)))
+    save_policy(store, SYSTEM, Policy(name="Standard", config_id=1, stages=(
+        Stage(1, "Call first", 1, (Channel("call"), Channel("sms")), mode="manual"),)))
+    add_invoice(store, "C3", "INV-LAST", D0, D0 + timedelta(days=30), 10)  # the ledger (and the pages) end on D0
+    store.close()
+    app_env(db)
+    at = signed_in_app("collector", "ana.collector", "pages/worklist.py").run()
+    assert not at.exception
+    assert [h.value for h in at.subheader if "approval" in h.value] == ["Stages waiting for approval: 3"]
+    assert "C2 (C2) · stage 1 Call first · call, sms" in [t.value.replace("Customer ", "") for t in at.text]
+    next(b for b in at.button if b.key == "worklist_approve_C2_1").click().run()
+    assert not at.exception
+    assert displayed(at.success[0].value) == "Stage 1 approved for Customer C2: call: task created; sms: task created."
+    assert [h.value for h in at.subheader if "approval" in h.value] == ["Stages waiting for approval: 2"]
+    assert stored_rows(db, "SELECT customer_id, stage_no, outcome FROM dunning_runs") == [
+        {"customer_id": "C2", "stage_no": 1, "outcome": "sent"}]
+
+    at.query_params["customer"] = "C1"
+    at.switch_page("pages/customer.py").run()
+    assert not at.exception
+    assert "2 invoice(s): INV-1a, INV-1b · 500.00 USD open" in [t.value for t in at.text]
+    button(at, "Skip").click().run()
+    assert displayed(at.success[0].value) == "Stage 1 skipped for Customer C1 (2 invoice(s)): nothing sent."
+    assert not [t for t in at.text if "Call first" in t.value]  # the item left
+    assert stored_rows(db, "SELECT customer_id, outcome, COUNT(*) AS n FROM dunning_runs "
+                           "GROUP BY 1, 2 ORDER BY 1") == [{"customer_id": "C1", "outcome": "waived", "n": 2},
+                                                           {"customer_id": "C2", "outcome": "sent", "n": 1}]
