@@ -18,9 +18,11 @@ from analytics.collections.dunning_approval import (
     skip_stage,
     stages_waiting,
 )
+from analytics.collections.dunning_channels import letter_of_task
 from analytics.collections.dunning_policies import Channel, Policy, Stage, save_policy
 from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.followups import open_dispute
+from analytics.collections.statements import statement_items, statement_pdf
 from analytics.collections.worklist import worklist
 from analytics.ingest.inbox import Folders, ingest_pending, pending_jobs
 from analytics.migrations import connect
@@ -95,6 +97,10 @@ def test_every_channel_of_an_automatic_stage_acts_once_and_the_stage_is_recorded
                              for s in ("Call: Reminder", "Post letter: Reminder (reminder_letter)")]
     letter = books.scalar("SELECT body FROM activities WHERE customer_id = 'C1' AND subject LIKE 'Post letter%'")
     assert "post it" in letter and "INV-1a" in letter and "INV-1b" in letter  # the rendered letter, to print
+    text = letter_of_task(letter)
+    assert text.startswith("Subject: ") and "INV-1a" in text and "post it" not in text
+    assert statement_pdf("Customer C1", "C1", "USD", statement_items(books, "C1", D0), D0,
+                         letter=text).startswith(b"%PDF")
     items = worklist(books, D0, "ana.collector")
     assert sorted(items.loc[items["reason"] == "task_due", "customer_id"]) == ["C1", "C1", "C2", "C2", "C3", "C3"]
     assert not (items["reason"] == "dunning_stage").any()  # the stage was run: off the list
@@ -218,20 +224,26 @@ def test_the_worklist_approves_and_the_customer_360_skips_a_waiting_stage(
     db = tmp_path / "pages.duckdb"
     store = _books(connect(str(db)))
     save_policy(store, SYSTEM, Policy(name="Standard", config_id=1, stages=(
-        Stage(1, "Call first", 1, (Channel("call"), Channel("sms")), mode="manual"),)))
+        Stage(1, "Call first", 1, (Channel("call"), Channel("sms"), Channel("letter", "reminder_letter")),
+              mode="manual"),)))
     add_invoice(store, "C3", "INV-LAST", D0, D0 + timedelta(days=30), 10)  # the ledger (and the pages) end on D0
     store.close()
     app_env(db)
     at = signed_in_app("collector", "ana.collector", "pages/worklist.py").run()
     assert not at.exception
     assert [h.value for h in at.subheader if "approval" in h.value] == ["Stages waiting for approval: 3"]
-    assert "C2 (C2) · stage 1 Call first · call, sms" in [t.value.replace("Customer ", "") for t in at.text]
+    assert "C2 (C2) · stage 1 Call first · letter (reminder_letter), call, sms" in [t.value.replace("Customer ", "") for t in at.text]
     next(b for b in at.button if b.key == "worklist_approve_C2_1").click().run()
     assert not at.exception
-    assert displayed(at.success[0].value) == "Stage 1 approved for Customer C2: call: task created; sms: task created."
+    assert displayed(at.success[0].value) == (
+        "Stage 1 approved for Customer C2: letter: task created; call: task created; sms: task created.")
     assert [h.value for h in at.subheader if "approval" in h.value] == ["Stages waiting for approval: 2"]
     assert stored_rows(db, "SELECT customer_id, stage_no, outcome FROM dunning_runs") == [
         {"customer_id": "C2", "stage_no": 1, "outcome": "sent"}]
+    at.query_params["customer"] = "C2"
+    at.switch_page("pages/customer.py").run()
+    [pdf] = [d for d in at.get("download_button") if d.proto.label == "Letter to post (PDF)"]
+    assert not at.exception and "Post letter: Call first (reminder_letter)" in " ".join(t.value for t in at.text)
 
     at.query_params["customer"] = "C1"
     at.switch_page("pages/customer.py").run()

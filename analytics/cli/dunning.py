@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         one.add_argument("--stage", type=int, metavar="N", help="the stage number (needed when several wait)")
         one.add_argument("--as-of", type=date.fromisoformat, default=None,
                          help="YYYY-MM-DD (default: the ledger's as-of date)")
-        followup.common(one)
+        one.add_argument("--as", dest="as_user", metavar="USER", required=True,
+                         help="the user this is done by (an active account whose role may act on customers)")
+        one.add_argument("--format", choices=("table", "json"), default="table")
         one.set_defaults(handler=_approval, approval=f"dunning_{name}")
     configs = actions.add_parser("configs", help="every dunning configuration: active or imported history, "
                                                  "its stages, customers and runs")

@@ -12,8 +12,9 @@ per customer and channel:
 - letter: a task "Post letter" for the customer's collector, due D, holding the letter as rendered
   (the channel's template over those invoices). AR Desk renders letters but cannot post them: a
   letter logged as sent before it is in the post would claim a contact that has not happened (and
-  take the customer's items off the worklist), so the collector prints it (with the statement PDF
-  of the Customer 360) and marks the task done once it is posted;
+  take the customer's items off the worklist), so the collector prints it (the Customer 360 offers
+  the letter as a PDF under the letterhead, with the statement of open items) and marks the task
+  done once it is posted;
 - call: a task "Call" for the customer's collector, due D, naming the invoices;
 - sms: a task "Send SMS" for the collector, due D: no SMS gateway exists in AR Desk, the task says
   so and holds the text when the channel names a template;
@@ -56,6 +57,7 @@ CHANNELS = ("email", "letter", "call", "sms", "escalation")
 TASK_SUBJECTS = {"letter": "Post letter", "call": "Call", "sms": "Send SMS"}
 NO_SMS_GATEWAY = ("AR Desk has no SMS gateway: send this text from a phone (or skip it), then mark this task "
                   "done.")
+LETTER_MARKER = "-- The letter to post --"  # in a "Post letter" task's body, the rendered letter follows it
 _CHARGES = ["interest_rate", "fee", "book_fees"]
 _STAGE = ["customer_id", "config_id", "config_version", "stage_no"]
 
@@ -124,6 +126,13 @@ def per_customer(store: Store, plan: pd.DataFrame) -> pd.DataFrame:
     return grouped
 
 
+def letter_of_task(body: str | None) -> str | None:
+    """The rendered letter held by a "Post letter" task's body (what its PDF prints), or None."""
+    if not isinstance(body, str) or LETTER_MARKER not in body:
+        return None
+    return body.split(LETTER_MARKER, 1)[1].strip()
+
+
 def _describe(row: pd.Series, collector: str | None) -> str:
     """The would-be action of one channel, in words (a dry run lists it)."""
     template = row["act_template"] if isinstance(row["act_template"], str) else None
@@ -156,6 +165,8 @@ def _activities(store: Store, rows: pd.DataFrame, as_of: date, collectors: dict[
         what = f"{r.invoices} invoice(s) due for stage {int(r.stage_no)} {r.stage_name}: {r.documents} " \
                f"({r.open_amount:,.2f} open)"
         text = texts.get((template, r.customer_id), "") if template else ""
+        if text and r.act_channel == "letter":
+            text = f"{LETTER_MARKER}\n{text}"
         base = {"customer_id": r.customer_id, "occurred_at": now, "author": actor.username,
                 "department": "collections", "amount": float(r.open_amount),
                 "reason": f"dunning stage {int(r.stage_no)} {r.stage_name}"[:200],
