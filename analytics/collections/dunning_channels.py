@@ -24,9 +24,9 @@ Every activity carries the idempotency key "dunning-<D>-<config>-<stage>-<channe
 customer as a digest when the key would pass 64 characters), so a second run the same day writes
 nothing new. Right before acting, the invoices are re-checked with what is known now
 (`collections.holds`, known_now): an invoice disputed or paused by a promise since D is left out.
-The stage counts as run once one of its channels acted (an email sent, or an activity written, now
-or by an earlier attempt): one `dunning_runs` row per invoice (outcome 'sent', dated D), never one
-per channel. A stage whose channels all failed (an email-only stage without a usable contact) stays
+The stage counts as run once one of its channels acted: one `dunning_runs` row per invoice (outcome
+'sent', dated D), never one per channel. A sent email records the invoices it listed (`delivery`);
+an activity (written now or by an earlier attempt) records every invoice of the stage not yet run. A stage whose channels all failed (an email-only stage without a usable contact) stays
 due and is tried again by the next run, as before. One audit line per activity, per escalated
 status and per customer stage recorded ("dunning.stage_run").
 """
@@ -308,7 +308,7 @@ def act_on_stages(store: Store, actor: Actor, as_of: date, due: pd.DataFrame, *,
             results.append(others)
         out = pd.concat([r for r in results if len(r)], ignore_index=True) if any(len(r) for r in results) \
             else pd.DataFrame(columns=[*RUN_COLUMNS, *_STAGE])
-        acted = out[(out["status"] == "sent") | out["activity_id"].notna()]
-        record_stages_acted(conn, actor, plan, acted, as_of)
+        # a sent email recorded the invoices it listed itself (`delivery`); an activity acts for the whole stage
+        record_stages_acted(conn, actor, plan, out[out["activity_id"].notna()], as_of)
     out = out.assign(order=out["channel"].map({c: i for i, c in enumerate(CHANNELS)}))
     return out.sort_values(["stage_no", "order", "customer_id"], ignore_index=True)[RUN_COLUMNS]
