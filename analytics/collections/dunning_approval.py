@@ -2,7 +2,7 @@
 
 Rule: a stage whose mode is "manual" and that is due on D (`dunning_schedule`: the run's rules)
 waits for approval, one item per customer and stage (its channels, invoices, open amount in the
-reporting currency), on the worklist ("Stages waiting for approval") and on the Customer 360.
+reporting currency; invoices held with what is known now left out), on the worklist ("Stages waiting for approval") and on the Customer 360.
 - **Approve and send** (`approve_stage`): the stage's channels act exactly as an automatic stage's
   do (`dunning_channels.act_on_stages`: the same keys, the same re-checks: open, due, not disputed,
   not paused, with what is known now), and each invoice's stage is recorded as run once; the item
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from analytics.access import audit
 from analytics.access.roles import Actor, require
-from analytics.collections.dunning_channels import act_on_stages, held_now, stage_channels
+from analytics.collections.dunning_channels import act_on_stages, customers_of, held_now, stage_channels
 from analytics.collections.dunning_schedule import CUSTOMER_DUE_STAGES_SQL, due_stages
 from analytics.collections.followups import FollowUpError
 from analytics.collections.holds import disputed_sql
@@ -61,10 +61,14 @@ def _manual_due(store: Store, as_of: date, customer_id: str | None = None) -> pd
 def stages_waiting(store: Store, as_of: date, collector: str | None = None,
                    customer_id: str | None = None) -> pd.DataFrame:
     """The manual stages due on D, one row per customer and stage (WAITING_COLUMNS; open_amount in the
-    reporting currency), most open first; for one collector's customers or one customer when given."""
+    reporting currency), most open first; for one collector's customers or one customer when given.
+    Invoices disputed or paused by a promise with what is known now are left out (approving could not
+    send them)."""
     due = _manual_due(store, as_of, customer_id)
+    due = due[~due["entry_id"].astype(int).isin(held_now(store, due["entry_id"].astype(int).tolist(), as_of))]
     if due.empty:
         return pd.DataFrame(columns=WAITING_COLUMNS)
+    due = due.copy()
     plan = stage_channels(store, due).drop_duplicates([*_STAGE, "act_channel"])
     plan["words"] = plan["act_channel"] + plan["act_template"].map(lambda t: f" ({t})" if isinstance(t, str) else "")
     channels = plan.groupby(_STAGE, as_index=False).agg(channels=("words", ", ".join))
@@ -74,8 +78,7 @@ def stages_waiting(store: Store, as_of: date, collector: str | None = None,
                  documents=("document_number", lambda d: ", ".join(sorted(map(str, d)))),
                  entry_ids=("entry_id", lambda e: sorted(map(int, e))))
             .merge(channels, on=_STAGE))
-    people = store.read("SELECT customer_id, name AS customer_name, collector FROM customers")
-    rows = rows.merge(people, on="customer_id", how="left")
+    rows = rows.merge(customers_of(store, rows["customer_id"].unique().tolist()), on="customer_id", how="left")
     if collector:
         rows = rows[rows["collector"] == collector]
     rows["open_amount"] = rows["open_amount"].round(2)

@@ -93,6 +93,16 @@ def stage_channels(store: Store, due: pd.DataFrame) -> pd.DataFrame:
     return plan.sort_values(["order", "customer_id", "stage_no", "entry_id"], ignore_index=True).drop(columns="order")
 
 
+def customers_of(store: Store, customer_ids: list[str]) -> pd.DataFrame:
+    """customer_id, customer_name, collector of these customers."""
+    if not customer_ids:
+        return pd.DataFrame(columns=["customer_id", "customer_name", "collector"])
+    with store.engine.connect() as conn:
+        return read_df(conn, sa.text("SELECT customer_id, name AS customer_name, collector FROM customers "
+                                     "WHERE customer_id IN :ids").bindparams(sa.bindparam("ids", expanding=True)),
+                       {"ids": [str(c) for c in customer_ids]})
+
+
 def held_now(store: Store, entry_ids: list[int], as_of: date) -> set[int]:
     """Which of these invoices are disputed or paused by a promise with what is known now."""
     if not entry_ids:
@@ -265,8 +275,8 @@ def act_on_stages(store: Store, actor: Actor, as_of: date, due: pd.DataFrame, *,
     rows = per_customer(store, plan)
     if rows.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
-    who = store.read("SELECT customer_id, collector FROM customers WHERE collector IS NOT NULL")
-    collectors = dict(zip(who["customer_id"], who["collector"], strict=True))
+    who = customers_of(store, rows["customer_id"].unique().tolist())
+    collectors = {c: k for c, k in zip(who["customer_id"], who["collector"], strict=True) if isinstance(k, str)}
     rows["action"] = [_describe(r, collectors.get(r["customer_id"])) for _, r in rows.iterrows()]
     rows = rows.assign(template=rows["act_template"], channel=rows["act_channel"], message_id=None, reason=None,
                        activity_id=None, status=None)
