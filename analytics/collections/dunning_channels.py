@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from analytics.access.roles import Actor, require
 from analytics.collections.charges import book_charges
 from analytics.collections.holds import dunning_hold_sql
-from analytics.collections.outreach.config import OutreachConfig
+from analytics.collections.outreach.config import OutreachConfig, OutreachError
 from analytics.collections.outreach.delivery import send_now
 from analytics.collections.outreach.queue import preview
 from analytics.ledger.stage_results import refresh_stage_results
@@ -158,8 +158,13 @@ def _rendered(store: Store, group: pd.DataFrame, as_of: date) -> dict[str, str]:
     """Each customer's text of the channel's template over its invoices (letters, SMS), by customer."""
     out: dict[str, str] = {}
     for template, part in group[group["act_template"].notna()].groupby("act_template"):
-        drafts = preview(store, part["customer_id"].tolist(), str(template), as_of,
-                         only_entries=dict(zip(part["customer_id"], part["entry_ids"], strict=True)))
+        try:
+            drafts = preview(store, part["customer_id"].tolist(), str(template), as_of,
+                             only_entries=dict(zip(part["customer_id"], part["entry_ids"], strict=True)))
+        except OutreachError as exc:  # a retired or broken template: the task still goes, saying why
+            out.update({(str(template), c): f"The template {template} could not be rendered ({exc}); write the "
+                                            "text by hand." for c in part["customer_id"]})
+            continue
         out.update({(str(template), d.customer_id): f"Subject: {d.subject}\n\n{d.body}" for d in drafts})
     return out
 
