@@ -27,6 +27,8 @@ from analytics.collections.customer_360 import (
     timeline,
 )
 from analytics.collections.disputes import DEFAULT_ANSWER_DAYS, DISPUTE_ANSWER_DAYS
+from analytics.collections.dunning_approval import stages_waiting
+from analytics.collections.dunning_channels import letter_of_task
 from analytics.collections.followups import (
     CALL_OUTCOMES,
     DISPUTE_DEPARTMENTS,
@@ -55,10 +57,12 @@ from analytics.collections.requests import (
     RequestError,
     raise_request,
 )
+from analytics.collections.statements import statement_items, statement_pdf
 from analytics.collections.worklist import default_as_of, next_customer
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.stage_approval import approve_or_skip
 from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("customer")
@@ -137,6 +141,11 @@ open_tasks = events[(events["kind"] == "task") & (events["status"] == "open")] i
 for task in open_tasks.itertuples(index=False):
     line, button = st.columns([6, 1])
     line.text(f"Open task, due {task.due_date:%Y-%m-%d}: {task.subject}")
+    if (letter := letter_of_task(task.body)) is not None:  # a dunning letter to print and post
+        line.download_button("Letter to post (PDF)", key=f"header_task_letter_{int(task.activity_id)}",
+                             data=statement_pdf(head["name"], customer_id, head["currency"],
+                                                statement_items(store, customer_id, as_of), as_of, letter=letter),
+                             file_name=f"letter-{customer_id}-{task.due_date:%Y-%m-%d}.pdf", mime="application/pdf")
     if button.button("Done", key=f"header_task_done_{int(task.activity_id)}"):
         try:
             complete_task(store, actor, int(task.activity_id))  # a second click finds it done: no write
@@ -145,6 +154,10 @@ for task in open_tasks.itertuples(index=False):
         else:
             st.session_state["customer_flash"] = "Task completed."
             st.rerun()
+waiting = stages_waiting(store, as_of, customer_id=customer_id)  # manual dunning stages due: approve or skip
+if len(waiting):
+    st.markdown("**Dunning stages waiting for approval**")
+    approve_or_skip(store, actor, waiting, as_of, head["currency"], key="customer", flash="customer_flash")
 
 tabs = st.tabs(["Timeline", "Open invoices", "Ledger", "Contacts", "Outreach", "Follow-up"], key="customer_tab",
                on_change="rerun")  # the chosen tab stays chosen after a submit

@@ -8,6 +8,7 @@ import streamlit as st
 
 from analytics.access.roles import PermissionDenied
 from analytics.collections.assignments import collectors
+from analytics.collections.dunning_approval import stages_waiting
 from analytics.collections.followups import FollowUpError, complete_task, snooze
 from analytics.collections.targets import target_progress
 from analytics.collections.worklist import (
@@ -23,6 +24,7 @@ from analytics.settings import load_settings
 from pages.cached import cached
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.stage_approval import approve_or_skip
 from pages.tables import downloads
 
 actor = require_page("worklist")
@@ -146,6 +148,14 @@ if len(tasks):
             else:
                 st.session_state["worklist_flash"] = "Task done."
                 st.rerun()
+
+# -- manual dunning stages: approve and send, or skip ---------------------------------------------
+waiting = stages_waiting(store, as_of, collector)
+if len(waiting):
+    st.subheader(f"Stages waiting for approval: {len(waiting)}")
+    st.caption("Manual dunning stages due: approve to let each of the stage's channels act (emails go out, "
+               "letter, call and SMS tasks are made), or skip to send nothing and move the invoices on.")
+    approve_or_skip(store, actor, waiting.head(30), as_of, currency, key="worklist", flash="worklist_flash")
 
 # -- apart: upcoming and stale ------------------------------------------------------------------
 for group, title, note in (

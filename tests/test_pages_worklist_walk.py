@@ -52,7 +52,8 @@ def test_worklist_ranks_bands_groups_and_dates_from_as_of(ledger: Path) -> None:
         [3, "C2", "Medium", "200 × 2 d × 1.00"], [4, "C2", "Medium", "200 × 2 d × 1.00"],
         [5, "C1", "Low", "100 × 1 d × 1.00"], [6, "C1", "Low", "100 × 1 d × 1.00"]]
     assert at.caption[1].value.startswith("**6 items · 3 customers** · ")
-    assert [s.value for s in at.subheader][:2] == ["Tasks", "Upcoming tasks (not yet due): 1"]
+    assert [s.value for s in at.subheader][:3] == ["Tasks", "Stages waiting for approval: 3",  # manual stages
+                                                   "Upcoming tasks (not yet due): 1"]
     assert at.dataframe[1].value["customer_id"].tolist() == ["C2"]
     assert at.date_input(key="snooze_until").value == E + timedelta(days=7)
     calls = next(m for m in at.metric if m.label == "Calls · day")

@@ -1,5 +1,6 @@
-"""`ardesk dunning due|run|configs|adopt`: the dunning stages due, the automatic email run (a daily
-job), the configurations, and adopting one that came in with an imported dunning history."""
+"""`ardesk dunning due|run|approve|skip|configs|adopt`: the dunning stages due, the automatic run (a
+daily job: every channel of the automatic stages due), approving or skipping a manual stage, the
+configurations, and adopting one that came in with an imported dunning history."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 from datetime import date
 
 from analytics.access.roles import SYSTEM
+from analytics.cli import followup
 from analytics.cli.output import emit
 from analytics.collections.automatic_dunning import run_automatic_dunning
 from analytics.collections.dunning_configs import (
@@ -28,14 +30,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     due.add_argument("--format", choices=("table", "csv", "json"), default="table")
     due.set_defaults(handler=_due)
     run = actions.add_parser(
-        "run", help="email the automatic stages due (one email per customer and template; safe to repeat)",
-        description="Send the automatic email stages due on the date through outreach. Running it again the "
-                    "same day sends nothing twice. Letters, calls, escalations and manual stages stay on the "
-                    "worklist. While the app owns the store, the run is queued for it instead.")
+        "run", help="let every channel of the automatic stages due act (email, letter, call, sms and escalation "
+                    "tasks; safe to repeat)",
+        description="Every channel of the automatic stages due on the date acts: emails through outreach, a "
+                    "'Post letter' task with the rendered letter, call and SMS tasks for the customer's collector "
+                    "(AR Desk has no SMS gateway), an escalation to a manager. Running it again the same day does "
+                    "nothing twice. Manual stages wait for `ardesk dunning approve`. While the app owns the store, "
+                    "the run is queued for it instead.")
     run.add_argument("--as-of", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default: today)")
-    run.add_argument("--dry-run", action="store_true", help="list what would be sent; send nothing")
+    run.add_argument("--dry-run", action="store_true", help="list each channel's would-be action; do nothing")
     run.add_argument("--format", choices=("table", "csv", "json"), default="table")
     run.set_defaults(handler=_run)
+    for name, verb in (("approve", "approve and send"), ("skip", "skip (waive)")):
+        one = actions.add_parser(
+            name, help=f"{verb} a customer's manual dunning stage due (as the worklist's button; audited)",
+            description=f"{verb.capitalize()} the manual dunning stage due for CUSTOMER on the date, as a "
+                        "collector on the worklist: "
+                        + ("every channel of the stage acts, as an automatic stage's would, and the stage is "
+                           "recorded as run" if name == "approve" else
+                           "nothing is sent, the stage is recorded as waived and the invoices go on to the next "
+                           "stage") + ". Twice the same day does it once. While the app owns the store it is "
+                        "queued for it.")
+        one.add_argument("customer", metavar="CUSTOMER", help="the customer id")
+        one.add_argument("--stage", type=int, metavar="N", help="the stage number (needed when several wait)")
+        one.add_argument("--as-of", type=date.fromisoformat, default=None,
+                         help="YYYY-MM-DD (default: the ledger's as-of date)")
+        one.add_argument("--as", dest="as_user", metavar="USER", required=True,
+                         help="the user this is done by (an active account whose role may act on customers)")
+        one.add_argument("--format", choices=("table", "json"), default="table")
+        one.set_defaults(handler=_approval, approval=f"dunning_{name}")
     configs = actions.add_parser("configs", help="every dunning configuration: active or imported history, "
                                                  "its stages, customers and runs")
     configs.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -67,11 +90,16 @@ def _run(args: argparse.Namespace) -> int:
     result = run_automatic_dunning(store, SYSTEM, as_of, dry_run=args.dry_run)
     if args.format == "table":
         counts = result["status"].value_counts().to_dict()
-        verb = "would be sent" if args.dry_run else "tried"
-        print(f"{len(result)} customer email(s) {verb} for {as_of}: "
+        print(f"{len(result)} channel action(s) (customer, stage, channel) for {as_of}: "
               + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing due"))
     emit(result, args.format)
     return 1 if result["status"].isin(["queued", "failed"]).any() else 0
+
+
+def _approval(args: argparse.Namespace) -> int:
+    arguments = {"customer_id": args.customer, "stage": args.stage,
+                 "as_of": args.as_of.isoformat() if args.as_of else None}
+    return followup.perform(args, args.approval, arguments)
 
 
 def _configs(args: argparse.Namespace) -> int:

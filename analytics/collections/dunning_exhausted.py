@@ -1,7 +1,7 @@
 """The "Exhausted" queue: customers whose dunning policy has nothing left to send, and its end action.
 
 Rule: a customer is **exhausted as of D** when it has an open invoice (open amount > 0 as of D,
-not held: `collections.holds`) whose last stage sent (outcome 'sent' or 'done', on or before D)
+not held: `collections.holds`) whose last stage sent (outcome 'sent', 'done' or 'waived', on or before D)
 under the customer's current policy is that policy's last stage (at its live version). Counters
 follow the policy like the run's (`dunning_schedule`): stages sent under another policy do not count.
 One row per customer: its policy and version, the end action, the exhausted invoices, their open
@@ -42,7 +42,7 @@ final_stage AS (
     SELECT config_id, version, MAX(stage_no) AS final_stage FROM dunning_stages GROUP BY config_id, version
 ), sent AS (
     SELECT entry_id, config_id, MAX(stage_no) AS last_stage, MAX(run_date) AS last_date FROM dunning_runs
-    WHERE run_date <= :as_of AND outcome IN ('sent', 'done') GROUP BY entry_id, config_id
+    WHERE run_date <= :as_of AND outcome IN ('sent', 'done', 'waived') GROUP BY entry_id, config_id
 )
 SELECT cc.customer_id, MIN(c.name) AS customer_name, lv.config_id, MIN(d.name) AS policy,
        lv.version AS policy_version, MIN(d.end_action) AS end_action, COUNT(*) AS invoices,

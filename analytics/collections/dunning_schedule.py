@@ -3,19 +3,22 @@
 Rule: a customer follows its `dunning_config_id` (else the active config for its segment, else the
 active config with no segment), at the config's highest version, unless that policy is retired.
 An open invoice (open amount > 0 as of D) is due on D for **the next stage only**: the lowest
-stage above the last stage **sent** for it (a run on or before D with outcome 'sent' or 'done')
-**under the customer's current policy** (stages reached under another policy do not count: the
-counters reset when the customer's policy changes). So an invoice advances at most one stage per
-run, only from a stage that was sent, and a late start begins at the first stage. The next stage
+stage above the last stage **sent** for it (a run on or before D with outcome 'sent' or 'done', or
+'waived': a manual stage a collector skipped, `dunning_approval.skip_stage`; 'failed' and 'skipped'
+runs, e.g. imported ones, do not count) **under the customer's current policy** (stages reached
+under another policy do not count: the counters reset when the customer's policy changes). So an
+invoice advances at most one stage per run, only from a stage that was sent (or waived), and a late start begins at the first stage. The next stage
 is due when its threshold date <= D (inclusive), the threshold being, by the stage's `basis`:
 - `due`: the due date + day_offset (+ the policy's grace_days when day_offset > 0);
 - `end_of_month`: the last day of the due date's month + day_offset (+ grace_days when > 0);
-- `previous_sent`: the previous stage's run date + day_offset (the first stage: as `due`).
+- `previous_sent`: the previous stage's run date (sent or waived) + day_offset (the first stage: as `due`).
 The due date is the item's own (an installment's; a debit without one: its posting date), so due
 today is days past due 0: a stage at +1 day is due tomorrow. Idempotent per (customer, stage,
-date): an invoice with a run dated D (or later) is due for nothing on D, so a second run the same
-day sends nothing new. Minimum days between two messages to one customer (`min_days_between`,
-0 = no minimum): nothing is due for a customer sent a stage on a day in (D - min_days_between, D).
+date): an invoice with a run dated D (or later; a waived one too) is due for nothing on D, so a second
+run the same day sends nothing new. Every channel of a stage acts (`dunning_channels`), automatic
+stages by the run, manual ones when a collector approves them; the stage is recorded once.
+Minimum days between two messages to one customer (`min_days_between`, 0 = no minimum; a waived
+stage is no message): nothing is due for a customer sent a stage on a day in (D - min_days_between, D).
 Invoices held as of D (`collections.holds`: under a dispute open as of D, or a promise to pay that
 pauses dunning; one naming no invoice covers the account) and accounts with an agency, written off
 or on hold are not dunned; the other invoices of a disputed or promised account continue.
@@ -65,12 +68,13 @@ latest AS (
 # Needs the CTEs `items` (OPEN_ITEMS_SQL) and CONFIG_OF_CUSTOMER_SQL before it; defines `reached`
 # (rn = 1 on every row: the one stage due per invoice). The module rule, set-based.
 SENT_OUTCOMES = ("sent", "done")
+PASSED_OUTCOMES = (*SENT_OUTCOMES, "waived")  # a stage a collector skipped is passed, not sent
 DUE_CTES = """
 last_run AS (
     SELECT entry_id, config_id, MAX(stage_no) AS last_stage, MAX(run_date) AS last_date FROM dunning_runs
-    WHERE run_date <= :as_of AND outcome IN ('sent', 'done') GROUP BY entry_id, config_id
+    WHERE run_date <= :as_of AND outcome IN ('sent', 'done', 'waived') GROUP BY entry_id, config_id
 ), touched_today AS (
-    SELECT DISTINCT entry_id FROM dunning_runs WHERE run_date >= :as_of AND outcome IN ('sent', 'done')
+    SELECT DISTINCT entry_id FROM dunning_runs WHERE run_date >= :as_of AND outcome IN ('sent', 'done', 'waived')
 ), next_stage AS (
     SELECT i.entry_id, i.customer_id, i.document_number, i.due_date, i.open_amount, i.fx_rate,
            i.days_past_due, cc.config_id, lv.version AS config_version, lv.grace_days, lv.min_days_between,

@@ -64,7 +64,7 @@ def _start_state(store: Store, policy: Policy, start: date) -> pd.DataFrame:
     if policy.config_id is None:
         return pd.DataFrame({"last_stage": pd.Series(dtype="int64"), "last_day": pd.Series(dtype="int64")})
     runs = store.read("""SELECT entry_id, MAX(stage_no) AS last_stage, MAX(run_date) AS last_date FROM dunning_runs
-        WHERE config_id = :c AND run_date < :start AND outcome IN ('sent', 'done') GROUP BY entry_id""",
+        WHERE config_id = :c AND run_date < :start AND outcome IN ('sent', 'done', 'waived') GROUP BY entry_id""",
                       {"c": int(policy.config_id), "start": start})
     state = pd.DataFrame({"last_stage": runs["last_stage"].astype("int64").to_numpy(),
                           "last_day": _day_numbers(runs["last_date"])}, index=runs["entry_id"].astype("int64"))

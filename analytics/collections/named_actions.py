@@ -5,13 +5,14 @@ an action here directly; when the running app owns the DuckDB store they queue i
 inbox instead, and the app's watcher runs the same `run_action` with the same arguments. So both
 paths go through the engine functions the Customer 360 panels call (`followups.log_call`,
 `add_note`, `promise_to_pay`, `open_dispute`, `resolve_dispute`, `add_task`, `complete_task`,
-`escalate`, `outreach.delivery.send_now`), with their role checks, validation, idempotency key and
-audit. Arguments are JSON values (strings, numbers, ISO dates), so a queued job carries them as is.
+`escalate`, `outreach.delivery.send_now`; `ardesk dunning approve|skip`: `dunning_approval.approve_stage`,
+`skip_stage`), with their role checks, validation, idempotency key and audit. Arguments are JSON values (strings, numbers, ISO dates), so a queued job carries them as is.
 
 Rules added here, for what a script names by text:
 - invoices are named by their document numbers; it must be an invoice of that customer (one entry);
 - a dispute being resolved must belong to the customer named with it;
-- every action but `done` and `send` carries an idempotency key: the same key again returns the
+- every action but `done`, `send` and the dunning approvals (idempotent per customer, stage and
+  date) carries an idempotency key: the same key again returns the
   first activity and writes nothing. The key is checked against the action: a key already used by
   another kind of activity is refused instead of returning that activity.
 """
@@ -26,6 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor, require
+from analytics.collections.dunning_approval import approve_stage, skip_stage
 from analytics.collections.followups import (
     FollowUpError,
     add_note,
@@ -55,6 +57,8 @@ ACTIONS: dict[str, tuple[str, str | None]] = {
     "escalate": ("act_on_customers", "escalation"),
     "done": ("act_on_customers", None),
     "send": ("act_on_customers", None),
+    "dunning_approve": ("act_on_customers", None),  # approve and send a manual dunning stage
+    "dunning_skip": ("act_on_customers", None),  # skip (waive) a manual dunning stage
 }
 # the studio's writes queued while the app owns the store (`collections.studio_actions`): no activity, no key
 ACTIONS.update({action: (permission, None) for action, permission in STUDIO_ACTIONS.items()})
@@ -174,6 +178,12 @@ def run_action(store: Store, actor: Actor, action: str, arguments: dict[str, Any
         return {"action": action, "customer_id": str(row["customer_id"]),
                 "message_id": None if pd.isna(row["message_id"]) else int(row["message_id"]),
                 "status": str(row["status"]), "reason": "" if pd.isna(row["reason"]) else str(row["reason"])}
+    if action in ("dunning_approve", "dunning_skip"):  # idempotent per (customer, stage, date): no key
+        stage = None if arguments.get("stage") is None else int(arguments["stage"])
+        day = _day(arguments.get("as_of") or default_as_of(store))
+        did = (approve_stage(store, actor, arguments["customer_id"], day, stage, config=config)
+               if action == "dunning_approve" else skip_stage(store, actor, arguments["customer_id"], day, stage))
+        return {"action": action, "as_of": day.isoformat(), **did}
     if action == "done":
         return {"action": action, "task_id": int(arguments["task_id"]),
                 "changed": bool(_RUNNERS[action](store, actor, arguments, None))}

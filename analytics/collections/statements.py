@@ -43,9 +43,11 @@ def statement_items(source: Store | sa.Connection, customer_id: str, as_of: date
 
 
 def statement_pdf(customer_name: str, customer_id: str, currency: str, items: pd.DataFrame, as_of: date, *,
-                  letterhead: Letterhead | None = None, charges: dict[str, float] | None = None) -> bytes:
+                  letterhead: Letterhead | None = None, charges: dict[str, float] | None = None,
+                  letter: str | None = None) -> bytes:
     """The statement as a one-table PDF (fpdf2, built-in Helvetica: Latin-1 text only), under the
-    letterhead (default: settings), with the interest and fee when `charges` is given."""
+    letterhead (default: settings), with the interest and fee when `charges` is given; a dunning
+    letter's text (`letter`) goes above the table."""
     from fpdf import FPDF
 
     def latin(text: object) -> str:
@@ -71,6 +73,9 @@ def statement_pdf(customer_name: str, customer_id: str, currency: str, items: pd
     pdf.cell(0, 6, latin(f"Customer {customer_id} - as of {as_of.isoformat()} - amounts in {currency}"),
              new_x="LMARGIN", new_y="NEXT")
     pdf.ln(3)
+    if letter:
+        pdf.multi_cell(0, 5, latin(letter), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
     widths = (40, 28, 28, 32, 32, 26)
     heads = ("Invoice", "Date", "Due", "Amount", "Open", "Days overdue")
     pdf.set_font("Helvetica", "B", 9)

@@ -191,7 +191,7 @@ dunning_runs = sa.Table(
     sa.Column("config_version", sa.Integer, nullable=False),
     sa.Column("stage_no", sa.Integer, nullable=False),
     sa.Column("run_date", sa.Date, nullable=False),
-    sa.Column("outcome", sa.String(20), nullable=False),  # sent, failed, skipped, done
+    sa.Column("outcome", sa.String(20), nullable=False),  # sent, failed, skipped, done, waived (a skip)
 )
 
 STAGE_WINDOWS = (7, 14, 30)  # days after a dunning stage in which payments are counted
