@@ -1,5 +1,6 @@
 """The analyst's studio in a browser: a segment rule added, previewed and saved; a stage's template
-edited with its preview; a policy simulated over last month. On its own app and copy of the demo."""
+edited with its preview; a policy simulated over last month; the demo experiment's result read and
+an experiment started after seeing its detectable effect. On its own app and copy of the demo."""
 
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ def test_an_analyst_adds_a_rule_edits_a_template_and_simulates_last_month(browse
         assert "enterprise" in saved["conditions"].iloc[0]
         assert store.scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'analyst' AND action LIKE 'segment%'") >= 1
         assert store.scalar("SELECT COUNT(*) FROM message_templates") == 0  # previewed, never saved
+        started = store.read("SELECT segment, status, started_by FROM experiments WHERE name = 'Gentler mid-market'")
+        assert started.to_dict("records") == [{"segment": "mid-market", "status": "running", "started_by": "analyst"}]
+        assert store.scalar("SELECT COUNT(*) FROM experiment_assignments a JOIN experiments e USING (experiment_id) "
+                            "WHERE e.name = 'Gentler mid-market'") == store.scalar(
+            "SELECT COUNT(*) FROM customers WHERE segment = 'mid-market'")
     finally:
         store.close()
 
@@ -97,5 +103,20 @@ def _work_the_studio(browser, url: str) -> None:
         expect(page.get_by_text(re.compile(r"\d+ message\(s\) from \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d"))
                ).to_be_visible()
         screenshot(page, "studio_simulation")
+
+        # -- the demo experiment's result, then a new experiment planned and started --
+        page.goto("/experiments")
+        expect(page.get_by_role("heading", name="Experiments")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"Verdict: The challenger collects more"))).to_be_visible()
+        expect(page.get_by_text(re.compile(r"Sequential method: O'Brien-Fleming"))).to_be_visible()
+        page.get_by_text("Start an experiment").click()
+        _select(page, "Segment", "mid-market")
+        detectable = page.get_by_test_id("stMetric").filter(has_text="Detectable effect at this split")
+        expect(detectable).to_contain_text(re.compile(r"\d+\.\d points"))
+        page.get_by_role("textbox", name="Name").fill("Gentler mid-market")
+        wait_idle(page)
+        page.get_by_role("button", name="Start experiment").click()
+        expect(page.get_by_text(re.compile(r"Started “Gentler mid-market”: [\d,]+ customers assigned"))).to_be_visible()
+        screenshot(page, "studio_experiment")
     finally:
         context.close()
