@@ -16,6 +16,7 @@ from analytics.experiments.lifecycle import (
     ExperimentError,
     experiments,
     promote_winner,
+    segment_policy,
     start_experiment,
     stop_experiment,
 )
@@ -59,10 +60,13 @@ if writer:
             left, right = st.columns(2)
             segment = left.selectbox("Segment", segments, key="exp_segment")
             name = right.text_input("Name", key="exp_name", max_chars=100)
-            champion = left.selectbox("Champion (current policy)", policy_ids, format_func=names.get,
-                                      key="exp_champion")
-            challenger = right.selectbox("Challenger (new policy)", policy_ids, index=min(1, len(policy_ids) - 1),
-                                         format_func=names.get, key="exp_challenger")
+            current = segment_policy(store, segment)
+            first = policy_ids.index(current) if current in policy_ids else 0
+            champion = left.selectbox("Champion (current policy)", policy_ids, index=first, format_func=names.get,
+                                      key=f"exp_champion_{segment}",
+                                      help="by default the policy most of the segment's customers follow today")
+            challenger = right.selectbox("Challenger (new policy)", policy_ids, index=0 if first else 1,
+                                         format_func=names.get, key=f"exp_challenger_{segment}")
             split = left.radio("Split champion / challenger", ["50/50", "90/10 (safe)"], horizontal=True,
                                key="exp_split")
             holdout = right.number_input("No-contact holdout (%)", 0, MAX_HOLDOUT_PCT, 0, key="exp_holdout",
@@ -111,7 +115,9 @@ table = listed[["name", "segment", "champion", "challenger", "challenger_pct", "
     "name": "Experiment", "segment": "Segment", "champion": "Champion", "challenger": "Challenger",
     "challenger_pct": "Challenger share (%)", "holdout_pct": "Holdout (%)", "customers": "Customers",
     "started_on": "Started", "status": "Status", "ended_on": "Ended"})
-show_table(table, "experiments", "exp_list")
+for column in ("Started", "Ended"):
+    table[column] = pd.to_datetime(table[column]).dt.date
+show_table(table, "experiments", "exp_list", what="experiments list")
 
 chosen = st.selectbox("Result of", listed["name"].tolist(), key="exp_chosen")
 row = listed[listed["name"] == chosen].iloc[0].to_dict()
@@ -119,8 +125,9 @@ result = experiment_result(store, row, as_of)
 currency = load_settings().reporting_currency
 
 st.subheader(escape_markdown(f"{row['name']}: {row['champion']} vs {row['challenger']} on {row['segment']}"))
-st.caption(escape_markdown(f"{result['metric_label']}, as of {as_of}. Started "
-                           f"{pd.Timestamp(row['started_on']):%Y-%m-%d} by {row['started_by']}" + (f": {row['why']}" if row.get("why") else "") + "."))
+started_line = (f"{result['metric_label']}, as of {as_of}. Started {pd.Timestamp(row['started_on']):%Y-%m-%d} by "
+                f"{row['started_by']}" + (f": {row['why']}" if row.get("why") else ""))
+st.caption(escape_markdown(started_line if started_line.endswith((".", "?", "!")) else started_line + "."))
 arms = pd.DataFrame(result["arms"])
 arms[arms.columns.drop("arm")] = arms[arms.columns.drop("arm")].apply(pd.to_numeric)  # None (not measured): NaN
 shown = pd.DataFrame({
@@ -133,7 +140,7 @@ shown = pd.DataFrame({
     "Median days to pay": arms["median_days_to_pay"],
     "Disputes per customer": arms["disputes_per_customer"].round(3),
     "Escalations per customer": arms["escalations_per_customer"].round(3)})
-show_table(shown, f"experiment-{row['experiment_id']}-arms", "exp_arms")
+show_table(shown, f"experiment-{row['experiment_id']}-arms", "exp_arms", what="arms table")
 
 comparison = result["comparison"]
 left, right = st.columns(2)

@@ -49,8 +49,8 @@ def test_analyst_plans_starts_reads_and_stops(desk_file: Path) -> None:
     assert labels["Customers in the segment"] == "1" and labels["Overdue now (measurable)"] == "1"
     assert "Detectable effect at this split" in labels
     at.text_input(key="exp_name").input("Gentle *enterprise*").run()
-    at.selectbox(key="exp_champion").set_value(1).run()
-    at.selectbox(key="exp_challenger").set_value(2).run()
+    at.selectbox(key="exp_champion_enterprise").set_value(1).run()
+    at.selectbox(key="exp_challenger_enterprise").set_value(2).run()
     at.button(key="exp_start").click().run()
     assert not at.exception and not at.error
     assert displayed(at.success[0].value) == "Started “Gentle *enterprise*”: 1 customers assigned."

@@ -302,10 +302,10 @@ def test_first_match_equals_pandas_on_the_demo(demo_store: Store) -> None:
     as_of = date(2026, 10, 31)
     segments = sorted(store.read("SELECT DISTINCT segment FROM customers")["segment"])
     rules = parse_rules([
-        {"name": "Slow payers", "policy_id": b, "conditions": [{"field": "avg_days_late", "op": ">=", "value": 20}]},
-        {"name": "First segment", "policy_id": a, "conditions": [{"field": "segment", "op": "=", "value": segments[0]}]},
         {"name": "Promises broken", "policy_id": b,
          "conditions": [{"field": "broken_promises_90d", "op": ">=", "value": 1}]},
+        {"name": "Slow payers", "policy_id": b, "conditions": [{"field": "avg_days_late", "op": ">=", "value": 20}]},
+        {"name": "First segment", "policy_id": a, "conditions": [{"field": "segment", "op": "=", "value": segments[0]}]},
         {"name": "Default", "policy_id": a}])
     preview = preview_rules(store, rules, as_of)
     save_rules(store, SYSTEM, rules, "pandas check", as_of)
@@ -328,10 +328,10 @@ def test_first_match_equals_pandas_on_the_demo(demo_store: Store) -> None:
     facts = customers.set_index("customer_id").join(late).join(broken)
     facts["broken"] = facts["broken"].fillna(0)
     position = pd.Series(4, index=facts.index)
-    position[facts["broken"] >= 1] = 3
-    position[facts["segment"] == segments[0]] = 2
-    position[facts["avg_days_late"] >= 20] = 1  # NaN (no payments) compares False
-    expected = position.map({1: b, 2: a, 3: b, 4: a})
+    position[facts["segment"] == segments[0]] = 3
+    position[facts["avg_days_late"] >= 20] = 2  # NaN (no payments) compares False
+    position[facts["broken"] >= 1] = 1
+    expected = position.map({1: b, 2: b, 3: a, 4: a})
     assigned = pd.Series(_assigned(store))
     assert assigned.sort_index().equals(expected.sort_index().astype(int))
     assert preview["customers"].tolist() == [int((position == k).sum()) for k in (1, 2, 3, 4)]

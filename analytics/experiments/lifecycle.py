@@ -65,6 +65,14 @@ def experiments(store: Store) -> pd.DataFrame:
     return store.read(_LIST_SQL + " ORDER BY e.experiment_id DESC")
 
 
+def segment_policy(store: Store, segment: str) -> int | None:
+    """The policy most of the segment's customers have as their own (`customers.dunning_config_id`,
+    ties to the lowest id): the natural champion. None when none of them has one."""
+    value = store.scalar("SELECT dunning_config_id FROM customers WHERE segment = :s AND dunning_config_id IS NOT NULL "
+                         "GROUP BY dunning_config_id ORDER BY COUNT(*) DESC, dunning_config_id LIMIT 1", {"s": segment})
+    return None if value is None else int(value)
+
+
 def experiment(store: Store, key: int | str) -> dict[str, Any]:
     """One experiment by id or name; ExperimentError when there is none."""
     frame = experiments(store)
