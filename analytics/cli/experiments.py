@@ -29,7 +29,7 @@ from analytics.experiments.lifecycle import (
     run_experiment_action,
 )
 from analytics.experiments.results import experiment_result
-from analytics.ingest.inbox import folders_for, stage_experiment
+from analytics.ingest.inbox import folders_for, stage_action
 from analytics.migrations import connect
 from analytics.store.connection import StoreLocked
 
@@ -80,7 +80,7 @@ def _write(args: argparse.Namespace, action: str, arguments: dict[str, Any]) -> 
     except StoreLocked as exc:
         folders = folders_for(args.db)
         # the store cannot be read now: the app checks the user and their current role when it runs it
-        job = stage_experiment(folders.inbox, action, arguments, Actor(args.as_user, "", ""))
+        job = stage_action(folders.inbox, action, arguments, Actor(args.as_user, "", ""), kind="experiment")
         print(f"The AR Desk app is running and owns the store ({exc.path}), so this was queued for it: {job}.\n"
               f"The app runs it within a few seconds as {args.as_user}, with the same checks; the result goes "
               f"to {folders.done}/ (or the reason to {folders.failed}/).")

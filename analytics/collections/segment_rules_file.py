@@ -29,15 +29,15 @@ import pandas as pd
 
 from analytics.collections.segmentation import NUMBER, Rule, SegmentRuleError, field_kind, parse_rules
 
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
 def toml_string(text: str) -> str:
     """`text` as a TOML basic string."""
     out = []
     for ch in str(text):
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
+        if ch in TOML_ESCAPES:
+            out.append(TOML_ESCAPES[ch])
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\u{ord(ch):04X}")
         else:

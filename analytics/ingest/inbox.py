@@ -304,34 +304,18 @@ def stage_dunning_run(folder: Path, as_of: date, actor: Actor) -> Path:
     return path
 
 
-def stage_action(folder: Path, action: str, arguments: dict, actor: Actor) -> Path:
-    """Queue one named action (`analytics.collections.named_actions`) for the running app, signed; a
-    signed one waiting with the same action and arguments (its idempotency key included) is reused."""
+def stage_action(folder: Path, action: str, arguments: dict, actor: Actor, kind: str = "action") -> Path:
+    """Queue one named action for the running app, signed: kind "action" (`collections.named_actions`)
+    or "experiment" (an experiment's start, stop or promotion: `experiments.lifecycle.run_experiment_action`).
+    A signed one waiting with the same kind, action and arguments (its idempotency key included) is reused."""
     folder.mkdir(parents=True, exist_ok=True)
     key = inbox_key(folder)
     for existing, job in _signed_jobs(folder, key):
-        if (job.get("kind") == "action" and job.get("action") == action and job.get("arguments") == arguments
+        if (job.get("kind") == kind and job.get("action") == action and job.get("arguments") == arguments
                 and (job.get("actor") or {}).get("username") == actor.username):
             return existing
     path = folder / f"{_job_id()}.job.json"
-    payload = {"kind": "action", "action": action, "arguments": arguments,
-               "actor": {"username": actor.username, "role": actor.role, "name": actor.name},
-               "created_at": datetime.now().isoformat(timespec="seconds")}
-    _write_atomic(path, _signed_json(folder, payload))
-    return path
-
-
-def stage_experiment(folder: Path, action: str, arguments: dict, actor: Actor) -> Path:
-    """Queue an experiment's start, stop or promotion (`experiments.lifecycle.run_experiment_action`)
-    for the running app, signed; a signed one waiting with the same action and arguments is reused."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key = inbox_key(folder)
-    for existing, job in _signed_jobs(folder, key):
-        if (job.get("kind") == "experiment" and job.get("action") == action and job.get("arguments") == arguments
-                and (job.get("actor") or {}).get("username") == actor.username):
-            return existing
-    path = folder / f"{_job_id()}.job.json"
-    payload = {"kind": "experiment", "action": action, "arguments": arguments,
+    payload = {"kind": kind, "action": action, "arguments": arguments,
                "actor": {"username": actor.username, "role": actor.role, "name": actor.name},
                "created_at": datetime.now().isoformat(timespec="seconds")}
     _write_atomic(path, _signed_json(folder, payload))

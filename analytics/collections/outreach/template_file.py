@@ -43,13 +43,14 @@ from analytics.collections.outreach.message_templates import (
     template_versions,
 )
 from analytics.collections.outreach.queue import preview
+from analytics.collections.segment_rules_file import TOML_ESCAPES
 from analytics.collections.worklist import default_as_of
 from analytics.ledger.open_items import OPEN_ITEMS_SQL
 from analytics.settings import load_settings
 from analytics.store.connection import Store
 
 KEYS = ("name", "subject", "body_text", "body_html")
-_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\f": "\\f", "\r": "\\r"}
+_ESCAPES = {ch: escaped for ch, escaped in TOML_ESCAPES.items() if ch != "\n"}  # a multi-line string keeps its newlines
 
 
 @dataclass(frozen=True)
