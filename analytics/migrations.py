@@ -180,6 +180,10 @@ def _v20_experiments(conn: sa.Connection) -> None:
     _create_tables(conn, experiments, experiment_assignments)
 
 
+def _v22_remittance_paid_on(conn: sa.Connection) -> None:
+    conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -210,6 +214,8 @@ MIGRATIONS: list[Migration] = [
      _v19_message_templates),
     (20, "experiments, experiment_assignments: champion/challenger tests on a segment, arms stored per customer",
      _v20_experiments),
+    (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
+     _v22_remittance_paid_on),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -68,3 +68,17 @@ def load_settings(path: str | None = None) -> Settings:
     cfg = Path(path or os.environ.get("ARDESK_SETTINGS") or CONFIG_DIR / "settings.toml")
     with cfg.open("rb") as fh:
         return Settings(tomllib.load(fh))
+
+
+# `[portal]` settings: name -> (lowest, highest, default), in days.
+PORTAL_DAYS = {"link_days": (1, 1000, 25), "remittance_pause_days": (0, 60, 7)}
+
+
+def portal_days(name: str, settings: Settings | None = None) -> int:
+    """`[portal] link_days` (how long a portal link is valid) or `remittance_pause_days` (how long
+    "I have paid" pauses reminders), checked against PORTAL_DAYS; absent: the default."""
+    low, high, default = PORTAL_DAYS[name]
+    value = (settings or load_settings()).section("portal").get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"[portal] {name} must be a whole number of days from {low} to {high}, not {value!r}.")
+    return value

@@ -59,6 +59,7 @@ from analytics.collections.requests import (
 )
 from analytics.collections.statements import statement_items, statement_pdf
 from analytics.collections.worklist import default_as_of, next_customer
+from analytics.portal.account import PortalError, reply_to_portal
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
@@ -203,6 +204,18 @@ with tabs[0]:
                 else:
                     done("request", r_key, f"Request #{request_id} raised: "
                          f"{REQUEST_TYPES[r_type]}, to {r_department or DEFAULT_DEPARTMENT[r_type]}.")
+    # -- the customer's portal thread: the reply shows there (kind portal_message, out)
+    if may(actor, "act_on_customers"):
+        with st.expander("Reply to the portal"), st.form("portal_reply_form", clear_on_submit=True):
+            reply_body = st.text_area("Reply (the customer reads it in the portal)", key="portal_reply_body")
+            if st.form_submit_button("Send reply"):
+                reply_key = action_key("portal_reply", customer_id, reply_body)
+                try:
+                    reply_to_portal(store, actor, customer_id, reply_body, idempotency_key=reply_key)
+                except (PortalError, PermissionDenied) as exc:
+                    st.error(escape_markdown(exc))
+                else:
+                    done("portal_reply", reply_key, "Reply sent to the portal.")
 
 # -- aging and open invoices -------------------------------------------------------------------------
 with tabs[1]:

@@ -19,6 +19,10 @@ ROLE_LABELS = {
     "viewer": "Viewer",
     "department": "Other department",  # logistics, legal, billing, credit staff: their team is users.team
 }
+# A customer in the portal (`analytics.portal.identity.portal_actor`): not a staff role (not in ROLES,
+# so it is no user's role and opens no page); its one permission is portal_self_service.
+PORTAL_ROLE = "portal"
+ROLE_LABELS[PORTAL_ROLE] = "Customer (portal)"
 
 EVERYONE = frozenset(ROLES)
 FINANCE = frozenset({"admin", "cfo", "analyst", "viewer"})
@@ -90,6 +94,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "set_targets": frozenset({"admin"}),  # per-collector targets (a manager: admin here)
     "raise_requests": frozenset({"collector", "sales", "department", "admin"}),  # a request to a department
     "work_requests": frozenset({"sales", "department", "admin"}),  # claim, decide, close: own department's queue
+    "portal_self_service": frozenset({PORTAL_ROLE}),  # a customer's own dispute, promise, remittance, message
 }
 
 

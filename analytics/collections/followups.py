@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from analytics.access import audit
-from analytics.access.roles import SYSTEM, Actor, require
+from analytics.access.roles import PORTAL_ROLE, SYSTEM, Actor, PermissionDenied, require
 from analytics.store.connection import Store
 from analytics.store.schema import activities, activity_invoices, customers, users
 
@@ -33,6 +33,9 @@ DISPUTE_DEPARTMENTS = ("sales", "logistics", "billing", "quality", "legal", "col
 DISPUTE_RESOLUTIONS = ("resolved", "rejected")
 MAX_PROMISE_DAYS = 366
 MAX_SNOOZE_DAYS = 90
+# What a customer may record from the portal (role 'portal', permission portal_self_service), and
+# only on its own account (`analytics.portal`): every other follow-up is staff work.
+PORTAL_KINDS = ("dispute", "promise", "remittance", "portal_message")
 
 
 class FollowUpError(ValueError):
@@ -97,8 +100,15 @@ def _record(
     also: Callable[[sa.Connection, dict[str, Any], int], None] | None = None,
     audit_extra: dict[str, Any] | None = None,
 ) -> int:
-    """The one write path: role, key, validation, insert, side effect, audit; returns the activity id."""
-    require(actor, permission)
+    """The one write path: role, key, validation, insert, side effect, audit; returns the activity id.
+
+    A portal actor (`PORTAL_ROLE`) writes only PORTAL_KINDS, only on its own customer."""
+    if actor.role == PORTAL_ROLE:
+        require(actor, "portal_self_service")
+        if kind not in PORTAL_KINDS or actor.username != f"portal:{customer_id}":
+            raise PermissionDenied(f"{actor.username} may not record a {kind} for customer {customer_id}.")
+    else:
+        require(actor, permission)
     _check_key(idempotency_key)
     with store.write() as conn:
         done = _existing(conn, idempotency_key)
@@ -116,6 +126,9 @@ def _record(
             also(conn, customer, activity_id)
         audit.record(conn, actor, f"activity.{kind}", "activity", activity_id, new={**row, **(audit_extra or {})})
     return activity_id
+
+
+record_activity = _record  # the same write path for the activities other modules define (the portal's)
 
 
 def log_call(store: Store, actor: Actor, customer_id: str, outcome: str, note: str = "", *,

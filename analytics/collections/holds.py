@@ -8,6 +8,9 @@ An invoice is **held as of D** when an activity of its customer covers it and is
   lasts until the promised date + 1 day. That is the day an unpaid promise is broken
   (`followups.refresh_promise_statuses`: promised date < D), so a broken promise resumes dunning
   at once, whether or not its status was refreshed yet. A cancelled promise holds nothing.
+- a remittance advice ("I have paid" in the customer portal, kind 'remittance'), recorded on or
+  before D, with D before its `due_date`: the stated payment date (`paid_on`) + `[portal]
+  remittance_pause_days` (fixed when it is recorded). Reminders resume on that day.
 
 What goes out now (a reminder, the re-check before sending) asks the same question with what is
 known now (`known_now`): a dispute whose status is open today, and a promise logged after D, hold
@@ -28,6 +31,12 @@ def paused_promise_sql(alias: str = "p", as_of: str = ":as_of", known_now: bool 
     made = "" if known_now else f"AND CAST({alias}.occurred_at AS DATE) <= {as_of} "
     return (f"{alias}.kind = 'promise' AND {alias}.pauses_dunning {made}"
             f"AND {alias}.status IN ('pending', 'kept', 'broken') AND {as_of} <= {alias}.due_date")
+
+
+def paused_remittance_sql(alias: str = "r", as_of: str = ":as_of", known_now: bool = False) -> str:
+    """SQL condition: the activity aliased `alias` is a remittance advice pausing dunning as of `as_of`."""
+    made = "" if known_now else f"AND CAST({alias}.occurred_at AS DATE) <= {as_of} "
+    return f"{alias}.kind = 'remittance' {made}AND {as_of} < {alias}.due_date"
 
 
 def covers_invoice_sql(alias: str, entry: str) -> str:
@@ -58,9 +67,10 @@ def _covering_sql(alias: str, entry: str, customer: str, condition: str) -> str:
 def dunning_hold_sql(entry: str, customer: str, as_of: str = ":as_of", alias: str = "h",
                      known_now: bool = False) -> str:
     """SQL condition: the invoice (`entry`, of customer `customer`: SQL expressions) is held as of
-    `as_of`: disputed or under a promise that pauses dunning (module rule)."""
+    `as_of`: disputed, under a promise that pauses dunning, or paid by the customer's word (module rule)."""
     return _covering_sql(alias, entry, customer, f"({_dispute_sql(alias, as_of, known_now)}) "
-                                                 f"OR ({paused_promise_sql(alias, as_of, known_now)})")
+                                                 f"OR ({paused_promise_sql(alias, as_of, known_now)}) "
+                                                 f"OR ({paused_remittance_sql(alias, as_of, known_now)})")
 
 
 def disputed_sql(entry: str, customer: str, as_of: str = ":as_of", alias: str = "hd", known_now: bool = False) -> str:

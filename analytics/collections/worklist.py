@@ -11,11 +11,18 @@ Reasons (one row per customer and reason; per stage for dunning):
 - `task_due`: an open task due on or before D + UPCOMING_TASK_DAYS (for the collector: tasks
   assigned to them); one due after D is shown as upcoming (group 'upcoming', not yet due);
 - `newly_past_due`: the customer's oldest open invoice went past due in the last 7 days;
+- `portal_dispute`: a dispute the customer raised in the portal (author `portal:<id>`), not resolved
+  by D: the collector's item at once ("Customer disputed INV-x from the portal"), not after the
+  department's answer date;
+- `expected_payment`: a remittance advice from the portal ("I have paid") whose stated payment date is
+  at most EXPECTED_PAYMENT_DAYS before D;
+- `portal_message`: the customer's latest message in the portal (one item per customer);
 - `no_ap_contact`: a customer with open invoices and no active accounts-payable contact with an
   email that has not bounced, or a phone (`collections.contacts`: a working contact).
 An item leaves the list when acted on: tasks only when completed (`followups.complete_task`); `no_ap_contact` when a contact is
 added; the others when an email, letter, call, note, promise, dispute, escalation or
-reassignment is logged for the customer after the item arose (the activity that raised it, such
+reassignment, or a reply in the portal, is logged for the customer by staff (what the customer does in
+the portal is not acting on the item) after the item arose (the activity that raised it, such
 as the dispute itself, does not count; a dunning stage also leaves when its run is recorded). A snooze (activity kind 'snooze', `target` = a reason code or empty for all)
 hides the customer's items until its date.
 
@@ -52,10 +59,12 @@ from analytics.store.connection import Store
 BROKEN_PROMISE_DAYS = 30
 NEWLY_PAST_DUE_DAYS = 7
 UPCOMING_TASK_DAYS = 7  # tasks due within a week after D are shown, marked as not yet due
+EXPECTED_PAYMENT_DAYS = 30  # a remittance advice stays an item this long after its stated payment date
 STALE_DAYS = 90  # items that arose longer ago than this are grouped apart as stale
 HIGH_SHARE, MEDIUM_SHARE = 0.5, 0.8  # priority bands by share of the ranked list's priority mass
 GROUPS = ("now", "upcoming", "stale")
-ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "reassignment")
+ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "reassignment",
+                "portal_message")
 
 REASON_LABELS = {
     "dunning_stage": "Dunning stage due",
@@ -65,6 +74,9 @@ REASON_LABELS = {
     "task_due": "Task due",
     "newly_past_due": "Newly past due",
     "no_ap_contact": "No accounts-payable contact",
+    "portal_dispute": "Disputed in the portal",
+    "expected_payment": "Expected payment",
+    "portal_message": "Message from the portal",
 }
 
 WORKLIST_COLUMNS = [
@@ -89,7 +101,7 @@ cust AS (
 ), history AS ({AVG_DAYS_LATE_SQL}),
 last_action AS (
     SELECT customer_id, MAX(occurred_at) AS acted_at FROM activities
-    WHERE kind IN ({_ACTION_LIST}) GROUP BY customer_id
+    WHERE kind IN ({_ACTION_LIST}) AND author NOT LIKE 'portal:%' GROUP BY customer_id
 ), raw AS (
     SELECT customer_id, 'dunning_stage' AS reason,
            CAST(COUNT(*) AS VARCHAR) || ' invoice(s) due for stage ' || CAST(stage_no AS VARCHAR) || ' '
@@ -120,6 +132,25 @@ last_action AS (
              || COALESCE(subject, ''),
            entry_id, activity_id, CAST(due_date AS TIMESTAMP), NULL, NULL
     FROM activities WHERE kind = 'task' AND status = 'open' AND due_date <= :task_horizon {{task_filter}}
+    UNION ALL
+    SELECT a.customer_id, 'portal_dispute',
+           'Customer disputed ' || COALESCE((SELECT STRING_AGG(e.document_number, ', ' ORDER BY e.document_number)
+                                             FROM activity_invoices ai JOIN ledger_entries e ON e.entry_id = ai.entry_id
+                                             WHERE ai.activity_id = a.activity_id), 'the account')
+             || ' from the portal: ' || COALESCE(a.reason, ''),
+           a.entry_id, a.activity_id, a.occurred_at, NULL, NULL
+    FROM activities a WHERE a.kind = 'dispute' AND a.author LIKE 'portal:%'
+      AND (a.resolved_at IS NULL OR CAST(a.resolved_at AS DATE) > :as_of)
+    UNION ALL
+    SELECT customer_id, 'expected_payment', 'Expected payment: ' || COALESCE(subject, ''),
+           entry_id, activity_id, occurred_at, NULL, NULL
+    FROM activities WHERE kind = 'remittance' AND paid_on >= :expected_since
+    UNION ALL
+    SELECT m.customer_id, 'portal_message', 'Message from the portal: ' || SUBSTRING(COALESCE(m.body, ''), 1, 120),
+           NULL, m.activity_id, m.occurred_at, NULL, NULL
+    FROM activities m WHERE m.kind = 'portal_message' AND m.outcome = 'in'
+      AND m.activity_id = (SELECT MAX(l.activity_id) FROM activities l
+                           WHERE l.customer_id = m.customer_id AND l.kind = 'portal_message' AND l.outcome = 'in')
     UNION ALL
     SELECT customer_id, 'newly_past_due',
            'Oldest open invoice went past due ' || CAST(max_dpd AS VARCHAR) || ' day(s) ago',
@@ -171,6 +202,7 @@ def worklist(store: Store, as_of: date, collector: str | None = None) -> pd.Data
         "history_start": as_of - timedelta(days=HISTORY_DAYS),
         "broken_since": as_of - timedelta(days=BROKEN_PROMISE_DAYS), "newly_days": NEWLY_PAST_DUE_DAYS,
         "task_horizon": as_of + timedelta(days=UPCOMING_TASK_DAYS),
+        "expected_since": as_of - timedelta(days=EXPECTED_PAYMENT_DAYS),
     }
     task_filter = collector_filter = ""
     if collector:

@@ -237,6 +237,7 @@ activities = sa.Table(
     sa.Column("idempotency_key", sa.String(64), unique=True),
     sa.Column("whole_account", sa.Boolean),  # v15: a dispute or promise explicitly about the whole account
     sa.Column("pauses_dunning", sa.Boolean),  # v15: a promise that pauses dunning (NULL: recorded before v15)
+    sa.Column("paid_on", sa.Date),  # v22: a remittance advice's stated payment date (due_date: reminders resume)
 )
 
 activity_invoices = sa.Table(  # v15: the invoices a dispute or promise concerns (several per activity)
