@@ -98,3 +98,27 @@ def test_the_bulk_page_filters_by_an_invoice_exactly_n_days_and_shows_its_column
     assert body.startswith("Dear Pat C1,") and "INV-4 " in body and "INV-90" not in body  # only the match
     button(at, "Send to 1 customers").click().run()
     assert not at.exception and at.success[0].value == "Bulk send finished: 1 sent."
+
+
+def test_the_collector_replies_to_the_portal_from_the_timeline(books_file: Path) -> None:
+    from analytics.portal.account import portal_message, portal_thread
+    from analytics.portal.identity import PortalCustomer
+
+    store = connect(str(books_file))
+    try:
+        portal_message(store, PortalCustomer("C1"), "Can you resend INV-4?")
+    finally:
+        store.close()
+    at = signed_in_app("collector", "ana.collector").run()
+    at.query_params["customer"] = "C1"
+    at.switch_page("pages/customer.py").run()
+    at.text_area(key="portal_reply_body").input("Sent again today.")
+    button(at, "Send reply").click().run()
+    assert not at.exception and at.success[0].value == "Reply sent to the portal."
+    store = connect(str(books_file))
+    try:
+        thread = portal_thread(store, PortalCustomer("C1"))
+    finally:
+        store.close()
+    assert thread[["author", "body"]].values.tolist() == [["you", "Can you resend INV-4?"],
+                                                          ["Ana Collector", "Sent again today."]]
