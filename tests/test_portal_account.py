@@ -120,6 +120,20 @@ def test_portal_writes_hold_dunning_reach_the_worklist_and_the_thread(store_on_e
     assert after["expected_payment"] == [f"Expected payment: Paid 2,000.00 on {paid_on} for INV-B1 (reference WIRE 77)"]
 
 
+def test_the_remittance_pause_follows_the_setting(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[portal] remittance_pause_days = 2: paid yesterday holds through today only; 0 holds nothing."""
+    _books(store)
+    monkeypatch.setattr("analytics.portal.account.portal_days", lambda name: {"remittance_pause_days": 2}[name])
+    portal_remittance(store, B, ["INV-B1"], T - timedelta(days=1), 1500, "")
+    assert _due(store, T) == ["INV-A1", "INV-A2", "INV-B2"]
+    assert _due(store, T + timedelta(days=1)) == ["INV-A1", "INV-A2", "INV-B1", "INV-B2"]
+    monkeypatch.setattr("analytics.portal.account.portal_days", lambda name: {"remittance_pause_days": 0}[name])
+    portal_remittance(store, A, ["INV-A1"], T, 1000, "")
+    assert _due(store, T) == ["INV-A1", "INV-A2", "INV-B2"]
+    assert dict(zip(*portal_invoices(store, A, T)[["document_number", "status"]].T.values, strict=True)) == {
+        "INV-A1": "open", "INV-A2": "open", "INV-A3": "paid"}
+
+
 # -- isolation: a session for A never reads or writes B ------------------------------------------------
 
 @pytest.fixture(scope="module")

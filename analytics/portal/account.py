@@ -20,7 +20,7 @@ audited as `portal:<customer id>`:
   from the Customer 360 (`reply_to_portal`, role act_on_customers) has `outcome` 'out'.
 
 Invoice status (`portal_invoices`): paid (nothing open as of D), else disputed (an open dispute
-covers it), promised (a pending promise covers it), remitted (a remittance pause runs as of D),
+covers it), promised (a pending promise covers it, its date not passed as of D), remitted (a remittance pause runs as of D),
 else open; what is known now counts, like the reminders' re-check (`holds`, known_now).
 """
 
@@ -84,7 +84,7 @@ SELECT e.entry_id, e.document_number, e.posting_date, COALESCE(e.due_date, e.pos
        CASE WHEN o.entry_id IS NULL THEN 'paid'
             WHEN {disputed_sql('e.entry_id', 'e.customer_id', known_now=True)} THEN 'disputed'
             WHEN EXISTS (SELECT 1 FROM activities p WHERE p.customer_id = e.customer_id
-                         AND p.kind = 'promise' AND p.status = 'pending'
+                         AND p.kind = 'promise' AND p.status = 'pending' AND :as_of <= p.due_date
                          AND {covers_invoice_sql('p', 'e.entry_id')}) THEN 'promised'
             WHEN EXISTS (SELECT 1 FROM activities r WHERE r.customer_id = e.customer_id
                          AND {paused_remittance_sql('r', known_now=True)}
