@@ -23,6 +23,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState,
 from analytics.access.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
 from analytics.access.sessions import check_session, open_session, session_for_token, sign_out
 from analytics.access.sign_in import SignInRules, attempt_sign_in
+from analytics.portal.links import PORTAL_COOKIE, portal_customer
 from analytics.settings import load_settings
 from pages.plain_text import escape_markdown
 from pages.session import get_store, go_to
@@ -57,6 +58,13 @@ COOKIE = settings.section("auth")["cookie_name"]
 
 def _signed_out_placeholder() -> None:
     """What a page shows before sign-in: nothing (the sign-in form is drawn by the shell)."""
+
+
+def _not_in_the_portal() -> None:
+    """A staff page's URL opened by a portal session: said in words, with the way back."""
+    st.title("Not available in the portal")
+    st.write("This page is not available in the portal.")
+    st.page_link("pages/portal.py", label="Back to your account")
 
 
 def _entry_url() -> str:
@@ -110,8 +118,11 @@ if session_id and session_id != st.session_state.get("_ended_session"):
         st.session_state["_ended_session"] = session_id
         notice = check.message
 
+# -- a customer's portal session (a portal link's cookie), when no staff session is signed in ---
+portal = portal_customer(store, st.context.cookies.get(PORTAL_COOKIE)) if actor is None else None
+
 # -- the sign-in form -------------------------------------------------------------------------
-if actor is None:
+if actor is None and portal is None:
     st.session_state.pop("actor", None)
     st.title("AR Desk")
     if notice:
@@ -126,7 +137,7 @@ if actor is None:
         st.error(escape_markdown(text))  # a refusal may quote the username as typed
     elif kind == "warning":
         st.warning(escape_markdown(text))
-else:
+elif actor is not None:
     st.session_state.pop("_sign_in_message", None)
     st.session_state["actor"] = actor
 
@@ -154,6 +165,15 @@ if actor is not None:
         st.switch_page(target, query_params=query or None)  # the query string is the view (filters)
     if query and not st.query_params:
         st.query_params.from_dict(query)
+elif portal is not None:
+    # The portal's own navigation: its page at /portal (and "/"), every staff URL an unlisted page
+    # saying it is not available here. No staff page file is registered, so none can run.
+    st.session_state.pop("actor", None)
+    nav = st.navigation([st.Page("pages/portal.py", title="Your account", url_path="portal"),
+                         st.Page("pages/portal.py", title="Your account", url_path="portal_home", default=True,
+                                 visibility="hidden"),
+                         *(st.Page(_not_in_the_portal, title=spec.title, url_path=spec.key, visibility="hidden")
+                           for spec in PAGES)], position="hidden")
 else:
     # Every page's path is registered (hidden) so a link opened while signed out resolves: the
     # sign-in form above shows instead of Streamlit's "page not found", and the link is replayed
