@@ -67,6 +67,12 @@ def _not_in_the_portal() -> None:
     st.page_link("pages/portal.py", label="Back to your account")
 
 
+def _portal_ended() -> None:
+    """/portal without a live portal session (ended, expired, revoked): no staff sign-in form here."""
+    st.title("Customer portal")
+    st.info("Your portal session has ended. Open the link from your latest email again, or ask us for a new one.")
+
+
 def _entry_url() -> str:
     """The link this browser session opened (path and query), where sign-in sends it back to."""
     path = "/" + (st.session_state.get("_entry_path") or "")
@@ -120,9 +126,12 @@ if session_id and session_id != st.session_state.get("_ended_session"):
 
 # -- a customer's portal session (a portal link's cookie), when no staff session is signed in ---
 portal = portal_customer(store, st.context.cookies.get(PORTAL_COOKIE)) if actor is None else None
+portal_ended = actor is None and portal is None and st.session_state.get("_entry_path") == "portal"
 
 # -- the sign-in form -------------------------------------------------------------------------
-if actor is None and portal is None:
+if portal_ended:
+    _portal_ended()
+elif actor is None and portal is None:
     st.session_state.pop("actor", None)
     st.title("AR Desk")
     if notice:
@@ -180,5 +189,6 @@ else:
     # after sign-in. None of these placeholders draws anything.
     placeholders = [st.Page(_signed_out_placeholder, title=spec.title, url_path=spec.key) for spec in PAGES]
     nav = st.navigation([st.Page(_signed_out_placeholder, title="Sign in", url_path="login", default=True),
+                         st.Page(_signed_out_placeholder, title="Customer portal", url_path="portal"),
                          *placeholders], position="hidden")
 nav.run()

@@ -196,3 +196,27 @@ def test_store_scan_finds_text(store: Store) -> None:
     (customer,) = overdue_customers(store, 1, T0.date())
     assert "customers.customer_id" in _text_in_store(store, customer)
     assert isinstance(pd.Timestamp(T0), pd.Timestamp)
+
+
+def test_cli_prints_a_link_that_opens_the_portal_and_revokes_it(tmp_path, capsys: pytest.CaptureFixture) -> None:  # noqa: ANN001
+    from analytics.cli.main import main
+    from analytics.migrations import connect
+
+    path = tmp_path / "cli.duckdb"
+    store = connect(str(path))
+    (customer,) = overdue_customers(store, 1, T0.date())
+    store.close()
+    assert main(["--db", str(path), "portal", "link", customer, "--days", "3", "--as", "ana.collector"]) == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith("http://localhost:8501/portal/t/")
+    assert main(["--db", str(path), "portal", "link", customer, "--days", "0"]) == 2
+    assert "1 to 1000 days; 0 is outside" in capsys.readouterr().err
+    assert main(["--db", str(path), "portal", "revoke", customer]) == 0
+    assert capsys.readouterr().out.strip() == f"1 portal link(s) of {customer} revoked."
+    store = connect(str(path))
+    try:
+        assert redeem_link(store, _token(url.removeprefix("http://localhost:8501")), "c") == LinkRefusal(EXPIRED)
+        assert store.read("SELECT actor, action FROM audit_log WHERE action LIKE 'portal.link%' ORDER BY audit_id"
+                          ).values.tolist() == [["ana.collector", "portal.link_mint"], ["system", "portal.link_revoke"]]
+    finally:
+        store.close()
