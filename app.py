@@ -178,11 +178,15 @@ elif portal is not None:
     # The portal's own navigation: its page at /portal (and "/"), every staff URL an unlisted page
     # saying it is not available here. No staff page file is registered, so none can run.
     st.session_state.pop("actor", None)
-    nav = st.navigation([st.Page("pages/portal.py", title="Your account", url_path="portal"),
-                         st.Page("pages/portal.py", title="Your account", url_path="portal_home", default=True,
-                                 visibility="hidden"),
-                         *(st.Page(_not_in_the_portal, title=spec.title, url_path=spec.key, visibility="hidden")
-                           for spec in PAGES)], position="hidden")
+    nav_pages = [st.Page("pages/portal.py", title="Your account", url_path="portal"),
+                 st.Page("pages/portal.py", title="Your account", url_path="portal_home", default=True,
+                         visibility="hidden"),
+                 *(st.Page(_not_in_the_portal, title=spec.title, url_path=spec.key, visibility="hidden")
+                   for spec in PAGES)]
+    nav = st.navigation(nav_pages, position="hidden")
+    entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
+    if entry and entry != nav.url_path and any(spec.key == entry for spec in PAGES):
+        st.switch_page(next(p for p in nav_pages if p.url_path == entry))
 else:
     # Every page's path is registered (hidden) so a link opened while signed out resolves: the
     # sign-in form above shows instead of Streamlit's "page not found", and the link is replayed

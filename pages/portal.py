@@ -9,6 +9,8 @@ as text.
 
 from __future__ import annotations
 
+from functools import partial
+
 import streamlit as st
 
 from analytics.portal import account
@@ -32,28 +34,24 @@ currency = str(invoices["currency"].iloc[0]) if len(invoices) else ""
 st.subheader("Invoices")
 open_items = invoices[invoices["status"] != "paid"]
 st.caption(f"{len(open_items)} open invoice(s), {open_items['open_amount'].sum():,.2f} {escape_markdown(currency)} open")
-st.dataframe(
-    invoices, hide_index=True, key="portal_invoices",
-    column_order=["document_number", "posting_date", "due_date", "amount", "open_amount", "currency",
-                  "days_overdue", "status"],
-    column_config={
-        "document_number": "Invoice", "posting_date": st.column_config.DateColumn("Invoice date"),
-        "due_date": st.column_config.DateColumn("Due date"),
-        "amount": st.column_config.NumberColumn("Amount", format="%.2f"),
-        "open_amount": st.column_config.NumberColumn("Open", format="%.2f"), "currency": "Currency",
-        "days_overdue": st.column_config.NumberColumn("Days overdue"), "status": "Status",
-    })
+HEADERS = {"document_number": "Invoice", "posting_date": "Invoice date", "due_date": "Due date", "amount": "Amount",
+           "open_amount": "Open", "currency": "Currency", "days_overdue": "Days overdue", "status": "Status"}
+listed = invoices[list(HEADERS)].rename(columns=HEADERS)
+st.dataframe(listed, hide_index=True, column_config={
+    "Amount": st.column_config.NumberColumn(format="%.2f"), "Open": st.column_config.NumberColumn(format="%.2f"),
+    "Invoice date": st.column_config.DateColumn(), "Due date": st.column_config.DateColumn()})
 
 # -- downloads ----------------------------------------------------------------------------------
 st.subheader("Downloads")
 left, middle, right = st.columns(3)
-left.download_button("Statement of open items (PDF)", account.portal_statement_pdf(store, who),
-                     file_name="statement.pdf", mime="application/pdf", key="portal_statement_pdf")
-middle.download_button("Statement of open items (Excel)", account.portal_statement_excel(store, who),
-                       file_name="statement.xlsx", key="portal_statement_excel",
+# Built only when clicked (a statement is a PDF to draw), and a click does not rerun the page.
+left.download_button("Statement of open items (PDF)", partial(account.portal_statement_pdf, store, who),
+                     file_name="statement.pdf", mime="application/pdf", key="portal_statement_pdf", on_click="ignore")
+middle.download_button("Statement of open items (Excel)", partial(account.portal_statement_excel, store, who),
+                       file_name="statement.xlsx", key="portal_statement_excel", on_click="ignore",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-right.download_button("Invoice list (CSV)", csv_bytes(invoices), file_name="invoices.csv", mime="text/csv",
-                      key="portal_invoices_csv")
+right.download_button("Invoice list (CSV)", partial(csv_bytes, listed), file_name="invoices.csv", mime="text/csv",
+                      key="portal_invoices_csv", on_click="ignore")
 
 
 def _done(what: str, reference: int) -> None:

@@ -59,7 +59,7 @@ def test_a_portal_session_sees_only_its_own_invoices_and_no_staff_page(
     assert "actor" not in at.session_state and not [t for t in at.text_input if t.label == "Password"]
     assert [t.value for t in at.title] == ["Your account"]
     shown = at.dataframe[0].value
-    assert sorted(shown["document_number"]) == ["INV-1", "INV-2"]  # never C2's INV-9
+    assert sorted(shown["Invoice"]) == ["INV-1", "INV-2"]  # never C2's INV-9
     assert [d.label for d in at.get("download_button")] == [
         "Statement of open items (PDF)", "Statement of open items (Excel)", "Invoice list (CSV)"]
     assert at.selectbox(key="dispute_invoice").options == ["INV-1", "INV-2"]

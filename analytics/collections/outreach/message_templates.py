@@ -81,6 +81,7 @@ def sample_context() -> dict[str, Any]:
         "balance_line": "Balance 1,200.00 USD = open invoices 1,200.00 USD − unapplied cash/credits 0.00 USD",
         "as_of": "2026-03-02", "note": "", "sender_name": "Collections team", "interest_rate": 0.10,
         "interest_total": 9.86, "fee": 10.0, "total_with_charges": 1219.86,
+        "portal_link": PORTAL_LINK_PLACEHOLDER,
         "letterhead": Letterhead.from_settings().as_variables(),
     }
 
