@@ -126,7 +126,8 @@ if session_id and session_id != st.session_state.get("_ended_session"):
 
 # -- a customer's portal session (a portal link's cookie), when no staff session is signed in ---
 portal = portal_customer(store, st.context.cookies.get(PORTAL_COOKIE)) if actor is None else None
-portal_ended = actor is None and portal is None and st.session_state.get("_entry_path") == "portal"
+portal_ended = actor is None and portal is None and (st.session_state.get("_entry_path") == "portal"
+                                                     or st.session_state.get("_portal_seen", False))
 
 # -- the sign-in form -------------------------------------------------------------------------
 if portal_ended:
@@ -178,6 +179,7 @@ elif portal is not None:
     # The portal's own navigation: its page at /portal (and "/"), every staff URL an unlisted page
     # saying it is not available here. No staff page file is registered, so none can run.
     st.session_state.pop("actor", None)
+    st.session_state["_portal_seen"] = True  # leaving or expiring later says so, not the staff sign-in
     nav_pages = [st.Page("pages/portal.py", title="Your account", url_path="portal"),
                  st.Page("pages/portal.py", title="Your account", url_path="portal_home", default=True,
                          visibility="hidden"),
