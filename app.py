@@ -187,8 +187,9 @@ elif portal is not None:
                    for spec in PAGES)]
     nav = st.navigation(nav_pages, position="hidden")
     entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
-    if entry and entry != nav.url_path and any(spec.key == entry for spec in PAGES):
-        st.switch_page(next(p for p in nav_pages if p.url_path == entry))
+    target = next((p for p in nav_pages if entry and p.url_path == entry), None)
+    if target is not None and target.url_path != nav.url_path:
+        st.switch_page(target)
 else:
     # Every page's path is registered (hidden) so a link opened while signed out resolves: the
     # sign-in form above shows instead of Streamlit's "page not found", and the link is replayed

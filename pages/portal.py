@@ -19,6 +19,12 @@ from pages.plain_text import escape_markdown
 from pages.session import get_store
 from pages.tables import csv_bytes
 
+if not st.session_state.get("_portal_seen"):
+    # Run without app.py (a fresh server's first session treats pages/ as legacy pages, listing every
+    # file): hand over to the shell, whose portal navigation lists this page alone.
+    st.session_state.setdefault("_entry_path", "portal")
+    st.switch_page("app.py")
+
 store = get_store()
 who = portal_customer(store, st.context.cookies.get(PORTAL_COOKIE))
 if who is None or st.session_state.get("_portal_left"):

@@ -88,6 +88,7 @@ def test_a_reminders_portal_link_opens_the_customers_own_invoices_only(
             assert page.url == f"{url}/portal" and token not in page.url
             assert fetch_site == ["cross-site"]  # the Strict cookie still reached the websocket after it
             wait_idle(page)
+            expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)  # no list of the app's pages
             screenshot(page, "portal_invoices")
             with page.expect_download() as download:
                 page.get_by_role("button", name="Invoice list (CSV)").click()
