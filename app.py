@@ -23,6 +23,7 @@ from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState,
 from analytics.access.roles import PAGES, ROLE_LABELS, Actor, allowed_pages, home_page
 from analytics.access.sessions import check_session, open_session, session_for_token, sign_out
 from analytics.access.sign_in import SignInRules, attempt_sign_in
+from analytics.portal.links import PORTAL_COOKIE, portal_customer
 from analytics.settings import load_settings
 from pages.plain_text import escape_markdown
 from pages.session import get_store, go_to
@@ -57,6 +58,19 @@ COOKIE = settings.section("auth")["cookie_name"]
 
 def _signed_out_placeholder() -> None:
     """What a page shows before sign-in: nothing (the sign-in form is drawn by the shell)."""
+
+
+def _not_in_the_portal() -> None:
+    """A staff page's URL opened by a portal session: said in words, with the way back."""
+    st.title("Not available in the portal")
+    st.write("This page is not available in the portal.")
+    st.page_link("pages/portal.py", label="Back to your account")
+
+
+def _portal_ended() -> None:
+    """/portal without a live portal session (ended, expired, revoked): no staff sign-in form here."""
+    st.title("Customer portal")
+    st.info("Your portal session has ended. Open the link from your latest email again, or ask us for a new one.")
 
 
 def _entry_url() -> str:
@@ -110,8 +124,15 @@ if session_id and session_id != st.session_state.get("_ended_session"):
         st.session_state["_ended_session"] = session_id
         notice = check.message
 
+# -- a customer's portal session (a portal link's cookie), when no staff session is signed in ---
+portal = portal_customer(store, st.context.cookies.get(PORTAL_COOKIE)) if actor is None else None
+portal_ended = actor is None and portal is None and (st.session_state.get("_entry_path") == "portal"
+                                                     or st.session_state.get("_portal_seen", False))
+
 # -- the sign-in form -------------------------------------------------------------------------
-if actor is None:
+if portal_ended:
+    _portal_ended()
+elif actor is None and portal is None:
     st.session_state.pop("actor", None)
     st.title("AR Desk")
     if notice:
@@ -126,7 +147,7 @@ if actor is None:
         st.error(escape_markdown(text))  # a refusal may quote the username as typed
     elif kind == "warning":
         st.warning(escape_markdown(text))
-else:
+elif actor is not None:
     st.session_state.pop("_sign_in_message", None)
     st.session_state["actor"] = actor
 
@@ -154,11 +175,27 @@ if actor is not None:
         st.switch_page(target, query_params=query or None)  # the query string is the view (filters)
     if query and not st.query_params:
         st.query_params.from_dict(query)
+elif portal is not None:
+    # The portal's own navigation: its page at /portal (and "/"), every staff URL an unlisted page
+    # saying it is not available here. No staff page file is registered, so none can run.
+    st.session_state.pop("actor", None)
+    st.session_state["_portal_seen"] = True  # leaving or expiring later says so, not the staff sign-in
+    nav_pages = [st.Page("pages/portal.py", title="Your account", url_path="portal"),
+                 st.Page("pages/portal.py", title="Your account", url_path="portal_home", default=True,
+                         visibility="hidden"),
+                 *(st.Page(_not_in_the_portal, title=spec.title, url_path=spec.key, visibility="hidden")
+                   for spec in PAGES)]
+    nav = st.navigation(nav_pages, position="hidden")
+    entry, st.session_state["_entry_path"] = st.session_state.get("_entry_path"), None
+    target = next((p for p in nav_pages if entry and p.url_path == entry), None)
+    if target is not None and target.url_path != nav.url_path:
+        st.switch_page(target)
 else:
     # Every page's path is registered (hidden) so a link opened while signed out resolves: the
     # sign-in form above shows instead of Streamlit's "page not found", and the link is replayed
     # after sign-in. None of these placeholders draws anything.
     placeholders = [st.Page(_signed_out_placeholder, title=spec.title, url_path=spec.key) for spec in PAGES]
     nav = st.navigation([st.Page(_signed_out_placeholder, title="Sign in", url_path="login", default=True),
+                         st.Page(_signed_out_placeholder, title="Customer portal", url_path="portal"),
                          *placeholders], position="hidden")
 nav.run()

@@ -10,9 +10,16 @@ uvicorn). On top of the app:
   route exchanges it for the session cookie (HttpOnly, SameSite=Strict, Secure over HTTPS) and
   sends the browser on to `next`, a path on this site. Page scripts never see the cookie.
 - `/auth/sign-out`: ends the session the cookie names, deletes the cookie, back to `/`.
-- Security headers on every HTTP response (`SECURITY_HEADERS`, `content_security_policy`).
+- `/portal/t/{token}`: a customer's portal link, from an email (so cross-site navigation is
+  expected: no Sec-Fetch-Site refusal here). A live link becomes a portal session cookie (HttpOnly,
+  SameSite=Strict, Secure over HTTPS) and a 303 to `/portal`, a URL without the token; an expired,
+  revoked or unknown one gets one plain page (410) with the contact address; too many refused
+  tries from one client address get 429 (`analytics.portal.links`). The token never reaches a log:
+  `RedactPortalLinks` masks it in uvicorn's access log.
+- Security headers on every HTTP response (`SECURITY_HEADERS`, `content_security_policy`);
+  `Referrer-Policy: no-referrer` among them, so a portal page never leaks its URL to a link target.
 
-Both routes refuse cross-site requests (`Sec-Fetch-Site`), so another site can neither sign a
+Both /auth routes refuse cross-site requests (`Sec-Fetch-Site`), so another site can neither sign a
 browser into an account nor sign it out.
 """
 
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -34,13 +42,15 @@ import streamlit as st
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from analytics.access.sessions import redeem_ticket, session_for_token, sign_out
+from analytics.collections.letterhead import Letterhead
 from analytics.ingest.inbox import start_inbox_watcher
 from analytics.migrations import connect
+from analytics.portal.links import PORTAL_COOKIE, PORTAL_PATH, RATE_LIMITED, LinkRefusal, redeem_link
 from analytics.settings import load_settings
 from pages.session import serve_store
 
@@ -48,6 +58,7 @@ log = logging.getLogger("ardesk.server")
 COOKIE = load_settings().section("auth")["cookie_name"]
 SIGN_IN_ROUTE = "/auth/session"
 SIGN_OUT_ROUTE = "/auth/sign-out"
+PORTAL_LINK_ROUTE = "/portal/t/{token}"
 
 
 @cache
@@ -163,6 +174,58 @@ def end_session(request: Request) -> RedirectResponse:
     return response
 
 
+class RedactPortalLinks(logging.Filter):
+    """Mask the token of a portal link path in a log record (uvicorn's access log names every path)."""
+
+    PATTERN = re.compile(r"(/portal/t/)[^\s\"'?]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("/portal/t/" in str(a) for a in record.args):
+            record.args = tuple(self.PATTERN.sub(r"\1[token]", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str) and "/portal/t/" in record.msg:
+            record.msg = self.PATTERN.sub(r"\1[token]", record.msg)
+        return True
+
+
+for _name in ("uvicorn.access", "uvicorn.error", "ardesk.server"):
+    logging.getLogger(_name).addFilter(RedactPortalLinks())
+
+
+def _contact() -> str:
+    """Who a customer asks for a new link: the letterhead's sender, else the outreach sender address."""
+    return (Letterhead.from_settings().sender
+            or str(load_settings().section("outreach").get("from_address", "")) or "your contact at our company")
+
+
+def _link_refused(refusal: LinkRefusal) -> HTMLResponse:
+    """One plain page for an expired, revoked or unknown link (no detail about which), 429 when rate limited."""
+    if refusal.reason == RATE_LIMITED:
+        status, title, text = 429, "Too many tries", "Too many links were tried from here. Wait ten minutes, then try again."
+    else:
+        status, title, text = 410, "This link has expired", "This link has expired; ask for a new one."
+    body = (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>"
+            f"<h1>{title}</h1><p>{text}</p><p>Contact: {html.escape(_contact())}</p></body></html>")
+    response = HTMLResponse(body, status_code=status)
+    response.headers["cache-control"] = "no-store"
+    return response
+
+
+async def open_portal(request: Request) -> HTMLResponse | RedirectResponse:
+    """Exchange a portal link for a portal session cookie, then go to `/portal` (no token in the URL).
+    Cross-site is expected (the link comes from an email), so no Sec-Fetch-Site refusal; the rate
+    limit (per client address, in the store) stops guessing."""
+    client = request.client.host if request.client else "unknown"
+    token = request.path_params.get("token", "")
+    redeemed = await anyio.to_thread.run_sync(lambda: redeem_link(app.state["store"], token, client))
+    if isinstance(redeemed, LinkRefusal):
+        return _link_refused(redeemed)
+    response = _no_store(RedirectResponse(PORTAL_PATH, status_code=303))
+    seconds = max(1, int((redeemed.expires_at - datetime.now()).total_seconds()))
+    response.set_cookie(PORTAL_COOKIE, redeemed.token, max_age=seconds, path="/", secure=_is_https(request),
+                        httponly=True, samesite="strict")
+    return response
+
+
 @asynccontextmanager
 async def lifespan(_app: st.App) -> AsyncIterator[dict]:
     """Open the store and start the inbox watcher once per process; stop both at shutdown."""
@@ -182,6 +245,7 @@ app = st.App(
     "app.py",
     lifespan=lifespan,
     routes=[Route(SIGN_IN_ROUTE, start_session, methods=["GET"]),
-            Route(SIGN_OUT_ROUTE, end_session, methods=["GET"])],
+            Route(SIGN_OUT_ROUTE, end_session, methods=["GET"]),
+            Route(PORTAL_LINK_ROUTE, open_portal, methods=["GET"])],
     middleware=[Middleware(SecurityHeaders)],
 )

@@ -23,6 +23,7 @@ from analytics.store.schema import (
     DUNNING_RUN_IDS,
     ENTRY_IDS,
     EXPERIMENT_IDS,
+    PORTAL_LINK_IDS,
     REQUEST_IDS,
     SEGMENT_RULE_SET_IDS,
     activity_invoices,
@@ -36,6 +37,9 @@ from analytics.store.schema import (
     message_templates,
     messages,
     metadata,
+    portal_link_tries,
+    portal_links,
+    portal_sessions,
     quarantine,
     requests,
     schema_migrations,
@@ -180,6 +184,13 @@ def _v20_experiments(conn: sa.Connection) -> None:
     _create_tables(conn, experiments, experiment_assignments)
 
 
+def _v21_portal_access(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {PORTAL_LINK_IDS}"))
+    _create_tables(conn, portal_links, portal_sessions, portal_link_tries)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS portal_links_customer ON portal_links (customer_id)"))
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS portal_link_tries_client ON portal_link_tries (client, tried_at)"))
+
+
 def _v22_remittance_paid_on(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
 
@@ -214,6 +225,8 @@ MIGRATIONS: list[Migration] = [
      _v19_message_templates),
     (20, "experiments, experiment_assignments: champion/challenger tests on a segment, arms stored per customer",
      _v20_experiments),
+    (21, "portal_links, portal_sessions, portal_link_tries: customer portal links (hashed), sessions, rate limit",
+     _v21_portal_access),
     (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
      _v22_remittance_paid_on),
 ]

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import streamlit as st
 
+from analytics.access.portal_tokens import PortalLinkError, link_url
 from analytics.access.roles import PermissionDenied, may
 from analytics.collections.assignments import collectors
 from analytics.collections.contacts import (
@@ -60,6 +61,7 @@ from analytics.collections.requests import (
 from analytics.collections.statements import statement_items, statement_pdf
 from analytics.collections.worklist import default_as_of, next_customer
 from analytics.portal.account import PortalError, reply_to_portal
+from analytics.portal.links import live_links, mint_link, revoke_links
 from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
@@ -346,6 +348,19 @@ with tabs[4]:
                 st.dataframe(retry_queued(store, actor, config=config), hide_index=True)
             decide_uncertain(store, actor, box[box["status"] == "uncertain"], config, key="customer",
                              flash="customer_flash")
+        # Portal link: made on demand, shown once (the store keeps only its hash), revocable all at once.
+        st.markdown(f"**Portal link** · live links: {live_links(store, customer_id)}")
+        link_left, link_right = st.columns(2)
+        if link_left.button("Create a portal link", key="portal_link_create"):
+            try:
+                st.session_state["portal_link_shown"] = link_url(mint_link(store, actor, customer_id))
+            except (PortalLinkError, PermissionDenied) as exc:
+                st.error(escape_markdown(exc))
+        if link_right.button("Revoke all portal links", key="portal_link_revoke"):
+            st.success(f"{revoke_links(store, actor, customer_id)} portal link(s) revoked; their sessions ended.")
+        if shown := st.session_state.pop("portal_link_shown", None):
+            st.caption("Copy it now: it is shown only once.")
+            st.code(shown, language=None)
 
 # -- follow-up panel -----------------------------------------------------------------------------------
 with tabs[5]:

@@ -88,7 +88,7 @@ def test_export_apply_unchanged_then_a_change_with_why_and_a_refused_file(
     path.write_text(text.replace("Kind regards,", "Regards, {{ sender_nmae }}"), encoding="utf-8")
     assert ardesk(desk, "templates", "apply", str(path)) == 2
     err = capsys.readouterr().err
-    assert "the template cannot be saved:\n  - Unknown variable 'sender_nmae' in the plain-text body, line 19" in err  # line 21 of the .j2, after Subject and a blank line
+    assert "the template cannot be saved:\n  - Unknown variable 'sender_nmae' in the plain-text body, line 21" in err  # line 23 of the .j2, after Subject and a blank line
     path.write_text(text.replace("{% for inv in invoices -%}", "{% for inv in %}"), encoding="utf-8")
     assert ardesk(desk, "templates", "apply", str(path)) == 2
     assert "Syntax error in the plain-text body, line 5:" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from analytics.access.roles import PermissionDenied
 from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
 from analytics.cli import experiments as experiment_commands
 from analytics.cli import policies as policy_commands
+from analytics.cli import portal as portal_commands
 from analytics.cli import requests as request_commands
 from analytics.cli import segments as segment_commands
 from analytics.cli import templates as template_commands
@@ -23,7 +24,8 @@ from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
 COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands,
-                  segment_commands, policy_commands, template_commands, experiment_commands)
+                  segment_commands, policy_commands, template_commands, experiment_commands,
+                  portal_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

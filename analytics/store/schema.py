@@ -483,3 +483,35 @@ experiment_assignments = sa.Table(
     sa.Column("assigned_on", sa.Date, nullable=False),  # the start, or the day the customer arrived
     sa.PrimaryKeyConstraint("experiment_id", "customer_id"),
 )
+
+# v21: the customer portal's access (analytics/portal/links.py). A link and a portal session are random
+# tokens the customer holds; the store keeps only their SHA-256 hex digests. portal_link_tries: one row
+# per link redemption attempt, per client address, for the rate limit (in the store, so it holds across
+# processes on PostgreSQL); rows older than the window are deleted as new ones come.
+PORTAL_LINK_IDS = sa.Sequence("portal_link_id_seq", metadata=metadata).name
+portal_links = sa.Table(
+    "portal_links", metadata,
+    sa.Column("link_id", sa.BigInteger, primary_key=True, autoincrement=False),  # from its sequence
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("token_sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+)
+sa.Index("portal_links_customer", portal_links.c.customer_id)
+portal_sessions = sa.Table(
+    "portal_sessions", metadata,
+    sa.Column("session_sha256", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("link_id", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),  # the link's own expiry
+    sa.Column("ended_at", sa.DateTime),
+)
+portal_link_tries = sa.Table(
+    "portal_link_tries", metadata,
+    sa.Column("client", sa.String(64), nullable=False),  # the client address as the server saw it
+    sa.Column("tried_at", sa.DateTime, nullable=False),
+)
+sa.Index("portal_link_tries_client", portal_link_tries.c.client, portal_link_tries.c.tried_at)

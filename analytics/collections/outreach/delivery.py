@@ -48,6 +48,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access import audit
+from analytics.access.portal_tokens import PORTAL_LINK_PLACEHOLDER, insert_link, link_url
 from analytics.access.roles import Actor, require
 from analytics.collections.dunning_schedule import record_stage_runs
 from analytics.collections.outreach.config import OutreachConfig, OutreachError
@@ -180,6 +181,7 @@ def _deliver_one(
                  message_header_id=message["message_header_id"])).rowcount
         if claimed != 1:
             return {**result, "status": "skipped", "reason": "taken by another delivery"}
+        outgoing = _with_portal_link(conn, actor, message)
     attempts = int(message["attempts"]) + 1
     handed_over: list[datetime] = []
 
@@ -187,7 +189,7 @@ def _deliver_one(
         handed_over.append(_hand_over(store, message_id, claim, config))
 
     try:
-        transport.send(build_email(message, config), message_id, handing_over)
+        transport.send(build_email(outgoing, config), message_id, handing_over)
     except DeliveryUncertain as exc:
         return {**result, **_settle_uncertain(store, actor, message_id, claim, handed_over, str(exc))}
     except Exception as exc:  # any other error is definite (nothing was taken): recorded on the message
@@ -212,6 +214,24 @@ def _deliver_one(
         audit.record(conn, actor, "message.late_confirmation", "message", message_id,
                      new={"status": _status_now(conn, message_id), "claimed_by": claim}, detail=reason)
     return {**result, "status": "sent", "reason": reason}
+
+
+def _with_portal_link(conn: sa.Connection, actor: Actor, message: dict[str, Any]) -> dict[str, Any]:
+    """The email as it goes out: where the stored message says `PORTAL_LINK_PLACEHOLDER` (a template's
+    `{{ portal_link }}`), a new link for the customer, minted now (`access.portal_tokens`, audited
+    without the token). Only the outgoing copy carries it; the stored message, its activity and the
+    audit keep the placeholder, so the store never holds a token."""
+    if PORTAL_LINK_PLACEHOLDER not in (message["body"] or "") + (message.get("body_html") or ""):
+        return message
+    link_id, path = insert_link(conn, message["customer_id"], actor.username)
+    audit.record(conn, actor, "portal.link_mint", "customer", message["customer_id"],
+                 new={"link_id": link_id, "message_id": message["message_id"]},
+                 detail=f"portal link {link_id} for message {message['message_id']}")
+    url = link_url(path)
+    outgoing = {**message, "body": (message["body"] or "").replace(PORTAL_LINK_PLACEHOLDER, url)}
+    if message.get("body_html"):
+        outgoing["body_html"] = message["body_html"].replace(PORTAL_LINK_PLACEHOLDER, f'<a href="{url}">{url}</a>')
+    return outgoing
 
 
 def _hand_over(store: Store, message_id: int, claim: str, config: OutreachConfig) -> datetime:

@@ -31,6 +31,7 @@ from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, no
 from jinja2.sandbox import SandboxedEnvironment
 
 from analytics.access import audit
+from analytics.access.portal_tokens import PORTAL_LINK_PLACEHOLDER
 from analytics.access.roles import Actor, require
 from analytics.collections.letterhead import Letterhead
 from analytics.collections.outreach.config import OutreachError
@@ -63,6 +64,8 @@ VARIABLES: dict[str, str] = {
     "fee": "the dunning stage's fee (0 when none)",
     "total_with_charges": "overdue_total + interest_total + fee",
     "letterhead": "company, sender, address, remit_to, bank_details, logo (settings [letterhead])",
+    "portal_link": "the customer's personal portal link (made when the message is sent; until then it reads "
+                   f"'{PORTAL_LINK_PLACEHOLDER}')",
 }
 
 SAMPLE_INVOICE = {"document_number": "INV-1001", "posting_date": "2026-01-01", "due_date": "2026-01-31",
@@ -78,6 +81,7 @@ def sample_context() -> dict[str, Any]:
         "balance_line": "Balance 1,200.00 USD = open invoices 1,200.00 USD − unapplied cash/credits 0.00 USD",
         "as_of": "2026-03-02", "note": "", "sender_name": "Collections team", "interest_rate": 0.10,
         "interest_total": 9.86, "fee": 10.0, "total_with_charges": 1219.86,
+        "portal_link": PORTAL_LINK_PLACEHOLDER,
         "letterhead": Letterhead.from_settings().as_variables(),
     }
 
@@ -249,6 +253,8 @@ class CompiledTemplate:
         context = {"interest_rate": 0.0, "interest_total": 0.0, "fee": 0.0,
                    "total_with_charges": context.get("overdue_total", 0.0), **context}
         context.setdefault("letterhead", self.letterhead.as_variables())
+        # Never a token here: the stored message says where the link goes; delivery mints it.
+        context["portal_link"] = PORTAL_LINK_PLACEHOLDER
         context["invoices"] = [{"interest": 0.0, **inv} for inv in context.get("invoices", [])]
         try:
             subject = self._subject.render(**context)
