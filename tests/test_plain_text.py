@@ -8,6 +8,7 @@ and each planted value the page shows must read literally once the escapes are r
 from __future__ import annotations
 
 import re
+import shutil
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -62,10 +63,18 @@ def markdown_sources(at: AppTest) -> list[str]:
     return found
 
 
-@pytest.fixture
-def hostile_store(tmp_path: Path, app_env) -> Path:
-    path = tmp_path / "hostile.duckdb"
+@pytest.fixture(scope="module")
+def hostile_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once (its sign-ins hash passwords, which is slow); each test gets its own copy."""
+    path = tmp_path_factory.mktemp("hostile") / "hostile.duckdb"
     build_hostile_store(path, PORT, DEMO_PASSWORD)
+    return path
+
+
+@pytest.fixture
+def hostile_store(hostile_file: Path, tmp_path: Path, app_env) -> Path:
+    path = tmp_path / "hostile.duckdb"
+    shutil.copy(hostile_file, path)
     app_env(path)
     return path
 
