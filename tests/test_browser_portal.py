@@ -91,7 +91,7 @@ def _choose(panel, test_id: str, label: str, option: str) -> None:  # noqa: ANN0
 
 
 def test_a_customer_disputes_and_promises_in_the_portal_and_the_collector_and_the_reminders_follow(
-        browser, tmp_path: Path) -> None:
+        browser, tmp_path: Path, cheap_bcrypt: None) -> None:
     from playwright.sync_api import expect
 
     db, outbox = tmp_path / "ardesk.duckdb", tmp_path / "outbox"
