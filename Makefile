@@ -62,6 +62,7 @@ bench: $(VENV)/.dev
 	$(PY) bench/auth.py --audit-lines 1000000 --customers 100000
 	$(PY) bench/segments.py --customers 100000
 	$(PY) bench/sign_in_reliability.py --runs 20
+	$(PY) bench/portal.py --entries 1000000 --runs 5
 
 ## lock: refresh the lock files after changing pyproject.toml (needs uv)
 lock:

@@ -64,13 +64,14 @@ def _done(what: str, reference: int) -> None:
     st.session_state["_portal_notice"] = f"{what} (reference {reference}). Thank you."
 
 
-def _tell(call, what: str, *args) -> None:  # noqa: ANN001
-    """Run one account write; its refusal (PortalError) is said on the page, in its own words."""
+def _tell(call, what: str, *args, **optional) -> None:  # noqa: ANN001, ANN003
+    """Run one account write (`args` required, `optional` may be empty); its refusal (PortalError) is
+    said on the page, in its own words."""
     if any(arg is None or arg == [] for arg in args):
         st.session_state["_portal_error"] = "Fill in every field (invoice, reason, date) before sending."
         return
     try:
-        _done(what, call(store, who, *args))
+        _done(what, call(store, who, *args, **optional))
     except account.PortalError as exc:
         st.session_state["_portal_error"] = str(exc)
 
@@ -88,10 +89,12 @@ dispute_tab, promise_tab, paid_tab = st.tabs(["Dispute an invoice", "Promise to 
 with dispute_tab, st.form("portal_dispute", clear_on_submit=True):
     number = st.selectbox("Invoice", open_numbers, index=None, key="dispute_invoice")
     reason = st.selectbox("Reason", account.DISPUTE_REASONS, index=None, key="dispute_reason")
-    amount = st.number_input("Amount in dispute", min_value=0.0, step=0.01, format="%.2f", key="dispute_amount")
+    amount = st.number_input("Amount in dispute", min_value=0.0, step=0.01, format="%.2f", key="dispute_amount",
+                             help="Leave 0.00 to dispute the whole open amount of the invoice.")
     comment = st.text_area("Comment", key="dispute_comment", max_chars=2000)
     if st.form_submit_button("Send the dispute"):
-        _tell(account.portal_dispute, "Your dispute was recorded", number, reason, amount, comment)
+        _tell(account.portal_dispute, "Your dispute was recorded", number, reason, amount=amount or None,
+              comment=comment)
         st.rerun()
 with promise_tab, st.form("portal_promise", clear_on_submit=True):
     numbers = st.multiselect("Invoices", open_numbers, key="promise_invoices")
