@@ -1,8 +1,11 @@
-"""`ardesk db info|upgrade`: where the store is, its schema version, table sizes and customer attributes."""
+"""`ardesk db info|upgrade|copy`: where the store is, its schema version, table sizes and customer attributes;
+moving a DuckDB store to PostgreSQL."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,6 +14,7 @@ from analytics.cli.output import emit
 from analytics.ledger.customer_attributes import attribute_summary
 from analytics.migrations import connect
 from analytics.store import schema
+from analytics.store.copy import CopyRefused, copy_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     info.set_defaults(handler=_info)
     up = actions.add_parser("upgrade", help="upgrade the store's schema in place (also done on every start)")
     up.set_defaults(handler=_upgrade)
+    cp = actions.add_parser("copy", help="copy a DuckDB store (users, audit and history included) to PostgreSQL")
+    cp.add_argument("--from", dest="source", required=True, metavar="DUCKDB_FILE", help="the store file to copy")
+    cp.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql+psycopg://user@host/db")
+    cp.add_argument("--replace", action="store_true", help="empty a target that already holds rows first")
+    cp.set_defaults(handler=_copy)
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -45,3 +54,36 @@ def _upgrade(args: argparse.Namespace) -> int:
     start = migrations.upgrade(store)
     print(f"schema version {start} -> {migrations.current_version(store)}")
     return 0
+
+
+def _copy(args: argparse.Namespace) -> int:
+    """Copy, then print each table's row count and numeric sums on both sides; exit 1 on any difference."""
+    if "://" in args.source or not Path(args.source).is_file():
+        print(f"error: --from must be an existing DuckDB store file; {args.source} is not one", file=sys.stderr)
+        return 2
+    source = connect(args.source)
+    try:
+        target = connect(args.target)
+    except Exception:
+        source.close()
+        raise
+    try:
+        try:
+            checks = copy_store(source, target, replace=args.replace)
+        except CopyRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        rows = [{"table": c.table, "rows (from)": c.source_rows, "rows (to)": c.target_rows,
+                 "sums (from)": " ".join(f"{k}={v}" for k, v in c.source_sums.items()),
+                 "sums (to)": " ".join(f"{k}={v}" for k, v in c.target_sums.items()),
+                 "equal": "yes" if c.equal else "NO"} for c in checks]
+        emit(pd.DataFrame(rows))
+        bad = [c.table for c in checks if not c.equal]
+        if bad:
+            print(f"error: the copy differs from the source in: {', '.join(bad)}", file=sys.stderr)
+            return 1
+        print(f"copied {sum(c.target_rows for c in checks)} rows in {len(checks)} tables; counts and sums equal")
+        return 0
+    finally:
+        target.close()
+        source.close()
