@@ -128,6 +128,8 @@ def attempt_sign_in(
                          detail="account disabled")
         return SignInResult(False, username, "This account is disabled. Ask an administrator to enable it.")
     with store.write() as conn:
+        if row is not None and conn.dialect.name == "postgresql":  # another process's failure waits, then counts
+            conn.execute(sa.select(users.c.username).where(users.c.username == username).with_for_update()).fetchall()
         current = get_user(conn, username) if row is not None else None
         if current is None:
             audit.record(conn, UNKNOWN_USER, "sign_in.failed", "user", None, detail="unknown user")

@@ -36,6 +36,7 @@ from analytics.collections.dunning_schedule import due_stages
 from analytics.collections.outreach.config import OutreachConfig
 from analytics.settings import load_settings
 from analytics.store.connection import Store
+from analytics.store.locks import DUNNING_RUNS, one_at_a_time
 
 
 def automatic_sends_due(store: Store, as_of: date) -> pd.DataFrame:
@@ -53,6 +54,14 @@ def run_automatic_dunning(store: Store, actor: Actor, as_of: date, *, dry_run: b
     """Let every channel of the automatic stages due on D act (see the module rule); one row per
     customer, stage and channel with the outcome (a dry run lists each would-be action, writing nothing)."""
     require(actor, "act_on_customers")
+    if dry_run:
+        return _run_automatic_dunning(store, actor, as_of, dry_run=True, config=config)
+    with one_at_a_time(store, DUNNING_RUNS):  # a second run at once waits, then finds the first's runs
+        return _run_automatic_dunning(store, actor, as_of, dry_run=False, config=config)
+
+
+def _run_automatic_dunning(store: Store, actor: Actor, as_of: date, *, dry_run: bool,
+                           config: OutreachConfig | None) -> pd.DataFrame:
     due = due_stages(store, as_of)
     out = act_on_stages(store, actor, as_of, due[due["mode"] == "automatic"], dry_run=dry_run, config=config)
     if dry_run:

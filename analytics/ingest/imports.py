@@ -55,6 +55,7 @@ from analytics.ingest.staging import ValidationReport
 from analytics.ingest.validation import validate_table
 from analytics.settings import DATA_DIR
 from analytics.store.connection import Store
+from analytics.store.locks import IMPORTS, take_turn
 from analytics.store.schema import import_runs
 
 
@@ -136,6 +137,7 @@ def run_import(
     started = datetime.now()
     try:
         with store.write() as conn:
+            take_turn(conn, IMPORTS)  # on PostgreSQL: one import merges at a time, on the other's result
             # the merge lists the customers it creates, so validation need not
             report, staging = validate_table(conn, table, mapping, strict, list_new_customers=False, limits=limits)
             clock.tick("validated", 0)
