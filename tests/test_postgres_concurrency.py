@@ -105,3 +105,33 @@ def test_imports_and_dunning_runs_take_turns(pg_store) -> None:
     with one_at_a_time(pg_store, DUNNING_RUNS):
         assert not free(DUNNING_RUNS)
     assert free(DUNNING_RUNS)
+
+
+def test_failed_sign_ins_from_two_instances_all_count(pg_store, cheap_bcrypt: None) -> None:
+    """Two app instances (two engines, no shared in-process lock) failing one user's sign-in at once:
+    every failure is counted (the user's row is locked while counting)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlalchemy as sa
+
+    from analytics.access.roles import SYSTEM
+    from analytics.access.sign_in import SignInRules, attempt_sign_in
+    from analytics.access.users import add_user
+    from analytics.store.connection import Store
+
+    add_user(pg_store, SYSTEM, "ana", "Ana Alves", "collector", password="right-password-1")
+    rules = SignInRules(max_failed_logins=100)
+    base = sa.engine.make_url(pg_store.url)
+    instances = [Store(base.update_query_dict({"application_name": f"ardesk-{i}"}).render_as_string(False))
+                 for i in range(2)]
+    try:
+        def fail(store: Store) -> None:
+            for _ in range(10):
+                assert not attempt_sign_in(store, "ana", "wrong", rules=rules).ok
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(fail, instances))
+    finally:
+        for s in instances:
+            s.engine.dispose()
+    assert int(pg_store.scalar("SELECT failed_logins FROM users WHERE username = 'ana'")) == 20
