@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.access.roles import PermissionDenied, may
+from analytics.collections.assignments import assignment_choices
 from analytics.collections.segmentation import policies
 from analytics.collections.worklist import default_as_of
 from analytics.experiments.design import plan
@@ -43,7 +44,7 @@ if flash := st.session_state.pop("experiments_flash", None):
 known = policies(store)
 active = known[known["active"]]
 names = {int(r.config_id): str(r.name) for r in known.itertuples(index=False)}
-segments = sorted(store.read("SELECT DISTINCT segment FROM customers")["segment"].astype(str))
+segments = assignment_choices(store)["segment"]  # the segments customers have
 
 
 def _pct(value: float | None, digits: int = 1) -> str:
