@@ -32,17 +32,24 @@ from analytics.collections.segmentation import NUMBER, Rule, SegmentRuleError, f
 TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
 
 
-def toml_string(text: str) -> str:
-    """`text` as a TOML basic string."""
+def toml_escaped(text: str, keep_newlines: bool = False) -> str:
+    """`text` escaped for a TOML basic string (a multi-line one keeps its newlines as they are)."""
     out = []
     for ch in str(text):
-        if ch in TOML_ESCAPES:
+        if keep_newlines and ch == "\n":
+            out.append(ch)
+        elif ch in TOML_ESCAPES:
             out.append(TOML_ESCAPES[ch])
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\u{ord(ch):04X}")
         else:
             out.append(ch)
-    return '"' + "".join(out) + '"'
+    return "".join(out)
+
+
+def toml_string(text: str) -> str:
+    """`text` as a TOML basic string."""
+    return '"' + toml_escaped(text) + '"'
 
 
 def _value(value: Any, number: bool) -> str:

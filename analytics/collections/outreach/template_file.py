@@ -43,14 +43,13 @@ from analytics.collections.outreach.message_templates import (
     template_versions,
 )
 from analytics.collections.outreach.queue import preview
-from analytics.collections.segment_rules_file import TOML_ESCAPES
+from analytics.collections.segment_rules_file import toml_escaped
 from analytics.collections.worklist import default_as_of
 from analytics.ledger.open_items import OPEN_ITEMS_SQL
 from analytics.settings import load_settings
 from analytics.store.connection import Store
 
 KEYS = ("name", "subject", "body_text", "body_html")
-_ESCAPES = {ch: escaped for ch, escaped in TOML_ESCAPES.items() if ch != "\n"}  # a multi-line string keeps its newlines
 
 
 @dataclass(frozen=True)
@@ -62,17 +61,7 @@ class TemplateFile:
 
 
 def _basic_multiline(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch == "\n":
-            out.append(ch)
-        elif ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{ord(ch):04X}")
-        else:
-            out.append(ch)
-    return '"""\n' + "".join(out) + '"""'
+    return '"""\n' + toml_escaped(text, keep_newlines=True) + '"""'
 
 
 def _multiline(text: str) -> str:
