@@ -32,6 +32,37 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def _share_apptest_startup() -> None:
+    """Do AppTest's per-test startup work once per test process instead of once per AppTest.
+
+    Every new `AppTest` scans the metadata of every installed distribution for v2 component
+    manifests (about 0.2 s of CPU, 0.65 s of wall time, measured) and every run compiles app.py and
+    the page again (about a tenth of a page test's CPU). Neither the installed packages nor the
+    scripts (keyed by modification time and size) change while the tests run.
+    """
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test
+
+    manifest_scanner.scan_component_manifests = functools.cache(manifest_scanner.scan_component_manifests)
+    compiled: dict[tuple[str, int, int], object] = {}
+
+    class SharedScriptCache(ScriptCache):
+        def get_bytecode(self, script_path: str) -> object:
+            stat = os.stat(script_path)
+            key = (os.path.abspath(script_path), stat.st_mtime_ns, stat.st_size)
+            if key not in compiled:
+                compiled[key] = super().get_bytecode(script_path)
+            return compiled[key]
+
+    app_test.ScriptCache = SharedScriptCache
+
+
+_share_apptest_startup()
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     """An empty store at the current schema, in its own DuckDB file."""
