@@ -37,16 +37,22 @@ system-test-deps:
 
 ## test: lint, the architecture's import contracts, then the whole suite (page, browser, SMTP and PostgreSQL tests included)
 # ARDESK_REQUIRE_PG=1: the PostgreSQL tests fail instead of skipping when no server can be had.
-# The suite runs on one worker per core, each taking half the files in order and, once done, tests
-# from the end of the other's half (worksteal); the 5-minute soak runs alone afterwards, as it would
-# starve a test beside it.
+# First the app's tests (AppTest, served apps, browsers: marked `app` by tests/conftest.py) on one
+# worker per core, each taking half the files in order and, once done, tests from the end of the
+# other's half (worksteal). Then the 5-minute soak, with the engine's tests beside it at a lower
+# priority: the soak's 20 sessions keep the app busy in bursts, and a browser test beside them would
+# time out, an engine test does not. The soak's output is printed when both are done.
 TEST_WORKERS ?= 2
 PYTEST := ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
+SOAK_LOG := test-artifacts/soak.log
 test: $(VENV)/.dev system-test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo --no-cache
-	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal --ignore=tests/test_soak.py
-	$(PYTEST) tests/test_soak.py
+	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m app --ignore=tests/test_soak.py
+	@mkdir -p $(dir $(SOAK_LOG)); echo "soak: tests/test_soak.py, output in $(SOAK_LOG); engine tests beside it:"; \
+	$(PYTEST) tests/test_soak.py > $(SOAK_LOG) 2>&1 & soak=$$!; \
+	nice -n 10 $(PYTEST) -m "not app" --ignore=tests/test_soak.py; engine=$$?; \
+	wait $$soak; soaked=$$?; echo "-- the soak:"; cat $(SOAK_LOG); [ $$engine = 0 ] && [ $$soaked = 0 ]
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -212,12 +212,25 @@ def refuse_csp_violations(page) -> list[str]:
     return violations
 
 
+def record_browser_trouble(page) -> None:  # noqa: ANN001 - a Playwright page
+    """Print what went wrong in the browser as it happens (console errors, failed requests, closed
+    websockets): pytest shows it under a failing test, so a failure under load can be explained."""
+    def note(what: str) -> None:
+        print(f"[browser {time.strftime('%H:%M:%S')}] {what}")
+
+    page.on("console", lambda m: note(f"console {m.type}: {m.text[:300]}") if m.type in ("error", "warning")
+            else None)
+    page.on("requestfailed", lambda r: note(f"request failed: {r.method} {r.url[:200]} {r.failure}"))
+    page.on("websocket", lambda ws: ws.on("close", lambda _ws: note(f"websocket closed: {ws.url[:120]}")))
+
+
 @pytest.fixture
 def page(browser, app_server: str):
     ctx = browser.new_context(base_url=app_server, viewport={"width": 1400, "height": 900})
     pg = ctx.new_page()
     pg.set_default_timeout(20_000)
     violations = refuse_csp_violations(pg)
+    record_browser_trouble(pg)
     yield pg
     ctx.close()
     assert violations == [], "the Content-Security-Policy blocked something the app needs"
@@ -449,3 +462,17 @@ def stored_rows(path: Path, sql: str) -> list[dict]:
     finally:
         store.close()
 
+
+# What makes a test module an app test module: a test of it runs the app (AppTest, a served app, a browser).
+APP_FIXTURES = {"page", "browser", "app_server", "app_env"}
+APP_RUNNERS = ("app_process", "serve_app")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of an app test module `app` (whole modules, so a module fixture is built in one run
+    only): `make test` runs the engine's tests (-m "not app") beside the soak, the app's before it."""
+    app_modules = {item.module for item in items if getattr(item, "module", None) is not None and (
+        APP_FIXTURES & set(getattr(item, "fixturenames", ())) or any(n in vars(item.module) for n in APP_RUNNERS))}
+    for item in items:
+        if getattr(item, "module", None) in app_modules:
+            item.add_marker(pytest.mark.app)

@@ -1,9 +1,9 @@
 """Soak: the app serves 20 sessions logging follow-ups while imports and a dunning run go on, is
 killed with kill -9 and restarted, and every logged action and imported row is there exactly once.
 
-Sessions run in one asyncio loop of Playwright pages (one Chromium), each signing in as a collector
-and logging calls with a unique text on customers' Follow-up tabs; a call counts as confirmed once
-the page says so. Meanwhile the command line queues invoice imports (one file twice) and an
+Sessions run in one asyncio loop of Playwright pages (one Chromium), arriving one every 1.5 s, each
+signing in as a collector and logging calls with a unique text on customers' Follow-up tabs, with a
+short pause to read between two actions; a call counts as confirmed once the page says so. Meanwhile the command line queues invoice imports (one file twice) and an
 automatic dunning run into the app's inbox. `ARDESK_SOAK_SESSIONS` and `ARDESK_SOAK_SECONDS`
 (defaults 20 and 300) size it.
 """
@@ -35,13 +35,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SOAK_TI
 COLLECTOR = "ana.collector"  # the demo collector with a sign-in
 FILES = 4
 ROWS_PER_FILE = 20_000
+ARRIVAL_S = 1.5  # one more session every 1.5 s until all 20 are in
+THINK_S = (0.5, 2.0)  # between two actions of one session
 WAIT_MS = 120_000  # one step under load (20 sessions on 2 cores), far above its usual second
 
 
 async def _session(browser, url: str, customers: list[str], deadline: float, confirmed: set[str],
-                   attempted: set[str], errors: list[str]) -> None:
+                   attempted: set[str], errors: list[str], arrives_after_s: float) -> None:
     from playwright.async_api import expect
 
+    await asyncio.sleep(arrives_after_s)  # people arrive over the first half-minute, not in one instant
     context = await browser.new_context(base_url=url, viewport={"width": 1400, "height": 900})
     page = await context.new_page()
     page.set_default_timeout(WAIT_MS)
@@ -53,6 +56,7 @@ async def _session(browser, url: str, customers: list[str], deadline: float, con
         await expect(page.get_by_text("Signed in as")).to_be_visible(timeout=WAIT_MS)
         rng = random.Random(id(page))
         while time.monotonic() < deadline:
+            await asyncio.sleep(rng.uniform(*THINK_S))  # a person reads before the next click
             if rng.random() < 0.2:  # browse a dashboard now and then
                 await page.goto(rng.choice(["/overview", "/worklist", "/aging"]))
                 await expect(page.get_by_text("Signed in as")).to_be_visible(timeout=WAIT_MS)
@@ -78,8 +82,8 @@ async def _sessions(url: str, customers: list[str], seconds: float, confirmed: s
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         deadline = time.monotonic() + seconds
-        await asyncio.gather(*(_session(browser, url, customers, deadline, confirmed, attempted, errors)
-                               for _ in range(SESSIONS)))
+        await asyncio.gather(*(_session(browser, url, customers, deadline, confirmed, attempted, errors,
+                                        arrives_after_s=i * ARRIVAL_S) for i in range(SESSIONS)))
         await browser.close()
 
 
