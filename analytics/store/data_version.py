@@ -26,17 +26,19 @@ def data_version(store: Store) -> int:
     """A number that changes whenever data changes: every write is audited, so the audit log's
     newest id, combined with how many lines hold the `LATE_COMMIT_WINDOW` ids up to it.
 
-    The count is there for several writers (app instances, cron imports on PostgreSQL): an id is
+    The count is there for several writers on PostgreSQL (app instances, cron imports): an id is
     handed out when a line is written, not when it commits, so a transaction holding id 10 can
     commit after one holding id 11 and leave the newest id unchanged; its line still raises the
-    count. (A transaction that stays open while more than a window of other writes commits is not
+    count. On DuckDB one process writes, its writers in turn, so the count is not read there. (A transaction that stays open while more than a window of other writes commits is not
     seen until the next write.) Never decreases while the log only grows. Pages key their caches
     on it, so a page never shows numbers from before an import or action, whichever process made it.
     """
-    row = store.read(
-        "SELECT newest, (SELECT COUNT(*) FROM audit_log WHERE audit_id > newest - :w AND audit_id <= newest) AS recent "
-        "FROM (SELECT COALESCE(MAX(audit_id), 0) AS newest FROM audit_log) AS n", {"w": LATE_COMMIT_WINDOW})
-    return _version(int(row["newest"].iloc[0]), int(row["recent"].iloc[0]))
+    newest = int(store.scalar("SELECT COALESCE(MAX(audit_id), 0) FROM audit_log"))
+    if store.dialect != "postgresql":  # one process, its writers in turn (`Store.write`): ids commit in order
+        return _version(newest, 0)
+    recent = store.scalar("SELECT COUNT(*) FROM audit_log WHERE audit_id > :above AND audit_id <= :newest",
+                          {"above": newest - LATE_COMMIT_WINDOW, "newest": newest})
+    return _version(newest, int(recent))
 
 
 # Audit entities whose writes touch only accounts (sign-ins, users), the activity timeline
