@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -243,3 +244,29 @@ def test_an_upload_on_each_instance_and_the_other_instance_shows_it_at_once(cont
     assert runs.to_dict("records") == [{"status": "ok", "rows_inserted": 2}] * 2
     assert [(r.customer_id, Decimal(str(r.amount))) for r in invoiced.itertuples()] == [
         (f"CLUSTER-{first}", Decimal("1000000.00")), (f"CLUSTER-{second}", Decimal("2000000.00"))]
+
+
+def _portal_try(proxy: str, instance: str, client: str) -> tuple[int, str]:
+    """A made-up portal link opened through the proxy on `instance`, from `client` (the address HAProxy
+    forwards, as if the browser came from there): (status, instance that answered)."""
+    request = urllib.request.Request(f"{proxy}/portal/t/not-a-token-{secrets.token_hex(8)}", headers={
+        "Cookie": f"SERVERID={instance}", "X-Forwarded-For": client})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, r.headers["x-ardesk-instance"]
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.headers["x-ardesk-instance"]
+
+
+def test_the_portal_rate_limit_counts_tries_on_both_instances_per_client(cluster) -> None:
+    """20 refused tries per client address in 10 minutes (analytics.portal.links): tries made on
+    either instance count together (rows in the store), and the address is the client's that HAProxy
+    forwards (uvicorn trusts X-Forwarded-For from the proxy on 127.0.0.1), not the proxy's own."""
+    from analytics.portal.links import MAX_FAILED_TRIES
+
+    proxy, _ = cluster
+    guesser, bystander = "203.0.113.7", "203.0.113.8"  # documentation addresses
+    answers = [_portal_try(proxy, INSTANCES[n % 2], guesser) for n in range(MAX_FAILED_TRIES)]
+    assert answers == [(410, INSTANCES[n % 2]) for n in range(MAX_FAILED_TRIES)]  # each refused as unknown
+    assert [_portal_try(proxy, i, guesser) for i in INSTANCES] == [(429, i) for i in INSTANCES]
+    assert [_portal_try(proxy, i, bystander) for i in INSTANCES] == [(410, i) for i in INSTANCES]
