@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint bench lock clean-data system-test-deps
+.PHONY: run cluster test lint bench lock clean-data system-test-deps
 
 $(VENV)/.runtime: requirements.lock pyproject.toml
 	@python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "AR Desk needs Python 3.11 or newer as python3")'
@@ -27,10 +27,32 @@ run: $(VENV)/.runtime
 	$(VENV)/bin/streamlit run server.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false --client.toolbarMode viewer
 
-## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests
+## cluster: HAProxy on http://localhost:$(CLUSTER_PORT) in front of two app processes sharing the PostgreSQL store ARDESK_DB
+# Session affinity by cookie (config/haproxy.cfg); the instances share one cookie secret, made per start.
+CLUSTER_PORT ?= 8500
+CLUSTER_APP1_PORT ?= 8511
+CLUSTER_APP2_PORT ?= 8512
+cluster: $(VENV)/.runtime
+	@case "$$ARDESK_DB" in postgresql*) ;; *) echo "make cluster needs ARDESK_DB=postgresql+psycopg://USER@HOST/DATABASE:" \
+		"the instances share one PostgreSQL store (a DuckDB file serves one process; 'ardesk db copy' moves one)" >&2; exit 2;; esac
+	@command -v haproxy >/dev/null || { echo "make cluster needs HAProxy: apt-get install haproxy (make system-test-deps does)" >&2; exit 2; }
+	$(VENV)/bin/ardesk demo --if-empty
+	$(VENV)/bin/ardesk users bootstrap
+	@export STREAMLIT_SERVER_COOKIE_SECRET=$$(python3 -c 'import secrets; print(secrets.token_hex(32))'); \
+	trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT INT TERM; \
+	for port in $(CLUSTER_APP1_PORT) $(CLUSTER_APP2_PORT); do \
+		$(VENV)/bin/streamlit run server.py --server.port $$port --server.address 127.0.0.1 --server.headless true \
+			--browser.gatherUsageStats false --client.toolbarMode viewer & \
+	done; \
+	ARDESK_PROXY_BIND=":$(CLUSTER_PORT)" ARDESK_APP1="127.0.0.1:$(CLUSTER_APP1_PORT)" \
+		ARDESK_APP2="127.0.0.1:$(CLUSTER_APP2_PORT)" haproxy -db -f config/haproxy.cfg & \
+	wait -n
+
+## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests, haproxy for the cluster test
 system-test-deps:
 	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

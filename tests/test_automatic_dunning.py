@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from analytics.access.roles import SYSTEM, Actor, PermissionDenied
 from analytics.collections.automatic_dunning import automatic_sends_due, run_automatic_dunning, run_daily
 from analytics.collections.followups import open_dispute, promise_to_pay
 from analytics.ingest.inbox import Folders, pending_jobs
+from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
 from tests.conftest import run_app_watcher
@@ -31,6 +34,10 @@ STAGES = [
 
 @pytest.fixture
 def books(store: Store) -> Store:
+    return _books(store)
+
+
+def _books(store: Store) -> Store:
     setup_people(store)
     add_dunning_config(store, stages=STAGES, mode="automatic")
     add_customer(store, "C1")
@@ -115,6 +122,34 @@ def test_the_daily_job_runs_once_after_its_time(books: Store, smtp) -> None:
     assert run_daily(books, morning + timedelta(minutes=5), None, config) is None  # switched off by default
     assert len(run_daily(books, morning + timedelta(minutes=5), seven, config)) == 4
     assert run_daily(books, morning + timedelta(hours=3), seven, config) is None  # done today
+    assert len(handler.messages) == 3
+
+
+@pytest.mark.postgres
+def test_two_app_instances_run_the_daily_job_once(pg_store: Store, smtp) -> None:
+    """Both instances' inbox threads find the day not run yet, at once: one runs it, the other
+    waits on the dunning-runs lock, then finds it done (without the second check: two runs)."""
+    handler, config = smtp
+    _books(pg_store)
+    seven = datetime.strptime("07:00", "%H:%M").time()
+    morning = datetime.combine(T, seven) + timedelta(minutes=5)
+    instances = [connect(pg_store.url) for _ in range(2)]  # each app process has its own engine
+    start = threading.Barrier(2)
+
+    def daily(store: Store):
+        start.wait()
+        return run_daily(store, morning, seven, config)
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            outcomes = list(pool.map(daily, instances))
+    finally:
+        for store in instances:
+            store.close()
+    assert sorted(o is None for o in outcomes) == [False, True]
+    assert len(next(o for o in outcomes if o is not None)) == 4
+    assert pg_store.read("SELECT entity_id FROM audit_log WHERE action = 'dunning.run'")["entity_id"].tolist() == [
+        T.isoformat()]
     assert len(handler.messages) == 3
 
 

@@ -96,8 +96,14 @@ def run_daily(store: Store, now: datetime, at: time | None = None,
               config: OutreachConfig | None = None) -> pd.DataFrame | None:
     """The app's daily job: today's run once `now` is past the send time and it has not run today.
 
+    Several app instances on one PostgreSQL store all call it: whether today's run is done is
+    decided again under the dunning-runs lock, so the one that waited finds the first's run and
+    does nothing (one run, one "dunning.run" audit line a day).
     Returns the run's rows, or None when nothing was due to run (off, too early, or done today)."""
     at = at if at is not None else send_time()
     if at is None or now.time() < at or ran_on(store, now.date()):
         return None
-    return run_automatic_dunning(store, SYSTEM, now.date(), config=config)
+    with one_at_a_time(store, DUNNING_RUNS):
+        if ran_on(store, now.date()):
+            return None
+        return _run_automatic_dunning(store, SYSTEM, now.date(), dry_run=False, config=config)
