@@ -14,7 +14,7 @@ Score (0-100, higher = safer, like the index) = 100 - the four contributions (po
 - dispute_points = 0.15 x dispute_share_pct;
 - promise_points = 2.5 x min(broken_promises, 4).
 The weights sum to 100 points, so the score stays within 0-100. Band by the score rounded to a
-whole number: 0-20 severe, 21-29 high, 30-50 elevated, 51-70 moderate, 71-100 low (BANDS).
+whole number (halves up): 0-20 severe, 21-29 high, 30-50 elevated, 51-70 moderate, 71-100 low (BANDS).
 
 Suggested credit limit = average monthly credit sales of the last 12 months (invoices posted after
 D - 365 days, the customer's currency) x the band's months of sales (BANDS): low 2, moderate 1.5,
@@ -23,6 +23,7 @@ elevated 1, high 0.5, severe 0 (cash in advance).
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
@@ -49,13 +50,14 @@ SCORE_COLUMNS = [
 
 
 def band_of(score: float) -> str:
-    """The band of a score (rounded to a whole number first)."""
-    whole = round(score)
+    """The band of a score (rounded to a whole number first, halves up)."""
+    whole = math.floor(score + 0.5)
     return next(name for name, low, _ in BANDS if whole >= low)
 
 
 def _band_sql(score: str) -> str:
-    whens = " ".join(f"WHEN ROUND({score}) >= {low} THEN '{name}'" for name, low, _ in BANDS[:-1])
+    # FLOOR(x + 0.5), not ROUND: PostgreSQL rounds a double's halves to even
+    whens = " ".join(f"WHEN FLOOR({score} + 0.5) >= {low} THEN '{name}'" for name, low, _ in BANDS[:-1])
     return f"CASE {whens} ELSE '{BANDS[-1][0]}' END"
 
 
@@ -102,10 +104,12 @@ inputs AS (
     LEFT JOIN broken b ON b.customer_id = c.customer_id
     LEFT JOIN sales s ON s.customer_id = c.customer_id
 ), points AS (
-    SELECT inputs.*, LEAST(raw_utilisation, 100.0) AS utilisation_pct,
+    -- CASE, not LEAST: LEAST skips NULLs (no credit limit would read as 100 % used)
+    SELECT inputs.*, CASE WHEN raw_utilisation > 100 THEN 100.0 ELSE raw_utilisation END AS utilisation_pct,
            COALESCE(raw_utilisation > 100, FALSE) AS over_limit,
            {PAYMENT_WEIGHT} * (100 - COALESCE(payment_index, {UNKNOWN_INDEX})) AS payment_points,
-           {UTILISATION_WEIGHT} * COALESCE(LEAST(raw_utilisation, 100.0), 0) AS utilisation_points,
+           {UTILISATION_WEIGHT} * CASE WHEN raw_utilisation > 100 THEN 100.0
+                                       ELSE COALESCE(raw_utilisation, 0) END AS utilisation_points,
            {DISPUTE_WEIGHT} * dispute_share_pct AS dispute_points,
            {PROMISE_POINTS} * LEAST(broken_promises, {PROMISE_CAP}) AS promise_points
     FROM inputs

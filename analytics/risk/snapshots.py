@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from analytics.access import audit
 from analytics.access.roles import Actor, require
 from analytics.collections.followups import refresh_promise_statuses
+from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.ledger.months import month_end, previous_month_end
 from analytics.risk.score import BAND_NAMES, RISK_SCORE_SQL, score_params
 from analytics.store.connection import Store
@@ -80,16 +81,23 @@ def score_month(store: Store, actor: Actor, as_of: date) -> dict[str, object]:
     return {**result, "previous_month_scored": not had_previous, "risk_class_changes": len(changes)}
 
 
+def scored_months(store: Store) -> list[date]:
+    """The month ends that have a stored scoring, latest first."""
+    frame = store.read("SELECT DISTINCT month_end FROM risk_snapshots ORDER BY month_end DESC")
+    return [pd.Timestamp(m).date() for m in frame["month_end"]]
+
+
 LIST_COLUMNS = ["customer_id", "customer_name", "band", "previous_band", "score", "previous_score", "payment_index",
                 "index_trend", "paid_invoices", "days_beyond_terms", "utilisation_pct", "over_limit", "credit_limit",
                 "dispute_share_pct", "broken_promises", "payment_points", "utilisation_points", "dispute_points",
                 "promise_points", "suggested_limit", "currency", "month_end", "as_of"]
 
 
-def risk_list(store: Store, as_of: date, worsened_only: bool = False) -> pd.DataFrame:
+def risk_list(store: Store, as_of: date, worsened_only: bool = False, filters: Filters = ALL) -> pd.DataFrame:
     """The stored snapshot of `as_of`'s month with the band and score of the latest snapshot before it,
-    riskiest first; `worsened_only`: only the customers whose band worsened (LIST_COLUMNS; empty when
-    the month was not scored)."""
+    riskiest first, for the customers matching `filters`; `worsened_only`: only the customers whose band
+    worsened (LIST_COLUMNS; empty when the month was not scored)."""
+    customer_filter, params = filter_sql(filters, "s.customer_id")
     worse = f"AND {_band_rank_sql('s.band')} > {_band_rank_sql('p.band')}" if worsened_only else ""
     frame = store.read(f"""
         SELECT s.customer_id, c.name AS customer_name, c.currency, c.credit_limit, s.month_end, s.as_of,
@@ -99,9 +107,9 @@ def risk_list(store: Store, as_of: date, worsened_only: bool = False) -> pd.Data
         JOIN customers c ON c.customer_id = s.customer_id
         LEFT JOIN risk_snapshots p ON p.customer_id = s.customer_id AND p.month_end = (
             SELECT MAX(t.month_end) FROM risk_snapshots t WHERE t.customer_id = s.customer_id AND t.month_end < :month)
-        WHERE s.month_end = :month {worse}
+        WHERE s.month_end = :month {worse}{customer_filter}
         ORDER BY s.score, s.customer_id
-    """, {"month": month_end(as_of)})  # noqa: S608 - composed from constants only
+    """, {"month": month_end(as_of), **params})  # noqa: S608 - composed from constants only
     floats = ["score", "previous_score", "days_beyond_terms", "payment_index", "index_trend", "utilisation_pct",
               "dispute_share_pct", "payment_points", "utilisation_points", "dispute_points", "promise_points",
               "suggested_limit", "credit_limit"]
