@@ -3,6 +3,7 @@ and the what-if (DSO cut, roll-rate improvement) by hand."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
 import pytest
@@ -16,6 +17,7 @@ from analytics.kpis.provision import (
 )
 from analytics.kpis.what_if import what_if, what_if_figures
 from analytics.ledger.filters import Filters
+from analytics.migrations import connect
 from analytics.store.connection import Store
 from tests.ledger_builder import LedgerBuilder
 
@@ -60,7 +62,15 @@ def test_forward_looking_factor_scales_a_bucket_and_caps_at_100_percent() -> Non
         provision_matrix(IE12_BALANCES, IE12_RATES[:3])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One store for the module: the ledger below is built once and only read."""
+    s = connect(str(tmp_path_factory.mktemp("provision") / "ardesk.duckdb"))
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
 def cohort_ledger(store: Store) -> LedgerBuilder:
     """The IFRScommunity cohort as a ledger: 100,000 due 1 Feb 2024, paid 50,000 by the end of February,
     27,000 in March, 15,000 in April, 6,000 in May; 2,000 never (91-120 at 31 May, 120+ at 30 June).
