@@ -3,6 +3,7 @@ contributions, the stored month (audited risk class, worsened bands) and the wor
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 
@@ -101,7 +102,9 @@ def test_score_month_stores_sets_risk_class_audits_and_finds_worsened(store: Sto
                         "WHERE action IN ('set_risk_class', 'score_risk') ORDER BY audit_id")
     assert audits["action"].tolist() == ["set_risk_class", "set_risk_class", "score_risk"]
     assert set(audits["actor"]) == {"ana.lyst"}
-    assert '"moderate"' in audits.loc[audits["entity_id"] == "H", "new_values"].iloc[0]
+    h_line = audits[audits["entity_id"] == "H"].iloc[0]
+    assert (json.loads(h_line["old_values"]), json.loads(h_line["new_values"])) == (
+        {"risk_class": None}, {"risk_class": "moderate"})
     # Scoring again changes no class: no new class audit line, the month is replaced, not doubled.
     again = score_month(store, SYSTEM, AS_OF)
     assert again["risk_class_changes"] == 0 and not again["previous_month_scored"]

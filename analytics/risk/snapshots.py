@@ -59,26 +59,27 @@ def score_month(store: Store, actor: Actor, as_of: date) -> dict[str, object]:
         if not had_previous:
             _write_month(conn, actor, previous)
         result = _write_month(conn, actor, as_of)
-        changes = conn.execute(sa.text("""
-            SELECT c.customer_id, c.risk_class AS old, s.band AS new FROM customers c
-            JOIN risk_snapshots s ON s.customer_id = c.customer_id AND s.month_end = :month
-            WHERE c.risk_class IS NULL OR c.risk_class <> s.band ORDER BY c.customer_id
-        """), {"month": result["month"]}).mappings().all()
+        # One audit line per customer whose class changes, written in SQL (a customer at a time is 16 ms each).
         conn.execute(sa.text("""
+            INSERT INTO audit_log (logged_at, actor, action, entity, entity_id, old_values, new_values, detail)
+            SELECT :now, :actor, 'set_risk_class', 'customer', c.customer_id,
+                   '{"risk_class": ' || COALESCE('"' || REPLACE(c.risk_class, '"', '\\"') || '"', 'null') || '}',
+                   '{"risk_class": "' || s.band || '"}', :detail
+            FROM customers c JOIN risk_snapshots s ON s.customer_id = c.customer_id AND s.month_end = :month
+            WHERE c.risk_class IS NULL OR c.risk_class <> s.band
+        """), {"now": datetime.now(), "actor": actor.username, "detail": f"risk band as of {as_of}",
+               "month": result["month"]})
+        changes = int(conn.execute(sa.text("""
             UPDATE customers SET risk_class = (
                 SELECT s.band FROM risk_snapshots s
                 WHERE s.customer_id = customers.customer_id AND s.month_end = :month)
             WHERE EXISTS (SELECT 1 FROM risk_snapshots s WHERE s.customer_id = customers.customer_id
                           AND s.month_end = :month AND (customers.risk_class IS NULL OR customers.risk_class <> s.band))
-        """), {"month": result["month"]})
-        for change in changes:
-            audit.record(conn, actor, "set_risk_class", "customer", change["customer_id"],
-                         old={"risk_class": change["old"]}, new={"risk_class": change["new"]},
-                         detail=f"risk band as of {as_of}")
+        """), {"month": result["month"]}).rowcount or 0)
         audit.record(conn, actor, "score_risk", "risk_snapshots", str(result["month"]),
-                     new={"as_of": as_of, "scored": result["scored"], "risk_class_changes": len(changes),
+                     new={"as_of": as_of, "scored": result["scored"], "risk_class_changes": changes,
                           "previous_month_scored": not had_previous})
-    return {**result, "previous_month_scored": not had_previous, "risk_class_changes": len(changes)}
+    return {**result, "previous_month_scored": not had_previous, "risk_class_changes": changes}
 
 
 def scored_months(store: Store) -> list[date]:
