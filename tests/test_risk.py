@@ -149,3 +149,32 @@ def test_payment_index_matches_pandas_over_the_demo(demo_store: Store) -> None:
     trend = now["index"] - before["index"].reindex(shared)
     assert np.allclose(engine.loc[shared, "index_trend"].astype(float), trend, atol=0.011, equal_nan=True)
     assert (engine.drop(index=shared)["paid_invoices"] == 0).all()
+
+
+def test_cli_scores_lists_and_reports(tmp_path, capsys) -> None:  # noqa: ANN001 - pytest's tmp_path and capsys
+    from analytics.cli.main import main
+    from analytics.kpis.provision import provision_at
+    from tests.dashboard_fixtures import small_ledger
+
+    path = small_ledger(tmp_path / "small.duckdb")
+    db = ["--db", str(path)]
+    assert main([*db, "risk", "list", "--as-of", "2026-03-31"]) == 2
+    assert "has not been scored: run `ardesk risk score --as-of 2026-03-31` first" in capsys.readouterr().err
+    assert main([*db, "risk", "score", "--as", "nobody"]) == 2
+    assert "'nobody' is not a user of this store" in capsys.readouterr().err
+    assert main([*db, "risk", "score"]) == 0  # as of the last posting date, 2026-03-31
+    assert "Scored 4 customers as of 2026-03-31 for the month ending 2026-03-31" in capsys.readouterr().out
+    assert main([*db, "risk", "list", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert sorted(r["customer_id"] for r in listed) == ["A", "B", "C", "D"]
+    assert main([*db, "risk", "list", "--worsened", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("customer_id,customer_name,band,previous_band")
+    assert main([*db, "report", "provision", "--as-of", "2026-03-31", "--factor", "1-30=1.5", "--format", "json"]) == 0
+    store = connect(str(path))
+    expected = provision_at(store, date(2026, 3, 31), factors={"1-30": 1.5})["provision"].tolist()
+    store.close()
+    assert [r["provision"] for r in json.loads(capsys.readouterr().out)] == expected
+    assert main([*db, "report", "provision", "--factor", "1-30=lots"]) == 2
+    assert "--factor '1-30=lots': write it as BUCKET=FACTOR" in capsys.readouterr().err
+    assert main([*db, "report", "what-if", "--dso-cut", "3", "--roll-improvement", "150"]) == 2
+    assert "percentage from 0 to 100" in capsys.readouterr().err

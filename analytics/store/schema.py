@@ -119,7 +119,7 @@ customers = sa.Table(
     sa.Column("collector", sa.String(64)),  # users.username
     sa.Column("sales_rep", sa.String(64)),
     sa.Column("dunning_config_id", sa.Integer),
-    sa.Column("risk_class", sa.String(10)),  # low, medium, high: set by analysts (v2)
+    sa.Column("risk_class", sa.String(10)),  # the risk band (analytics.risk: low ... severe), or an analyst's (v2)
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime),
 )
