@@ -19,7 +19,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from analytics.ledger.months import add_months
+from analytics.ledger.months import add_months, month_end
 from analytics.store.connection import Store
 
 # (days beyond terms, index), D&B's PAYDEX table; early payment of 20 days stands for "anticipates".
@@ -77,12 +77,18 @@ LEFT JOIN ({_paid_sql(":trend_as_of", ":trend_since")}) p ON p.customer_id = c.c
 """  # noqa: S608 - composed from constants and bind names only
 
 
+def _months_before(day: date, months: int) -> date:
+    """The same day `months` months before (the month's last day when it is shorter, e.g. 29 Feb -> 28 Feb)."""
+    first = add_months(day, -months)
+    return min(first.replace(day=28) + timedelta(days=day.day - 28), month_end(first)) if day.day > 28 \
+        else first.replace(day=day.day)
+
+
 def index_params(as_of: date) -> dict[str, date]:
     """The binds of PAYMENT_INDEX_SQL for the date `as_of`."""
     before = as_of - timedelta(days=TREND_DAYS)
-    return {"as_of": as_of, "index_since": add_months(as_of, -HISTORY_MONTHS) + (as_of - as_of.replace(day=1)),
-            "trend_as_of": before,
-            "trend_since": add_months(before, -HISTORY_MONTHS) + (before - before.replace(day=1))}
+    return {"as_of": as_of, "index_since": _months_before(as_of, HISTORY_MONTHS), "trend_as_of": before,
+            "trend_since": _months_before(before, HISTORY_MONTHS)}
 
 
 def payment_index(store: Store, as_of: date) -> pd.DataFrame:
