@@ -42,6 +42,7 @@ from analytics.store.schema import (
     portal_sessions,
     quarantine,
     requests,
+    risk_snapshots,
     schema_migrations,
     segment_rule_sets,
     segment_rules,
@@ -195,6 +196,11 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
 
 
+def _v24_risk_snapshots(conn: sa.Connection) -> None:
+    _create_tables(conn, risk_snapshots)
+    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS risk_snapshots_customer ON risk_snapshots (customer_id, as_of)"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -229,6 +235,8 @@ MIGRATIONS: list[Migration] = [
      _v21_portal_access),
     (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
      _v22_remittance_paid_on),
+    (24, "risk_snapshots: each customer's payment index, risk score, band and their inputs per month",
+     _v24_risk_snapshots),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

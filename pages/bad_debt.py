@@ -5,6 +5,7 @@ import streamlit as st
 
 from analytics.kpis.aging import bucket_labels
 from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
+from analytics.kpis.provision import DEFAULT_WINDOW_MONTHS, provision_at, provision_history
 from pages.cached import cached
 from pages.charts import bar_chart, heatmap, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
@@ -63,6 +64,39 @@ else:
     show_table(rolls.drop(columns="move"), f"roll_rates_{view.start:%Y-%m}_{view.end:%Y-%m}", "bad_debt_roll_table",
                column_config=money_columns(["from_balance", "rolled_balance"], currency) | {
                    "roll_rate": st.column_config.NumberColumn("Roll rate (%)", format="%.1f")})
+
+# -- provision (expected credit loss) ---------------------------------------------------------------
+st.subheader("Provision for expected credit losses")
+st.caption("IFRS 9 simplified approach / CECL provision matrix: loss rate per bucket = the product of the average "
+           "roll rates down to write-off over the window (what reaches the oldest bucket is lost), × the bucket's "
+           "forward-looking factor, × the bucket's balance.")
+labels = bucket_labels("due")
+window = int(st.number_input("Roll-rate window (months)", min_value=1, max_value=36, value=DEFAULT_WINDOW_MONTHS,
+                             step=1, key="provision_window"))
+factor_cols = st.columns(len(labels))
+factors = {label: float(col.number_input(f"Factor {label}", min_value=0.0, max_value=10.0, value=1.0, step=0.05,
+                                         key=f"provision_factor_{label}", format="%.2f"))
+           for label, col in zip(labels, factor_cols, strict=True)}
+matrix = cached(provision_at, store, view.as_of, window, factors, view.filters)
+provision_total = float(matrix["provision"].iloc[-1])
+history = cached(provision_history, store, view.start, view.as_of, window, factors, view.filters)
+moved = history["movement"].iloc[-1] if len(history) > 1 else float("nan")
+cols = st.columns(2)
+cols[0].metric(f"Provision on {view.as_of:%d %b %Y} ({currency})", f"{provision_total:,.2f}", border=True)
+cols[1].metric(f"Movement over the last month ({currency})", "n/a" if pd.isna(moved) else f"{moved:+,.2f}",
+               border=True)
+show_table(matrix, f"provision_matrix_{view.as_of}", "provision_matrix", what="provision matrix",
+           column_config=money_columns(["balance", "provision"], currency) | {
+               "bucket": "Bucket",
+               "roll_rate": st.column_config.NumberColumn("Roll rate to the next bucket", format="%.4f"),
+               "loss_rate": st.column_config.NumberColumn("Historical loss rate", format="%.4f"),
+               "factor": st.column_config.NumberColumn("Forward-looking factor", format="%.2f"),
+               "adjusted_loss_rate": st.column_config.NumberColumn("Loss rate used", format="%.4f")})
+if not history.empty:
+    show(line_chart(history, "month_end", {"provision": "Provision"}, title="Provision at each month end",
+                    x_title="Month end", y_title=f"Provision ({currency})", unit=currency), key="provision_history")
+    show_table(history, f"provision_{view.start:%Y-%m}_{view.as_of:%Y-%m}", "provision_history_table",
+               what="provision by month", column_config=money_columns(["balance", "provision", "movement"], currency))
 
 # -- the monthly table ------------------------------------------------------------------------------
 st.subheader("Month by month")

@@ -23,7 +23,8 @@ from analytics.store.data_version import data_version, figures_version
 TTL_SECONDS = 15 * 60
 # Engine modules whose results read only the ledger, customers, FX and dunning tables.
 FIGURES_MODULES = ("analytics.kpis.aging", "analytics.kpis.dso", "analytics.kpis.bad_debt", "analytics.kpis.summary",
-                   "analytics.kpis.dunning_effectiveness", "analytics.ledger.open_items", "analytics.ledger.filters")
+                   "analytics.kpis.dunning_effectiveness", "analytics.ledger.open_items", "analytics.ledger.filters",
+                   "analytics.kpis.provision", "analytics.kpis.what_if")
 
 
 @st.cache_data(ttl=TTL_SECONDS, max_entries=500, show_spinner=False)

@@ -12,6 +12,7 @@ from pages.filters import dashboard, footer, nothing_matches
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
+from pages.what_if_section import what_if_section
 
 actor = require_page("overview")
 store = get_store()
@@ -87,5 +88,7 @@ else:
                      icon=":material/person:", query_params={"customer": str(customer["customer_id"])})
     elif any(p.key == "customer" for p in allowed_pages(actor.role)):
         st.caption("Select a customer to open it in Customer 360.")
+
+what_if_section(store, view)
 
 footer(store)

@@ -83,9 +83,10 @@ def open_customer(customer_id: str) -> None:
 def shown_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """The items as shown: reason and amount first, then the customer, the why and the parts."""
     why = (frame["amount_at_risk"].map("{:,.0f}".format) + " × " + frame["days_factor"].astype(str) + " d × "
-           + frame["history_factor"].map("{:.2f}".format))
+           + frame["history_factor"].map("{:.2f}".format) + " × risk " + frame["risk_factor"].map("{:.2f}".format))
     return frame.assign(why=why)[["rank", "band", "reason_label", "amount_at_risk", "customer_name", "detail", "why",
-                                  "customer_id", "priority", "days_factor", "history_factor", "since", "collector"]]
+                                  "customer_id", "priority", "days_factor", "history_factor", "risk_factor", "since",
+                                  "collector"]]
 
 
 COLUMNS = {
@@ -102,10 +103,12 @@ COLUMNS = {
                                "(1 + average days late over the last year, 0 to 90, ÷ 30)"),
     "customer_id": "Customer",
     "priority": st.column_config.NumberColumn("Priority", format="%,.0f",
-                                              help="Amount at risk × days factor × history factor"),
+                                              help="Amount at risk × days factor × history factor × risk factor"),
     "days_factor": st.column_config.NumberColumn("Days factor", help="Oldest days past due, at least 1"),
     "history_factor": st.column_config.NumberColumn(
         "History factor", format="%.2f", help="1 + average days late over the last year (0 to 90) ÷ 30"),
+    "risk_factor": st.column_config.NumberColumn(
+        "Risk factor", format="%.2f", help="1 + 0.25 × (100 − the latest risk score) ÷ 100; 1 when not scored"),
     "since": st.column_config.DatetimeColumn("Since", format="YYYY-MM-DD"),
     "collector": "Collector",
 }

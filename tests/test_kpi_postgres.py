@@ -18,6 +18,8 @@ import tests.test_kpi_bad_debt as bad_debt_tests
 import tests.test_kpi_collected_window as collected_window_tests
 import tests.test_kpi_dso as dso_tests
 import tests.test_kpi_dunning_collectors as dunning_tests
+import tests.test_kpi_provision as provision_tests
+import tests.test_risk as risk_tests
 import tests.test_stage_results as stage_results_tests
 from analytics.migrations import connect
 from tests.conftest import empty_postgres
@@ -32,12 +34,15 @@ FIXTURES = {
     stage_results_tests: {},
     aging_shapes_tests: {"ledger": aging_shapes_tests.ledger},
     collected_window_tests: {},
+    provision_tests: {"cohort_ledger": provision_tests.cohort_ledger},
+    risk_tests: {"risky": risk_tests.risky},
 }
 CASES = [
     pytest.param(module, fn, id=f"{module.__name__.rsplit('.', 1)[1]}::{name}")
     for module in FIXTURES
     for name, fn in inspect.getmembers(module, inspect.isfunction)
     if name.startswith("test_") and fn.__module__ == module.__name__
+    and inspect.signature(fn).parameters  # a test of pure functions touches no store: nothing to port
     and not {"as_of", "capsys", "tmp_path", "demo_store", "by"} & set(inspect.signature(fn).parameters)
 ]
 

@@ -169,7 +169,7 @@ def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(de
         team["group"], key=["now", "upcoming", "stale"].index)
     assert team[team.group != "now"]["rank"].isna().all()
     assert (team[team.group == "stale"]["since"] < pd.Timestamp(as_of - timedelta(days=90))).all()
-    product = (team["amount_at_risk"] * team["days_factor"] * team["history_factor"]).round(0)
+    product = (team["amount_at_risk"] * team["days_factor"] * team["history_factor"] * team["risk_factor"]).round(0)
     assert (product == team["priority"]).all()
     owners = demo_store.read("SELECT customer_id, collector FROM customers")
     not_tasks = mine[mine.reason != "task_due"].merge(owners, on="customer_id", suffixes=("", "_owner"))

@@ -71,6 +71,8 @@ PAGES: tuple[PageSpec, ...] = (
              frozenset({"admin", "analyst", "collector"})),
     PageSpec("experiments", "pages/experiments.py", "Experiments", ":material/science:", "Studio",
              frozenset({"analyst", "admin", "cfo"})),
+    PageSpec("risk", "pages/risk.py", "Risk", ":material/trending_down:", "Dashboards",
+             frozenset({"admin", "cfo", "analyst"})),
     PageSpec("account", "pages/account.py", "My account", ":material/key:", "Account", EVERYONE),
 )
 
@@ -87,7 +89,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "edit_segments": frozenset({"analyst", "admin"}),
     "edit_dunning": frozenset({"analyst", "admin"}),
     "edit_templates": frozenset({"analyst", "admin"}),
-    "run_experiments": frozenset({"analyst", "admin"}),  # start, stop, promote a champion/challenger test
+    "run_experiments": frozenset({"analyst", "admin"}),
+    "score_risk": frozenset({"analyst", "admin"}),  # store a month's risk scores and set customers' risk class  # start, stop, promote a champion/challenger test
     "import_data": frozenset({"admin"}),
     "manage_users": frozenset({"admin"}),
     "manage_contacts": frozenset({"collector", "admin"}),  # add, edit, deactivate, mark an email bounced

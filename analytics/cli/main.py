@@ -17,6 +17,7 @@ from analytics.cli import experiments as experiment_commands
 from analytics.cli import policies as policy_commands
 from analytics.cli import portal as portal_commands
 from analytics.cli import requests as request_commands
+from analytics.cli import risk as risk_commands
 from analytics.cli import segments as segment_commands
 from analytics.cli import templates as template_commands
 from analytics.cli.output import UserError
@@ -25,7 +26,7 @@ from analytics.store.connection import StoreError, StoreLocked
 
 COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands,
                   segment_commands, policy_commands, template_commands, experiment_commands,
-                  portal_commands)
+                  portal_commands, risk_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors`: the numbers the pages show.
+"""`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors|provision|what-if`: the numbers the
+pages show.
 
 Every report takes the customer filters (--segment, --collector, --country, --currency,
 --customer, --attribute NAME=VALUE; each repeatable: values of one filter are "any of", different
@@ -29,7 +30,9 @@ from analytics.kpis.dunning_effectiveness import (
     like_for_like,
     populations,
 )
+from analytics.kpis.provision import DEFAULT_WINDOW_MONTHS, provision_at, provision_history
 from analytics.kpis.summary import kpi_summary
+from analytics.kpis.what_if import what_if
 from analytics.ledger.customer_attributes import attribute_name, attribute_summary
 from analytics.ledger.filters import Filters
 from analytics.ledger.fx import reporting_params
@@ -38,7 +41,7 @@ from analytics.ledger.open_items import ledger_bounds
 from analytics.migrations import connect
 from analytics.store.connection import Store
 
-REPORTS = ("aging", "dso", "kpis", "bad-debt", "roll-rates", "dunning", "collectors")
+REPORTS = ("aging", "dso", "kpis", "bad-debt", "roll-rates", "dunning", "collectors", "provision", "what-if")
 
 
 def _add_common(p: argparse.ArgumentParser, *, point: bool) -> None:
@@ -74,6 +77,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     kpis = reports.add_parser("kpis", help="headline KPIs as of a date and the previous month end")
     _add_common(kpis, point=True)
     kpis.set_defaults(handler=_kpis)
+    provision = reports.add_parser("provision", help="expected credit loss: the provision matrix as of a date "
+                                   "(IFRS 9 simplified approach / CECL), or with --history its monthly movement")
+    _add_common(provision, point=True)
+    provision.add_argument("--window", type=int, default=DEFAULT_WINDOW_MONTHS, metavar="MONTHS",
+                           help="months of roll rates averaged (default %(default)s)")
+    provision.add_argument("--factor", action="append", metavar="BUCKET=FACTOR",
+                           help="forward-looking factor of a bucket, e.g. --factor 1-30=1.2 (default 1.0; repeatable)")
+    provision.add_argument("--history", action="store_true",
+                           help="the provision at each month end of the 12 months to --as-of, and its movement")
+    provision.set_defaults(handler=_provision)
+    whatif = reports.add_parser("what-if", help="what a DSO cut and better roll rates are worth over a period")
+    _add_common(whatif, point=False)
+    whatif.add_argument("--dso-cut", type=float, default=5, metavar="DAYS", help="default %(default)s")
+    whatif.add_argument("--cost-of-capital", type=float, default=8.0, metavar="PCT", help="default %(default)s")
+    whatif.add_argument("--roll-improvement", type=float, default=10.0, metavar="PCT", help="default %(default)s")
+    whatif.set_defaults(handler=_what_if)
     for name, helptext in (("dso", "monthly DSO (standard, countback), BPDSO, ADD, CEI, % over 90"),
                            ("bad-debt", "write-offs and bad debt %, monthly and rolling 12 months"),
                            ("roll-rates", "share of each bucket rolling one bucket older each month end"),
@@ -133,6 +152,44 @@ def _kpis(args: argparse.Namespace) -> int:
     store = connect(args.db)
     as_of = args.as_of or _last_posting(store)
     return _emit(kpi_summary(store, as_of, filters_from(args, store)), args.format)
+
+
+def _factors(raw: list[str] | None) -> dict[str, float]:
+    factors: dict[str, float] = {}
+    for pair in raw or []:
+        bucket, sep, value = pair.partition("=")
+        try:
+            factors[bucket.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or factors.get(bucket.strip(), -1) < 0:
+            raise UserError(f"--factor {pair!r}: write it as BUCKET=FACTOR with a factor of 0 or more, e.g. 1-30=1.2.")
+    return factors
+
+
+def _provision(args: argparse.Namespace) -> int:
+    store = connect(args.db)
+    as_of = args.as_of or _last_posting(store)
+    try:
+        if args.history:
+            return _emit(provision_history(store, add_months(as_of, -11), as_of, args.window, _factors(args.factor),
+                                           filters_from(args, store)), args.format)
+        return _emit(provision_at(store, as_of, args.window, _factors(args.factor), filters_from(args, store)),
+                     args.format)
+    except ValueError as exc:
+        raise UserError(f"{exc}.") from None
+
+
+def _what_if(args: argparse.Namespace) -> int:
+    store = connect(args.db)
+    end = args.end or _last_posting(store)
+    start = args.start or add_months(end, -11)
+    try:
+        result = what_if(store, start, end, args.dso_cut, args.cost_of_capital, args.roll_improvement,
+                         filters_from(args, store))
+    except ValueError as exc:
+        raise UserError(f"{exc}.") from None
+    return _emit(pd.DataFrame([result.as_dict()]), args.format)
 
 
 def _side(raw: str, sides: dict[tuple[int, int], Population], start: date, end: date) -> tuple[int, int]:

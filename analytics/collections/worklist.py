@@ -33,12 +33,16 @@ priority mass: walking down the ranks, an item is High while the items above it 
 HIGH_SHARE (50 %) of the group's total priority, Medium while they hold less than MEDIUM_SHARE
 (80 %), else Low (and Low when its priority is 0); upcoming and stale items are Low.
 
-Priority = amount_at_risk × days_factor × history_factor, each a column:
+Priority = amount_at_risk × days_factor × history_factor × risk_factor, each a column:
 - amount_at_risk: dunning items: the open amount of the invoices due for the stage; other items:
   the customer's overdue amount, or its open amount when nothing is overdue (reporting currency);
 - days_factor = max(1, the customer's oldest days past due);
 - history_factor = 1 + min(max(average days late over 365 days, 0), 90) / 30  (1 = pays on time,
-  4 = pays three months late or worse; no payment history: 1).
+  4 = pays three months late or worse; no payment history: 1);
+- risk_factor = 1 + RISK_WEIGHT x (100 - risk score) / 100, the score of the customer's latest stored
+  risk snapshot scored on or before D (`risk_snapshots`, written by `analytics.risk`; read here in SQL,
+  the workflow does not import the risk layer): 1 for the safest, at most 1.25; no snapshot: 1. The
+  weight is small on purpose: the score already reflects days late, which history_factor counts.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ NEWLY_PAST_DUE_DAYS = 7
 UPCOMING_TASK_DAYS = 7  # tasks due within a week after D are shown, marked as not yet due
 EXPECTED_PAYMENT_DAYS = 30  # a remittance advice stays an item this long after its stated payment date
 STALE_DAYS = 90  # items that arose longer ago than this are grouped apart as stale
+RISK_WEIGHT = 0.25  # the risk score's weight in the priority (risk_factor, see above)
 HIGH_SHARE, MEDIUM_SHARE = 0.5, 0.8  # priority bands by share of the ranked list's priority mass
 GROUPS = ("now", "upcoming", "stale")
 ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "reassignment",
@@ -81,7 +86,7 @@ REASON_LABELS = {
 
 WORKLIST_COLUMNS = [
     "priority", "customer_id", "customer_name", "collector", "reason", "reason_label", "detail",
-    "amount_at_risk", "days_factor", "history_factor", "since", "entry_id", "activity_id", "template",
+    "amount_at_risk", "days_factor", "history_factor", "risk_factor", "since", "entry_id", "activity_id", "template",
     "group", "rank", "band",
 ]
 
@@ -99,6 +104,10 @@ cust AS (
            MAX(CASE WHEN open_amount > 0 THEN days_past_due END) AS max_dpd
     FROM items GROUP BY customer_id
 ), history AS ({AVG_DAYS_LATE_SQL}),
+risk AS (
+    SELECT s.customer_id, s.score FROM risk_snapshots s
+    WHERE s.as_of = (SELECT MAX(t.as_of) FROM risk_snapshots t WHERE t.customer_id = s.customer_id AND t.as_of <= :as_of)
+),
 last_action AS (
     SELECT customer_id, MAX(occurred_at) AS acted_at FROM activities
     WHERE kind IN ({_ACTION_LIST}) AND author NOT LIKE 'portal:%' GROUP BY customer_id
@@ -171,11 +180,13 @@ SELECT r.customer_id, c.name AS customer_name, c.collector, r.reason, r.detail, 
          AS amount_at_risk,
        CASE WHEN COALESCE(cu.max_dpd, 0) > 1 THEN cu.max_dpd ELSE 1 END AS days_factor,
        1 + CASE WHEN h.avg_days_late IS NULL OR h.avg_days_late <= 0 THEN 0
-                WHEN h.avg_days_late >= 90 THEN 90 ELSE h.avg_days_late END / 30.0 AS history_factor
+                WHEN h.avg_days_late >= 90 THEN 90 ELSE h.avg_days_late END / 30.0 AS history_factor,
+       1 + {RISK_WEIGHT} * (100 - COALESCE(rk.score, 100)) / 100.0 AS risk_factor
 FROM raw r
 JOIN customers c ON c.customer_id = r.customer_id
 LEFT JOIN cust cu ON cu.customer_id = r.customer_id
 LEFT JOIN history h ON h.customer_id = r.customer_id
+LEFT JOIN risk rk ON rk.customer_id = r.customer_id
 LEFT JOIN last_action la ON la.customer_id = r.customer_id
 WHERE (r.reason = 'task_due' OR c.status NOT IN ('with_agency', 'written_off'))
   AND (r.reason = 'task_due' OR r.since IS NULL OR la.acted_at IS NULL OR la.acted_at <= r.since)
@@ -216,7 +227,9 @@ def worklist(store: Store, as_of: date, collector: str | None = None) -> pd.Data
     frame["amount_at_risk"] = frame["amount_at_risk"].astype(float).round(2)
     frame["days_factor"] = frame["days_factor"].astype(int)
     frame["history_factor"] = frame["history_factor"].astype(float).round(3)
-    frame["priority"] = (frame["amount_at_risk"] * frame["days_factor"] * frame["history_factor"]).round(0)
+    frame["risk_factor"] = frame["risk_factor"].astype(float).round(3)
+    frame["priority"] = (frame["amount_at_risk"] * frame["days_factor"] * frame["history_factor"]
+                         * frame["risk_factor"]).round(0)
     return _ranked(frame, as_of)[WORKLIST_COLUMNS]
 
 

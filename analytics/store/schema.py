@@ -119,7 +119,7 @@ customers = sa.Table(
     sa.Column("collector", sa.String(64)),  # users.username
     sa.Column("sales_rep", sa.String(64)),
     sa.Column("dunning_config_id", sa.Integer),
-    sa.Column("risk_class", sa.String(10)),  # low, medium, high: set by analysts (v2)
+    sa.Column("risk_class", sa.String(10)),  # the risk band (analytics.risk: low ... severe), or an analyst's (v2)
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("updated_at", sa.DateTime),
 )
@@ -515,3 +515,31 @@ portal_link_tries = sa.Table(
     sa.Column("tried_at", sa.DateTime, nullable=False),
 )
 sa.Index("portal_link_tries_client", portal_link_tries.c.client, portal_link_tries.c.tried_at)
+
+# v24: the risk snapshot of each customer per month (`analytics.risk`): the inputs, each one's contribution
+# to the score, the score and its band, as scored on `as_of` (the month's latest scoring replaces the
+# earlier one), so "the band worsened this month" compares two stored months and a past month reproduces.
+risk_snapshots = sa.Table(
+    "risk_snapshots", metadata,
+    sa.Column("month_end", sa.Date, primary_key=True),
+    sa.Column("customer_id", sa.String(64), primary_key=True),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("paid_invoices", sa.Integer, nullable=False),
+    sa.Column("days_beyond_terms", sa.Float),  # dollar-weighted, paid invoices of the last 24 months
+    sa.Column("payment_index", sa.Float),  # NULL: fewer than 3 paid invoices
+    sa.Column("index_trend", sa.Float),  # payment_index - the index 90 days before
+    sa.Column("utilisation_pct", sa.Float),  # open debits / credit limit, capped at 100; NULL: no limit
+    sa.Column("over_limit", sa.Boolean, nullable=False),
+    sa.Column("dispute_share_pct", sa.Float, nullable=False),
+    sa.Column("broken_promises", sa.Integer, nullable=False),
+    sa.Column("payment_points", sa.Float, nullable=False),
+    sa.Column("utilisation_points", sa.Float, nullable=False),
+    sa.Column("dispute_points", sa.Float, nullable=False),
+    sa.Column("promise_points", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("band", sa.String(10), nullable=False),
+    sa.Column("suggested_limit", Money),
+    sa.Column("scored_at", sa.DateTime, nullable=False),
+    sa.Column("scored_by", sa.String(64), nullable=False),
+)
+sa.Index("risk_snapshots_customer", risk_snapshots.c.customer_id, risk_snapshots.c.as_of)
