@@ -178,3 +178,65 @@ def test_cli_scores_lists_and_reports(tmp_path, capsys) -> None:  # noqa: ANN001
     assert "--factor '1-30=lots': write it as BUCKET=FACTOR" in capsys.readouterr().err
     assert main([*db, "report", "what-if", "--dso-cut", "3", "--roll-improvement", "150"]) == 2
     assert "percentage from 0 to 100" in capsys.readouterr().err
+
+
+def test_while_the_app_owns_the_store_risk_score_is_queued_and_run_once_by_the_app(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # noqa: ANN001 - pytest's tmp_path and capsys
+    import shutil
+
+    import analytics.cli.risk as cli
+    from analytics.access.users import add_user
+    from analytics.cli.main import main
+    from analytics.ingest.inbox import Folders, ingest_pending, pending_jobs
+    from analytics.store.connection import StoreLocked
+    from tests.dashboard_fixtures import small_ledger
+
+    path = small_ledger(tmp_path / "owned.duckdb")
+    store = connect(str(path))
+    add_user(store, SYSTEM, "ana.lyst", "Ana Lyst", "analyst")
+    add_user(store, SYSTEM, "val.viewer", "Val Viewer", "viewer")
+    store.close()
+    monkeypatch.delenv("ARDESK_INBOX", raising=False)
+    monkeypatch.delenv("ARDESK_INBOX_KEY", raising=False)
+
+    def locked(_db=None):  # noqa: ANN001, ANN202 - as when the running app holds the DuckDB file
+        raise StoreLocked(str(path), 4242)
+
+    monkeypatch.setattr(cli, "connect", locked)
+    folders = Folders(tmp_path / "inbox", tmp_path / "done", tmp_path / "failed", tmp_path / "quarantine")
+    db = ["--db", str(path)]
+    assert main([*db, "risk", "score", "--as", "ana.lyst"]) == 0  # no date: the app takes the ledger's last day
+    out = capsys.readouterr().out
+    assert "owns the store" in out and "queued as job" in out
+    assert main([*db, "risk", "score", "--as", "ana.lyst"]) == 0
+    assert main([*db, "risk", "score", "--as-of", "2026-03-31", "--as", "val.viewer"]) == 0  # refused when run
+    jobs = {json.loads(p.read_text())["actor"]["username"]: p for p in pending_jobs(folders.inbox)}
+    assert sorted(jobs) == ["ana.lyst", "val.viewer"]  # the identical waiting job was reused
+    queued = json.loads(jobs["ana.lyst"].read_text())
+    assert (queued["kind"], queued["action"], queued["arguments"]) == ("risk", "score", {"as_of": None})
+    assert queued["signature"].startswith("hmac-sha256:")
+    copy = shutil.copy(jobs["ana.lyst"], tmp_path / "copy.job.json")
+
+    store = connect(str(path))  # the app's process
+    try:
+        ingest_pending(store, folders)
+        shutil.copy(copy, jobs["ana.lyst"])  # a crash between commit and moving the job: it runs again
+        ingest_pending(store, folders)
+        # February and March, 4 customers each, stored once; each class set and audited once, as ana.lyst
+        stored = store.read("SELECT month_end, COUNT(*) AS n, MIN(scored_by) AS by FROM risk_snapshots "
+                            "GROUP BY month_end ORDER BY month_end")
+        stored["month_end"] = pd.to_datetime(stored["month_end"]).dt.date
+        assert stored.values.tolist() == [[date(2026, 2, 28), 4, "ana.lyst"], [date(2026, 3, 31), 4, "ana.lyst"]]
+        classes = store.read("SELECT customer_id, risk_class FROM customers ORDER BY customer_id")
+        listed = risk_list(store, date(2026, 3, 31)).set_index("customer_id")["band"]
+        assert classes.set_index("customer_id")["risk_class"].to_dict() == listed.to_dict()
+        audits = store.read("SELECT actor, entity_id FROM audit_log WHERE action = 'set_risk_class'")
+        assert sorted(audits["entity_id"]) == ["A", "B", "C", "D"] and set(audits["actor"]) == {"ana.lyst"}
+        assert store.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'score_risk'") == 2  # the job ran twice
+    finally:
+        store.close()
+    result = json.loads((folders.done / jobs["ana.lyst"].name.replace(".job.json", ".result.json")).read_text())
+    assert (result["action"], result["as_of"], result["month"], result["scored"]) == (
+        "score", "2026-03-31", "2026-03-31", 4)
+    refused = (folders.failed / f"{jobs['val.viewer'].name}.error.txt").read_text()
+    assert "val.viewer (Viewer) may not score risk" in refused

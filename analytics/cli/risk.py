@@ -1,7 +1,9 @@
 """`ardesk risk score|list`: score every customer for a month (stored, sets the risk class) and list the scores.
 
 `risk score [--as-of D] [--as USER]` stores the month's scores (the month before too when it has none)
-and sets each customer's risk class to its band, audited. `risk list [--as-of D] [--worsened]` prints
+and sets each customer's risk class to its band, audited. While the app owns the DuckDB store it is
+queued into the app's inbox and the app scores, as that user, within seconds (on PostgreSQL it
+always writes directly). `risk list [--as-of D] [--worsened]` prints
 the stored month, riskiest first, with each input's contribution and the band of the month before;
 `--worsened`: only the accounts whose band worsened this month.
 """
@@ -14,11 +16,11 @@ from datetime import date
 from analytics.access.roles import SYSTEM
 from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
+from analytics.cli.app_inbox import queue_for_app
 from analytics.cli.output import UserError, emit
-from analytics.ledger.open_items import ledger_bounds
 from analytics.migrations import connect
-from analytics.risk.snapshots import risk_list, score_month
-from analytics.store.connection import Store
+from analytics.risk.snapshots import RiskError, risk_list, score_month, scoring_day
+from analytics.store.connection import Store, StoreLocked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,16 +42,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _as_of(store: Store, given: date | None) -> date:
-    if given:
-        return given
-    _, last = ledger_bounds(store)
-    if last is None:
-        raise UserError("The ledger is empty: give --as-of, or load data first (`ardesk demo`).")
-    return last
+    try:
+        return scoring_day(store, given)
+    except RiskError:
+        raise UserError("The ledger is empty: give --as-of, or load data first (`ardesk demo`).") from None
 
 
 def _score(args: argparse.Namespace) -> int:
-    store = connect(args.db)
+    try:
+        store = connect(args.db)
+    except StoreLocked as exc:
+        # no date given: the app scores as of the ledger's last posting date when it runs the job
+        return queue_for_app(args, "score", {"as_of": args.as_of.isoformat() if args.as_of else None},
+                             args.as_user, exc, kind="risk")
     as_of = _as_of(store, args.as_of)
     try:
         actor = actor_for(store, args.as_user)

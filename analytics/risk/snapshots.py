@@ -6,6 +6,13 @@ that month's earlier scoring), sets `customers.risk_class` to the band where it 
 each change (old and new class) and the run itself. The month before D's month is scored first, as
 of its last day, when it has no snapshot yet, so "worsened this month" can always be answered.
 
+`run_risk_action(store, actor, "score", {"as_of": D or None})` is the same scoring named by plain
+arguments: what `ardesk risk score` queues in the app's inbox (a "risk" job) while the app owns the
+DuckDB store; the app's watcher runs it as the queued user, with the role checked again. Without a
+date it scores as of the ledger's last posting date when it runs. A job run twice (a crash between
+its commit and moving it to done/) stores the same month again: the snapshot is replaced, not
+doubled, and no risk class changes or is audited a second time (only the run's own audit line).
+
 A band **worsened** in month M when the customer's band in M's snapshot is worse (BAND_NAMES order:
 low, moderate, elevated, high, severe) than in the latest snapshot before M.
 """
@@ -13,6 +20,7 @@ low, moderate, elevated, high, severe) than in the latest snapshot before M.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -22,12 +30,27 @@ from analytics.access.roles import Actor, require
 from analytics.collections.followups import refresh_promise_statuses
 from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.ledger.months import month_end, previous_month_end
+from analytics.ledger.open_items import ledger_bounds
 from analytics.risk.score import BAND_NAMES, RISK_SCORE_SQL, score_params
 from analytics.store.connection import Store
 
 SNAPSHOT_COLUMNS = ["paid_invoices", "days_beyond_terms", "payment_index", "index_trend", "utilisation_pct",
                     "over_limit", "dispute_share_pct", "broken_promises", "payment_points", "utilisation_points",
                     "dispute_points", "promise_points", "score", "band", "suggested_limit"]
+
+
+class RiskError(ValueError):
+    """A scoring that cannot run, said in plain words (an empty ledger, an unknown action)."""
+
+
+def scoring_day(store: Store, as_of: date | None) -> date:
+    """The day to score as of: `as_of`, else the ledger's last posting date (`RiskError` when it is empty)."""
+    if as_of is not None:
+        return as_of
+    _, last = ledger_bounds(store)
+    if last is None:
+        raise RiskError("The ledger is empty: give an as-of date, or load data first.")
+    return last
 
 
 def _band_rank_sql(column: str) -> str:
@@ -80,6 +103,18 @@ def score_month(store: Store, actor: Actor, as_of: date) -> dict[str, object]:
                      new={"as_of": as_of, "scored": result["scored"], "risk_class_changes": changes,
                           "previous_month_scored": not had_previous})
     return {**result, "previous_month_scored": not had_previous, "risk_class_changes": changes}
+
+
+def run_risk_action(store: Store, actor: Actor, action: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Run a risk write named by plain arguments (only "score": `score_month` as of `arguments["as_of"]`,
+    default the ledger's last posting date) as `actor`; returns what it did, dates as text."""
+    if action != "score":
+        raise RiskError(f"Unknown risk action {action!r}: score.")
+    require(actor, "score_risk")  # before anything is read for the actor
+    as_of = scoring_day(store, date.fromisoformat(arguments["as_of"]) if arguments.get("as_of") else None)
+    done = score_month(store, actor, as_of)
+    return {"action": action, "as_of": as_of.isoformat(),
+            **{k: v.isoformat() if isinstance(v, date) else v for k, v in done.items()}}
 
 
 def scored_months(store: Store) -> list[date]:
