@@ -37,6 +37,7 @@ from analytics.store.schema import (
     message_templates,
     messages,
     metadata,
+    pack_sends,
     portal_link_tries,
     portal_links,
     portal_sessions,
@@ -195,6 +196,12 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
 
 
+def _v25_monthly_pack(conn: sa.Connection) -> None:
+    _create_tables(conn, pack_sends)
+    # a message to staff (the monthly pack) has no customer
+    conn.execute(sa.text("ALTER TABLE messages ALTER COLUMN customer_id DROP NOT NULL"))
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -229,6 +236,8 @@ MIGRATIONS: list[Migration] = [
      _v21_portal_access),
     (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
      _v22_remittance_paid_on),
+    (25, "pack_sends: the monthly pack emailed once per month and recipient; messages.customer_id NULL for staff",
+     _v25_monthly_pack),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -6,6 +6,8 @@ import streamlit as st
 from analytics.access.roles import allowed_pages
 from analytics.kpis.dso import dso_monthly
 from analytics.kpis.summary import kpi_summary, top_overdue_customers
+from analytics.reports import monthly_pack as pack_engine
+from analytics.reports.pack_files import pack_pdf, pack_xlsx
 from pages.cached import cached
 from pages.charts import line_chart, show
 from pages.filters import dashboard, footer, nothing_matches
@@ -87,5 +89,20 @@ else:
                      icon=":material/person:", query_params={"customer": str(customer["customer_id"])})
     elif any(p.key == "customer" for p in allowed_pages(actor.role)):
         st.caption("Select a customer to open it in Customer 360.")
+
+# -- the monthly pack: built only when a button is clicked ------------------------------------------
+if pack_engine.may_have_pack(actor):
+    st.subheader(f"Monthly pack, {view.as_of:%B %Y}")
+    pdf_col, xlsx_col, _ = st.columns([3, 3, 2])
+    for col, kind, build, mime in ((pdf_col, "pdf", pack_pdf, "application/pdf"),
+                                   (xlsx_col, "xlsx", pack_xlsx,
+                                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")):
+        col.download_button(
+            f"Download the monthly pack ({'PDF' if kind == 'pdf' else 'Excel'})",
+            lambda build=build: build(pack_engine.monthly_pack(store, actor, view.as_of, view.filters)),
+            file_name=f"ardesk-pack-{view.as_of:%Y-%m}.{kind}", mime=mime, key=f"overview_pack_{kind}",
+            icon=":material/download:", on_click="ignore",
+            help="The month of the as-of date for the customers filtered: KPI tiles with their changes, aging, "
+                 "DSO, bad debt, roll rates, dunning, top overdue customers, collectors.")
 
 footer(store)
