@@ -27,10 +27,12 @@ run: $(VENV)/.runtime
 	$(VENV)/bin/streamlit run server.py --server.port $(PORT) --server.headless true \
 		--browser.gatherUsageStats false --client.toolbarMode viewer
 
-## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests
+## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests,
+## poppler-utils (pdftoppm, pdftotext) for the monthly pack's PDF tests
 system-test-deps:
 	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
