@@ -90,19 +90,22 @@ else:
     elif any(p.key == "customer" for p in allowed_pages(actor.role)):
         st.caption("Select a customer to open it in Customer 360.")
 
-# -- the monthly pack: built only when a button is clicked ------------------------------------------
+# -- the monthly pack of the last month ended by the as-of date: built only when a button is clicked ----
 if pack_engine.may_have_pack(actor):
-    st.subheader(f"Monthly pack, {view.as_of:%B %Y}")
-    pdf_col, xlsx_col, _ = st.columns([3, 3, 2])
-    for col, kind, build, mime in ((pdf_col, "pdf", pack_pdf, "application/pdf"),
-                                   (xlsx_col, "xlsx", pack_xlsx,
-                                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")):
-        col.download_button(
-            f"Download the monthly pack ({'PDF' if kind == 'pdf' else 'Excel'})",
-            lambda build=build: build(pack_engine.monthly_pack(store, actor, view.as_of, view.filters)),
-            file_name=f"ardesk-pack-{view.as_of:%Y-%m}.{kind}", mime=mime, key=f"overview_pack_{kind}",
-            icon=":material/download:", on_click="ignore",
-            help="The month of the as-of date for the customers filtered: KPI tiles with their changes, aging, "
-                 "DSO, bad debt, roll rates, dunning, top overdue customers, collectors.")
+    pack_month = pack_engine.closed_month(view.as_of)
+    st.subheader(f"Monthly pack, {pack_month:%B %Y}")
+    if problem := pack_engine.month_problem(store, pack_month):
+        st.caption(problem)
+    else:
+        kinds = (("PDF", "pdf", pack_pdf, "application/pdf"),
+                 ("Excel", "xlsx", pack_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        for col, (label, kind, build, mime) in zip(st.columns([3, 3, 2]), kinds, strict=False):
+            col.download_button(
+                f"Download the monthly pack ({label})",
+                lambda build=build: build(pack_engine.monthly_pack(store, actor, pack_month, view.filters)),
+                file_name=f"ardesk-pack-{pack_month:%Y-%m}.{kind}", mime=mime, key=f"overview_pack_{kind}",
+                icon=":material/download:", on_click="ignore",
+                help="The last month ended by the as-of date, for the customers filtered: KPI tiles with their "
+                     "changes, aging, DSO, bad debt, roll rates, dunning, top overdue customers, collectors.")
 
 footer(store)

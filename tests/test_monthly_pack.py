@@ -32,6 +32,7 @@ from analytics.reports.monthly_pack import (
     TILES,
     Pack,
     PackError,
+    closed_month,
     may_have_pack,
     monthly_pack,
     parse_month,
@@ -193,6 +194,9 @@ def test_a_month_outside_the_ledger_or_not_a_month_is_refused_with_the_reason(bo
     with pytest.raises(PackError, match="write it as YYYY-MM"):
         parse_month("Sept 2026")
     assert parse_month("2026-09") == MONTH
+    # the Overview offers the last month ended by its as-of date
+    assert closed_month(date(2026, 9, 30)) == MONTH and closed_month(date(2026, 10, 5)) == MONTH
+    assert closed_month(date(2026, 1, 30)) == date(2025, 12, 1)
 
 
 def test_the_command_line_writes_the_pack_and_refuses_a_collector(demo_store_file: Path, tmp_path: Path,

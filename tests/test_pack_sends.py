@@ -111,3 +111,39 @@ def test_the_apps_inbox_watcher_runs_the_monthly_job(books: Store, tmp_path: Pat
     finally:
         watcher.stop()
     assert calls and watcher.last_error is None
+
+
+def test_v25_lets_a_message_to_staff_through_the_outbox_once_on_each_engine(store_on_each_engine: Store,
+                                                                            tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from analytics import migrations
+    from analytics.access.roles import SYSTEM
+    from analytics.collections.outreach.config import OutreachConfig
+    from analytics.collections.outreach.delivery import deliver
+    from analytics.collections.outreach.queue import queue_staff_message
+
+    store = store_on_each_engine
+    with store.write() as conn:  # messages as before v25, then the upgrade (twice: it is idempotent)
+        conn.execute(sa.text("ALTER TABLE messages ALTER COLUMN customer_id SET NOT NULL"))
+        migrations._v25_monthly_pack(conn)
+        migrations._v25_monthly_pack(conn)
+    config = OutreachConfig(mode="outbox", outbox_dir=tmp_path / "outbox")
+    queued = []
+    for _ in range(2):
+        with store.write() as conn:
+            queued.append(queue_staff_message(
+                conn, SYSTEM, idempotency_key="pack-2026-09-cfo@example.com", to_address="cfo@example.com",
+                subject="Monthly AR pack, September 2026", body="Attached.", attachment_name="ardesk-pack-2026-09.pdf",
+                attachment=b"%PDF-1.3 stand-in", from_address=config.from_address))
+    (message_id, new), again = queued
+    assert new and again == (message_id, False)
+    for _ in range(2):
+        deliver(store, SYSTEM, [message_id], config=config)
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    assert b"ardesk-pack-2026-09.pdf" in eml.read_bytes()
+    assert store.read("SELECT status, customer_id FROM messages").to_dict("records") == [
+        {"status": "sent", "customer_id": None}]
+    assert store.read("SELECT action FROM audit_log ORDER BY audit_id")["action"].tolist() == [
+        "message.queue", "message.send"]
+    assert store.read("SELECT COUNT(*) AS n FROM activities")["n"].iloc[0] == 0

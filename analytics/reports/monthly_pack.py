@@ -87,6 +87,7 @@ class Pack:
     currency: str
     tables: dict[str, pd.DataFrame]
     cash_forecast: pd.DataFrame | None = None
+    last_posting: date | None = None  # the ledger's last posting date when the pack was made
     made_at: datetime = field(default_factory=lambda: datetime.now().replace(microsecond=0))
 
     @property
@@ -98,6 +99,12 @@ class Pack:
         parts = [f"{name.replace('_', ' ')}: {', '.join(values)}" for name, values in self.filters.active().items()]
         parts += [f"{name}: {', '.join(values)}" for name, values in (self.filters.attributes or ())]
         return "; ".join(parts) or "all customers"
+
+
+def closed_month(as_of: date) -> date:
+    """The latest month that has ended by `as_of` (its first day): as_of's own month on its last day,
+    else the month before (a pack reports a whole month)."""
+    return month_start(as_of) if as_of == month_end(as_of) else add_months(as_of, -1)
 
 
 def may_have_pack(actor: Actor) -> bool:
@@ -143,19 +150,29 @@ def tiles(store: Store, as_of: date, filters: Filters) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 
+def month_problem(store: Store, month: date) -> str | None:
+    """Why the ledger has no pack for `month` (empty, or the month is before its first or after its last
+    posting), or None when it has one."""
+    first, last = ledger_bounds(store)
+    start_of_month = month_start(month)
+    if first is None or last is None:
+        return "The ledger is empty: load data first (`ardesk demo` or an import)."
+    if month_end(start_of_month) < first:
+        return f"The ledger starts on {first}: there is nothing to report for {start_of_month:%Y-%m}."
+    if start_of_month > last:
+        return f"The ledger's last posting is on {last}: {start_of_month:%Y-%m} has not begun in it."
+    return None
+
+
 def monthly_pack(store: Store, actor: Actor, month: date, filters: Filters = ALL) -> Pack:
     """The pack of `month` (any day in it) for `filters` (the module rule); `PackError` when the ledger
     has nothing up to the month's end, `PermissionDenied` for a role that may not have it."""
     require_pack(actor)
-    first, last = ledger_bounds(store)
+    if problem := month_problem(store, month):
+        raise PackError(problem)
     start_of_month = month_start(month)
     as_of = month_end(start_of_month)
-    if first is None or last is None:
-        raise PackError("The ledger is empty: load data first (`ardesk demo` or an import).")
-    if as_of < first:
-        raise PackError(f"The ledger starts on {first}: there is nothing to report for {start_of_month:%Y-%m}.")
-    if start_of_month > last:
-        raise PackError(f"The ledger's last posting is on {last}: {start_of_month:%Y-%m} has not begun in it.")
+    _, last = ledger_bounds(store)
     period_start = add_months(start_of_month, -(PERIOD_MONTHS - 1))
     tables = {
         "tiles": tiles(store, as_of, filters),
@@ -169,4 +186,4 @@ def monthly_pack(store: Store, actor: Actor, month: date, filters: Filters = ALL
         "collectors": collector_kpis(store, start_of_month, as_of, filters),
     }
     return Pack(start_of_month, as_of, period_start, filters, load_settings().reporting_currency, tables,
-                cash_forecast(store, as_of, filters))
+                cash_forecast(store, as_of, filters), last)

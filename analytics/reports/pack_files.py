@@ -121,6 +121,7 @@ def pack_xlsx(pack: Pack) -> bytes:
         ("Month", f"{pack.month:%Y-%m}"), ("As of", pack.as_of.isoformat()),
         ("Trends from", pack.period_start.isoformat()), ("Customers", pack.describe_filters()),
         ("Reporting currency", pack.currency), ("Made at", pack.made_at.isoformat(sep=" ")),
+        ("Ledger's last posting", pack.last_posting.isoformat() if pack.last_posting else ""),
     ), start=3):
         about.cell(row, 1, label).font = Font(bold=True)
         about.cell(row, 2, value)
@@ -271,6 +272,9 @@ def pack_pdf(pack: Pack) -> bytes:
     _heading(pdf, pack.title)
     _note(pdf, f"As of {pack.as_of:%d %b %Y}; trends from {pack.period_start:%b %Y}. Customers: "
                f"{pack.describe_filters()}. Amounts in {currency}. Made {pack.made_at:%d %b %Y %H:%M}.")
+    if pack.last_posting is not None and pack.last_posting < pack.as_of:
+        _note(pdf, f"The ledger's last posting is on {pack.last_posting:%d %b %Y}: what was posted after it is not "
+                   "in these figures yet.")
     pdf.ln(2)
     _tile_grid(pdf, pack)
     _note(pdf, "Each tile: the month's figure at its last day; changes are this month minus last month and "
