@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from analytics.access.roles import Actor, PermissionDenied
 from analytics.migrations import connect
 from analytics.reports import pack_sends
 from analytics.reports.pack_sends import PackSchedule, month_sends, pack_key, run_monthly
@@ -85,16 +86,24 @@ def test_a_recipient_added_later_gets_the_month_once_and_the_others_nothing_agai
 
 def test_no_recipients_means_off_and_a_bad_setting_is_said_not_raised(books: Store, smtp,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from analytics.settings import Settings
+
     handler, config = smtp
-    assert run_monthly(books, datetime(2026, 10, 5), PackSchedule(3, ()), config) is None
-    monkeypatch.setattr(pack_sends.PackSchedule, "from_settings",
-                        classmethod(lambda cls: (_ for _ in ()).throw(pack_sends.PackError("bad day"))))
-    assert run_monthly(books, datetime(2026, 10, 5), None, config) is None
-    assert handler.messages == [] and month_sends(books, date(2026, 9, 1)).empty
-
-
-def test_the_settings_are_checked() -> None:
     assert PackSchedule.from_settings() == PackSchedule(3, ())  # the shipped settings: off
+    assert run_monthly(books, datetime(2026, 10, 5), None, config) is None
+    for raw, reason in (({"send_on_day": 31, "recipients": ["cfo@example.com"]}, "a day of the month from 1 to 28"),
+                        ({"recipients": "cfo@example.com"}, "a list of email addresses")):
+        monkeypatch.setattr(pack_sends, "load_settings", lambda raw=raw: Settings({"pack": raw}))
+        with pytest.raises(pack_sends.PackError, match=reason):
+            PackSchedule.from_settings()
+        assert run_monthly(books, datetime(2026, 10, 5), None, config) is None  # logged once, not raised
+    monkeypatch.setattr(pack_sends, "load_settings",
+                        lambda: Settings({"pack": {"send_on_day": 5, "recipients": [" cfo@example.com"]}}))
+    assert PackSchedule.from_settings() == PackSchedule(5, ("cfo@example.com",))
+    assert run_monthly(books, datetime(2026, 10, 4), None, config) is None  # before the 5th
+    assert handler.messages == [] and month_sends(books, date(2026, 9, 1)).empty
+    with pytest.raises(PermissionDenied, match="act on customers"):  # a CFO may have the pack, not email it
+        pack_sends.send_pack(books, Actor("carol", "cfo"), date(2026, 9, 1), ("cfo@example.com",), config=config)
 
 
 def test_the_apps_inbox_watcher_runs_the_monthly_job(books: Store, tmp_path: Path,

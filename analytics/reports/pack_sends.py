@@ -22,7 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access import audit
-from analytics.access.roles import SYSTEM, Actor
+from analytics.access.roles import SYSTEM, Actor, require
 from analytics.collections.outreach.config import OutreachConfig
 from analytics.collections.outreach.delivery import deliver
 from analytics.collections.outreach.queue import queue_staff_message
@@ -85,8 +85,10 @@ def month_sends(store: Store, month: date) -> pd.DataFrame:
 def send_pack(store: Store, actor: Actor, month: date, recipients: tuple[str, ...], *,
               config: OutreachConfig | None = None) -> pd.DataFrame:
     """Queue the month's pack for each recipient not yet queued (the module rule), then deliver what is
-    still queued; one row per recipient: recipient, message_id, status, reason."""
+    still queued; one row per recipient: recipient, message_id, status, reason. The actor may have the
+    pack and send email (`act_on_customers`): the app's job runs as the system."""
     require_pack(actor)
+    require(actor, "act_on_customers")
     month = month_start(month)
     config = config or OutreachConfig.from_settings()
     done = set(month_sends(store, month)["recipient"])
