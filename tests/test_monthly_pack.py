@@ -95,8 +95,8 @@ def test_tiles_are_the_overviews_against_last_month_and_the_same_month_last_year
         assert tiles.loc[kpi, "this_month"] == pytest.approx(this, nan_ok=True)
         assert tiles.loc[kpi, "last_month"] == pytest.approx(last, nan_ok=True)
         assert tiles.loc[kpi, "same_month_last_year"] == pytest.approx(before, nan_ok=True)
-        assert tiles.loc[kpi, "change_vs_last_month"] == pytest.approx(this - last, nan_ok=True)
-        assert tiles.loc[kpi, "change_vs_last_year"] == pytest.approx(this - before, nan_ok=True)
+        assert tiles.loc[kpi, "change_vs_last_month"] == pytest.approx(round(this - last, 2), nan_ok=True)
+        assert tiles.loc[kpi, "change_vs_last_year"] == pytest.approx(round(this - before, 2), nan_ok=True)
     # independent: the Open AR tile is the aging's total, the overdue tile the total less Current
     aging = pack.tables["aging"].iloc[0]
     assert tiles.loc["open_ar", "this_month"] == pytest.approx(aging["Total"], abs=0.05)
@@ -160,9 +160,9 @@ def test_the_workbook_has_every_table_under_human_headers(pack: Pack) -> None:
     assert book.sheetnames == ["About"] + [sheet for _, sheet in SECTIONS.values()]
     about = {row[0]: row[1] for row in book["About"].iter_rows(min_row=3, values_only=True)}
     assert about["Month"] == "2026-09" and about["Customers"] == "segment: enterprise, mid-market"
-    human = ({f"{h} (USD)" for h, kind in COLUMN_LABELS.values() if kind == "money"}
-             | {h for h, _ in COLUMN_LABELS.values()} | set(TILE_LABELS.values()) | set(bucket_labels("due"))
-             | {"Total", "Unapplied", "Net balance"})
+    human = ({f"{h} (USD)" if kind == "money" else h for h, kind in COLUMN_LABELS.values()}
+             | set(TILE_LABELS.values())
+             | {f"{b} (USD)" for b in bucket_labels("due") + ["Total", "Unapplied", "Net balance"]})
     for sheet in book.sheetnames[1:]:
         headers = [c.value for c in book[sheet][1]]
         assert headers and set(headers) <= human, (sheet, set(headers) - human)
@@ -175,7 +175,7 @@ def test_the_workbook_has_every_table_under_human_headers(pack: Pack) -> None:
     assert top["Overdue AR (USD)"].sum() == pytest.approx(pack.tables["top_overdue"]["overdue_ar"].sum())
     trend = pd.DataFrame(book["Aging trend"].iter_rows(min_row=2, values_only=True),
                          columns=[c.value for c in book["Aging trend"][1]])
-    assert len(trend) == 12 and trend["31-60"].sum() == pytest.approx(
+    assert len(trend) == 12 and trend["31-60 (USD)"].sum() == pytest.approx(
         pack.tables["aging_trend"].query("bucket == '31-60'")["amount"].sum())
 
 

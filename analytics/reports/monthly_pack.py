@@ -137,7 +137,7 @@ def cash_forecast(store: Store, as_of: date, filters: Filters) -> pd.DataFrame |
 
 def tiles(store: Store, as_of: date, filters: Filters) -> pd.DataFrame:
     """One row per tile (`TILES`): this month (at `as_of`), last month, same month last year, and
-    the changes (this month − the other; NaN when either is missing)."""
+    the changes (this month − the other, to the cent or hundredth of a point; NaN when either is missing)."""
     now = kpi_summary(store, as_of, filters)
     year_ago = kpi_summary(store, month_end(add_months(as_of, -12)), filters)
     rows = []
@@ -145,8 +145,8 @@ def tiles(store: Store, as_of: date, filters: Filters) -> pd.DataFrame:
         this, last, last_year = (pd.to_numeric(pd.Series([now.iloc[0][column], now.iloc[1][column],
                                                           year_ago.iloc[0][column]]), errors="coerce"))
         rows.append({"kpi": column, "label": label, "unit": unit, "this_month": this, "last_month": last,
-                     "change_vs_last_month": this - last, "same_month_last_year": last_year,
-                     "change_vs_last_year": this - last_year})
+                     "change_vs_last_month": round(this - last, 2), "same_month_last_year": last_year,
+                     "change_vs_last_year": round(this - last_year, 2)})
     return pd.DataFrame(rows, columns=TILE_COLUMNS)
 
 

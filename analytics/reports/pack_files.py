@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from analytics.kpis.labels import column_kind, header_for
+from analytics.kpis.labels import COLUMN_LABELS, column_kind, header_for
 from analytics.reports import pack_charts
 from analytics.reports.monthly_pack import SECTIONS, TILE_LABELS, Pack
 
@@ -49,6 +49,8 @@ def format_value(value: object, kind: str) -> str:
 
 def _value_kind(column: str, frame: pd.DataFrame) -> str:
     kind = column_kind(column)
+    if column in TILE_VALUES:  # a tile table row mixes money, shares and days: one decimal fits all
+        return "ratio"
     if kind == "text" and column.endswith("(%)"):  # the wide roll-rate columns, "1-30 -> older (%)"
         return "pct"
     # the aging buckets ("Current", "1-30", "Total", ...) are money columns named by their labels
@@ -75,8 +77,13 @@ def _wide_rolls(rates: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+TILE_VALUES = ("this_month", "last_month", "change_vs_last_month", "same_month_last_year", "change_vs_last_year")
+
+
 def _tiles_frame(pack: Pack) -> pd.DataFrame:
-    return pack.tables["tiles"].drop(columns=["kpi"])
+    """The tiles as a table: the unit in words (a share's changes are in percentage points)."""
+    units = {"money": pack.currency, "pct": "% (changes: points)", "days": "days"}
+    return pack.tables["tiles"].drop(columns=["kpi"]).assign(unit=lambda f: f["unit"].map(units))
 
 
 def sheet_tables(pack: Pack) -> dict[str, tuple[str, pd.DataFrame]]:
@@ -96,12 +103,17 @@ def sheet_tables(pack: Pack) -> dict[str, tuple[str, pd.DataFrame]]:
     return out
 
 
-def _header(column: str, currency: str) -> str:
-    return TILE_LABELS.get(column) or header_for(column, currency)
+def _header(column: str, currency: str, kind: str) -> str:
+    """The column's header; an aging bucket ("1-30", "Total") is money too, so it names the currency."""
+    if column in TILE_LABELS:
+        return TILE_LABELS[column]
+    if column not in COLUMN_LABELS and kind == "money":
+        return f"{column} ({currency})"
+    return header_for(column, currency)
 
 
 # -- the workbook ------------------------------------------------------------------------------------
-EXCEL_FORMATS = {"money": "#,##0", "count": "#,##0", "pct": "0.0", "days": "0.0", "ratio": "0.0",
+EXCEL_FORMATS = {"money": "#,##0", "count": "#,##0", "pct": "0.0", "days": "0.0", "ratio": "#,##0.0",
                  "date": "yyyy-mm-dd"}
 
 
@@ -131,7 +143,7 @@ def pack_xlsx(pack: Pack) -> bytes:
         ws = book.create_sheet(sheet)
         kinds = [_value_kind(str(c), frame) for c in frame.columns]
         for col, column in enumerate(frame.columns, start=1):
-            cell = ws.cell(1, col, _header(str(column), pack.currency))
+            cell = ws.cell(1, col, _header(str(column), pack.currency, kinds[col - 1]))
             cell.font = Font(bold=True)
             ws.column_dimensions[get_column_letter(col)].width = max(12, min(40, len(str(cell.value)) + 2))
         for r, values in enumerate(frame.itertuples(index=False), start=2):
@@ -184,8 +196,8 @@ def _table(pdf, frame: pd.DataFrame, currency: str, title: str | None = None, fo
     with pdf.table(text_align=align, line_height=font_size * 0.5, padding=0.8, first_row_as_headings=True,
                    headings_style=_heading_style(font_size)) as table:
         row = table.row()
-        for column in frame.columns:
-            row.cell(_latin(_header(str(column), currency)))
+        for column, kind in zip(frame.columns, kinds, strict=True):
+            row.cell(_latin(_header(str(column), currency, kind)))
         for values in frame.itertuples(index=False):
             row = table.row()
             for value, kind in zip(values, kinds, strict=True):
