@@ -25,6 +25,15 @@ def available() -> bool:
     return find_spec("matplotlib") is not None
 
 
+def axis_number(value: float) -> str:
+    """An axis tick in print: 12.5M, 750k, 85, 2.5."""
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:,.1f}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:,.0f}k"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
 def _figure(title: str, y_title: str):  # noqa: ANN202 - matplotlib's (Figure, Axes)
     import matplotlib
 
@@ -36,7 +45,7 @@ def _figure(title: str, y_title: str):  # noqa: ANN202 - matplotlib's (Figure, A
     ax.set_title(title, fontsize=9, loc="left", pad=6)
     ax.set_ylabel(y_title, fontsize=7)
     ax.tick_params(labelsize=6)
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: axis_number(v)))
     ax.grid(axis="y", color="#dddddd", linewidth=0.5)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)

@@ -231,7 +231,8 @@ def _charts(pdf, images: list[bytes | None]) -> None:  # noqa: ANN001
 def _change(value: float, unit: str, currency: str) -> str:
     if pd.isna(value):
         return "n/a"
-    text = format(float(value), "+,.0f" if unit == "money" else "+,.1f")
+    shown = ",.0f" if unit == "money" else ",.1f"
+    text = format(float(format(float(value), shown.replace(",", ""))) + 0.0, "+" + shown)  # never "-0.0"
     return f"{text} {currency if unit == 'money' else UNIT_WORDS.get(unit, '')}".strip()
 
 
