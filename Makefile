@@ -48,11 +48,13 @@ cluster: $(VENV)/.runtime
 		ARDESK_APP2="127.0.0.1:$(CLUSTER_APP2_PORT)" haproxy -db -f config/haproxy.cfg & \
 	wait -n
 
-## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests, haproxy for the cluster test
+## system-test-deps: Debian's chromium for the browser tests, postgresql for the portability tests, haproxy for the cluster test,
+## poppler-utils (pdftoppm, pdftotext) for the monthly pack's PDF tests
 system-test-deps:
 	@missing=""; [ -x /usr/bin/chromium ] || missing="chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

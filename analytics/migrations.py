@@ -37,6 +37,7 @@ from analytics.store.schema import (
     message_templates,
     messages,
     metadata,
+    pack_sends,
     portal_link_tries,
     portal_links,
     portal_sessions,
@@ -199,6 +200,10 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
 def _v24_risk_snapshots(conn: sa.Connection) -> None:
     _create_tables(conn, risk_snapshots)
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS risk_snapshots_customer ON risk_snapshots (customer_id, as_of)"))
+def _v25_monthly_pack(conn: sa.Connection) -> None:
+    _create_tables(conn, pack_sends)
+    # a message to staff (the monthly pack) has no customer
+    conn.execute(sa.text("ALTER TABLE messages ALTER COLUMN customer_id DROP NOT NULL"))
 
 
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
@@ -237,6 +242,8 @@ MIGRATIONS: list[Migration] = [
      _v22_remittance_paid_on),
     (24, "risk_snapshots: each customer's payment index, risk score, band and their inputs per month",
      _v24_risk_snapshots),
+    (25, "pack_sends: the monthly pack emailed once per month and recipient; messages.customer_id NULL for staff",
+     _v25_monthly_pack),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -6,6 +6,8 @@ import streamlit as st
 from analytics.access.roles import allowed_pages
 from analytics.kpis.dso import dso_monthly
 from analytics.kpis.summary import kpi_summary, top_overdue_customers
+from analytics.reports import monthly_pack as pack_engine
+from analytics.reports.pack_files import pack_pdf, pack_xlsx
 from pages.cached import cached
 from pages.charts import line_chart, show
 from pages.filters import dashboard, footer, nothing_matches
@@ -90,5 +92,22 @@ else:
         st.caption("Select a customer to open it in Customer 360.")
 
 what_if_section(store, view)
+# -- the monthly pack of the last month ended by the as-of date: built only when a button is clicked ----
+if pack_engine.may_have_pack(actor):
+    pack_month = pack_engine.closed_month(view.as_of)
+    st.subheader(f"Monthly pack, {pack_month:%B %Y}")
+    if problem := pack_engine.month_problem(store, pack_month):
+        st.caption(problem)
+    else:
+        kinds = (("PDF", "pdf", pack_pdf, "application/pdf"),
+                 ("Excel", "xlsx", pack_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))
+        for col, (label, kind, build, mime) in zip(st.columns([3, 3, 2]), kinds, strict=False):
+            col.download_button(
+                f"Download the monthly pack ({label})",
+                lambda build=build: build(pack_engine.monthly_pack(store, actor, pack_month, view.filters)),
+                file_name=f"ardesk-pack-{pack_month:%Y-%m}.{kind}", mime=mime, key=f"overview_pack_{kind}",
+                icon=":material/download:", on_click="ignore",
+                help="The last month ended by the as-of date, for the customers filtered: KPI tiles with their "
+                     "changes, aging, DSO, bad debt, roll rates, dunning, top overdue customers, collectors.")
 
 footer(store)

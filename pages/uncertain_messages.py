@@ -25,7 +25,8 @@ def decide_uncertain(store: Store, actor: Actor, undecided: pd.DataFrame, config
     for m in undecided.itertuples(index=False):
         message_id = int(m.message_id)
         with st.container(border=True):
-            st.text(f"Message {message_id} to {m.to_address} ({m.customer_id}): {m.subject}")
+            whom = m.customer_id if isinstance(m.customer_id, str) else "staff, no customer"
+            st.text(f"Message {message_id} to {m.to_address} ({whom}): {m.subject}")
             st.text(f"Why uncertain: {m.last_error}")
             mark, again = st.columns(2)
             try:

@@ -1,11 +1,11 @@
-"""`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors|provision|what-if`: the numbers the
-pages show.
+"""`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors|provision|what-if|pack`: the numbers
+the pages show.
 
 Every report takes the customer filters (--segment, --collector, --country, --currency,
 --customer, --attribute NAME=VALUE; each repeatable: values of one filter are "any of", different
 filters must all match) and --format table|csv|json. Point-in-time reports take --as-of
 (default: the last posting date in the ledger); series take --start/--end (default: the 12 months
-ending at the last posting date).
+ending at the last posting date). `pack --month YYYY-MM` writes the monthly pack (PDF or Excel) to a file.
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
+from analytics.access.roles import SYSTEM
+from analytics.access.users import UserError as BadUser
+from analytics.access.users import actor_for
 from analytics.cli.output import UserError, emit
 from analytics.kpis.aging import aging_buckets
 from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
@@ -39,12 +43,20 @@ from analytics.ledger.fx import reporting_params
 from analytics.ledger.months import add_months
 from analytics.ledger.open_items import ledger_bounds
 from analytics.migrations import connect
+from analytics.reports.monthly_pack import PackError, monthly_pack, parse_month
+from analytics.reports.pack_files import pack_pdf, pack_xlsx
 from analytics.store.connection import Store
 
 REPORTS = ("aging", "dso", "kpis", "bad-debt", "roll-rates", "dunning", "collectors", "provision", "what-if")
 
 
 def _add_common(p: argparse.ArgumentParser, *, point: bool) -> None:
+    _add_dates(p, point=point)
+    _add_filters(p)
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+
+def _add_dates(p: argparse.ArgumentParser, *, point: bool) -> None:
     if point:
         p.add_argument("--as-of", type=date.fromisoformat, metavar="YYYY-MM-DD",
                        help="report date (default: last posting date in the ledger)")
@@ -53,6 +65,9 @@ def _add_common(p: argparse.ArgumentParser, *, point: bool) -> None:
                        help="first day (default: 11 months before --end, from the 1st)")
         p.add_argument("--end", type=date.fromisoformat, metavar="YYYY-MM-DD",
                        help="last day (default: last posting date in the ledger)")
+
+
+def _add_filters(p: argparse.ArgumentParser) -> None:
     for name, helptext in (("segment", "customer segment"), ("collector", "collector username"),
                            ("country", "country code"), ("currency", "customer currency"),
                            ("customer", "customer id")):
@@ -60,7 +75,6 @@ def _add_common(p: argparse.ArgumentParser, *, point: bool) -> None:
     p.add_argument("--attribute", action="append", metavar="NAME=VALUE",
                    help="only customers whose attribute NAME (an extra column of the customers file, see "
                         "`ardesk db info`) is VALUE (repeatable)")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -109,6 +123,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                            help="restrict the two --compare sides to the segments both dunned and the period "
                                 "both ran in")
             r.set_defaults(handler=_dunning)
+    pack = reports.add_parser("pack", help="the monthly pack: KPIs with their changes, aging, DSO, bad debt, roll "
+                                           "rates, dunning, top overdue customers, collectors (PDF or Excel)")
+    pack.add_argument("--month", required=True, metavar="YYYY-MM", help="the month (its last day is the as-of date)")
+    _add_filters(pack)
+    pack.add_argument("--format", choices=("pdf", "xlsx"), default="pdf")
+    pack.add_argument("--out", metavar="FILE", help="where to write it (default: ardesk-pack-YYYY-MM.pdf|xlsx here)")
+    pack.add_argument("--as", dest="as_user", metavar="USER", default=SYSTEM.username,
+                      help="whose pack (a CFO, analyst or admin account; default: system)")
+    pack.set_defaults(handler=_pack)
 
 
 def filters_from(args: argparse.Namespace, store: Store | None = None) -> Filters:
@@ -243,6 +266,24 @@ def _dunning(args: argparse.Namespace) -> int:
     if args.format == "table":
         frame = human_headers(frame, str(reporting_params()["reporting"]))
     return _emit(frame, args.format)
+
+
+def _pack(args: argparse.Namespace) -> int:
+    """Write the month's pack to --out and say where, with its size."""
+    store = connect(args.db)
+    try:
+        month = parse_month(args.month)
+        pack = monthly_pack(store, actor_for(store, args.as_user), month, filters_from(args, store))
+    except (PackError, BadUser) as reason:
+        raise UserError(str(reason)) from None
+    out = Path(args.out or f"ardesk-pack-{month:%Y-%m}.{args.format}")
+    content = pack_pdf(pack) if args.format == "pdf" else pack_xlsx(pack)
+    try:
+        out.write_bytes(content)
+    except OSError as exc:
+        raise UserError(f"Cannot write {out}: {exc.strerror or exc}.") from None
+    print(f"{pack.title} ({pack.describe_filters()}): {out} ({len(content):,} bytes)")
+    return 0
 
 
 def _series(name: str) -> Callable[[argparse.Namespace], int]:

@@ -9,7 +9,8 @@ transaction as the rows).
 
 An automatic dunning run (`ardesk dunning run` while the app runs) is a JSON-only job too; the
 watcher also starts the day's automatic dunning when `[dunning] automatic_send_at` has passed, and
-settles outreach deliveries whose process died (`outreach.delivery.recover_interrupted`).
+settles outreach deliveries whose process died (`outreach.delivery.recover_interrupted`), and emails
+last month's pack once `[pack] send_on_day` has come (`reports.pack_sends.run_monthly`).
 A follow-up or an outreach send scripted with `ardesk followup ...` / `ardesk outreach send` is a
 JSON-only "action" job (`named_actions.run_action` with its arguments and idempotency key, so
 running it twice writes once); its result is `done/<id>.result.json`. `ardesk experiments start|stop|
@@ -64,6 +65,7 @@ from analytics.ingest.imports import ImportResult, job_payload, run_import
 from analytics.ingest.mapping import Mapping, mapping_from_dict
 from analytics.ingest.quarantine import write_quarantine_file
 from analytics.ingest.sync import sync_once
+from analytics.reports.pack_sends import run_monthly
 from analytics.risk.snapshots import RiskError, run_risk_action
 from analytics.settings import database_url, load_settings
 from analytics.store.connection import Store
@@ -407,6 +409,7 @@ class InboxWatcher(threading.Thread):
                 ingest_pending(self.store, self.folders)
                 recover_interrupted(self.store, SYSTEM)  # deliveries whose process died: queue or uncertain
                 run_daily(self.store, datetime.now())  # the day's automatic dunning, once, if switched on
+                run_monthly(self.store, datetime.now())  # last month's pack to [pack] recipients, once
                 self.last_error = None
             except Exception as exc:  # noqa: BLE001 - keep watching; the error is shown on the imports page
                 self.last_error = f"{type(exc).__name__}: {exc}"

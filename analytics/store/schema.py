@@ -294,7 +294,7 @@ messages = sa.Table(  # v2: the outbox; a message is sent at most once (idempote
     "messages", metadata,
     sa.Column("message_id", sa.BigInteger, _message_seq, server_default=_message_next, primary_key=True),
     sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
-    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.String(64)),  # v25: NULL for a message to staff (the monthly pack), not a customer
     sa.Column("contact_id", sa.Integer),
     sa.Column("to_address", sa.String(200), nullable=False),
     sa.Column("subject", sa.String(300), nullable=False),
@@ -543,3 +543,14 @@ risk_snapshots = sa.Table(
     sa.Column("scored_by", sa.String(64), nullable=False),
 )
 sa.Index("risk_snapshots_customer", risk_snapshots.c.customer_id, risk_snapshots.c.as_of)
+# v25: the monthly pack emailed by the running app (`analytics.reports.pack_sends`): one row per month
+# and recipient, written with its outbox message in one transaction, so a month goes to each recipient once.
+pack_sends = sa.Table(
+    "pack_sends", metadata,
+    sa.Column("month", sa.Date, nullable=False),  # the month's first day
+    sa.Column("recipient", sa.String(200), nullable=False),
+    sa.Column("message_id", sa.BigInteger, nullable=False),  # messages.message_id
+    sa.Column("queued_at", sa.DateTime, nullable=False),
+    sa.Column("queued_by", sa.String(64), nullable=False),
+    sa.PrimaryKeyConstraint("month", "recipient"),
+)

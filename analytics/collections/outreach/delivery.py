@@ -166,7 +166,8 @@ def _deliver_one(
         result = {"message_id": message_id, "customer_id": message["customer_id"]}
         if message["status"] not in ("queued", "failed"):
             return {**result, "status": message["status"], "reason": _why_left_alone(message)}
-        reason = recheck(conn, message, config, check_date)
+        # the re-check is about a customer; a message to staff (the monthly pack) has none
+        reason = None if message["customer_id"] is None else recheck(conn, message, config, check_date)
         if reason:
             conn.execute(messages.update().where(messages.c.message_id == message_id)
                          .values(status="blocked", last_error=reason))
@@ -265,11 +266,16 @@ def _record_sent(
     detail: str | None = None,
 ) -> bool:
     """Mark the message sent (when `where` still holds) with its email activity, dunning runs and
-    audit line; False when it no longer holds (nothing written)."""
+    audit line (a message to staff: the audit line only); False when it no longer holds (nothing written)."""
     message_id = message["message_id"]
     if conn.execute(messages.update().where(*where)
                     .values(status="sent", sent_at=sent_at, last_error=None)).rowcount != 1:
         return False
+    if message["customer_id"] is None:
+        audit.record(conn, actor, action, "message", message_id, old={"status": old_status},
+                     new={"status": "sent", "to_address": message["to_address"],
+                          "message_header_id": message["message_header_id"], **(extra or {})}, detail=detail)
+        return True
     activity_id = int(conn.execute(activities.insert().values(
         customer_id=message["customer_id"], kind="email", occurred_at=sent_at, author=actor.username,
         department=_department(conn, actor), subject=message["subject"], body=message["body"],

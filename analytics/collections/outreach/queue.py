@@ -167,6 +167,29 @@ def backfill_message_header_ids(conn: sa.Connection) -> int:
     return len(ids)
 
 
+def queue_staff_message(
+    conn: sa.Connection, actor: Actor, *, idempotency_key: str, to_address: str, subject: str, body: str,
+    attachment_name: str | None = None, attachment: bytes | None = None, from_address: str,
+) -> tuple[int, bool]:
+    """Queue one message to a member of staff (no customer: `customer_id` NULL, v25), inside the
+    caller's transaction, audited; returns (message_id, queued now). Idempotent: a key already in the
+    outbox keeps its first message. The caller checks the actor may send what it carries (e.g.
+    `reports.monthly_pack.require_pack`); delivery skips the customer re-check and writes no activity."""
+    existing = conn.execute(sa.select(messages.c.message_id).where(messages.c.idempotency_key == idempotency_key)).first()
+    if existing is not None:
+        return int(existing.message_id), False
+    row = {
+        "idempotency_key": idempotency_key, "customer_id": None, "contact_id": None, "to_address": to_address,
+        "subject": subject, "body": body, "template": None, "entry_ids": "[]", "attachment_name": attachment_name,
+        "attachment": attachment, "status": "queued", "attempts": 0, "created_by": actor.username,
+        "created_at": datetime.now(), "message_header_id": new_message_header_id(from_address),
+    }
+    message_id = int(conn.execute(messages.insert().values(**row).returning(messages.c.message_id)).scalar())
+    audit.record(conn, actor, "message.queue", "message", message_id, new={
+        k: row[k] for k in ("to_address", "subject", "idempotency_key", "attachment_name", "message_header_id")})
+    return message_id, True
+
+
 def queue_messages(
     store: Store, actor: Actor, customer_ids: Sequence[str], template: str, *, action_key: str,
     as_of: date, note: str = "", attach: str | None = None, config: OutreachConfig | None = None,
