@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from analytics.collections.outreach.queue import backfill_message_header_ids
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, open_store
@@ -37,6 +38,9 @@ from analytics.store.schema import (
     message_templates,
     messages,
     metadata,
+    monthly_balances,
+    monthly_flows,
+    monthly_summary_state,
     portal_link_tries,
     portal_links,
     portal_sessions,
@@ -195,6 +199,11 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
 
 
+def _v26_monthly_summaries(conn: sa.Connection) -> None:
+    _create_tables(conn, monthly_balances, monthly_flows, monthly_summary_state)
+    refresh_monthly_summaries(conn)  # filled once from the ledger; kept by every write from now on
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -229,6 +238,8 @@ MIGRATIONS: list[Migration] = [
      _v21_portal_access),
     (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
      _v22_remittance_paid_on),
+    (26, "monthly_balances, monthly_flows: month-end open debits and monthly flows per customer, kept by every write",
+     _v26_monthly_summaries),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"
