@@ -26,7 +26,7 @@ from analytics.ledger.buckets import BASES as BASES  # re-exported: the aging ba
 from analytics.ledger.buckets import bucket_case, bucket_condition, bucket_labels, intervals
 from analytics.ledger.filters import ALL, Filters
 from analytics.ledger.fx import fx_at_sql, reporting_params
-from analytics.ledger.monthly_summaries import summaries_cover, summary_balances_sql
+from analytics.ledger.monthly_summaries import summarised_points, summary_balances_sql
 from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import (
     current_open_amounts,
@@ -167,6 +167,8 @@ def aging_trend(store: Store, start: date, end: date, filters: Filters = ALL) ->
     last point is `end` itself when it is not a month end. Open debits only (unapplied credits are
     not in a bucket). Same open-as-of rule as `aging_buckets`, evaluated per month end through
     `open_items.open_debits_by_due_sql` (cumulative flows, no months x invoices join); FX at each month end.
+    Month ends the monthly summaries cover are read from them (the same sums); a last point that is
+    not a month end then comes from the ledger alone.
     """
     points = month_ends(start, end)
     labels = bucket_labels("due")
@@ -174,17 +176,21 @@ def aging_trend(store: Store, start: date, end: date, filters: Filters = ALL) ->
         return pd.DataFrame({"month_end": pd.Series(dtype=object), "bucket": pd.Series(dtype=str),
                              "amount": pd.Series(dtype=float)})
     with store.engine.connect() as conn:
-        summarised = summaries_cover(conn, points)
+        summarised = summarised_points(conn, points)
+    frames = []
     if summarised:  # the month-end summaries: the same sums, bucketed with the same edges
-        balances, params = summary_balances_sql(points, filters)
+        head = points[:summarised]
+        balances, params = summary_balances_sql(head, filters)
         frame = store.read(f"""
             WITH b AS ({balances})
             SELECT b.k, b.bucket, SUM(b.open_amount * b.fx_rate) AS amount FROM b GROUP BY b.k, b.bucket
         """, {**reporting_params(), **params})  # noqa: S608 - composed from constants and bind names only
-        frame = pd.DataFrame({"month_end": [points[int(k)] for k in frame["k"]],
-                              "bucket": [labels[int(b)] for b in frame["bucket"]], "amount": frame["amount"]})
-    else:
-        frame = _ledger_trend(store, points, filters)
+        frames.append(pd.DataFrame({"month_end": [head[int(k)] for k in frame["k"]],
+                                    "bucket": [labels[int(b)] for b in frame["bucket"]],
+                                    "amount": frame["amount"]}))
+    if summarised < len(points):  # everything, or the month to date only
+        frames.append(_ledger_trend(store, points[summarised:], filters))
+    frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
     frame["month_end"] = pd.to_datetime(frame["month_end"]).dt.date
     grid = pd.MultiIndex.from_product([points, labels], names=["month_end", "bucket"])
     out = (frame.set_index(["month_end", "bucket"])["amount"].astype(float)

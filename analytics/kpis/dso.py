@@ -37,8 +37,7 @@ from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.ledger.fx import FX_AT_SPINE, fx_at_sql, reporting_params
 from analytics.ledger.monthly_summaries import (
     bucket_from,
-    consecutive_month_ends,
-    summaries_cover,
+    summarised_points,
     summary_balances_sql,
     summary_flows_sql,
 )
@@ -67,19 +66,26 @@ def period_figures(store: Store, points: list[date], filters: Filters = ALL,
 
     Columns: point, period_start, days, history, ar, current_ar, overdue_ar, over_90_ar,
     credit_sales, collections, write_offs (reporting currency; see the module docstring).
-    Two aggregate queries whatever the number of points (no points x entries join); when every
-    point is a month end the monthly summaries cover, they read `monthly_balances` and
-    `monthly_flows` (months x customers rows) instead of the ledger: the same sums.
+    Two aggregate queries whatever the number of points (no points x entries join); the month ends
+    the monthly summaries cover are read from `monthly_balances` and `monthly_flows` (months x
+    customers rows) instead of the ledger, the same sums; a last point that is not a month end
+    (month to date) is then read from the ledger alone.
     """
     points = sorted(set(points))
     spine_points = _history(points[0], history_months) + points
     count = len(spine_points)
     with store.engine.connect() as conn:
-        summarised = consecutive_month_ends(spine_points) and summaries_cover(conn, spine_points, need_edge=90)
-    if summarised:
+        summarised = summarised_points(conn, spine_points, need_edge=90, consecutive=True)
+    if summarised == count:
         ar, flows = _summary_figures(store, spine_points, filters)
+    elif summarised:  # month ends from the summaries; the month to date (the last point) from the ledger
+        ar, flows = _summary_figures(store, spine_points[:-1], filters)
+        last_ar = _ledger_balances(store, spine_points[-1:], filters).assign(k=count - 1)
+        last_flows = _ledger_flows(store, spine_points[-2:], filters)
+        last_flows = last_flows[last_flows["k"] == 1].assign(k=count - 1)
+        ar, flows = _stack(ar, last_ar), _stack(flows, last_flows)
     else:
-        ar, flows = _ledger_figures(store, spine_points, filters)
+        ar, flows = _ledger_balances(store, spine_points, filters), _ledger_flows(store, spine_points, filters)
     frame = pd.DataFrame({"k": range(count), "point": spine_points})
     frame = frame.merge(ar, on="k", how="left").merge(flows, on="k", how="left")
     value_columns = ["ar", "current_ar", "overdue_ar", "over_90_ar", "credit_sales", "collections", "write_offs"]
@@ -114,11 +120,15 @@ def _summary_figures(store: Store, spine_points: list[date], filters: Filters) -
     return ar, flows
 
 
-def _ledger_figures(store: Store, spine_points: list[date], filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`period_figures`' balances and flows per k from the ledger."""
-    count = len(spine_points)
+def _stack(head: pd.DataFrame, tail: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the summaries then the ledger's last point (either may be empty)."""
+    return pd.concat([f for f in (head, tail) if not f.empty] or [head], ignore_index=True)
+
+
+def _ledger_balances(store: Store, spine_points: list[date], filters: Filters) -> pd.DataFrame:
+    """`period_figures`' balances per k from the ledger."""
     balances, params = open_debits_by_due_sql(spine_points, filters)
-    ar = store.read(f"""
+    return store.read(f"""
         WITH b AS ({balances})
         SELECT b.k, SUM(b.open_amount * b.fx_rate) AS ar,
                SUM(CASE WHEN b.days_past_due <= 0 THEN b.open_amount * b.fx_rate ELSE 0 END) AS current_ar,
@@ -126,10 +136,15 @@ def _ledger_figures(store: Store, spine_points: list[date], filters: Filters) ->
                SUM(CASE WHEN b.days_past_due > 90 THEN b.open_amount * b.fx_rate ELSE 0 END) AS over_90_ar
         FROM b GROUP BY b.k
     """, {**reporting_params(), **params})  # noqa: S608 - composed from constants and bind names only
+
+
+def _ledger_flows(store: Store, spine_points: list[date], filters: Filters) -> pd.DataFrame:
+    """`period_figures`' flows per k (the period ending at point k; none at k = 0) from the ledger."""
+    count = len(spine_points)
     spine, sparams = spine_sql(spine_points)
     entry_filter, fparams = filter_sql(filters, "e.customer_id")
     key = spine_key("d.posting_date", count)
-    flows = store.read(f"""
+    return store.read(f"""
         WITH {spine}, {FX_AT_SPINE},
         daily AS (
             SELECT e.posting_date, e.currency, e.entry_type, SUM(e.amount) AS amount
@@ -150,7 +165,6 @@ def _ledger_figures(store: Store, spine_points: list[date], filters: Filters) ->
               FROM keyed LEFT JOIN fx ON fx.k = keyed.k AND fx.currency = keyed.currency) f
         GROUP BY f.k
     """, {**reporting_params(), **sparams, **fparams})  # noqa: S608 - composed from constants and bind names only
-    return ar, flows
 
 
 def _countback(ar_end: float, sales: list[float], days: list[int]) -> float:

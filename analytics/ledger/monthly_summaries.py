@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import sqlalchemy as sa
@@ -82,6 +82,22 @@ def summaries_cover(conn: sa.Connection, points: Sequence[date], need_edge: int 
     return all(p == month_end(p) and p <= state.through for p in points)
 
 
+def summarised_points(conn: sa.Connection, points: Sequence[date], need_edge: int | None = None,
+                      consecutive: bool = False) -> int:
+    """How many of the (sorted) `points`, from the first, the summaries answer: all of them, all but
+    a last one that is not a month end (a month to date, e.g. today: the caller reads that one
+    point from the ledger), or 0 (the caller reads the ledger). `consecutive`: the month ends must
+    also follow each other (`consecutive_month_ends`), as monthly flows need."""
+    points = list(points)
+    for n in (len(points), len(points) - 1):
+        if n <= 0 or (n < len(points) and points[-1] == month_end(points[-1])):
+            continue
+        head = points[:n]
+        if (not consecutive or consecutive_month_ends(head)) and summaries_cover(conn, head, need_edge):
+            return n
+    return 0
+
+
 def bucket_from(low_edge: int) -> int:
     """The position of the first due-basis bucket whose days past due are all > `low_edge`."""
     return next(i for i, (_, lo, _) in enumerate(intervals("due")) if lo is not None and lo >= low_edge)
@@ -130,7 +146,10 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
     """
     state = summary_state(conn)
     first, through = _bounds(conn)
-    everything = (customer_ids is None and entry_ids is None) or state is None or state.aging_edges != summary_edges()
+    # a state that never held a month (the empty store the schema created) may sit under rows written
+    # without a refresh (a bulk load, a test's direct INSERT): recompute every customer then
+    everything = ((customer_ids is None and entry_ids is None) or state is None or state.through is None
+                  or state.aging_edges != summary_edges())
     if everything:
         conn.execute(sa.text("DELETE FROM monthly_balances"))
         conn.execute(sa.text("DELETE FROM monthly_flows"))
@@ -150,12 +169,12 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
         conn.execute(sa.text("""INSERT INTO _summary_customers (customer_id) SELECT DISTINCT e.customer_id
             FROM ledger_entries e WHERE e.entry_id IN (SELECT entry_id FROM _summary_entries)"""))
         conn.execute(sa.text("DROP TABLE IF EXISTS _summary_entries"))
-    old_through = state.through if state is not None else None
+    old_through = state.through
     if through is None:  # an empty ledger
         conn.execute(sa.text("DELETE FROM monthly_balances"))
-    elif old_through is None or through > old_through:
+    elif through > old_through:
         # the new month ends, for the customers outside the scope (the scope is recomputed below)
-        start = first if old_through is None else month_end(pd.Timestamp(old_through).date() + pd.Timedelta(days=1))
+        start = month_end(old_through + timedelta(days=1))
         _insert_balances(conn, month_ends(start, through, include_end=False), _OUTSIDE)
     elif through < old_through:
         conn.execute(sa.text("DELETE FROM monthly_balances WHERE month_end > :through"), {"through": through})
@@ -168,7 +187,6 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
     n = int(conn.execute(sa.text("SELECT COUNT(DISTINCT customer_id) FROM _summary_customers")).fetchall()[0][0])
     conn.execute(sa.text("DROP TABLE IF EXISTS _summary_customers"))
     return n
-
 
 
 def consecutive_month_ends(points: Sequence[date]) -> bool:

@@ -279,6 +279,9 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None, *,
     entry_filter, fparams = filter_sql(filters or Filters(), "e.customer_id")
     if entry_scope is not None:
         entry_filter, fparams = entry_scope, {}
+    # a debit settled by the first date is closed at every date (settled_on only prunes): a spine of
+    # today alone (a month to date after the monthly summaries) reads the open items, not the history
+    entry_filter += " AND (e.settled_on IS NULL OR e.settled_on > :s0)"
     params.update(fparams)
     cust = "e.customer_id, " if by_customer else ""
     c = "customer_id, " if by_customer else ""
