@@ -189,6 +189,13 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
     return n
 
 
+def drop_monthly_summaries(conn: sa.Connection) -> None:
+    """Mark the summaries absent (no state row): reports read the ledger, and the next refresh,
+    whatever its scope, recomputes everything. For writers that skip the refresh (a test's row by
+    row INSERTs), in their transaction."""
+    conn.execute(sa.text("DELETE FROM monthly_summary_state"))
+
+
 def consecutive_month_ends(points: Sequence[date]) -> bool:
     """Whether `points` are month ends, each the one after the previous (so each period is one month)."""
     return all(p == month_end(p) for p in points) and all(
