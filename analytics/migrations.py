@@ -15,6 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from analytics.collections.outreach.queue import backfill_message_header_ids
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, open_store
@@ -37,6 +38,9 @@ from analytics.store.schema import (
     message_templates,
     messages,
     metadata,
+    monthly_balances,
+    monthly_flows,
+    monthly_summary_state,
     pack_sends,
     portal_link_tries,
     portal_links,
@@ -200,10 +204,17 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
 def _v24_risk_snapshots(conn: sa.Connection) -> None:
     _create_tables(conn, risk_snapshots)
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS risk_snapshots_customer ON risk_snapshots (customer_id, as_of)"))
+
+
 def _v25_monthly_pack(conn: sa.Connection) -> None:
     _create_tables(conn, pack_sends)
     # a message to staff (the monthly pack) has no customer
     conn.execute(sa.text("ALTER TABLE messages ALTER COLUMN customer_id DROP NOT NULL"))
+
+
+def _v26_monthly_summaries(conn: sa.Connection) -> None:
+    _create_tables(conn, monthly_balances, monthly_flows, monthly_summary_state)
+    refresh_monthly_summaries(conn)  # filled once from the ledger; kept by every write from now on
 
 
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
@@ -244,6 +255,8 @@ MIGRATIONS: list[Migration] = [
      _v24_risk_snapshots),
     (25, "pack_sends: the monthly pack emailed once per month and recipient; messages.customer_id NULL for staff",
      _v25_monthly_pack),
+    (26, "monthly_balances, monthly_flows: month-end open debits and monthly flows per customer, kept by every write",
+     _v26_monthly_summaries),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -1,27 +1,33 @@
-"""Time every KPI report on demo stores of 1M and 10M ledger entries, against plain pandas.
+"""Time every KPI report on demo stores, on DuckDB and PostgreSQL side by side, against pandas and a ledger scan.
 
-    python bench/kpis.py                      # 1M and 10M
-    python bench/kpis.py --sizes 1000000 --runs 5
-    python bench/kpis.py --only aging "open invoices" "KPI summary" --pandas-runs -1
+    python bench/kpis.py                                  # 1M entries, both engines when PostgreSQL can start
+    python bench/kpis.py --sizes 1000000 10000000 --engine duckdb
+    python bench/kpis.py --engine postgresql --pg-url postgresql+psycopg://user@host/db   # a server of yours (emptied!)
+    python bench/kpis.py --only aging "KPI summary" --pandas-runs -1
 
 Each store is generated once (`analytics.demo.persistence.generate_demo`, seed 42, ending 2026-10-31) into
-<tmp>/ardesk-bench/demo_<N>.duckdb and reused by later runs. Each report runs once (the first run,
-reported separately) and then `--runs` more times; the table shows the median of those (pandas:
-`--pandas-runs`, 2 by default, because its 12-month DSO takes minutes at 10M). The pandas
-baseline loads the tables once through DuckDB `.df()` (outside the timing) and computes the same
-aging (as of the last posting date) and the same monthly AR/DSO series (12 month ends) in plain
-pandas; its results are checked against the engine's before the ratio is printed.
+<tmp>/ardesk-bench/demo_<N>.duckdb and reused by later runs. PostgreSQL: a throwaway server
+(tests/postgres_server.py, Debian's `postgresql` package) unless `--pg-url`; the DuckDB store is
+moved into it with `ardesk db copy` (`analytics.store.copy`), then ANALYZEd. Each report runs once
+(the first run, reported separately) and then `--runs` more times; the table shows the median of
+those. Ratios: each report against a plain SQL scan of the ledger on the same engine (`SELECT
+entry_type, currency, COUNT(*), SUM(amount) FROM ledger_entries GROUP BY 1, 2`), PostgreSQL
+against DuckDB, and the pandas baseline (aging as of the last posting date and the 12-month AR/DSO
+series, computed on frames loaded once through DuckDB `.df()`, outside the timing; `--pandas-runs`,
+2 by default) against each engine; pandas results are checked against the engine's first.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -38,8 +44,12 @@ from analytics.ledger.open_items import ledger_bounds
 from analytics.migrations import connect  # noqa: E402
 from analytics.settings import load_settings  # noqa: E402
 from analytics.store.connection import Store
+from analytics.store.copy import copy_store  # noqa: E402
 
 END = date(2026, 10, 31)
+ENGINES = ("duckdb", "postgresql")
+SCAN = "SELECT entry_type, currency, COUNT(*) AS n, SUM(amount) AS amount FROM ledger_entries GROUP BY 1, 2"
+SCAN_NAME = "plain SQL scan of the ledger"
 
 
 def demo_store(entries: int, directory: Path) -> Store:
@@ -134,13 +144,10 @@ class PandasBaseline:
         return pd.DataFrame(rows)
 
 
-def bench(entries: int, directory: Path, runs: int, pandas_runs: int, only: list[str] | None = None) -> list[dict]:
-    store = demo_store(entries, directory)
-    _, last = ledger_bounds(store)
-    as_of = last or END
-    start = (pd.Timestamp(as_of.replace(day=1)) - pd.DateOffset(months=11)).date()
+def reports_of(store: Store, as_of: date, start: date) -> dict[str, Callable[[], object]]:
     enterprise = Filters(segment="enterprise")
-    reports: dict[str, Callable[[], object]] = {
+    return {
+        SCAN_NAME: lambda: store.read(SCAN),
         "aging (total)": lambda: aging.aging_buckets(store, as_of),
         "aging by customer": lambda: aging.aging_buckets(store, as_of, by="customer"),
         "aging by collector, one segment": lambda: aging.aging_buckets(store, as_of, enterprise, by="collector"),
@@ -149,6 +156,7 @@ def bench(entries: int, directory: Path, runs: int, pandas_runs: int, only: list
         "DSO monthly (12)": lambda: dso.dso_monthly(store, start, as_of),
         "days to pay (12)": lambda: dso.days_to_pay(store, start, as_of),
         "KPI summary": lambda: kpi_summary.kpi_summary(store, as_of),
+        "KPI summary, month to date": lambda: kpi_summary.kpi_summary(store, as_of.replace(day=17)),
         "top overdue customers": lambda: kpi_summary.top_overdue_customers(store, as_of),
         "bad debt (12)": lambda: bad_debt.bad_debt_monthly(store, start, as_of),
         "roll rates (12)": lambda: bad_debt.roll_rates(store, start, as_of),
@@ -156,66 +164,139 @@ def bench(entries: int, directory: Path, runs: int, pandas_runs: int, only: list
         "recovery curves (12)": lambda: dunning_effectiveness.recovery_curve(store, start, as_of),
         "collector KPIs (12)": lambda: collector_kpis.collector_kpis(store, start, as_of),
     }
-    if only:
-        reports = {name: fn for name, fn in reports.items() if any(word in name for word in only)}
-    rows = []
-    results: dict[str, object] = {}
-    for name, fn in reports.items():
-        first, median, result = timed(fn, runs)
-        results[name] = result
-        rows.append({"entries": entries, "report": name, "first_s": first, "median_s": median, "pandas_s": None})
-        print(f"{entries:>10,} {name:<34} first {first:7.3f} s  median {median:7.3f} s", flush=True)
-    if pandas_runs < 0 or "aging (total)" not in results or "DSO monthly (12)" not in results:
-        store.close()
-        return rows
-    t = time.perf_counter()
-    baseline = PandasBaseline(store)
-    load = time.perf_counter() - t
-    print(f"{entries:>10,} pandas load (not timed below): {load:.1f} s", flush=True)
-    _, pandas_aging, expected = timed(lambda: baseline.aging(as_of), pandas_runs)
-    got = results["aging (total)"].iloc[0]
-    for key, value in expected.items():
-        assert abs(got[key] - value) < 0.05 * max(1, len(baseline.entries) / 1e6), (key, got[key], value)
-    _, pandas_dso, expected_dso = timed(lambda: baseline.dso(start, as_of), pandas_runs)
-    ours = results["DSO monthly (12)"]
-    assert np.allclose(ours["ar_end"], expected_dso["ar_end"], atol=1.0), "AR series differ from pandas"
-    assert np.allclose(ours["credit_sales"], expected_dso["credit_sales"], atol=1.0), "sales differ from pandas"
-    for row in rows:
-        if row["report"] == "aging (total)":
-            row["pandas_s"] = pandas_aging
-        if row["report"] == "DSO monthly (12)":
-            row["pandas_s"] = pandas_dso
-    store.close()
+
+
+@contextmanager
+def postgres_copy(duck: Store, pg_url: str | None) -> Iterator[Store]:
+    """The DuckDB store moved into PostgreSQL (`pg_url`, emptied first, else a throwaway server)."""
+    from tests.conftest import empty_postgres
+    from tests.postgres_server import find_bindir, throwaway_postgres
+
+    @contextmanager
+    def server() -> Iterator[str]:
+        if pg_url:
+            yield pg_url
+            return
+        bindir = find_bindir()
+        if bindir is None:
+            raise SystemExit("no PostgreSQL server binaries (Debian package postgresql); pass --pg-url or --engine duckdb")
+        with throwaway_postgres(bindir) as url:
+            yield url
+
+    with server() as url:
+        target = connect(empty_postgres(url))
+        t = time.perf_counter()
+        checks = copy_store(duck, target)
+        assert all(c.equal for c in checks), [c for c in checks if not c.equal]
+        with target.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+        print(f"copied into PostgreSQL and analyzed in {time.perf_counter() - t:.0f} s", flush=True)
+        try:
+            yield target
+        finally:
+            target.close()
+
+
+def bench(entries: int, directory: Path, engines: list[str], runs: int, pandas_runs: int,
+          only: list[str] | None = None, pg_url: str | None = None) -> list[dict]:
+    """One row per (engine, report): first_s, median_s; plus pandas rows (engine "pandas")."""
+    duck = demo_store(entries, directory)
+    _, last = ledger_bounds(duck)
+    as_of = last or END
+    start = (pd.Timestamp(as_of.replace(day=1)) - pd.DateOffset(months=11)).date()
+    rows: list[dict] = []
+    results: dict[tuple[str, str], object] = {}
+
+    def run(engine: str, store: Store) -> None:
+        reports = reports_of(store, as_of, start)
+        if only:
+            reports = {n: fn for n, fn in reports.items() if n == SCAN_NAME or any(w in n for w in only)}
+        for name, fn in reports.items():
+            first, median, result = timed(fn, runs)
+            results[(engine, name)] = result
+            rows.append({"entries": entries, "engine": engine, "report": name, "first_s": first, "median_s": median})
+            print(f"{entries:>10,} {engine:<10} {name:<34} first {first:7.3f} s  median {median:7.3f} s", flush=True)
+
+    if "duckdb" in engines:
+        run("duckdb", duck)
+    if "postgresql" in engines:
+        with postgres_copy(duck, pg_url) as pg:
+            run("postgresql", pg)
+    engine = engines[0]
+    if pandas_runs >= 0 and (engine, "aging (total)") in results and (engine, "DSO monthly (12)") in results:
+        t = time.perf_counter()
+        baseline = PandasBaseline(duck)
+        print(f"{entries:>10,} pandas load (not timed below): {time.perf_counter() - t:.1f} s", flush=True)
+        _, pandas_aging, expected = timed(lambda: baseline.aging(as_of), pandas_runs)
+        got = results[(engine, "aging (total)")].iloc[0]
+        for key, value in expected.items():
+            assert abs(float(got[key]) - value) < 0.05 * max(1, len(baseline.entries) / 1e6), (key, got[key], value)
+        _, pandas_dso, expected_dso = timed(lambda: baseline.dso(start, as_of), pandas_runs)
+        ours = results[(engine, "DSO monthly (12)")]
+        assert np.allclose(ours["ar_end"].astype(float), expected_dso["ar_end"], atol=1.0), "AR series differ from pandas"
+        assert np.allclose(ours["credit_sales"].astype(float), expected_dso["credit_sales"], atol=1.0), "sales differ"
+        rows += [{"entries": entries, "engine": "pandas", "report": "aging (total)", "first_s": None, "median_s": pandas_aging},
+                 {"entries": entries, "engine": "pandas", "report": "DSO monthly (12)", "first_s": None,
+                  "median_s": pandas_dso}]
+    duck.close()
     return rows
+
+
+def table(rows: list[dict], engines: list[str]) -> list[str]:
+    """Markdown: per size and report, each engine's median (first) and its ratio to the ledger scan,
+    PostgreSQL / DuckDB, and pandas / each engine."""
+    names = {"duckdb": "DuckDB", "postgresql": "PostgreSQL"}
+    head = ["entries", "report"] + [f"{names[e]} median (first), x scan" for e in engines]
+    if len(engines) == 2:
+        head.append("PostgreSQL / DuckDB")
+    head.append("pandas (x slower than " + " / ".join(names[e] for e in engines) + ")")
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    at = {(r["entries"], r["engine"], r["report"]): r for r in rows}
+    for size, name in dict.fromkeys((r["entries"], r["report"]) for r in rows if r["engine"] != "pandas"):
+        cells = [f"{size:,}", name]
+        for e in engines:
+            r, scan = at.get((size, e, name)), at.get((size, e, SCAN_NAME))
+            cells.append("" if r is None else f"{r['median_s']:.3f} s ({r['first_s']:.3f} s), "
+                         f"{r['median_s'] / scan['median_s']:.1f}x")
+        if len(engines) == 2:
+            d, p = at.get((size, "duckdb", name)), at.get((size, "postgresql", name))
+            cells.append(f"{p['median_s'] / d['median_s']:.1f}x" if d and p else "")
+        pandas = at.get((size, "pandas", name))
+        cells.append("" if pandas is None else f"{pandas['median_s']:.2f} s ("
+                     + " / ".join(f"{pandas['median_s'] / at[(size, e, name)]['median_s']:.0f}x" for e in engines) + ")")
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--engine", nargs="+", choices=ENGINES, default=None,
+                        help="default: both when a PostgreSQL can be started (or --pg-url), else duckdb")
+    parser.add_argument("--pg-url", help="a PostgreSQL to bench on (its public schema is emptied); "
+                                         "default: a throwaway server")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pandas-runs", type=int, default=2,
                         help="pandas runs after its first (slow at 10M); -1 skips the pandas baseline")
     parser.add_argument("--only", nargs="+", help="time only the reports whose name contains one of these")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ardesk-bench")
     args = parser.parse_args()
+    # a kill runs the `finally`s, so a throwaway PostgreSQL is stopped and deleted
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.engine is None:
+        from tests.postgres_server import find_bindir
+
+        args.engine = list(ENGINES) if args.pg_url or find_bindir() else ["duckdb"]
+    engines = [e for e in ENGINES if e in args.engine]
     args.dir.mkdir(parents=True, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()[0]
-    rows = [row for size in args.sizes for row in bench(size, args.dir, args.runs, args.pandas_runs, args.only)]
+    rows = [row for size in args.sizes
+            for row in bench(size, args.dir, engines, args.runs, args.pandas_runs, args.only, args.pg_url)]
     print(f"\nTaken {started}, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after "
-          f"(2 cores); engine: median of {args.runs} runs after a first run; pandas: median of "
+          f"({os.cpu_count()} cores); engines: median of {args.runs} runs after a first run; pandas: median of "
           f"{args.pandas_runs} after a first.\n")
-    print("| report | " + " | ".join(f"{s:,} entries: median (first)" for s in args.sizes) + " |")
-    print("|---|" + "---|" * len(args.sizes))
-    for name in dict.fromkeys(r["report"] for r in rows):
-        cells = []
-        for size in args.sizes:
-            r = next(x for x in rows if x["report"] == name and x["entries"] == size)
-            cell = f"{r['median_s']:.3f} s ({r['first_s']:.3f} s)"
-            if r["pandas_s"]:
-                cell += f"; pandas {r['pandas_s']:.2f} s = {r['pandas_s'] / r['median_s']:.1f}x"
-            cells.append(cell)
-        print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n".join(table(rows, engines)))
 
 
 if __name__ == "__main__":

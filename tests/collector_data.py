@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from analytics.access.roles import SYSTEM
 from analytics.access.users import add_user
+from analytics.ledger.monthly_summaries import drop_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store
@@ -70,6 +71,7 @@ def add_invoice(store: Store, customer_id: str, document: str, posting: date, du
             "INSERT INTO ledger_entries (entry_id, customer_id, entry_type, document_number, posting_date, due_date, "
             "amount, currency) VALUES (:e, :c, 'invoice', :d, :p, :due, :a, 'USD')"),
             {"e": entry_id, "c": customer_id, "d": document, "p": posting, "due": due, "a": amount})
+        drop_monthly_summaries(conn)
     return entry_id
 
 
@@ -90,6 +92,7 @@ def add_payment(store: Store, customer_id: str, document: str, paid_on: date, am
                  "t": invoice_id, "a": amount, "d": paid_on})
             refresh_settled_on(conn, entry_ids=[entry_id, invoice_id])
             refresh_stage_results(conn, entry_ids=[entry_id, invoice_id])
+        drop_monthly_summaries(conn)
     return entry_id
 
 

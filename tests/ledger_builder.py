@@ -8,7 +8,9 @@
 Amounts are given positive; payments, credit notes and write-offs are stored negative (the schema's
 sign convention). `applies` maps document numbers of this customer's invoices to an amount (applied
 on the posting date) or to (amount, allocation date). Every call writes at once, through
-`store.write()` and `bulk_insert`. Dates are `date` objects or ISO strings.
+`store.write()` and `bulk_insert`, and keeps the derived columns current as the write paths do
+(`settled_on`, stage results); the monthly summaries are dropped (the reports read the ledger; the
+next write path's refresh rebuilds them whole). Dates are `date` objects or ISO strings.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import date, datetime, timedelta
 
 import pandas as pd
 
+from analytics.ledger.monthly_summaries import drop_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, bulk_insert
@@ -67,6 +70,7 @@ class LedgerBuilder:
                 "due_date": day(due) if due is not None else None, "amount": float(amount),
                 "currency": currency or self.currency[customer_id],
             }]).astype({"due_date": "datetime64[s]"}))
+            drop_monthly_summaries(conn)  # a refresh per row costs too much test time: the ledger answers
         self.entries[(customer_id, document)] = entry_id
         return entry_id
 
@@ -87,6 +91,7 @@ class LedgerBuilder:
             touched = [from_id, *(row["to_entry_id"] for row in rows)]
             refresh_settled_on(conn, entry_ids=touched)
             refresh_stage_results(conn, entry_ids=touched)
+            drop_monthly_summaries(conn)
 
     def invoice(self, customer_id: str, document: str, *, posted: Day, amount: float, due: Day | None = None,
                 currency: str | None = None) -> LedgerBuilder:

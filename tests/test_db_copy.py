@@ -15,9 +15,12 @@ import sqlalchemy as sa
 
 from analytics.cli.main import main
 from analytics.kpis.aging import aging_buckets
+from analytics.kpis.summary import kpi_summary
+from analytics.ledger.monthly_summaries import summaries_cover
 from analytics.migrations import connect
 from analytics.store.schema import ENTRY_IDS
 from tests.conftest import empty_postgres
+from tests.test_monthly_summaries import assert_kept_equals_recompute
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -66,6 +69,12 @@ def test_copy_demo_store_to_postgres(demo_store_file: Path, tmp_path: Path, pg_u
     try:
         as_of = date(2026, 10, 31)
         pd.testing.assert_frame_equal(aging_buckets(target, as_of), aging_buckets(source, as_of), check_dtype=False)
+        # the monthly summaries arrive with the rows: current on the server, and read there
+        assert_kept_equals_recompute(target)
+        with target.engine.connect() as conn:
+            assert summaries_cover(conn, [date(2026, 9, 30)], need_edge=90)
+        mid = date(2026, 10, 17)
+        pd.testing.assert_frame_equal(kpi_summary(target, mid), kpi_summary(source, mid), check_dtype=False)
         # the server's sequences continue after the copied ids
         with target.write() as conn:
             next_id = conn.execute(sa.text(f"SELECT nextval('{ENTRY_IDS}')")).fetchall()[0][0]

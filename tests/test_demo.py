@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -374,16 +375,93 @@ def test_a_failure_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytes
     store.close()
 
 
+@pytest.fixture(scope="module")
+def million(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Store, DemoSummary]]:
+    """One 1M-entry demo store for the module's slow checks."""
+    store = connect(str(tmp_path_factory.mktemp("million") / "t.duckdb"))
+    yield store, generate_demo(store, entries=1_000_000, seed=42, end_date=END)
+    store.close()
+
+
 @pytest.mark.slow
-def test_a_million_entries_keep_the_invariants(tmp_path: Path) -> None:
-    store = connect(str(tmp_path / "t.duckdb"))
-    summary = generate_demo(store, entries=1_000_000, seed=42, end_date=END)
+def test_a_million_entries_keep_the_invariants(million: tuple[Store, DemoSummary]) -> None:
+    store, summary = million
     assert abs(summary.entries - 1_000_000) <= 20_000
     over = one(store, """SELECT COUNT(*) FROM (SELECT to_entry_id, SUM(a.amount) AS s, ANY_VALUE(e.amount) AS amount
         FROM allocations a JOIN ledger_entries e ON e.entry_id = a.to_entry_id GROUP BY 1) WHERE s > amount""")
     assert over == 0
     assert one(store, "SELECT COUNT(*) - COUNT(DISTINCT document_number) FROM ledger_entries WHERE entry_type = 'invoice'") == 0
-    store.close()
+
+
+def pandas_monthly_balances(entries: pd.DataFrame, allocations: pd.DataFrame, through: date) -> pd.DataFrame:
+    """Oracle (no installments): at each month end M, each debit posted by M owes its amount minus
+    its allocations dated by M; summed per M, customer, currency and due-basis bucket (0 = Current,
+    then one per aging edge interval, past due days = M - due date), non-zero sums only."""
+    from analytics.settings import load_settings
+
+    debits = entries[entries["amount"] > 0].copy()
+    debits["due"] = debits["due_date"].fillna(debits["posting_date"])
+    debits["first"] = debits["posting_date"] + pd.offsets.MonthEnd(0)
+    alloc = allocations.merge(debits[["entry_id", "first"]], left_on="to_entry_id", right_on="entry_id")
+    alloc["month"] = (alloc["allocation_date"] + pd.offsets.MonthEnd(0)).clip(lower=alloc["first"])
+    per_month = alloc.groupby(["entry_id", "month"], as_index=False)["amount"].sum()
+    applied = per_month.groupby("entry_id")["amount"].sum()
+    last_month = per_month.groupby("entry_id")["month"].max()
+    # open from its posting month until its last allocation's month, or through the end when still open
+    settled = (applied.reindex(debits["entry_id"]).fillna(0).to_numpy() >= debits["amount"].to_numpy() - 0.001)
+    end = last_month.reindex(debits["entry_id"]).to_numpy()
+    debits["last"] = pd.Series(end, index=debits.index).where(settled, pd.Timestamp(through))
+    months = ((debits["last"].dt.year - debits["first"].dt.year) * 12
+              + debits["last"].dt.month - debits["first"].dt.month + 1).clip(lower=1)
+    rows = debits.loc[debits.index.repeat(months)].copy()
+    index = rows["first"].dt.year * 12 + rows["first"].dt.month - 1 + rows.groupby(level=0).cumcount()
+    rows["month"] = pd.to_datetime(pd.DataFrame({"year": index // 12, "month": index % 12 + 1, "day": 1})) + pd.offsets.MonthEnd(0)
+    rows = rows.merge(per_month.rename(columns={"amount": "applied"}), on=["entry_id", "month"], how="left")
+    rows["applied"] = rows["applied"].fillna(0.0)
+    rows = rows.sort_values(["entry_id", "month"])
+    rows["open"] = rows["amount"] - rows.groupby("entry_id")["applied"].cumsum()
+    days = (rows["month"] - rows["due"]).dt.days
+    edges = [0, *load_settings().aging_edges]
+    rows["bucket"] = sum((days > e).astype(int) for e in edges)
+    out = rows.groupby(["month", "customer_id", "currency", "bucket"], as_index=False)["open"].sum()
+    out = out[out["open"].round(2) != 0]
+    return out.sort_values(["month", "customer_id", "currency", "bucket"]).reset_index(drop=True)
+
+
+@pytest.mark.slow
+def test_a_million_entries_monthly_summaries_equal_a_pandas_computation(million: tuple[Store, DemoSummary]) -> None:
+    store, _ = million
+    assert one(store, "SELECT COUNT(*) FROM invoice_installments") == 0  # the oracle has no schedules
+    entries = store.read("SELECT entry_id, customer_id, entry_type, posting_date, due_date, amount, currency "
+                         "FROM ledger_entries")
+    for column in ("posting_date", "due_date"):
+        entries[column] = pd.to_datetime(entries[column])
+    entries["amount"] = entries["amount"].astype(float)
+    allocations = store.read("SELECT to_entry_id, amount, allocation_date FROM allocations")
+    allocations["allocation_date"] = pd.to_datetime(allocations["allocation_date"])
+    allocations["amount"] = allocations["amount"].astype(float)
+    through = pd.Timestamp(one(store, "SELECT through FROM monthly_summary_state")).date()
+    expected = pandas_monthly_balances(entries, allocations, through)
+    kept = store.read("SELECT month_end, customer_id, currency, bucket, open_amount FROM monthly_balances "
+                      "ORDER BY month_end, customer_id, currency, bucket")
+    assert len(kept) == len(expected) > 100_000, (len(kept), len(expected))
+    assert (pd.to_datetime(kept["month_end"]).to_numpy() == expected["month"].to_numpy()).all()
+    assert (kept["customer_id"].to_numpy() == expected["customer_id"].to_numpy()).all()
+    assert (kept["bucket"].astype(int).to_numpy() == expected["bucket"].to_numpy()).all()
+    assert (kept["open_amount"].astype(float) - expected["open"]).abs().max() < 0.005
+
+    entries["month"] = entries["posting_date"] + pd.offsets.MonthEnd(0)
+    flows = (entries[entries["entry_type"].isin(["invoice", "payment", "write_off"])]
+             .pivot_table(index=["month", "customer_id", "currency"], columns="entry_type", values="amount",
+                          aggfunc="sum", fill_value=0.0).reset_index())
+    kept_flows = store.read("SELECT month_end, customer_id, currency, credit_sales, collections, write_offs "
+                            "FROM monthly_flows ORDER BY month_end, customer_id, currency")
+    assert len(kept_flows) == len(flows)
+    flows = flows.sort_values(["month", "customer_id", "currency"]).reset_index(drop=True)
+    assert (kept_flows["customer_id"].to_numpy() == flows["customer_id"].to_numpy()).all()
+    for column, source, sign in (("credit_sales", "invoice", 1), ("collections", "payment", -1),
+                                 ("write_offs", "write_off", -1)):
+        assert (kept_flows[column].astype(float) - sign * flows[source]).abs().max() < 0.005, column
 
 
 def test_the_demo_experiment_is_stored_as_started_and_every_segment_customer_is_in_an_arm(s: Store) -> None:

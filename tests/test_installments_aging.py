@@ -17,6 +17,7 @@ import pytest
 
 from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels, open_invoices
 from analytics.kpis.bad_debt import roll_rates
+from analytics.ledger.monthly_summaries import drop_monthly_summaries
 from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import current_open_amounts, portfolio_summary
 from analytics.migrations import connect
@@ -32,6 +33,7 @@ def schedule(store: Store, entry_id: int, rows: list[tuple[str, float]]) -> None
         bulk_insert(conn, "invoice_installments", pd.DataFrame([
             {"entry_id": entry_id, "installment_no": i + 1, "due_date": date.fromisoformat(d), "amount": a}
             for i, (d, a) in enumerate(rows)]))
+        drop_monthly_summaries(conn)  # as the LedgerBuilder: the reports read the ledger
 
 
 def build(store: Store) -> LedgerBuilder:

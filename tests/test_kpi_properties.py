@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels
 from analytics.kpis.dso import dso_monthly
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import activity_horizon, current_open_amounts, open_amounts_sql
 from analytics.ledger.settlement import refresh_settled_on
@@ -95,6 +96,7 @@ class Ledger:
             if self.allocations:
                 bulk_insert(conn, "allocations", pd.DataFrame(self.allocations))
             refresh_settled_on(conn)
+            refresh_monthly_summaries(conn)
 
     def open_ar(self, as_of: date) -> float:
         """Oracle: invoices posted by D minus allocations to them dated by D, in the reporting currency."""

@@ -30,6 +30,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor, require
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.store.connection import Store, bulk_insert, read_df
 from analytics.store.ids import reserve_ids
 from analytics.store.schema import ENTRY_IDS
@@ -172,6 +173,7 @@ def book_charges(store: Store, actor: Actor, as_of: date, *, annual_rate: float 
         bulk_insert(conn, "ledger_entries", rows[["entry_id", "customer_id", "entry_type", "document_number",
                                                   "posting_date", "due_date", "amount", "currency", "reference",
                                                   "source", "updated_at", "related_document"]])
+        refresh_monthly_summaries(conn, customer_ids=rows["customer_id"].astype(str).unique().tolist())
         # one audit line per booked entry, inserted in bulk (a run may book thousands)
         bulk_insert(conn, "audit_log", pd.DataFrame({
             "logged_at": datetime.now(), "actor": actor.username, "action": "charge.book", "entity": "ledger_entry",

@@ -40,6 +40,7 @@ from analytics.demo.parameters import (
 from analytics.demo.simulation import simulate
 from analytics.demo.summary import DemoSummary, fill_summary
 from analytics.experiments.assignment import arms, buckets
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, bulk_insert, read_df
 from analytics.store.ids import extend_reservation, reserve_ids, restart_ids
@@ -321,6 +322,8 @@ def generate_demo(store: Store, entries: int = 200_000, seed: int = 42, end_date
         bulk_insert(conn, "experiment_assignments", assignments)
         say("Dunning stage results")
         refresh_stage_results(conn)
+        say("Monthly summaries")
+        refresh_monthly_summaries(conn)
         dates = read_df(conn, (
             "SELECT (SELECT MIN(posting_date) FROM ledger_entries) AS l0, (SELECT MAX(posting_date) FROM ledger_entries) AS l1,"
             " (SELECT MIN(run_date) FROM dunning_runs) AS r0, (SELECT MAX(run_date) FROM dunning_runs) AS r1,"

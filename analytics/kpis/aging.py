@@ -22,8 +22,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from analytics.ledger.buckets import BASES as BASES  # re-exported: the aging bases
+from analytics.ledger.buckets import bucket_case, bucket_condition, bucket_labels, intervals
 from analytics.ledger.filters import ALL, Filters
 from analytics.ledger.fx import fx_at_sql, reporting_params
+from analytics.ledger.monthly_summaries import summarised_points, summary_balances_sql
 from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import (
     current_open_amounts,
@@ -31,10 +34,8 @@ from analytics.ledger.open_items import (
     open_debits_by_due_sql,
     open_items_sql,
 )
-from analytics.settings import load_settings
 from analytics.store.connection import Store, read_df
 
-BASES = ("due", "invoice")
 GROUPINGS: dict[str, list[tuple[str, str]]] = {  # by -> [(output column, customers column)]
     "total": [],
     "customer": [("customer_id", "customer_id"), ("customer_name", "name")],
@@ -44,47 +45,7 @@ GROUPINGS: dict[str, list[tuple[str, str]]] = {  # by -> [(output column, custom
     "currency": [("currency", "currency")],
 }
 TOTAL, UNAPPLIED, NET = "Total", "Unapplied", "Net balance"
-
-
-def _intervals(basis: str) -> list[tuple[str, int | None, int | None]]:
-    """(label, low exclusive, high inclusive) per bucket, from the configured edges."""
-    if basis not in BASES:
-        raise ValueError(f"basis must be one of {', '.join(BASES)}, not {basis!r}")
-    edges = load_settings().aging_edges
-    out: list[tuple[str, int | None, int | None]] = []
-    if basis == "due":
-        out.append(("Current", None, 0))
-        low = 0
-    else:
-        out.append((f"0-{edges[0]}", None, edges[0]))
-        low, edges = edges[0], edges[1:]
-    for high in edges:
-        out.append((f"{low + 1}-{high}", low, high))
-        low = high
-    out.append((f"{low}+", low, None))
-    return out
-
-
-def bucket_labels(basis: str = "due") -> list[str]:
-    """The bucket column labels in age order, e.g. Current, 1-30, 31-60, 61-90, 91-120, 120+."""
-    return [label for label, _, _ in _intervals(basis)]
-
-
-def _condition(days: str, low: int | None, high: int | None) -> str:
-    parts = ([f"{days} > {int(low)}"] if low is not None else []) + ([f"{days} <= {int(high)}"] if high is not None else [])
-    return " AND ".join(parts) or "1 = 1"
-
-
-def bucket_case(days_expr: str, basis: str = "due") -> str:
-    """SQL CASE mapping a day count expression to its bucket label (edges are config integers)."""
-    whens = " ".join(f"WHEN {_condition(days_expr, lo, hi)} THEN '{label}'" for label, lo, hi in _intervals(basis))
-    return f"CASE {whens} END"
-
-
-def bucket_index_case(days_expr: str, basis: str = "due") -> str:
-    """SQL CASE mapping a day count expression to its bucket's position (0 = youngest)."""
-    whens = " ".join(f"WHEN {_condition(days_expr, lo, hi)} THEN {i}" for i, (_, lo, hi) in enumerate(_intervals(basis)))
-    return f"CASE {whens} END"
+_intervals = intervals  # the bucket definition lives in `analytics.ledger.buckets`
 
 
 def _days_column(basis: str) -> str:
@@ -103,17 +64,17 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     """
     if by not in GROUPINGS:
         raise ValueError(f"by must be one of {', '.join(GROUPINGS)}, not {by!r}")
-    intervals = _intervals(basis)
+    spans = intervals(basis)
     days = f"i.{_days_column(basis)}"
     # Per (customer,) currency and bucket (-1 = open credit), summed in the item's currency, then
     # converted once per currency: exact DECIMAL arithmetic, so the same numbers as converting each
     # item (see `open_items.open_amounts_sql`). by="total" needs no customer attribute, so no join
     # (as in `open_items.portfolio_summary`; every writer of ledger rows creates or requires the customer).
-    whens = " ".join(f"WHEN {_condition(days, lo, hi)} THEN {k}" for k, (_, lo, hi) in enumerate(intervals))
+    whens = " ".join(f"WHEN {bucket_condition(days, lo, hi)} THEN {k}" for k, (_, lo, hi) in enumerate(spans))
     bucket = f"CASE WHEN i.open_amount < 0 THEN -1 {whens} END"
     amount = "v.amount * v.fx_rate"
     columns = [f'SUM(CASE WHEN v.bucket = {k} THEN {amount} ELSE 0 END) AS "{label}"'
-               for k, (label, _, _) in enumerate(intervals)]
+               for k, (label, _, _) in enumerate(spans)]
     columns.append(f'SUM(CASE WHEN v.bucket >= 0 THEN {amount} ELSE 0 END) AS "{TOTAL}"')
     columns.append(f'SUM(CASE WHEN v.bucket = -1 THEN {amount} ELSE 0 END) AS "{UNAPPLIED}"')
     columns.append("SUM(CASE WHEN v.fx_rate IS NULL THEN v.items ELSE 0 END) AS missing_fx")
@@ -126,7 +87,7 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
         items, params = open_amounts_sql(filters, customer=grouped, current=current_open_amounts(conn, as_of))
         frame = read_df(conn, _aging_sql(items, customer, bucket, keys, columns, group, grouped),
                         {**reporting_params(as_of), **params})
-    labels = [label for label, _, _ in intervals] + [TOTAL, UNAPPLIED]
+    labels = [label for label, _, _ in spans] + [TOTAL, UNAPPLIED]
     if frame.empty and by == "total":
         frame = pd.DataFrame([{label: 0.0 for label in labels} | {"missing_fx": 0}])
     missing = int(np.nansum(frame["missing_fx"].to_numpy(dtype=float)))
@@ -206,12 +167,39 @@ def aging_trend(store: Store, start: date, end: date, filters: Filters = ALL) ->
     last point is `end` itself when it is not a month end. Open debits only (unapplied credits are
     not in a bucket). Same open-as-of rule as `aging_buckets`, evaluated per month end through
     `open_items.open_debits_by_due_sql` (cumulative flows, no months x invoices join); FX at each month end.
+    Month ends the monthly summaries cover are read from them (the same sums); a last point that is
+    not a month end then comes from the ledger alone.
     """
     points = month_ends(start, end)
     labels = bucket_labels("due")
     if not points:
         return pd.DataFrame({"month_end": pd.Series(dtype=object), "bucket": pd.Series(dtype=str),
                              "amount": pd.Series(dtype=float)})
+    with store.engine.connect() as conn:
+        summarised = summarised_points(conn, points)
+    frames = []
+    if summarised:  # the month-end summaries: the same sums, bucketed with the same edges
+        head = points[:summarised]
+        balances, params = summary_balances_sql(head, filters)
+        frame = store.read(f"""
+            WITH b AS ({balances})
+            SELECT b.k, b.bucket, SUM(b.open_amount * b.fx_rate) AS amount FROM b GROUP BY b.k, b.bucket
+        """, {**reporting_params(), **params})  # noqa: S608 - composed from constants and bind names only
+        frames.append(pd.DataFrame({"month_end": [head[int(k)] for k in frame["k"]],
+                                    "bucket": [labels[int(b)] for b in frame["bucket"]],
+                                    "amount": frame["amount"]}))
+    if summarised < len(points):  # everything, or the month to date only
+        frames.append(_ledger_trend(store, points[summarised:], filters))
+    frame = pd.concat([f for f in frames if not f.empty] or frames[:1], ignore_index=True)
+    frame["month_end"] = pd.to_datetime(frame["month_end"]).dt.date
+    grid = pd.MultiIndex.from_product([points, labels], names=["month_end", "bucket"])
+    out = (frame.set_index(["month_end", "bucket"])["amount"].astype(float)
+           .reindex(grid, fill_value=0.0).fillna(0.0).round(2).reset_index())
+    return out
+
+
+def _ledger_trend(store: Store, points: list[date], filters: Filters) -> pd.DataFrame:
+    """month_end, bucket label, amount from the ledger (`open_debits_by_due_sql`)."""
     balances, params = open_debits_by_due_sql(points, filters)
     sql = f"""
     WITH b AS ({balances})
@@ -219,9 +207,4 @@ def aging_trend(store: Store, start: date, end: date, filters: Filters = ALL) ->
            SUM(b.open_amount * b.fx_rate) AS amount
     FROM b GROUP BY b.at_date, {bucket_case("b.days_past_due", "due")}
     """  # noqa: S608 - composed from constants, config integers and bind names only
-    frame = store.read(sql, {**reporting_params(), **params})
-    frame["month_end"] = pd.to_datetime(frame["month_end"]).dt.date
-    grid = pd.MultiIndex.from_product([points, labels], names=["month_end", "bucket"])
-    out = (frame.set_index(["month_end", "bucket"])["amount"].astype(float)
-           .reindex(grid, fill_value=0.0).fillna(0.0).round(2).reset_index())
-    return out
+    return store.read(sql, {**reporting_params(), **params})

@@ -21,9 +21,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from analytics.kpis.aging import bucket_index_case, bucket_labels
 from analytics.kpis.dso import period_figures
 from analytics.kpis.summary import rolling_bad_debt_pct
+from analytics.ledger.buckets import bucket_index_case, bucket_labels
 from analytics.ledger.filters import ALL, Filters
 from analytics.ledger.fx import reporting_params
 from analytics.ledger.months import month_ends, previous_month_end

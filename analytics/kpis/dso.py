@@ -35,6 +35,12 @@ import pandas as pd
 
 from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.ledger.fx import FX_AT_SPINE, fx_at_sql, reporting_params
+from analytics.ledger.monthly_summaries import (
+    bucket_from,
+    summarised_points,
+    summary_balances_sql,
+    summary_flows_sql,
+)
 from analytics.ledger.months import add_months, month_end, month_ends, previous_month_end
 from analytics.ledger.open_items import open_debits_by_due_sql, spine_key, spine_sql
 from analytics.store.connection import Store
@@ -60,13 +66,69 @@ def period_figures(store: Store, points: list[date], filters: Filters = ALL,
 
     Columns: point, period_start, days, history, ar, current_ar, overdue_ar, over_90_ar,
     credit_sales, collections, write_offs (reporting currency; see the module docstring).
-    Two aggregate queries whatever the number of points (no points x entries join).
+    Two aggregate queries whatever the number of points (no points x entries join); the month ends
+    the monthly summaries cover are read from `monthly_balances` and `monthly_flows` (months x
+    customers rows) instead of the ledger, the same sums; a last point that is not a month end
+    (month to date) is then read from the ledger alone.
     """
     points = sorted(set(points))
     spine_points = _history(points[0], history_months) + points
     count = len(spine_points)
-    balances, params = open_debits_by_due_sql(spine_points, filters)
+    with store.engine.connect() as conn:
+        summarised = summarised_points(conn, spine_points, need_edge=90, consecutive=True)
+    if summarised == count:
+        ar, flows = _summary_figures(store, spine_points, filters)
+    elif summarised:  # month ends from the summaries; the month to date (the last point) from the ledger
+        ar, flows = _summary_figures(store, spine_points[:-1], filters)
+        last_ar = _ledger_balances(store, spine_points[-1:], filters).assign(k=count - 1)
+        last_flows = _ledger_flows(store, spine_points[-2:], filters)
+        last_flows = last_flows[last_flows["k"] == 1].assign(k=count - 1)
+        ar, flows = _stack(ar, last_ar), _stack(flows, last_flows)
+    else:
+        ar, flows = _ledger_balances(store, spine_points, filters), _ledger_flows(store, spine_points, filters)
+    frame = pd.DataFrame({"k": range(count), "point": spine_points})
+    frame = frame.merge(ar, on="k", how="left").merge(flows, on="k", how="left")
+    value_columns = ["ar", "current_ar", "overdue_ar", "over_90_ar", "credit_sales", "collections", "write_offs"]
+    frame[value_columns] = frame[value_columns].astype(float).fillna(0.0)
+    previous = frame["point"].shift(1)
+    frame["period_start"] = [p + timedelta(days=1) if isinstance(p, date) else pt.replace(day=1)
+                             for p, pt in zip(previous, frame["point"], strict=True)]
+    frame["days"] = [(pt - ps).days + 1 for pt, ps in zip(frame["point"], frame["period_start"], strict=True)]
+    frame["history"] = frame["k"] < count - len(points)
+    return frame.drop(columns="k")
+
+
+def _summary_figures(store: Store, spine_points: list[date], filters: Filters) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`period_figures`' balances and flows per k from the monthly summaries."""
+    balances, params = summary_balances_sql(spine_points, filters)
+    over_90 = bucket_from(90)
     ar = store.read(f"""
+        WITH b AS ({balances})
+        SELECT b.k, SUM(b.open_amount * b.fx_rate) AS ar,
+               SUM(CASE WHEN b.bucket = 0 THEN b.open_amount * b.fx_rate ELSE 0 END) AS current_ar,
+               SUM(CASE WHEN b.bucket > 0 THEN b.open_amount * b.fx_rate ELSE 0 END) AS overdue_ar,
+               SUM(CASE WHEN b.bucket >= {over_90} THEN b.open_amount * b.fx_rate ELSE 0 END) AS over_90_ar
+        FROM b GROUP BY b.k
+    """, {**reporting_params(), **params})  # noqa: S608 - composed from constants and bind names only
+    monthly, fparams = summary_flows_sql(spine_points, filters)
+    flows = store.read(f"""
+        WITH f AS ({monthly})
+        SELECT f.k, SUM(f.credit_sales * f.rate) AS credit_sales, SUM(f.collections * f.rate) AS collections,
+               SUM(f.write_offs * f.rate) AS write_offs
+        FROM f GROUP BY f.k
+    """, {**reporting_params(), **fparams})  # noqa: S608 - composed from constants and bind names only
+    return ar, flows
+
+
+def _stack(head: pd.DataFrame, tail: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the summaries then the ledger's last point (either may be empty)."""
+    return pd.concat([f for f in (head, tail) if not f.empty] or [head], ignore_index=True)
+
+
+def _ledger_balances(store: Store, spine_points: list[date], filters: Filters) -> pd.DataFrame:
+    """`period_figures`' balances per k from the ledger."""
+    balances, params = open_debits_by_due_sql(spine_points, filters)
+    return store.read(f"""
         WITH b AS ({balances})
         SELECT b.k, SUM(b.open_amount * b.fx_rate) AS ar,
                SUM(CASE WHEN b.days_past_due <= 0 THEN b.open_amount * b.fx_rate ELSE 0 END) AS current_ar,
@@ -74,10 +136,15 @@ def period_figures(store: Store, points: list[date], filters: Filters = ALL,
                SUM(CASE WHEN b.days_past_due > 90 THEN b.open_amount * b.fx_rate ELSE 0 END) AS over_90_ar
         FROM b GROUP BY b.k
     """, {**reporting_params(), **params})  # noqa: S608 - composed from constants and bind names only
+
+
+def _ledger_flows(store: Store, spine_points: list[date], filters: Filters) -> pd.DataFrame:
+    """`period_figures`' flows per k (the period ending at point k; none at k = 0) from the ledger."""
+    count = len(spine_points)
     spine, sparams = spine_sql(spine_points)
     entry_filter, fparams = filter_sql(filters, "e.customer_id")
     key = spine_key("d.posting_date", count)
-    flows = store.read(f"""
+    return store.read(f"""
         WITH {spine}, {FX_AT_SPINE},
         daily AS (
             SELECT e.posting_date, e.currency, e.entry_type, SUM(e.amount) AS amount
@@ -98,16 +165,6 @@ def period_figures(store: Store, points: list[date], filters: Filters = ALL,
               FROM keyed LEFT JOIN fx ON fx.k = keyed.k AND fx.currency = keyed.currency) f
         GROUP BY f.k
     """, {**reporting_params(), **sparams, **fparams})  # noqa: S608 - composed from constants and bind names only
-    frame = pd.DataFrame({"k": range(count), "point": spine_points})
-    frame = frame.merge(ar, on="k", how="left").merge(flows, on="k", how="left")
-    value_columns = ["ar", "current_ar", "overdue_ar", "over_90_ar", "credit_sales", "collections", "write_offs"]
-    frame[value_columns] = frame[value_columns].astype(float).fillna(0.0)
-    previous = frame["point"].shift(1)
-    frame["period_start"] = [p + timedelta(days=1) if isinstance(p, date) else pt.replace(day=1)
-                             for p, pt in zip(previous, frame["point"], strict=True)]
-    frame["days"] = [(pt - ps).days + 1 for pt, ps in zip(frame["point"], frame["period_start"], strict=True)]
-    frame["history"] = frame["k"] < count - len(points)
-    return frame.drop(columns="k")
 
 
 def _countback(ar_end: float, sales: list[float], days: list[int]) -> float:

@@ -250,7 +250,8 @@ def spine_sql(dates: list[date], prefix: str = "s") -> tuple[str, dict[str, obje
     return f"spine(k, d) AS (VALUES {rows})", {f"{prefix}{i}": d for i, d in enumerate(dates)}
 
 
-def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) -> tuple[str, dict[str, object]]:
+def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None, *, by_customer: bool = False,
+                           entry_scope: str | None = None) -> tuple[str, dict[str, object]]:
     """Open debit balances (open AR) at each report date, grouped by due date and currency.
 
     The same open-as-of-D rule as `OPEN_ITEMS_SQL`, evaluated at many dates at once without
@@ -267,42 +268,52 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
     Columns: k (index into `dates`), at_date, due_date (a debit without one: its posting date),
     currency, open_amount (own currency), fx_rate (latest on or before at_date; 1 for the reporting
     currency; NULL when none), days_past_due = at_date - due_date. Binds: `:reporting` + returned params.
+    `by_customer` adds customer_id (balances per customer, due date and currency); `entry_scope`, an
+    SQL predicate fragment on `e` (" AND e.customer_id IN (...)"), replaces the filters' (the
+    monthly summaries narrow to the customers a write touched).
     """
     dates = sorted(set(dates))
     spine, params = spine_sql(dates)
     last = f":s{len(dates) - 1}"
     key = spine_key("eff", len(dates))
     entry_filter, fparams = filter_sql(filters or Filters(), "e.customer_id")
+    if entry_scope is not None:
+        entry_filter, fparams = entry_scope, {}
+    # a debit settled by the first date is closed at every date (settled_on only prunes): a spine of
+    # today alone (a month to date after the monthly summaries) reads the open items, not the history
+    entry_filter += " AND (e.settled_on IS NULL OR e.settled_on > :s0)"
     params.update(fparams)
+    cust = "e.customer_id, " if by_customer else ""
+    c = "customer_id, " if by_customer else ""
     sql = f"""
     WITH {spine},
-    {_scheduled_flows(last, entry_filter)},
+    {_scheduled_flows(last, entry_filter, cust)},
     flows AS (
-        SELECT e.posting_date AS eff, COALESCE(e.due_date, e.posting_date) AS due_date, e.currency,
+        SELECT {cust}e.posting_date AS eff, COALESCE(e.due_date, e.posting_date) AS due_date, e.currency,
                SUM(e.amount) AS amount
         FROM ledger_entries e
         WHERE e.amount > 0 AND e.posting_date <= {last}{entry_filter}
-        GROUP BY e.posting_date, COALESCE(e.due_date, e.posting_date), e.currency
+        GROUP BY {cust}e.posting_date, COALESCE(e.due_date, e.posting_date), e.currency
         UNION ALL
-        SELECT GREATEST(a.allocation_date, e.posting_date) AS eff,
+        SELECT {cust}GREATEST(a.allocation_date, e.posting_date) AS eff,
                COALESCE(e.due_date, e.posting_date) AS due_date, e.currency, -SUM(a.amount) AS amount
         FROM allocations a JOIN ledger_entries e ON e.entry_id = a.to_entry_id
         WHERE e.amount > 0 AND a.allocation_date <= {last} AND e.posting_date <= {last}{entry_filter}
-        GROUP BY GREATEST(a.allocation_date, e.posting_date), COALESCE(e.due_date, e.posting_date), e.currency
+        GROUP BY {cust}GREATEST(a.allocation_date, e.posting_date), COALESCE(e.due_date, e.posting_date), e.currency
         UNION ALL
-        SELECT p.eff, p.due_date, p.currency, SUM(p.amount) AS amount FROM scheduled_flows p
-        GROUP BY p.eff, p.due_date, p.currency
+        SELECT {c}p.eff, p.due_date, p.currency, SUM(p.amount) AS amount FROM scheduled_flows p
+        GROUP BY {c}p.eff, p.due_date, p.currency
     ), keyed AS (
-        SELECT {key} AS k, due_date, currency, SUM(amount) AS amount
-        FROM flows GROUP BY {key}, due_date, currency
+        SELECT {c}{key} AS k, due_date, currency, SUM(amount) AS amount
+        FROM flows GROUP BY {c}{key}, due_date, currency
     ), running AS (
-        SELECT k, due_date, currency,
-               SUM(amount) OVER (PARTITION BY due_date, currency ORDER BY k
+        SELECT {c}k, due_date, currency,
+               SUM(amount) OVER (PARTITION BY {c}due_date, currency ORDER BY k
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS open_amount,
-               LEAD(k, 1, {len(dates)}) OVER (PARTITION BY due_date, currency ORDER BY k) AS next_k
+               LEAD(k, 1, {len(dates)}) OVER (PARTITION BY {c}due_date, currency ORDER BY k) AS next_k
         FROM keyed
     ), {FX_AT_SPINE}
-    SELECT s.k, s.d AS at_date, r.due_date, r.currency, r.open_amount,
+    SELECT {"r.customer_id, " if by_customer else ""}s.k, s.d AS at_date, r.due_date, r.currency, r.open_amount,
            CASE WHEN r.currency = :reporting THEN 1 ELSE fx.rate END AS fx_rate,
            s.d - r.due_date AS days_past_due
     FROM running r
@@ -313,15 +324,16 @@ def open_debits_by_due_sql(dates: list[date], filters: Filters | None = None) ->
     return sql, params
 
 
-def _scheduled_flows(last: str, entry_filter: str) -> str:
+def _scheduled_flows(last: str, entry_filter: str, cust: str = "") -> str:
     """CTEs ending in `scheduled_flows(eff, due_date, currency, amount)`: for each invoice with a
     schedule, the reverse of its invoice-level flows (its amount at posting, its allocations) on its
     own due date, plus the changes of each installment's open amount on the installment's due date.
-    Driven from `invoice_installments`, so a store without schedules reads nothing more."""
+    Driven from `invoice_installments`, so a store without schedules reads nothing more. `cust`
+    ("e.customer_id, " or "") carries the customer along."""
     before = installment_open_sql("p.paid_before")
     after = installment_open_sql("p.paid_after")
     return f"""{SCHEDULE_SQL.format(restrict="")}, scheduled AS (
-        SELECT e.entry_id, e.posting_date, COALESCE(e.due_date, e.posting_date) AS own_due, e.currency, e.amount
+        SELECT {cust}e.entry_id, e.posting_date, COALESCE(e.due_date, e.posting_date) AS own_due, e.currency, e.amount
         FROM ledger_entries e
         WHERE e.entry_id IN (SELECT x.entry_id FROM invoice_installments x)
           AND e.amount > 0 AND e.posting_date <= {last}{entry_filter}
@@ -340,11 +352,11 @@ def _scheduled_flows(last: str, entry_filter: str) -> str:
         UNION ALL
         SELECT r.entry_id, r.eff, r.paid_after - r.step AS paid_before, r.paid_after FROM paid_running r
     ), scheduled_flows AS (
-        SELECT e.posting_date AS eff, e.own_due AS due_date, e.currency, -e.amount AS amount FROM scheduled e
+        SELECT {cust}e.posting_date AS eff, e.own_due AS due_date, e.currency, -e.amount AS amount FROM scheduled e
         UNION ALL
-        SELECT r.eff, e.own_due, e.currency, r.step FROM paid_steps r JOIN scheduled e ON e.entry_id = r.entry_id
+        SELECT {cust}r.eff, e.own_due, e.currency, r.step FROM paid_steps r JOIN scheduled e ON e.entry_id = r.entry_id
         UNION ALL
-        SELECT p.eff, s.due_date, e.currency,
+        SELECT {cust}p.eff, s.due_date, e.currency,
                {after} - CASE WHEN p.paid_before IS NULL THEN 0 ELSE {before} END
         FROM paid_events p JOIN scheduled e ON e.entry_id = p.entry_id JOIN schedule s ON s.entry_id = p.entry_id
     )"""  # noqa: S608 - composed from constants and bind names only

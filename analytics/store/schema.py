@@ -214,6 +214,35 @@ dunning_stage_results = sa.Table(
     sa.Column("paid_on", sa.Date),
 )
 
+# v26: month-end open debits per customer, currency and due-basis aging bucket, and each month's
+# credit sales, collections and write-offs per customer and currency (own currency). Derived from
+# the ledger, kept by `monthly_summaries.refresh_monthly_summaries` in every writing transaction
+# so monthly reports read months x customers rows instead of the whole ledger.
+monthly_balances = sa.Table(
+    "monthly_balances", metadata,
+    sa.Column("month_end", sa.Date, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("bucket", sa.SmallInteger, nullable=False),  # position in the due-basis buckets (0 = Current)
+    sa.Column("open_amount", Money, nullable=False),
+)
+monthly_flows = sa.Table(
+    "monthly_flows", metadata,
+    sa.Column("month_end", sa.Date, nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("credit_sales", Money, nullable=False),  # invoices posted in the month
+    sa.Column("collections", Money, nullable=False),  # payments posted in the month (positive)
+    sa.Column("write_offs", Money, nullable=False),  # write-offs posted in the month (positive)
+)
+# One row: the aging edges the buckets above were placed with, and the months they cover.
+monthly_summary_state = sa.Table(
+    "monthly_summary_state", metadata,
+    sa.Column("aging_edges", sa.String(200), nullable=False),
+    sa.Column("first_month_end", sa.Date),
+    sa.Column("through", sa.Date),  # the last month end kept (the month of the last activity)
+)
+
 _activity_seq, _activity_next = _seq("activity_id_seq")
 activities = sa.Table(
     "activities", metadata,

@@ -17,6 +17,7 @@ from analytics.ingest.ledger_rules import DEBIT_ITEM_JOIN
 from analytics.ingest.merges.changes import Counts, audit_updates
 from analytics.ingest.progress import Clock
 from analytics.ingest.staging import Staging
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import bulk_insert, read_df
@@ -57,6 +58,7 @@ def merge_allocations(conn: sa.Connection, actor: Actor, run_id: int) -> tuple[i
     touched_ids = touched["entry_id"].astype("int64").tolist()
     refresh_settled_on(conn, entry_ids=touched_ids)
     refresh_stage_results(conn, entry_ids=touched_ids)
+    refresh_monthly_summaries(conn, entry_ids=touched_ids)
     return tuple(int(tally.get(k, 0)) for k in ("new", "changed", "same"))  # type: ignore[return-value]
 
 

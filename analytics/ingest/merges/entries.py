@@ -25,6 +25,7 @@ from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equ
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import ALLOC_STAGE, forget, stage
 from analytics.ingest.staging import ROW, Staging, sql_str
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import read_df
@@ -147,6 +148,10 @@ def merge_entries(conn: sa.Connection, actor: Actor, run_id: int, staging: Stagi
                           WHERE m.row_number = s.row_number AND m.entry_type = s.entry_type)""")),
         {"base": base, "source": source_label[:100], "now": datetime.now()})
     clock.tick("entries written", staging.rows)
+    # the customers of every staged row, and the old customer of a changed entry that moved
+    moved = read_df(conn, """SELECT DISTINCT customer_id FROM _import_entries
+        UNION SELECT old_customer_id FROM _import_match WHERE change = 'changed'""")
+    refresh_monthly_summaries(conn, customer_ids=moved["customer_id"].astype(str).tolist())
 
     if "settled_date" in cols:
         forget(conn, "_import_allocations")

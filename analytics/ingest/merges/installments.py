@@ -20,6 +20,7 @@ from analytics.ingest.merges.changes import Counts, audit_updates
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import stage
 from analytics.ingest.staging import ROW, Staging
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.store.connection import read_df
 
 _STAGE = """CREATE TEMPORARY TABLE _import_schedules (
@@ -68,6 +69,8 @@ def merge_installments(conn: sa.Connection, actor: Actor, run_id: int, staging: 
         SELECT m.entry_id, m.installment_no, m.due_date, m.amount
         FROM _import_match m JOIN _import_schedule_status st ON st.entry_id = m.entry_id
         WHERE st.change IN ('new', 'changed')"""))
+    touched = read_df(conn, "SELECT entry_id FROM _import_schedule_status WHERE change IN ('new', 'changed')")
+    refresh_monthly_summaries(conn, entry_ids=touched["entry_id"].astype("int64").tolist())
     clock.tick("installments written", staging.rows)
     return counts
 

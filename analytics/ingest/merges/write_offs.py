@@ -29,6 +29,7 @@ from analytics.ingest.merges.changes import Counts, audit_updates, null_safe_equ
 from analytics.ingest.progress import Clock
 from analytics.ingest.stages import ALLOC_STAGE, forget, stage
 from analytics.ingest.staging import ROW, Staging
+from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.store.connection import read_df
 from analytics.store.ids import reserve_ids
@@ -82,6 +83,10 @@ def merge_write_offs(conn: sa.Connection, actor: Actor, run_id: int, staging: St
             FROM _import_match WHERE change = 'new'"""),
             {"base": base, "source": source_label[:100], "now": datetime.now()})
     clock.tick("write-offs written", staging.rows)
+    # a changed write-off may have moved month or customer even when its allocation stays the same
+    moved = read_df(conn, """SELECT customer_id FROM _import_match WHERE change <> 'same'
+        UNION SELECT old_customer_id FROM _import_match WHERE change = 'changed'""")
+    refresh_monthly_summaries(conn, customer_ids=moved["customer_id"].astype(str).tolist())
 
     forget(conn, "_import_allocations")
     conn.execute(sa.text("DROP TABLE IF EXISTS _import_allocations"))
