@@ -1,6 +1,6 @@
 """`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors`: the numbers the pages show.
 
-Every report takes the customer filters (--segment, --collector, --country, --currency,
+Every report takes the customer filters (--segment, --collector, --sales-rep, --country, --currency,
 --customer, --attribute NAME=VALUE; each repeatable: values of one filter are "any of", different
 filters must all match) and --format table|csv|json. Point-in-time reports take --as-of
 (default: the last posting date in the ledger); series take --start/--end (default: the 12 months
@@ -51,6 +51,7 @@ def _add_common(p: argparse.ArgumentParser, *, point: bool) -> None:
         p.add_argument("--end", type=date.fromisoformat, metavar="YYYY-MM-DD",
                        help="last day (default: last posting date in the ledger)")
     for name, helptext in (("segment", "customer segment"), ("collector", "collector username"),
+                           ("sales-rep", "sales rep username"),
                            ("country", "country code"), ("currency", "customer currency"),
                            ("customer", "customer id")):
         p.add_argument(f"--{name}", action="append", metavar="VALUE", help=f"only this {helptext} (repeatable)")
@@ -108,7 +109,8 @@ def filters_from(args: argparse.Namespace, store: Store | None = None) -> Filter
             raise UserError(f"No customer attribute {', '.join(unknown)} in this store "
                             f"(attributes: {', '.join(sorted(known)) or 'none'}).")
     return Filters(segment=args.segment, collector=args.collector, country=args.country,
-                   currency=args.currency, customer_id=args.customer, attributes=attributes)
+                   currency=args.currency, customer_id=args.customer, attributes=attributes,
+                   sales_rep=getattr(args, "sales_rep", None))
 
 
 def _last_posting(store: Store) -> date:
