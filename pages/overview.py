@@ -3,6 +3,7 @@
 import streamlit as st
 
 from analytics.access.roles import allowed_pages
+from analytics.collections.targets import METRICS, dashboard_targets
 from analytics.kpis.columns import with_headers
 from analytics.kpis.dso import dso_monthly
 from analytics.kpis.summary import KPI_TILES, kpi_comparison, kpi_summary, top_overdue_customers
@@ -12,7 +13,7 @@ from pages.filters import dashboard, footer, nothing_matches
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import downloads, money_columns, show_table
-from pages.tiles import DELTA_COLOUR, tile_change, tile_help, tile_label, tile_value
+from pages.tiles import DELTA_COLOUR, exact, tile_change, tile_help, tile_label, tile_value
 
 actor = require_page("overview")
 store = get_store()
@@ -21,6 +22,8 @@ currency = view.reporting_currency
 
 # -- KPI tiles: this month against last month and the same month last year -------------------------
 tiles = cached(kpi_comparison, store, view.as_of, view.filters)
+targets = cached(dashboard_targets, store, view.collector or None)
+TILE_TARGET = {"overdue_ar": "overdue_balance", "share_90_plus": "share_90_plus"}  # tile -> target metric
 summary = cached(kpi_summary, store, view.as_of, view.filters)
 now, before = summary.iloc[0], summary.iloc[1]
 if not now["open_ar"] and not before["open_ar"] and not now["credit_sales"]:
@@ -32,7 +35,9 @@ for row in (tiles.iloc[:5], tiles.iloc[5:]):
         _, unit, good, rule = KPI_TILES[tile.kpi]
         col.metric(tile_label(tile.label, unit, currency), tile_value(tile.value, unit),
                    tile_change(tile.change_month, unit), delta_color=DELTA_COLOUR[good], border=True,
-                   help=tile_help(rule, tile, unit, currency, previous, year_ago))
+                   help=tile_help(rule, tile, unit, currency, previous, year_ago)
+                   + (f"  \nMonthly target: at most {exact(targets[TILE_TARGET[tile.kpi]], unit, currency)}"
+                      if TILE_TARGET.get(tile.kpi) in targets else ""))
         col.caption(f"{tile_change(tile.change_year, unit) or 'n/a'} on {year_ago}")
 st.caption(f"Tiles: the month of the as-of date up to {view.as_of:%d %b %Y}; the arrow is the change on "
            f"{previous}, the line below the change on {year_ago}. Hover a tile for the exact figures.")
@@ -50,7 +55,14 @@ with right:
     show(line_chart(monthly, "month_end", {"ar_end": "Open AR", "overdue_ar_end": "Overdue AR",
                                            "over_90_ar_end": "90+ days past due"},
                     title="Open and overdue AR at each month end", x_title="Month end",
-                    y_title=f"Amount ({currency})", unit=currency), key="overview_ar")
+                    y_title=f"Amount ({currency})", unit=currency,
+                    targets={"Overdue AR target": targets["overdue_balance"]} if "overdue_balance" in targets
+                    else None), key="overview_ar")
+if targets:
+    st.caption("Targets: the collectors' monthly targets for the accounts in view "
+               + " · ".join(f"{METRICS[m][0].lower()} {METRICS[m][1]} {v:,.{0 if m == 'overdue_balance' else 1}f}"
+                            f"{' ' + currency if m == 'overdue_balance' else ' %'}" for m, v in targets.items())
+               + " (set on the Team page).")
 
 # -- top overdue customers --------------------------------------------------------------------------
 st.subheader("Top overdue customers")
