@@ -27,13 +27,13 @@ def excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
 
 
 def downloads(frame: pd.DataFrame, name: str, key: str, what: str | None = None) -> None:
-    """CSV and Excel buttons ("Download `what` (CSV)" when `what` names the table); the files are built
-    only when clicked (no cost on every rerun)."""
-    left, right, _ = st.columns([1, 1, 6] if what is None else [3, 3, 2])
-    left.download_button("CSV" if what is None else f"Download {what} (CSV)", partial(csv_bytes, frame), file_name=f"{name}.csv", mime="text/csv",
+    """CSV and Excel buttons, always labelled ("Download CSV", or "Download `what` (CSV)" when `what`
+    names the table); the files are built only when clicked (no cost on every rerun)."""
+    left, right, _ = st.columns([2, 2, 5] if what is None else [3, 3, 2])
+    left.download_button("Download CSV" if what is None else f"Download {what} (CSV)", partial(csv_bytes, frame), file_name=f"{name}.csv", mime="text/csv",
                          key=f"{key}_csv", icon=":material/download:", on_click="ignore")
     right.download_button(
-        "Excel" if what is None else f"Download {what} (Excel)", partial(excel_bytes, frame, name), file_name=f"{name}.xlsx", key=f"{key}_xlsx",
+        "Download Excel" if what is None else f"Download {what} (Excel)", partial(excel_bytes, frame, name), file_name=f"{name}.xlsx", key=f"{key}_xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         icon=":material/download:", on_click="ignore",
     )

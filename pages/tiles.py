@@ -47,3 +47,9 @@ def tile_help(rule: str, tile, unit: str, currency: str, previous: str, year_ago
     return (f"{rule}  \n**Exact:** {exact(tile.value, unit, currency)}  \n"
             f"{previous}: {exact(tile.last_month, unit, currency)}  \n"
             f"{year_ago}: {exact(tile.last_year, unit, currency)}")
+
+
+def money_tile(col, label: str, value: float, currency: str, help_text: str = "") -> None:
+    """A money tile: compact value ("179.3 M"), the exact figure in its help (hover)."""
+    col.metric(f"{label} ({currency})", tile_value(value, "money"), border=True,
+               help=f"{help_text}  \n**Exact:** {exact(value, 'money', currency)}".strip())
