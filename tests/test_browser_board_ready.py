@@ -8,6 +8,10 @@ test-artifacts/board_<page>_<width>.png. One page object per viewport, on the sh
 
 from __future__ import annotations
 
+import re
+from datetime import date
+from urllib.parse import parse_qs, urlparse
+
 import pytest
 from playwright.sync_api import expect
 
@@ -17,6 +21,7 @@ from tests.dashboard_fixtures import sign_in_steady, wait_rendered
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WAIT_MS = 30_000
+TYPED, PERIOD_START = date(2026, 5, 31), date(2025, 6, 1)  # the demo ledger ends 31 Oct 2026
 DASHBOARDS = {"": "Overview", "aging": "Aging", "dso": "DSO & cash", "bad_debt": "Bad debt",
               "dunning": "Dunning effectiveness", "team": "Team"}
 
@@ -73,6 +78,32 @@ class BoardAtWidth:
         screenshot(self.page, f"board_{path or 'overview'}_{self.width}")
         return self.page.evaluate(MEASURE_JS)
 
+    def typed_date_applies_on_enter_and_survives_navigation(self) -> None:
+        """Type a date in the as-of box, press Enter (no click elsewhere): it applies, the period follows
+        it, and it stays through a sidebar link and the next filter change."""
+        page = self.page
+        page.goto("/aging")
+        wait_rendered(page)
+        field = page.get_by_test_id("stDateInput").filter(has_text="As of")
+        field.locator('[role="spinbutton"]').first.click()
+        page.keyboard.type(TYPED.strftime("%Y%m%d"))
+        page.keyboard.press("Enter")
+        caption = f"As of {TYPED:%d %b %Y} · period {PERIOD_START:%b %Y} – {TYPED:%b %Y}"
+        expect(page.get_by_text(caption)).to_be_visible(timeout=WAIT_MS)
+        wait_rendered(page)
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="DSO & cash").click()
+        expect(page.get_by_role("heading", name="DSO & cash", exact=True)).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_text(caption)).to_be_visible(timeout=WAIT_MS)
+        wait_rendered(page)
+        assert parse_qs(urlparse(page.url).query)["as_of"] == [TYPED.isoformat()]
+        page.get_by_test_id("stMultiSelect").filter(has_text="Segment").locator("input").click()
+        page.keyboard.press("Enter")  # the first segment
+        expect(page.get_by_text(re.compile(re.escape(caption) + " · segment "))).to_be_visible(timeout=WAIT_MS)
+        wait_rendered(page)
+        params = parse_qs(urlparse(page.url).query)
+        assert params["as_of"] == [TYPED.isoformat()] and "segment" in params and "from" not in params
+        screenshot(page, "board_typed_date")
+
     def close(self) -> None:
         self.context.close()
         assert self.violations == [], "the Content-Security-Policy blocked something the app needs"
@@ -99,5 +130,7 @@ def test_every_dashboard_reads_whole_at_desk_and_phone_width(browser, app_server
                          if not d.startswith("Download")]
         assert seen_headers > 0
         assert problems == []
+        if width == 1440:
+            board.typed_date_applies_on_enter_and_survives_navigation()
     finally:
         board.close()
