@@ -111,3 +111,20 @@ def test_no_comparison_with_a_year_before_the_ledger(two_years: Store) -> None:
     table = kpi_comparison(two_years, date(2025, 12, 31)).set_index("kpi")
     assert table["last_year"].isna().all() and table["change_year"].isna().all()
     assert same_day_last_year(date(2028, 2, 29)) == date(2027, 2, 28)
+
+
+def test_the_cli_prints_the_comparison_and_filters_by_sales_rep(two_years: Store,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from analytics.cli.main import main
+
+    with two_years.write() as conn:
+        conn.exec_driver_sql("UPDATE customers SET sales_rep = 'sam'")
+    for rep, open_ar in (("sam", 1700.0), ("nobody", 0.0)):
+        assert main(["--db", two_years.path, "report", "kpis", "--as-of", "2026-03-31", "--compare",
+                     "--sales-rep", rep, "--format", "json"]) == 0
+        rows = {r["kpi"]: r for r in json.loads(capsys.readouterr().out)}
+        assert list(rows) == list(KPI_TILES)
+        assert rows["open_ar"]["value"] == open_ar
+    assert rows["open_ar"]["last_month"] == 0.0

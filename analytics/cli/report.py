@@ -29,7 +29,7 @@ from analytics.kpis.dunning_effectiveness import (
     like_for_like,
     populations,
 )
-from analytics.kpis.summary import kpi_summary
+from analytics.kpis.summary import kpi_comparison, kpi_summary
 from analytics.ledger.customer_attributes import attribute_name, attribute_summary
 from analytics.ledger.filters import Filters
 from analytics.ledger.fx import reporting_params
@@ -74,6 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     aging.set_defaults(handler=_aging)
     kpis = reports.add_parser("kpis", help="headline KPIs as of a date and the previous month end")
     _add_common(kpis, point=True)
+    kpis.add_argument("--compare", action="store_true",
+                      help="each tile's KPI now, last month and the same month last year, with the changes "
+                           "(the Overview tiles, exact)")
     kpis.set_defaults(handler=_kpis)
     for name, helptext in (("dso", "monthly DSO (standard, countback), BPDSO, ADD, CEI, % over 90"),
                            ("bad-debt", "write-offs and bad debt %, monthly and rolling 12 months"),
@@ -134,6 +137,8 @@ def _aging(args: argparse.Namespace) -> int:
 def _kpis(args: argparse.Namespace) -> int:
     store = connect(args.db)
     as_of = args.as_of or _last_posting(store)
+    if getattr(args, "compare", False):
+        return _emit(kpi_comparison(store, as_of, filters_from(args, store)), args.format)
     return _emit(kpi_summary(store, as_of, filters_from(args, store)), args.format)
 
 
