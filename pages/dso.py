@@ -30,10 +30,10 @@ def _days(value: float) -> str:
 cols = st.columns(5)
 cols[0].metric("DSO, standard (days)", _days(last["dso_standard"]), border=True,
                help="AR at period end / credit sales of the period × days in the period.")
-cols[1].metric("DSO, countback (days)", _days(last["dso_countback"]), border=True,
-               help="AR at period end exhausted against sales month by month backwards.")
-cols[2].metric("Best Possible DSO (days)", _days(last["bpdso"]), border=True,
-               help="Current (not yet due) AR / credit sales × days.")
+cols[1].metric("Countback (days)", _days(last["dso_countback"]), border=True,
+               help="DSO by the countback method: AR at period end exhausted against sales month by month backwards.")
+cols[2].metric("BPDSO (days)", _days(last["bpdso"]), border=True,
+               help="Best Possible DSO: current (not yet due) AR / credit sales × days.")
 cols[3].metric("CEI (%)", _days(last["cei"]), border=True,
                help="(AR start + sales − AR end) / (AR start + sales − current AR end) × 100.")
 money_tile(cols[4], "Collections", last["collections"], currency, "Payments posted in the month.")

@@ -39,7 +39,7 @@ def tile_change(change: float, unit: str) -> str | None:
         return None
     if unit == "money":
         return ("+" if change >= 0 else "") + compact(change)
-    return f"{change:+.1f} " + ("pts" if unit == "%" else "days")
+    return f"{round(change, 1) + 0.0:+.1f} " + ("pts" if unit == "%" else "days")  # + 0.0: never "-0.0"
 
 
 def tile_help(rule: str, tile, unit: str, currency: str, previous: str, year_ago: str) -> str:

@@ -129,7 +129,7 @@ def test_every_dashboard_reads_whole_at_desk_and_phone_width(browser, app_server
             problems += [f"{title}: a download button without a label ({d!r})" for d in m["downloads"]
                          if not d.startswith("Download")]
         assert seen_headers > 0
-        assert problems == []
+        assert not problems, "\n".join(problems)
         if width == 1440:
             board.typed_date_applies_on_enter_and_survives_navigation()
     finally:

@@ -67,8 +67,8 @@ KPI_TILES: dict[str, tuple[str, str, str, str]] = {
     "bad_debt_pct": ("Bad debt, 12 m", "%", "down",
                      "Write-offs / credit sales over the 12 months ending on the date × 100."),
     "dso": ("DSO", "days", "down", "Standard DSO: AR at period end / credit sales of the period × days."),
-    "bpdso": ("Best Possible DSO", "days", "down", "Current (not yet due) AR / credit sales × days."),
-    "add": ("Avg days delinquent", "days", "down", "Average days delinquent: DSO − Best Possible DSO."),
+    "bpdso": ("BPDSO", "days", "down", "Best Possible DSO: current (not yet due) AR / credit sales × days."),
+    "add": ("ADD", "days", "down", "Average days delinquent: DSO − Best Possible DSO."),
     "cei": ("CEI", "%", "up",
             "Collection effectiveness: (AR start + sales − AR end) / (AR start + sales − current AR end) × 100."),
 }
