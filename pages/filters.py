@@ -159,7 +159,7 @@ def _reset(first: date, last: date) -> None:
 
 
 def _as_of_changed(first: date) -> None:
-    """A new as-of date (applied on Enter or on leaving the box): the period follows it unless set."""
+    """A new as-of date (applied when the box is left): the period follows it unless the user set it."""
     view: View | None = st.session_state.get("view")
     as_of = st.session_state.get("f_as_of")
     if as_of is None or (view is not None and view.period_set):
@@ -189,7 +189,7 @@ def sidebar_filters(store: Store) -> View | None:
         # a callback may have moved the period (it follows the as-of date): that state wins
         as_of = st.date_input("As of", value=min(view.as_of, last), min_value=first, max_value=last,
                               key="f_as_of", on_change=_as_of_changed, args=(first,),
-                              help="Open items and ages are measured on this date (type it and press Enter).")
+                              help="Open items and ages are measured on this date (type it, then Tab).")
         months = months_between(first, last)
         start, end = st.select_slider(
             "Period", options=months, format_func=lambda m: m.strftime("%b %Y"), key="f_period",
