@@ -26,6 +26,7 @@ from analytics.collections.assignments import (
 )
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.tables import data_table
 
 actor = require_page("admin")
 store = get_store()
@@ -56,7 +57,7 @@ users_tab, assign_tab = st.tabs(["Users", "Assign customers"])
 # -- users: the list ----------------------------------------------------------------------------
 with users_tab:
     accounts = list_users(store)
-    st.dataframe(
+    data_table(
         accounts, hide_index=True, width="stretch",
         column_config={
             "active": st.column_config.CheckboxColumn("active"),
@@ -122,7 +123,7 @@ with assign_tab:
     if load.empty:
         st.info("There is no active collector yet. Add an account with the Collector role first.")
         st.stop()
-    st.dataframe(load, hide_index=True, width="stretch")
+    data_table(load, hide_index=True, width="stretch")
     collector = st.selectbox("Assign to collector", load.collector.tolist(), key="assign_collector",
                              format_func=lambda u: f"{u} ({load.set_index('collector').name.get(u, '')})")
 
@@ -150,7 +151,7 @@ with assign_tab:
         preview = assignment_preview(store, segment=segment, country=country)
         total = int(preview.customers.sum())
         st.caption(f"{total:,} customers match; today they are with:")
-        st.dataframe(preview.fillna({"collector": "(unassigned)"}), hide_index=True)
+        data_table(preview.fillna({"collector": "(unassigned)"}), hide_index=True)
         if st.button(f"Assign all {total:,} to {escape_markdown(collector)}", type="primary"):
             try:
                 changed = assign_customers(store, actor, collector, segment=segment, country=country)

@@ -13,6 +13,7 @@ from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
+from pages.tiles import money_tile
 
 actor = require_page("aging")
 store = get_store()
@@ -27,12 +28,11 @@ total = cached(aging_buckets, store, view.as_of, view.filters, "total").iloc[0]
 # buckets past due are labelled "low-high" or "low+"; those starting after day 90 are "90+"
 over_90 = sum(total[b] for b in labels[1:] if int(b.split("-")[0].rstrip("+")) >= 90)
 cols = st.columns(4)
-cols[0].metric(f"Open AR ({currency})", f"{total[TOTAL]:,.0f}", border=True, help="Open invoices on the as-of date.")
-cols[1].metric(f"Past due ({currency})", f"{total[TOTAL] - total[labels[0]]:,.0f}", border=True,
-               help="Open invoices past their due date.")
-cols[2].metric(f"More than 90 days past due ({currency})", f"{over_90:,.0f}", border=True)
-cols[3].metric(f"Unapplied cash and credits ({currency})", f"{total[UNAPPLIED]:,.0f}", border=True,
-               help="Payments and credit notes not yet applied to an invoice; reported on their own line.")
+money_tile(cols[0], "Open AR", total[TOTAL], currency, "Open invoices on the as-of date.")
+money_tile(cols[1], "Past due", total[TOTAL] - total[labels[0]], currency, "Open invoices past their due date.")
+money_tile(cols[2], "90+ days past due", over_90, currency, "Open invoices more than 90 days past due.")
+money_tile(cols[3], "Unapplied cash", total[UNAPPLIED], currency,
+           "Payments and credit notes not yet applied to an invoice; reported on their own line.")
 
 # -- buckets at each month end ----------------------------------------------------------------------
 trend = cached(aging_trend, store, view.start, view.end, view.filters)

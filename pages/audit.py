@@ -4,8 +4,10 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from analytics.access.audit import audit_choices, search_audit
+from analytics.access.audit import audit_choices, readable_audit, search_audit
+from analytics.kpis.columns import with_headers
 from pages.session import get_store, require_page
+from pages.tables import csv_bytes, data_table
 
 require_page("audit")
 store = get_store()
@@ -31,20 +33,22 @@ lines = search_audit(store, actors, actions, entities, start, end, text, limit=L
 shown = lines.head(LIMIT)
 st.caption(f"{len(shown):,} line(s)" + (f"; only the newest {LIMIT:,} are shown, narrow the filters"
                                        if len(lines) > LIMIT else ""))
-st.dataframe(
-    shown, hide_index=True, width="stretch",
+data_table(
+    readable_audit(store, shown), hide_index=True, width="stretch", row_height=60,
     column_config={
-        "audit_id": st.column_config.NumberColumn("#", format="%d"),
-        "logged_at": st.column_config.DatetimeColumn("when", format="YYYY-MM-DD HH:mm:ss"),
-        "old_values": "before", "new_values": "after",
+        "audit_id": st.column_config.NumberColumn("#", format="%d", width="small"),
+        "logged_at": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm:ss"),
+        "changes": st.column_config.TextColumn("Changes (before → after)", width="large"),
     },
 )
+st.caption("Changes: one field per line; a field given or removed shows its one value.")
 
 # -- export -------------------------------------------------------------------------------------
 def _csv() -> bytes:
     # Every matching line, not only the shown ones; built when the button is clicked.
-    return search_audit(store, actors, actions, entities, start, end, text, limit=None).to_csv(index=False).encode()
+    every = search_audit(store, actors, actions, entities, start, end, text, limit=None)
+    return csv_bytes(with_headers(readable_audit(store, every)))
 
 
-st.download_button("Export CSV", _csv, file_name=f"ardesk-audit-{today:%Y%m%d}.csv", mime="text/csv",
-                   on_click="ignore", disabled=lines.empty)
+st.download_button("Download the audit log (CSV)", _csv, file_name=f"ardesk-audit-{today:%Y%m%d}.csv",
+                   mime="text/csv", icon=":material/download:", on_click="ignore", disabled=lines.empty)

@@ -11,6 +11,7 @@ from pages.charts import bar_chart, heatmap, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
+from pages.tiles import money_tile
 
 require_page("bad_debt")
 store = get_store()
@@ -23,13 +24,14 @@ if monthly.empty or monthly[["credit_sales", "ar_end", "write_offs"]].fillna(0).
 # -- headline ---------------------------------------------------------------------------------------
 last = monthly.iloc[-1]
 cols = st.columns(4)
-cols[0].metric(f"Write-offs in the period ({currency})", f"{monthly['write_offs'].sum():,.0f}", border=True)
-cols[1].metric("Bad debt % of sales, 12 months (%)",
+money_tile(cols[0], "Write-offs, period", monthly["write_offs"].sum(), currency,
+           f"Write-offs from {view.start:%b %Y} to {view.end:%b %Y}.")
+cols[1].metric("Bad debt, 12 m (%)",
                "n/a" if pd.isna(last["bad_debt_pct_12m"]) else f"{last['bad_debt_pct_12m']:.2f}", border=True,
                help=f"Write-offs / credit sales over the 12 months ending {last['month_end']:%d %b %Y}.")
-cols[2].metric(f"90+ balance ({currency})", f"{last['ar_90_plus']:,.0f}", border=True,
-               help=f"Open invoices more than 90 days past due on {last['month_end']:%d %b %Y}.")
-cols[3].metric("90+ share of open AR (%)",
+money_tile(cols[2], "90+ balance", last["ar_90_plus"], currency,
+           f"Open invoices more than 90 days past due on {last['month_end']:%d %b %Y}.")
+cols[3].metric("90+ share (%)",
                f"{last['ar_90_plus'] / last['ar_end'] * 100:.1f}" if last["ar_end"] else "n/a", border=True)
 
 # -- write-offs and bad debt % ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pages.action_keys import action_done, action_key
 from pages.cached import cached
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.tables import data_table
 from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("bulk")
@@ -151,4 +152,4 @@ if chosen:
             st.rerun()
 if (last := st.session_state.get("bulk_result")) is not None and len(last[last["status"] != "sent"]):
     st.markdown("**Not sent in the last bulk send**")
-    st.dataframe(last[last["status"] != "sent"], hide_index=True, width="stretch")
+    data_table(last[last["status"] != "sent"], hide_index=True, width="stretch")

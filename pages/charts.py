@@ -6,7 +6,7 @@ axis titles (with their unit: the reporting currency, "%", "days") and refuses t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,6 +17,7 @@ FONT = "Source Sans Pro, Helvetica Neue, Arial, sans-serif"
 AGE_COLOURS = ("#4c9a6a", "#a3c46c", "#f2c14e", "#f08a4b", "#d9534f", "#8e1b1b", "#5a0f0f")
 SERIES_COLOURS = ("#2a6f97", "#e07a2f", "#4c9a6a", "#8d5fb8", "#c44e52", "#7f7f7f", "#1b9aaa", "#b8860b")
 GRID = "#e6e9ef"
+TARGET_COLOURS = ("#262730", "#8e1b1b")  # targets: dark, never a series colour
 
 
 def _layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, legend: bool = True) -> go.Figure:
@@ -63,16 +64,25 @@ def _x(values: pd.Series) -> list:
 
 
 def line_chart(frame: pd.DataFrame, x: str, series: dict[str, str], *, title: str, x_title: str,
-               y_title: str, unit: str, dashed: Sequence[str] = ()) -> go.Figure:
-    """Lines over time: `series` maps a column to its legend label; `dashed` columns draw dashed."""
+               y_title: str, unit: str, dashed: Sequence[str] = (),
+               targets: Mapping[str, float] | None = None) -> go.Figure:
+    """Lines over time: `series` maps a column to its legend label; `dashed` columns draw dashed;
+    `targets` (legend label -> value) draw as flat dotted lines, named in the legend (no annotation
+    that could sit on the title)."""
     fig = go.Figure()
+    for i, (label, value) in enumerate((targets or {}).items()):
+        fig.add_trace(go.Scatter(
+            x=_x(frame[x]), y=[value] * len(frame), name=label, mode="lines",
+            line={"dash": "dot", "width": 2, "color": TARGET_COLOURS[i % len(TARGET_COLOURS)]},
+            hovertemplate=f"{label}: {_hover(unit)}<extra></extra>",
+        ))
     for column, label in series.items():
         fig.add_trace(go.Scatter(
             x=_x(frame[x]), y=frame[column], name=label, mode="lines+markers",
             line={"dash": "dash" if column in dashed else "solid", "width": 2}, marker={"size": 5},
             hovertemplate=f"{label}: {_hover(unit)}<extra></extra>",
         ))
-    return _layout(fig, title, x_title, y_title, legend=len(series) > 1)
+    return _layout(fig, title, x_title, y_title, legend=len(series) + len(targets or {}) > 1)
 
 
 def bar_chart(frame: pd.DataFrame, x: str, series: dict[str, str], *, title: str, x_title: str,

@@ -66,6 +66,7 @@ from pages.action_keys import action_done, action_key
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.stage_approval import approve_or_skip
+from pages.tables import data_table
 from pages.uncertain_messages import decide_uncertain
 
 actor = require_page("customer")
@@ -180,7 +181,7 @@ with tabs[0]:
                          + (f" · _{escape_markdown(extra)}_" if extra else ""))
         st.markdown("\n".join(lines))
         with st.expander(f"All {len(events)} events as a table"):
-            st.dataframe(events[["occurred_at", "kind", "author", "department", "subject", "outcome", "status",
+            data_table(events[["occurred_at", "kind", "author", "department", "subject", "outcome", "status",
                                  "amount", "due_date", "reason", "body"]], hide_index=True, width="stretch",
                          column_config={"occurred_at": st.column_config.DatetimeColumn("When",
                                                                                      format="YYYY-MM-DD HH:mm")})
@@ -222,18 +223,18 @@ with tabs[0]:
 # -- aging and open invoices -------------------------------------------------------------------------
 with tabs[1]:
     aging = customer_aging(store, customer_id, as_of)
-    st.dataframe(aging.set_index("bucket").T, width="stretch")
+    data_table(aging.set_index("bucket").T, width="stretch")
     invoices = open_invoices(store, customer_id, as_of)
-    st.dataframe(invoices.drop(columns=["entry_id"]), hide_index=True, width="stretch")
+    data_table(invoices.drop(columns=["entry_id"]), hide_index=True, width="stretch")
 
 # -- ledger and contacts -------------------------------------------------------------------------------
 with tabs[2]:
-    st.dataframe(customer_ledger(store, customer_id), hide_index=True, width="stretch")
+    data_table(customer_ledger(store, customer_id), hide_index=True, width="stretch")
 with tabs[3]:
     contacts = customer_contacts(store, customer_id)
     if contacts.empty:
         st.warning("No contacts: outreach cannot reach this customer.")
-    st.dataframe(contacts, hide_index=True, width="stretch")
+    data_table(contacts, hide_index=True, width="stretch")
     if may(actor, "manage_contacts"):
 
         def save_contact(message: str, write) -> None:  # noqa: ANN001 - write()
@@ -343,9 +344,9 @@ with tabs[4]:
         box = outbox(store, customer_id)
         if len(box):
             st.markdown("**Outbox for this customer**")
-            st.dataframe(box.drop(columns=["customer_id"]), hide_index=True, width="stretch")
+            data_table(box.drop(columns=["customer_id"]), hide_index=True, width="stretch")
             if box["status"].isin(["queued", "failed"]).any() and st.button("Retry queued messages", key="outreach_retry"):
-                st.dataframe(retry_queued(store, actor, config=config), hide_index=True)
+                data_table(retry_queued(store, actor, config=config), hide_index=True)
             decide_uncertain(store, actor, box[box["status"] == "uncertain"], config, key="customer",
                              flash="customer_flash")
         # Portal link: made on demand, shown once (the store keeps only its hash), revocable all at once.

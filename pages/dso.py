@@ -9,6 +9,7 @@ from pages.charts import bar_chart, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
+from pages.tiles import money_tile
 
 require_page("dso")
 store = get_store()
@@ -27,16 +28,15 @@ def _days(value: float) -> str:
 
 
 cols = st.columns(5)
-cols[0].metric("DSO, standard method (days)", _days(last["dso_standard"]), border=True,
+cols[0].metric("DSO, standard (days)", _days(last["dso_standard"]), border=True,
                help="AR at period end / credit sales of the period × days in the period.")
-cols[1].metric("DSO, countback method (days)", _days(last["dso_countback"]), border=True,
-               help="AR at period end exhausted against sales month by month backwards.")
-cols[2].metric("Best Possible DSO (days)", _days(last["bpdso"]), border=True,
-               help="Current (not yet due) AR / credit sales × days.")
+cols[1].metric("Countback (days)", _days(last["dso_countback"]), border=True,
+               help="DSO by the countback method: AR at period end exhausted against sales month by month backwards.")
+cols[2].metric("BPDSO (days)", _days(last["bpdso"]), border=True,
+               help="Best Possible DSO: current (not yet due) AR / credit sales × days.")
 cols[3].metric("CEI (%)", _days(last["cei"]), border=True,
                help="(AR start + sales − AR end) / (AR start + sales − current AR end) × 100.")
-cols[4].metric(f"Collections ({currency})", f"{last['collections']:,.0f}", border=True,
-               help="Payments posted in the month.")
+money_tile(cols[4], "Collections", last["collections"], currency, "Payments posted in the month.")
 st.caption(f"Headline figures: the month ending {last['month_end']:%d %b %Y}.")
 
 # -- DSO against BPDSO, and CEI ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pages.filters import dashboard, footer, stop_when_nothing_matches
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import show_table
+from pages.tiles import exact
 
 STAGE_COLUMNS = ["stage_no", "stage_name", "channel", "invoices", "amount", "paid_7d_pct", "paid_14d_pct",
                  "paid_30d_pct", "recovered", "median_days_to_pay", "reached_final_pct"]
@@ -97,9 +98,10 @@ for column, (config_id, version), side in zip((left, right), chosen, ("left", "r
         b.metric("Paid ≤ 30 d (%)", "n/a" if pd.isna(first["paid_30d_pct"]) else f"{first['paid_30d_pct']:.1f}",
                  border=True, help=f"Share of the amount open at stage {int(first['stage_no'])} paid within "
                                    "30 days after it.")
-        c.metric(f"Recovered ({currency})", compact(mine["recovered"].sum()), border=True,
+        # the label stays short (a third of half the page): the currency is in the caption and the help
+        c.metric("Recovered", compact(mine["recovered"].sum()), border=True,
                  help="Paid or credited after the stages up to the period end, each payment counted once (at "
-                      "the last stage before it).")
+                      f"the last stage before it).  \n**Exact:** {exact(mine['recovered'].sum(), 'money', currency)}")
         show(funnel(mine["stage_name"].tolist(), mine["invoices"].tolist(),
                     title=f"Invoices reaching each stage: {labels[(config_id, version)]}",
                     x_title="Invoices", y_title="Stage", unit="count"), key=f"dunning_funnel_{side}")

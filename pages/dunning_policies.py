@@ -30,6 +30,7 @@ from analytics.collections.dunning_simulation import simulate_policy, simulation
 from analytics.collections.worklist import default_as_of
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.tables import data_table
 
 actor = require_page("dunning_policies")
 store = get_store()
@@ -44,7 +45,7 @@ if flash := st.session_state.pop("policies_flash", None):
 
 # -- every policy ----------------------------------------------------------------------------------------
 policies = list_policies(store)
-st.dataframe(policies[["name", "version", "versions", "state", "segment", "grace_days", "min_days_between",
+data_table(policies[["name", "version", "versions", "state", "segment", "grace_days", "min_days_between",
                        "stages", "customers", "runs"]], hide_index=True, width="stretch",
              column_config={"min_days_between": "Min days between", "runs": "Runs of this version"})
 
@@ -59,7 +60,7 @@ current: Policy | None = None if choice == NEW else load_policy(store, choice)
 
 if current is not None:
     st.subheader(f"{escape_markdown(current.name)}: versions")
-    st.dataframe(policy_versions(store, int(current.config_id)), hide_index=True, width="stretch")
+    data_table(policy_versions(store, int(current.config_id)), hide_index=True, width="stretch")
 
 # -- the editor ------------------------------------------------------------------------------------------
 tag = f"{current.config_id}_v{current.version}" if current else "new"  # each policy version starts from its values
@@ -131,8 +132,8 @@ if st.button("Simulate", key="pol_simulate"):
     else:
         st.caption(f"{int(result['messages'].sum()) if len(result) else 0} message(s) from {sim_start} to {sim_end} "
                    "with this policy over the ledger as it was each day (nothing sent, nothing saved).")
-        st.dataframe(simulation_totals(result), hide_index=True, width="stretch", key="pol_sim_totals")
-        st.dataframe(result, hide_index=True, width="stretch", key="pol_sim_days")
+        data_table(simulation_totals(result), hide_index=True, width="stretch", key="pol_sim_totals")
+        data_table(result, hide_index=True, width="stretch", key="pol_sim_days")
 
 # -- save, clone, retire ---------------------------------------------------------------------------------
 if can_edit:
@@ -172,7 +173,7 @@ queue = exhausted_customers(store, as_of)
 if queue.empty:
     st.info("No customer has exhausted their dunning policy.")
 else:
-    st.dataframe(queue, hide_index=True, width="stretch", key="pol_exhausted")
+    data_table(queue, hide_index=True, width="stretch", key="pol_exhausted")
     if may(actor, "act_on_customers") and st.button("Take the end actions due", key="pol_end_run"):
         taken = run_end_actions(store, actor, as_of)
         st.session_state["policies_flash"] = f"{len(taken)} end action(s) taken."

@@ -4,8 +4,14 @@ One set of choices per session (st.session_state["view"]) follows the user from 
 is mirrored in the URL query string so a link reproduces the view: the URL is read once, on the
 session's first dashboard run, and rewritten on every run after that (page switches clear it).
 
-URL keys: as_of=YYYY-MM-DD, from=YYYY-MM, to=YYYY-MM, segment, collector, country, currency, and
-attr.NAME per customer attribute (e.g. attr.industry=Retail; see analytics.ledger.customer_attributes).
+The period follows the as-of date (the 12 months ending with its month) until the user moves the
+period slider; from then on (and for a link with from/to) it stays where they put it. The slider
+spans the months of the ledger (first to last posting). Collectors and sales reps open on their own
+accounts (analytics.access.roles.my_accounts); clearing the filter shows everybody's.
+
+URL keys: as_of=YYYY-MM-DD, from=YYYY-MM, to=YYYY-MM (only once the user set the period), segment,
+collector, sales_rep, country, currency, and attr.NAME per customer attribute (e.g.
+attr.industry=Retail; see analytics.ledger.customer_attributes).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import NoReturn
 
 import streamlit as st
 
+from analytics.access.roles import my_accounts
 from analytics.ledger.customer_attributes import attribute_name
 from analytics.ledger.filters import DIMENSIONS, Filters, filter_choices
 from analytics.ledger.months import add_months, month_end, month_start, months_between
@@ -26,10 +33,12 @@ from analytics.store.connection import Store
 from analytics.store.data_version import data_version
 from pages.cached import cached
 from pages.plain_text import escape_markdown
+from pages.session import current_actor
 
 ALL = "All"
 ATTR = "attr."  # URL key (and widget key f_attr.NAME) prefix of a customer attribute filter
-LABELS = {"segment": "Segment", "collector": "Collector", "country": "Country", "currency": "Currency"}
+LABELS = {"segment": "Segment", "collector": "Collector", "sales_rep": "Sales rep", "country": "Country",
+          "currency": "Currency"}
 
 
 @dataclass(frozen=True)
@@ -47,12 +56,14 @@ class View:
     country: tuple[str, ...] = ()
     currency: tuple[str, ...] = ()
     attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (attribute name, chosen values), by name
+    sales_rep: tuple[str, ...] = ()
+    period_set: bool = False  # the user chose the period: it no longer follows the as-of date
 
     @property
     def filters(self) -> Filters:
         return Filters(segment=self.segment or None, collector=self.collector or None,
                        country=self.country or None, currency=self.currency or None,
-                       attributes=self.attributes or None)
+                       attributes=self.attributes or None, sales_rep=self.sales_rep or None)
 
     @property
     def reporting_currency(self) -> str:
@@ -69,20 +80,30 @@ class View:
 
 
 # -- URL <-> view ---------------------------------------------------------------------------------
-def default_view(first: date, last: date) -> View:
-    """As of the last posting date; the 12 months ending with the as-of month."""
-    start = max(add_months(last, -11), month_start(first))
-    return View(as_of=last, start=start, end=month_end(last))
+def following_period(first: date, as_of: date) -> tuple[date, date]:
+    """The period that follows an as-of date: the 12 months ending with its month (not before `first`)."""
+    return max(add_months(as_of, -11), month_start(first)), month_end(as_of)
 
 
-def view_from_params(params: dict[str, list[str]], first: date, last: date) -> View:
-    """A view from URL parameters (each key: its list of values); missing or unreadable: the default."""
-    view = default_view(first, last)
+def default_view(first: date, last: date, mine: dict[str, tuple[str, ...]] | None = None) -> View:
+    """As of the last posting date; the 12 months ending with the as-of month; `mine`: the
+    role's own accounts (analytics.access.roles.my_accounts)."""
+    start, end = following_period(first, last)
+    return View(as_of=last, start=start, end=end, **(mine or {}))
+
+
+def view_from_params(params: dict[str, list[str]], first: date, last: date,
+                     mine: dict[str, tuple[str, ...]] | None = None) -> View:
+    """A view from URL parameters (each key: its list of values); missing or unreadable: the default
+    (`mine` for the filters when the link names no filter at all)."""
     params = {k: v[-1] if k in ("as_of", "from", "to") else v for k, v in params.items() if v}
+    linked = any(k in params for k in DIMENSIONS) or any(k.startswith(ATTR) for k in params)
+    view = default_view(first, last, None if linked else mine)
     changes: dict[str, object] = {}
     try:
         as_of = date.fromisoformat(params["as_of"])
         changes["as_of"] = min(max(as_of, first), last)
+        changes["start"], changes["end"] = following_period(first, changes["as_of"])
     except (KeyError, ValueError):
         pass
     for key, field in (("from", "start"), ("to", "end")):
@@ -92,6 +113,7 @@ def view_from_params(params: dict[str, list[str]], first: date, last: date) -> V
             continue
         month = min(max(month, month_start(first)), month_start(last))
         changes[field] = month if field == "start" else month_end(month)
+        changes["period_set"] = True
     for d in DIMENSIONS:
         values = tuple(v for v in params.get(d, ()) if v)
         if values:
@@ -112,8 +134,9 @@ def view_from_params(params: dict[str, list[str]], first: date, last: date) -> V
 
 def params_from_view(view: View) -> dict[str, str | list[str]]:
     """The URL parameters that reproduce a view (a filter repeats its key per value; unset: left out)."""
-    params = {"as_of": view.as_of.isoformat(), "from": view.start.strftime("%Y-%m"),
-              "to": view.end.strftime("%Y-%m")}
+    params: dict[str, str | list[str]] = {"as_of": view.as_of.isoformat()}
+    if view.period_set:
+        params |= {"from": view.start.strftime("%Y-%m"), "to": view.end.strftime("%Y-%m")}
     params.update({d: list(getattr(view, d)) for d in DIMENSIONS if getattr(view, d)})
     params.update({f"{ATTR}{name}": list(values) for name, values in view.attributes})
     return params
@@ -132,7 +155,23 @@ def _reset(first: date, last: date) -> None:
         st.session_state.pop(key, None)
     for key in [k for k in st.session_state if str(k).startswith(f"f_{ATTR}")]:
         st.session_state.pop(key, None)
-    st.session_state["view"] = default_view(first, last)
+    st.session_state["view"] = default_view(first, last, my_accounts(current_actor()))
+
+
+def _as_of_changed(first: date) -> None:
+    """A new as-of date (applied when the box is left): the period follows it unless the user set it."""
+    view: View | None = st.session_state.get("view")
+    as_of = st.session_state.get("f_as_of")
+    if as_of is None or (view is not None and view.period_set):
+        return
+    start, end = following_period(first, as_of)
+    st.session_state["f_period"] = (start, month_start(end))
+
+
+def _period_set() -> None:
+    view: View | None = st.session_state.get("view")
+    if view is not None:
+        st.session_state["view"] = replace(view, period_set=True)
 
 
 def sidebar_filters(store: Store) -> View | None:
@@ -142,18 +181,23 @@ def sidebar_filters(store: Store) -> View | None:
         return None
     view: View | None = st.session_state.get("view")
     if view is None:
-        view = view_from_params(_url_params(), first, last)
+        view = view_from_params(_url_params(), first, last, my_accounts(current_actor()))
+        st.session_state["view"] = view
 
     with st.sidebar:
         st.subheader("Filters")
+        # a callback may have moved the period (it follows the as-of date): that state wins
         as_of = st.date_input("As of", value=min(view.as_of, last), min_value=first, max_value=last,
-                              key="f_as_of", help="Open items and ages are measured on this date.")
+                              key="f_as_of", on_change=_as_of_changed, args=(first,),
+                              help="Open items and ages are measured on this date (type it, then Tab).")
         months = months_between(first, last)
         start, end = st.select_slider(
-            "Period", options=months, value=(month_start(view.start), month_start(view.end)),
-            format_func=lambda m: m.strftime("%b %Y"), key="f_period",
-            help="The months the trends and period KPIs cover.",
+            "Period", options=months, format_func=lambda m: m.strftime("%b %Y"), key="f_period",
+            value=st.session_state.get("f_period") or (month_start(view.start), month_start(view.end)),
+            on_change=_period_set, help="The months the trends and period KPIs cover; they follow the as-of "
+                                        "date until you move them.",
         )
+        view = st.session_state["view"]
         choices = cached(filter_choices, store)
         picked: dict[str, tuple[str, ...]] = {}
         for d in DIMENSIONS:
@@ -172,7 +216,8 @@ def sidebar_filters(store: Store) -> View | None:
         st.button("Reset filters", key="f_reset", icon=":material/restart_alt:", on_click=_reset,
                   args=(first, last))
 
-    view = View(as_of=as_of, start=start, end=month_end(end), **picked, attributes=tuple(attributes))
+    view = View(as_of=as_of, start=start, end=month_end(end), **picked, attributes=tuple(attributes),
+                period_set=view.period_set)
     st.session_state["view"] = view
     params = params_from_view(view)
     if _url_params() != {k: v if isinstance(v, list) else [v] for k, v in params.items()}:

@@ -12,6 +12,7 @@ from analytics.collections.requests import RequestError, set_request_status
 from analytics.collections.worklist import default_as_of
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.tables import data_table
 
 actor = require_page("my_week")
 store = get_store()
@@ -38,7 +39,7 @@ if items.empty:
 before = items[items["overdue"]]
 if len(before):
     with st.expander(f"Still open from before this week: {len(before)}", expanded=True):
-        st.dataframe(before[["due_date", *COLUMNS]], hide_index=True, width="stretch")
+        data_table(before[["due_date", *COLUMNS]], hide_index=True, width="stretch")
 
 # -- day by day ------------------------------------------------------------------------------------------
 due = items[~items["overdue"]]
@@ -49,7 +50,7 @@ for offset in range(7):
     if of_day.empty:
         st.caption("Nothing due.")
     else:
-        st.dataframe(of_day[COLUMNS], hide_index=True, width="stretch")
+        data_table(of_day[COLUMNS], hide_index=True, width="stretch")
 
 # -- complete my own --------------------------------------------------------------------------------------
 own = items[items["kind"] != "promise"]  # promises follow payments, not a click

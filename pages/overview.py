@@ -1,11 +1,12 @@
-"""Overview: the portfolio in ten seconds. KPI tiles against last month, trends, who owes most."""
+"""Overview: the portfolio in ten seconds. KPI tiles against last month and last year, trends, who owes most."""
 
-import pandas as pd
 import streamlit as st
 
 from analytics.access.roles import allowed_pages
+from analytics.collections.targets import METRICS, dashboard_targets
+from analytics.kpis.columns import with_headers
 from analytics.kpis.dso import dso_monthly
-from analytics.kpis.summary import kpi_summary, top_overdue_customers
+from analytics.kpis.summary import KPI_TILES, kpi_comparison, kpi_summary, top_overdue_customers
 from analytics.reports import monthly_pack as pack_engine
 from analytics.reports.pack_files import pack_pdf, pack_xlsx
 from pages.cached import cached
@@ -13,7 +14,8 @@ from pages.charts import line_chart, show
 from pages.filters import dashboard, footer, nothing_matches
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
-from pages.tables import money_columns, show_table
+from pages.tables import downloads, money_columns, show_table
+from pages.tiles import DELTA_COLOUR, exact, tile_change, tile_help, tile_label, tile_value
 from pages.what_if_section import what_if_section
 
 actor = require_page("overview")
@@ -21,42 +23,29 @@ store = get_store()
 view = dashboard(store, "Overview")
 currency = view.reporting_currency
 
-# -- KPI tiles: this month against last month -------------------------------------------------------
+# -- KPI tiles: this month against last month and the same month last year -------------------------
+tiles = cached(kpi_comparison, store, view.as_of, view.filters)
+targets = cached(dashboard_targets, store, view.collector or None)
+TILE_TARGET = {"overdue_ar": "overdue_balance", "share_90_plus": "share_90_plus"}  # tile -> target metric
 summary = cached(kpi_summary, store, view.as_of, view.filters)
 now, before = summary.iloc[0], summary.iloc[1]
 if not now["open_ar"] and not before["open_ar"] and not now["credit_sales"]:
     nothing_matches(view, "customers")
-
-
-def _value(value: float | None, fmt: str) -> str:
-    return "n/a" if pd.isna(value) else format(float(value), fmt)
-
-
-def _delta(key: str, unit: str, fmt: str) -> str | None:
-    if pd.isna(now[key]) or pd.isna(before[key]):
-        return None
-    return f"{format(float(now[key]) - float(before[key]), '+' + fmt)} {unit}"
-
-
-previous = f"against {before['as_of']:%b %Y}"
-TILES = [  # label, column, value format, delta unit, delta colour (inverse: up is bad), help
-    (f"Open AR ({currency})", "open_ar", ",.0f", currency, "off", "Open invoices on the as-of date."),
-    (f"Overdue AR ({currency})", "overdue_ar", ",.0f", currency, "inverse", "Open invoices past their due date."),
-    ("Overdue share (%)", "overdue_pct", ".1f", "pts", "inverse", "Overdue AR / open AR."),
-    ("90+ share (%)", "share_90_plus", ".1f", "pts", "inverse", "AR more than 90 days past due / open AR."),
-    ("Bad debt, 12 m (%)", "bad_debt_pct", ".2f", "pts", "inverse",
-     "Bad debt as % of sales: write-offs / credit sales over the 12 months ending on the date."),
-    ("DSO (days)", "dso", ".1f", "days", "inverse", "Standard DSO: AR at period end / credit sales × days."),
-    ("BPDSO (days)", "bpdso", ".1f", "days", "inverse", "Best Possible DSO: current (not yet due) AR / credit sales × days."),
-    ("ADD (days)", "add", ".1f", "days", "inverse", "Average days delinquent: DSO − BPDSO."),
-    ("CEI (%)", "cei", ".1f", "pts", "normal",
-     "Collection effectiveness: (AR start + sales − AR end) / (AR start + sales − current AR end)."),
-]
-for row in (TILES[:5], TILES[5:]):
-    for col, (label, key, fmt, unit, colour, help_text) in zip(st.columns(5), row, strict=False):
-        col.metric(label, _value(now[key], fmt), _delta(key, unit, ",.0f" if fmt == ",.0f" else ".1f"),
-                   delta_color=colour, help=f"{help_text} Change {previous}.", border=True)
-st.caption(f"Tiles: the month of the as-of date up to {view.as_of:%d %b %Y}; changes {previous}.")
+previous = f"{before['as_of']:%b %Y}"
+year_ago = f"{tiles.iloc[0]['last_year_as_of']:%b %Y}"
+for row in (tiles.iloc[:5], tiles.iloc[5:]):
+    for col, tile in zip(st.columns(5), row.itertuples(), strict=False):
+        _, unit, good, rule = KPI_TILES[tile.kpi]
+        col.metric(tile_label(tile.label, unit, currency), tile_value(tile.value, unit),
+                   tile_change(tile.change_month, unit), delta_color=DELTA_COLOUR[good], border=True,
+                   help=tile_help(rule, tile, unit, currency, previous, year_ago)
+                   + (f"  \nMonthly target: at most {exact(targets[TILE_TARGET[tile.kpi]], unit, currency)}"
+                      if TILE_TARGET.get(tile.kpi) in targets else ""))
+        col.caption(f"{tile_change(tile.change_year, unit) or 'n/a'} on {year_ago}")
+st.caption(f"Tiles: the month of the as-of date up to {view.as_of:%d %b %Y}; the arrow is the change on "
+           f"{previous}, the line below the change on {year_ago}. Hover a tile for the exact figures.")
+downloads(with_headers(tiles.drop(columns=["unit"]), currency), f"kpis_{view.as_of}", "overview_tiles",
+          "the KPI tiles")
 
 # -- trends over the period -------------------------------------------------------------------------
 monthly = cached(dso_monthly, store, view.start, view.end, view.filters)
@@ -69,7 +58,14 @@ with right:
     show(line_chart(monthly, "month_end", {"ar_end": "Open AR", "overdue_ar_end": "Overdue AR",
                                            "over_90_ar_end": "90+ days past due"},
                     title="Open and overdue AR at each month end", x_title="Month end",
-                    y_title=f"Amount ({currency})", unit=currency), key="overview_ar")
+                    y_title=f"Amount ({currency})", unit=currency,
+                    targets={"Overdue AR target": targets["overdue_balance"]} if "overdue_balance" in targets
+                    else None), key="overview_ar")
+if targets:
+    st.caption("Targets: the collectors' monthly targets for the accounts in view "
+               + " · ".join(f"{METRICS[m][0].lower()} {METRICS[m][1]} {v:,.{0 if m == 'overdue_balance' else 1}f}"
+                            f"{' ' + currency if m == 'overdue_balance' else ' %'}" for m, v in targets.items())
+               + " (set on the Team page).")
 
 # -- top overdue customers --------------------------------------------------------------------------
 st.subheader("Top overdue customers")

@@ -22,6 +22,7 @@ from analytics.collections.requests import (
 from analytics.collections.worklist import default_as_of
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
+from pages.tables import data_table
 
 actor = require_page("requests")
 store = get_store()
@@ -50,7 +51,7 @@ if counts.empty:
     st.info("No requests yet.")
 else:
     shown = counts.assign(request_type=counts["request_type"].map(lambda t: REQUEST_TYPES.get(t, t)))
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+    data_table(shown, hide_index=True, width="stretch", column_config={
         "department": "Department", "request_type": "Type", "open": "Open", "overdue": "Overdue",
         "closed": "Closed", "median_days_to_close": st.column_config.NumberColumn("Median days to close",
                                                                                  format="%.1f")})
@@ -71,14 +72,14 @@ else:
     if queue.empty:
         st.success("Nothing open in this queue.")
     else:
-        st.dataframe(queue[COLUMNS], hide_index=True, width="stretch")
+        data_table(queue[COLUMNS], hide_index=True, width="stretch")
 
 mine = list_requests(store, person=actor.username)
 st.subheader(f"Mine: raised by me or mine to do ({len(mine)} open)")
 if mine.empty:
     st.caption("Nothing open.")
 else:
-    st.dataframe(mine[COLUMNS], hide_index=True, width="stretch")
+    data_table(mine[COLUMNS], hide_index=True, width="stretch")
 
 # -- work a request --------------------------------------------------------------------------------------
 workable = queue if queue is not None and may(actor, "work_requests") else None

@@ -28,7 +28,7 @@ from analytics.settings import load_settings
 from pages.charts import bar_chart, show
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
-from pages.tables import money_columns, show_table
+from pages.tables import data_table, money_columns, show_table
 
 actor = require_page("segmentation")
 store = get_store()
@@ -174,7 +174,7 @@ tiles = st.columns(3)
 tiles[0].metric("Customers", f"{int(preview['customers'].sum()):,}")
 tiles[1].metric("Open AR", f"{float(preview['open_ar'].sum()):,.2f}")
 tiles[2].metric("Customers changing policy", f"{changing:,}")
-st.dataframe(preview.rename(columns={"open_ar": "open AR", "changing": "changing policy"}), hide_index=True,
+data_table(preview.rename(columns={"open_ar": "open AR", "changing": "changing policy"}), hide_index=True,
              width="stretch")
 
 # -- what the rule set would have sent -------------------------------------------------------------------
@@ -235,4 +235,4 @@ if may(actor, "edit_segments"):
                 st.rerun()
 
 with st.expander("Versions"):
-    st.dataframe(rule_set_history(store), hide_index=True, width="stretch")
+    data_table(rule_set_history(store), hide_index=True, width="stretch")

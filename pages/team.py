@@ -12,6 +12,7 @@ from pages.filters import dashboard, footer, stop_when_nothing_matches
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
+from pages.tiles import money_tile
 
 actor = require_page("team")
 store = get_store()
@@ -25,13 +26,13 @@ team = team.assign(collector=team["collector"].fillna("(unassigned)"))
 # -- headline ---------------------------------------------------------------------------------------
 cols = st.columns(4)
 cols[0].metric("Collectors", f"{(team['collector'] != '(unassigned)').sum():,}", border=True)
-cols[1].metric(f"Overdue AR owned ({currency})", f"{team['overdue_ar'].sum():,.0f}", border=True,
-               help=f"As of {view.end:%d %b %Y}, the period end.")
+money_tile(cols[1], "Overdue AR owned", team["overdue_ar"].sum(), currency,
+           f"As of {view.end:%d %b %Y}, the period end.")
 due, kept = team["promises_due"].sum(), team["promises_kept"].sum()
 cols[2].metric("Promises kept (%)", f"{kept / due * 100:.1f}" if due else "n/a", border=True,
                help="Paid in full on or before the promised date, of the promises due in the period.")
-cols[3].metric(f"Collected within 14 days of an action ({currency})", f"{team['collected_14d'].sum():,.0f}",
-               border=True)
+money_tile(cols[3], "Collected in 14 days", team["collected_14d"].sum(), currency,
+           "Collected within 14 days of an action, in the period.")
 
 # -- charts -----------------------------------------------------------------------------------------
 left, right = st.columns(2)

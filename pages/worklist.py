@@ -25,7 +25,7 @@ from pages.cached import cached
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.stage_approval import approve_or_skip
-from pages.tables import downloads
+from pages.tables import data_table, downloads
 
 actor = require_page("worklist")
 store = get_store()
@@ -126,7 +126,7 @@ else:
     st.caption("Priority = amount at risk × days factor (oldest days past due, at least 1) × history factor "
                "(1 + average days late over the last year, 0 to 90, ÷ 30); hover the headers for more.")
     gen = st.session_state.get("worklist_table_gen", 0)
-    picked_rows = st.dataframe(shown_columns(now), hide_index=True, width="stretch", column_config=COLUMNS,
+    picked_rows = data_table(shown_columns(now), hide_index=True, width="stretch", column_config=COLUMNS,
                                height=min(38 + 35 * len(now), 560), on_select="rerun", selection_mode="single-row",
                                key=f"worklist_table_{gen}")
     if picked_rows.selection.rows:
@@ -169,7 +169,7 @@ for group, title, note in (
     if len(part):
         st.subheader(f"{title}: {len(part)}")
         st.caption(note)
-        st.dataframe(shown_columns(part).drop(columns=["rank", "band"]), hide_index=True, width="stretch",
+        data_table(shown_columns(part).drop(columns=["rank", "band"]), hide_index=True, width="stretch",
                      column_config=COLUMNS, key=f"worklist_{group}_table")
 
 if items.empty:

@@ -102,7 +102,8 @@ def sign_in_steady(page, username: str, password: str | None = None) -> None:
 
     page.goto("/")
     for attempt in range(3):
-        page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=50)
+        # a function, not an expression: Playwright evals an expression, which the app's CSP refuses
+        page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", polling=50)
         expect(page.get_by_role("textbox", name="Username")).to_be_visible(timeout=30_000)
         outcome = submit_sign_in(page, username, password or DEMO_PASSWORD)
         if outcome == "signed in":

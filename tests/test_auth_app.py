@@ -255,6 +255,11 @@ def test_audit_page_filters_the_log(team_db: Path) -> None:
     at.text_input(key="audit_text").input("bo collector").run()
     assert at.dataframe[0].value[["action", "entity_id"]].to_dict("records") == [
         {"action": "user.add", "entity_id": "bo"}]
+    # in words: the change field by field, no raw JSON, no "None"
+    line = at.dataframe[0].value.iloc[0]
+    assert "role: collector" in line["changes"].split("\n")
+    assert not any(str(v).startswith("{") or str(v) in ("None", "nan") for v in line.to_numpy())
+    assert at.get("download_button")[0].proto.label == "Download the audit log (CSV)"
 
 
 def test_a_user_changes_their_own_password_on_my_account(team_db: Path) -> None:

@@ -43,7 +43,11 @@ def test_aging_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
 
 def test_selecting_a_row_drills_down_to_that_customers_invoices(app_env, tmp_path: Path) -> None:
     app_env(small_ledger(tmp_path / "small.duckdb"))
-    at = signed_in("collector", PAGE).run()
+    at = signed_in("collector", PAGE, username="abe").run()
+    # a collector opens on their own accounts (B, D: D has nothing open); cleared: everybody's
+    assert at.multiselect(key="f_collector").value == ["abe"]
+    assert at.dataframe[0].value["customer_id"].tolist() == ["B", ""]
+    at.multiselect(key="f_collector").set_value([]).run()
     assert at.dataframe[0].value["customer_id"].tolist() == ["B", "A", ""]
     at.session_state["aging_table"] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()

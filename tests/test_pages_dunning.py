@@ -44,8 +44,8 @@ def test_like_for_like_compares_the_shared_segment_over_the_shared_period(app_en
     assert _plain(at.info[0].value).startswith("Like-for-like: both sides restricted to segment SMB and to stage "
                                                "runs from 2026-02-10 to 2026-03-01")
     # I3 paid in full 4 days after its reminder; I4 nothing (the period ends 31 Mar: both 30-day windows closed)
-    assert _headline(at) == [("Invoices", "1"), ("Paid ≤ 30 d (%)", "100.0"), ("Recovered (USD)", "60"),
-                             ("Invoices", "1"), ("Paid ≤ 30 d (%)", "0.0"), ("Recovered (USD)", "0")]
+    assert _headline(at) == [("Invoices", "1"), ("Paid ≤ 30 d (%)", "100.0"), ("Recovered", "60"),
+                             ("Invoices", "1"), ("Paid ≤ 30 d (%)", "0.0"), ("Recovered", "0")]
 
 
 def test_two_configurations_side_by_side_and_filters(app_env, tmp_path: Path) -> None:
@@ -55,8 +55,8 @@ def test_two_configurations_side_by_side_and_filters(app_env, tmp_path: Path) ->
     assert [s.value for s in at.selectbox] == [(1, 1), (2, 1)]
     # Standard: INV1 and INV3 reached the reminder; Call first: INV4, paid 25 days after the call
     assert _headline(at) == [
-        ("Invoices", "2"), ("Paid ≤ 30 d (%)", "0.0"), ("Recovered (USD)", "0"),
-        ("Invoices", "1"), ("Paid ≤ 30 d (%)", "n/a"), ("Recovered (USD)", "80"),
+        ("Invoices", "2"), ("Paid ≤ 30 d (%)", "0.0"), ("Recovered", "0"),
+        ("Invoices", "1"), ("Paid ≤ 30 d (%)", "n/a"), ("Recovered", "80"),
     ]
     left = at.dataframe[0].value
     assert left[["Stage", "Invoices", "Open at stage (USD)"]].to_dict("records") == [

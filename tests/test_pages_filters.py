@@ -25,7 +25,8 @@ def test_default_view_is_the_last_posting_date_and_its_twelve_months() -> None:
 
 def test_url_round_trip_reproduces_the_view() -> None:
     view = View(as_of=date(2026, 3, 31), start=date(2025, 4, 1), end=date(2026, 2, 28),
-                segment=("SMB", "Mid-Market"), collector=("cara",), country=(), currency=("EUR",))
+                segment=("SMB", "Mid-Market"), collector=("cara",), country=(), currency=("EUR",),
+                period_set=True)
     params = params_from_view(view)
     assert params == {"as_of": "2026-03-31", "from": "2025-04", "to": "2026-02",
                       "segment": ["SMB", "Mid-Market"], "collector": ["cara"], "currency": ["EUR"]}
@@ -38,7 +39,7 @@ def test_unreadable_or_out_of_range_params_fall_back_to_the_ledger() -> None:
     view = view_from_params({"as_of": ["2031-01-01"], "from": ["garbage"], "to": ["2019-01"], "segment": [""]},
                             FIRST, LAST)
     # as_of is clamped to the last posting date, `to` to the first month; start never after end
-    assert view == View(as_of=LAST, start=date(2024, 11, 1), end=date(2024, 11, 30))
+    assert view == View(as_of=LAST, start=date(2024, 11, 1), end=date(2024, 11, 30), period_set=True)
     assert view_from_params({}, FIRST, LAST) == default_view(FIRST, LAST)
     assert View(as_of=LAST, start=LAST, end=LAST).filters.is_empty
 
@@ -68,7 +69,7 @@ def test_filter_choices_are_the_distinct_customer_values(store: Store) -> None:
     b.customer("A", segment="SMB", country="DE", currency="EUR", collector="cara")
     b.customer("B", segment="SMB", country=None, currency="USD", collector=None)
     b.customer("C", segment="Enterprise", country="US", currency="USD", collector="abe")
-    assert filter_choices(store) == {"segment": ["Enterprise", "SMB"], "collector": ["abe", "cara"],
+    assert filter_choices(store) == {"segment": ["Enterprise", "SMB"], "collector": ["abe", "cara"], "sales_rep": [],
                                      "country": ["DE", "US"], "currency": ["EUR", "USD"], "attributes": {}}
 
 
@@ -99,8 +100,61 @@ def test_a_link_sets_the_view_and_the_view_follows_the_user(app_env, tmp_path) -
     assert not at.exception
     assert at.multiselect(key="f_segment").value == []
     assert at.date_input(key="f_as_of").value == date(2026, 3, 31)
-    # the default: the last posting date, and the months back to the first one (less than 12 here)
-    assert at.query_params == {"as_of": "2026-03-31", "from": "2025-11", "to": "2026-03"}
+    # the default: the last posting date, and the months back to the first one (less than 12 here);
+    # the period follows the date again, so the URL leaves it out
+    assert at.query_params == {"as_of": "2026-03-31"}
+    assert at.select_slider(key="f_period").value == (date(2025, 11, 1), date(2026, 3, 1))
+
+
+def test_the_period_follows_the_as_of_date_until_the_user_sets_it(app_env, tmp_path) -> None:
+    from tests.dashboard_fixtures import signed_in, small_ledger
+
+    app_env(small_ledger(tmp_path / "small.duckdb"))
+    at = signed_in("cfo").run()
+    assert at.select_slider(key="f_period").value == (date(2025, 11, 1), date(2026, 3, 1))
+    at.date_input(key="f_as_of").set_value(date(2026, 1, 15)).run()
+    assert not at.exception
+    # a past date: the trends end with its month, never after it
+    assert at.select_slider(key="f_period").value == (date(2025, 11, 1), date(2026, 1, 1))
+    assert at.query_params == {"as_of": "2026-01-15"}
+
+    at.select_slider(key="f_period").set_value((date(2025, 12, 1), date(2026, 2, 1))).run()
+    at.date_input(key="f_as_of").set_value(date(2025, 12, 20)).run()
+    assert not at.exception
+    assert at.select_slider(key="f_period").value == (date(2025, 12, 1), date(2026, 2, 1))  # set: it stays
+    assert at.query_params == {"as_of": "2025-12-20", "from": "2025-12", "to": "2026-02"}
+    # the slider spans the ledger's months only (first to last posting)
+    assert at.select_slider(key="f_period").options[0] == "Nov 2025"
+    assert at.select_slider(key="f_period").options[-1] == "Mar 2026"
+
+
+def test_collectors_and_sales_open_on_their_own_accounts(app_env, tmp_path) -> None:
+    from analytics.access.roles import Actor, my_accounts
+    from tests.dashboard_fixtures import signed_in, small_ledger
+
+    assert my_accounts(Actor("sam", "sales")) == {"sales_rep": ("sam",)}
+    assert my_accounts(Actor("abe", "collector")) == {"collector": ("abe",)}
+    assert my_accounts(Actor("cy", "cfo")) == {} == my_accounts(None)
+    from analytics.kpis.summary import kpi_summary
+    from analytics.migrations import connect
+    from tests.dashboard_fixtures import metrics
+
+    path = small_ledger(tmp_path / "small.duckdb")
+    store = connect(str(path))
+    with store.write() as conn:
+        conn.exec_driver_sql("UPDATE customers SET sales_rep = 'sam' WHERE customer_id = 'A'")
+    mine, everyone = (kpi_summary(store, date(2026, 3, 31), f).iloc[0].open_ar
+                      for f in (Filters(sales_rep="sam"), Filters()))
+    store.close()
+    app_env(path)
+    at = signed_in("sales", username="sam").run()
+    assert not at.exception
+    assert at.multiselect(key="f_sales_rep").value == ["sam"]
+    assert metrics(at)["Open AR (USD)"] == f"{mine:,.0f}" != f"{everyone:,.0f}"
+    assert at.query_params["sales_rep"] == "sam"
+    at.multiselect(key="f_sales_rep").set_value([]).run()  # widened: everybody's accounts
+    assert not at.exception and "sales_rep" not in at.query_params
+    assert metrics(at)["Open AR (USD)"] == f"{everyone:,.0f}"
 
 
 def test_compact_amounts_for_narrow_tiles() -> None:

@@ -156,10 +156,11 @@ def test_behaviour_fields_by_hand(store_on_each_engine: Store) -> None:
         save_rules(store, ANALYST, rules, "probe", T)
         return sorted(c for c, p in _assigned(store).items() if p == GENTLE)
 
-    # C3: (1,000 × 30 + 1,000 × -5) / 2,000 = 12.5 days late; nobody else paid anything
-    assert first_match([{"field": "avg_days_late", "op": ">", "value": 12.4}]) == ["C3"]
-    assert first_match([{"field": "avg_days_late", "op": ">", "value": 12.5}]) == []
-    assert first_match([{"field": "avg_days_late", "op": "!=", "value": 12.5}]) == ["C1", "C2", "C4", "C5"]  # missing
+    # C3: (1,000 × 30 + 1,000 × 0) / 2,000 = 15 days late (the payment 5 days early is on time, not -5);
+    # nobody else paid anything
+    assert first_match([{"field": "avg_days_late", "op": ">", "value": 14.9}]) == ["C3"]
+    assert first_match([{"field": "avg_days_late", "op": ">", "value": 15}]) == []
+    assert first_match([{"field": "avg_days_late", "op": "!=", "value": 15}]) == ["C1", "C2", "C4", "C5"]  # missing
     assert first_match([{"field": "paid_late_pct", "op": "between", "value": [50, 50]}]) == ["C3"]
     assert first_match([{"field": "broken_promises_90d", "op": "=", "value": 1}]) == ["C2"]
     assert first_match([{"field": "open_disputes", "op": "=", "value": 0}]) == ["C1", "C2", "C3", "C5"]
@@ -318,7 +319,7 @@ def test_first_match_equals_pandas_on_the_demo(demo_store: Store) -> None:
     window = alloc[(alloc["allocation_date"] <= pd.Timestamp(as_of))
                    & (alloc["allocation_date"] > pd.Timestamp(as_of - timedelta(days=365)))].copy()
     window["amount"] = window["amount"].astype(float)
-    window["weighted"] = window["amount"] * (window["allocation_date"] - window["due_date"]).dt.days
+    window["weighted"] = window["amount"] * (window["allocation_date"] - window["due_date"]).dt.days.clip(lower=0)
     sums = window.groupby("customer_id")[["weighted", "amount"]].sum()
     late = (sums["weighted"] / sums["amount"].where(sums["amount"] != 0)).rename("avg_days_late")
     promises = store.read("SELECT customer_id, due_date FROM activities WHERE kind = 'promise' AND status = 'broken'")

@@ -98,3 +98,62 @@ def audit_choices(store: Store) -> dict[str, list[str]]:
         column: store.read(f"SELECT DISTINCT {column} AS v FROM audit_log ORDER BY v").v.tolist()  # noqa: S608
         for column in ("actor", "action", "entity")
     }
+
+
+# -- the log in words: before -> after per field, actor names, no raw JSON --------------------------
+EMPTY = "(empty)"  # a field that had, or was given, no value
+
+
+def _shown(value: Any) -> str:
+    """A field's value in words: empty for None/"", lists joined by commas, nested fields as name=value."""
+    if value is None or value == "":
+        return EMPTY
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value) or EMPTY
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_shown(v)}" for k, v in value.items()) or EMPTY
+    return str(value)
+
+
+def _fields(raw: Any) -> dict[str, Any]:
+    if raw is None or (isinstance(raw, float) and pd.isna(raw)) or raw == "":
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except (TypeError, ValueError):
+        return {"value": raw}  # not JSON (an older line): shown as it is
+    return parsed if isinstance(parsed, dict) else {"value": parsed}
+
+
+def describe_changes(old_values: Any, new_values: Any) -> str:
+    """The change of one audit line, one field per line: "field: before → after" for a field both
+    sides name and that changed, "field: value" when only one side has it (a creation or a removal
+    says so with "(empty)" on the other side); "" when the line recorded no values."""
+    old, new = _fields(old_values), _fields(new_values)
+    lines = []
+    for field in list(dict.fromkeys([*old, *new])):
+        before, after = _shown(old.get(field)), _shown(new.get(field))
+        if field in old and field in new and before == after:
+            continue
+        if field in old and field in new or (old and new):
+            lines.append(f"{field}: {before} → {after}")
+        else:
+            lines.append(f"{field}: {after if field in new else before}")
+    return "\n".join(lines)
+
+
+def readable_audit(store: Store, lines: pd.DataFrame) -> pd.DataFrame:
+    """Audit lines (from `search_audit`) in words: #, when, who ("Name (username)"; the username alone
+    for the command line or a removed account), action, entity, id, changes (`describe_changes`) and
+    detail; no raw JSON and no "None" (missing text is "")."""
+    names = store.read("SELECT username, name FROM users")
+    name_of = dict(zip(names["username"], names["name"], strict=True))
+    who = lines["actor"].map(lambda u: f"{name_of[u]} ({u})" if name_of.get(u) else str(u))
+    changes = [describe_changes(o, n) for o, n in zip(lines["old_values"], lines["new_values"], strict=True)]
+    return pd.DataFrame({
+        "audit_id": lines["audit_id"], "logged_at": lines["logged_at"], "who": who, "action": lines["action"],
+        "entity": lines["entity"], "entity_id": lines["entity_id"].fillna(""), "changes": changes,
+        "detail": lines["detail"].fillna(""),
+    })

@@ -141,3 +141,15 @@ def require(actor: Actor, permission: str) -> None:
         raise PermissionDenied(
             f"{actor.username} ({label}) may not {permission.replace('_', ' ')}."
         )
+
+
+# The customer property that names a role's own accounts: a collector's dashboards open on the
+# customers they collect, a sales rep's on the customers they sell to (they may widen the filter).
+MY_ACCOUNTS: dict[str, str] = {"collector": "collector", "sales": "sales_rep"}
+
+
+def my_accounts(actor: Actor | None) -> dict[str, tuple[str, ...]]:
+    """The dashboards' default filter for `actor`: {customer property: (their username,)}, or {}."""
+    if actor is None or actor.role not in MY_ACCOUNTS:
+        return {}
+    return {MY_ACCOUNTS[actor.role]: (actor.username,)}

@@ -1,7 +1,7 @@
 """`ardesk report aging|dso|kpis|bad-debt|roll-rates|dunning|collectors|provision|what-if|pack`: the numbers
 the pages show.
 
-Every report takes the customer filters (--segment, --collector, --country, --currency,
+Every report takes the customer filters (--segment, --collector, --sales-rep, --country, --currency,
 --customer, --attribute NAME=VALUE; each repeatable: values of one filter are "any of", different
 filters must all match) and --format table|csv|json. Point-in-time reports take --as-of
 (default: the last posting date in the ledger); series take --start/--end (default: the 12 months
@@ -35,7 +35,7 @@ from analytics.kpis.dunning_effectiveness import (
     populations,
 )
 from analytics.kpis.provision import DEFAULT_WINDOW_MONTHS, provision_at, provision_history
-from analytics.kpis.summary import kpi_summary
+from analytics.kpis.summary import kpi_comparison, kpi_summary
 from analytics.kpis.what_if import what_if
 from analytics.ledger.customer_attributes import attribute_name, attribute_summary
 from analytics.ledger.filters import Filters
@@ -69,6 +69,7 @@ def _add_dates(p: argparse.ArgumentParser, *, point: bool) -> None:
 
 def _add_filters(p: argparse.ArgumentParser) -> None:
     for name, helptext in (("segment", "customer segment"), ("collector", "collector username"),
+                           ("sales-rep", "sales rep username"),
                            ("country", "country code"), ("currency", "customer currency"),
                            ("customer", "customer id")):
         p.add_argument(f"--{name}", action="append", metavar="VALUE", help=f"only this {helptext} (repeatable)")
@@ -90,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     aging.set_defaults(handler=_aging)
     kpis = reports.add_parser("kpis", help="headline KPIs as of a date and the previous month end")
     _add_common(kpis, point=True)
+    kpis.add_argument("--compare", action="store_true",
+                      help="each tile's KPI now, last month and the same month last year, with the changes "
+                           "(the Overview tiles, exact)")
     kpis.set_defaults(handler=_kpis)
     provision = reports.add_parser("provision", help="expected credit loss: the provision matrix as of a date "
                                    "(IFRS 9 simplified approach / CECL), or with --history its monthly movement")
@@ -150,7 +154,8 @@ def filters_from(args: argparse.Namespace, store: Store | None = None) -> Filter
             raise UserError(f"No customer attribute {', '.join(unknown)} in this store "
                             f"(attributes: {', '.join(sorted(known)) or 'none'}).")
     return Filters(segment=args.segment, collector=args.collector, country=args.country,
-                   currency=args.currency, customer_id=args.customer, attributes=attributes)
+                   currency=args.currency, customer_id=args.customer, attributes=attributes,
+                   sales_rep=getattr(args, "sales_rep", None))
 
 
 def _last_posting(store: Store) -> date:
@@ -174,6 +179,8 @@ def _aging(args: argparse.Namespace) -> int:
 def _kpis(args: argparse.Namespace) -> int:
     store = connect(args.db)
     as_of = args.as_of or _last_posting(store)
+    if getattr(args, "compare", False):
+        return _emit(kpi_comparison(store, as_of, filters_from(args, store)), args.format)
     return _emit(kpi_summary(store, as_of, filters_from(args, store)), args.format)
 
 

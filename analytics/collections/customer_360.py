@@ -39,10 +39,12 @@ def balance_line(balance: float, open_invoices_amount: float, unapplied: float, 
             f"− unapplied cash/credits {unapplied:,.2f} {currency}")
 
 
-# Amount-weighted average days late per customer over the history window (used by the worklist too).
+# Amount-weighted average days late per customer over the history window (used by the worklist too):
+# each payment's days late is max(paid - due, 0), as the README defines days late; an early payment
+# counts as on time, never as negative lateness.
 AVG_DAYS_LATE_SQL = """
 SELECT i.customer_id,
-       SUM(CAST(a.amount AS DOUBLE PRECISION) * (a.allocation_date - i.due_date))
+       SUM(CAST(a.amount AS DOUBLE PRECISION) * GREATEST(a.allocation_date - i.due_date, 0))
          / NULLIF(SUM(CAST(a.amount AS DOUBLE PRECISION)), 0) AS avg_days_late
 FROM allocations a JOIN ledger_entries i ON i.entry_id = a.to_entry_id
 WHERE a.allocation_date <= :as_of AND a.allocation_date > :history_start AND i.due_date IS NOT NULL

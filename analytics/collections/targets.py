@@ -153,3 +153,23 @@ def target_progress(store: Store, as_of: date, collector: str | None = None) -> 
     order = {m: i for i, m in enumerate(METRICS)}
     frame = frame.assign(o1=frame["metric"].map(order), o2=frame["period"].map({p: i for i, p in enumerate(PERIODS)}))
     return frame.sort_values(["collector", "o1", "o2"])[PROGRESS_COLUMNS].reset_index(drop=True)
+
+
+def dashboard_targets(store: Store, collectors: tuple[str, ...] | None = None) -> dict[str, float]:
+    """The monthly targets a dashboard can draw for the customers of `collectors` (None: everybody's
+    with customers): {"overdue_balance": the sum of their month targets, when every one of them has
+    one; "share_90_plus": the one collector's month target, when the view is one collector}.
+    Metrics with no target set are left out (no line without a target)."""
+    if collectors is None:
+        collectors = tuple(store.read("SELECT DISTINCT collector FROM customers WHERE collector IS NOT NULL")
+                           ["collector"])
+    targets = list_targets(store)
+    month = targets[(targets["period"] == "month") & targets["collector"].isin(collectors)]
+    out: dict[str, float] = {}
+    balance = month[month["metric"] == "overdue_balance"]
+    if collectors and set(balance["collector"]) == set(collectors):
+        out["overdue_balance"] = float(balance["target"].sum())
+    share = month[month["metric"] == "share_90_plus"]
+    if len(collectors) == 1 and len(share) == 1:
+        out["share_90_plus"] = float(share["target"].iloc[0])
+    return out

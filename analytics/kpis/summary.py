@@ -1,4 +1,5 @@
-"""Headline KPIs for the Overview tiles: as of a date and as of the previous month end.
+"""Headline KPIs for the Overview tiles: as of a date, the previous month end and a year before
+(`kpi_comparison`, which the Overview and the monthly pack show).
 
 Row "current": the month of `as_of` up to `as_of` (the whole month when `as_of` is a month end);
 row "previous": the month ending at the previous month end. Each row comes from
@@ -21,7 +22,7 @@ from analytics.kpis.dso import dso_from_figures, period_figures
 from analytics.ledger.filters import ALL, Filters
 from analytics.ledger.fx import reporting_params
 from analytics.ledger.months import previous_month_end
-from analytics.ledger.open_items import open_items_sql
+from analytics.ledger.open_items import ledger_bounds, open_items_sql
 from analytics.store.connection import Store
 
 SUMMARY_COLUMNS = ["period", "as_of", "period_start", "open_ar", "overdue_ar", "overdue_pct", "dso", "bpdso",
@@ -54,6 +55,59 @@ def kpi_summary(store: Store, as_of: date, filters: Filters = ALL) -> pd.DataFra
             "credit_sales": d["credit_sales"], "collections": d["collections"],
         })
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+# The headline tiles, in order: column -> (label, unit, which way is good, how it is computed).
+# unit: "money" (reporting currency), "%", "days"; good: "up", "down" or "" (neither: open AR).
+KPI_TILES: dict[str, tuple[str, str, str, str]] = {
+    "open_ar": ("Open AR", "money", "", "Open invoices and debit adjustments on the date."),
+    "overdue_ar": ("Overdue AR", "money", "down", "Open invoices past their due date."),
+    "overdue_pct": ("Overdue share", "%", "down", "Overdue AR / open AR × 100."),
+    "share_90_plus": ("90+ share", "%", "down", "AR more than 90 days past due / open AR × 100."),
+    "bad_debt_pct": ("Bad debt, 12 m", "%", "down",
+                     "Write-offs / credit sales over the 12 months ending on the date × 100."),
+    "dso": ("DSO", "days", "down", "Standard DSO: AR at period end / credit sales of the period × days."),
+    "bpdso": ("BPDSO", "days", "down", "Best Possible DSO: current (not yet due) AR / credit sales × days."),
+    "add": ("ADD", "days", "down", "Average days delinquent: DSO − Best Possible DSO."),
+    "cei": ("CEI", "%", "up",
+            "Collection effectiveness: (AR start + sales − AR end) / (AR start + sales − current AR end) × 100."),
+}
+COMPARISON_COLUMNS = ["kpi", "label", "unit", "value", "last_month", "last_year", "change_month", "change_year",
+                      "as_of", "last_month_as_of", "last_year_as_of"]
+
+
+def same_day_last_year(d: date) -> date:
+    """D one year earlier (29 February -> 28 February)."""
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:
+        return d.replace(year=d.year - 1, day=28)
+
+
+def kpi_comparison(store: Store, as_of: date, filters: Filters = ALL) -> pd.DataFrame:
+    """Each headline KPI (KPI_TILES order) now, last month and in the same month last year.
+
+    value: `kpi_summary`'s "current" row (the month of D up to D); last_month: its "previous" row
+    (the month ending at the previous month end); last_year: the "current" row of D one year
+    earlier (NaN when that is before the first posting, so no comparison against an empty ledger);
+    change_month = value − last_month; change_year = value − last_year (money in the reporting
+    currency, shares in percentage points, days in days). Exact values: a page rounds for display.
+    """
+    summary = kpi_summary(store, as_of, filters)
+    year_ago = same_day_last_year(as_of)
+    first, _ = ledger_bounds(store)
+    if first is not None and year_ago >= first:
+        last_year = kpi_summary(store, year_ago, filters).iloc[0]
+    else:
+        last_year = pd.Series(np.nan, index=SUMMARY_COLUMNS)
+    now, before = summary.iloc[0], summary.iloc[1]
+    rows = []
+    for key, (label, unit, _, _) in KPI_TILES.items():
+        value, month, year = (float(x) if not pd.isna(x) else np.nan for x in (now[key], before[key], last_year[key]))
+        rows.append({"kpi": key, "label": label, "unit": unit, "value": value, "last_month": month, "last_year": year,
+                     "change_month": value - month, "change_year": value - year, "as_of": now["as_of"],
+                     "last_month_as_of": before["as_of"], "last_year_as_of": year_ago})
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
 
 
 def top_overdue_customers(store: Store, as_of: date, filters: Filters = ALL, n: int = 10) -> pd.DataFrame:

@@ -1,7 +1,7 @@
-"""The report filters every KPI takes: segment, collector, country, currency, customer.
+"""The report filters every KPI takes: segment, collector, country, currency, sales rep, customer.
 
 A filter is a property of the customer (customers.segment, .collector, .country, .currency,
-.customer_id). Each field is optional; `None` means "all". A field may also hold a tuple of
+.sales_rep, .customer_id). Each field is optional; `None` means "all". A field may also hold a tuple of
 values ("any of"). Filters narrow the ledger to the matching customers through one semi-join,
 `<alias>.customer_id IN (SELECT customer_id FROM customers WHERE ...)`, so every report applies
 them the same way, and the SQL stays parameterised and portable (DuckDB and PostgreSQL).
@@ -36,6 +36,7 @@ class Filters:
     currency: FilterValue = None
     customer_id: FilterValue = None
     attributes: AttributeFilter = None  # given as {name: value or values}; names read as attribute_name
+    sales_rep: FilterValue = None  # the customers.sales_rep username
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", _attribute_pairs(self.attributes))
@@ -122,18 +123,19 @@ def filter_sql(filters: Filters, customer_column: str = "e.customer_id", prefix:
 ALL = Filters()  # the default of every report: all customers (frozen, so safe as a default)
 
 
-DIMENSIONS = ("segment", "collector", "country", "currency")  # the customer properties a report filters on
+DIMENSIONS = ("segment", "collector", "sales_rep", "country", "currency")  # the customer properties a report filters on
 
 
 def filter_choices(store: Store) -> dict[str, Any]:
     """For each filter dimension, the distinct non-empty customer values, sorted.
 
-    Collectors are the `customers.collector` usernames (the values the `collector` filter matches).
+    Collectors and sales reps are the `customers.collector` / `.sales_rep` usernames (the values the
+    `collector` and `sales_rep` filters match).
     Under "attributes": {name: its values} for each customer attribute with at most
     `customer_attributes.MOST_CHOICES` distinct values (`attribute_choices`).
     """
     frame = store.read(
-        "SELECT DISTINCT segment, collector, country, currency FROM customers"
+        "SELECT DISTINCT segment, collector, sales_rep, country, currency FROM customers"
     )
     choices: dict[str, Any] = {d: sorted(str(v) for v in frame[d].dropna().unique() if str(v)) for d in DIMENSIONS}
     choices["attributes"] = attribute_choices(store)
