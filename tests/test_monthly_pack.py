@@ -19,9 +19,9 @@ from analytics.cli.main import main
 from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels
 from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
 from analytics.kpis.collector_kpis import collector_kpis
+from analytics.kpis.columns import COLUMN_LABELS
 from analytics.kpis.dso import dso_monthly
 from analytics.kpis.dunning_effectiveness import dunning_effectiveness
-from analytics.kpis.labels import COLUMN_LABELS
 from analytics.kpis.summary import kpi_summary, top_overdue_customers
 from analytics.ledger.filters import Filters
 from analytics.migrations import connect
@@ -171,7 +171,7 @@ def test_the_workbook_has_every_table_under_human_headers(pack: Pack) -> None:
     assert dso["Credit sales (USD)"].tolist() == pytest.approx(pack.tables["dso"]["credit_sales"].tolist())
     top = pd.DataFrame(book["Top overdue"].iter_rows(min_row=2, values_only=True),
                        columns=[c.value for c in book["Top overdue"][1]])
-    assert top["Customer"].tolist() == pack.tables["top_overdue"]["customer_id"].tolist()
+    assert top["Customer id"].tolist() == pack.tables["top_overdue"]["customer_id"].tolist()
     assert top["Overdue AR (USD)"].sum() == pytest.approx(pack.tables["top_overdue"]["overdue_ar"].sum())
     trend = pd.DataFrame(book["Aging trend"].iter_rows(min_row=2, values_only=True),
                          columns=[c.value for c in book["Aging trend"][1]])

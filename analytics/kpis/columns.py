@@ -66,6 +66,7 @@ _OWN: dict[str, tuple[str, str]] = {
     "kpi": ("KPI", TEXT), "value": ("Value", TEXT), "last_month": ("Last month", TEXT),
     "last_year": ("Same month last year", TEXT), "change_month": ("Change on last month", TEXT),
     "change_year": ("Change on last year", TEXT),
+    "missing_fx": ("Items without an FX rate", COUNT),
 }
 
 # column -> (header, kind); the dunning effectiveness headers are defined with their help text

@@ -1,5 +1,5 @@
 """The monthly pack as files: a PDF of a few landscape pages (`pack_pdf`, fpdf2) and a workbook with
-every table (`pack_xlsx`, openpyxl), both under the dashboards' column headers (`kpis.labels`).
+every table (`pack_xlsx`, openpyxl), both under the dashboards' column headers (`kpis.columns`).
 
 PDF pages: headline KPI tiles with their change against last month and the same month last year;
 aging and DSO (charts, the aging at month end, the monthly DSO table); bad debt and roll rates;
@@ -15,7 +15,7 @@ import math
 
 import pandas as pd
 
-from analytics.kpis.labels import COLUMN_LABELS, column_kind, header_for
+from analytics.kpis.columns import COLUMN_LABELS, column_header, column_kind
 from analytics.reports import pack_charts
 from analytics.reports.monthly_pack import SECTIONS, TILE_LABELS, Pack
 
@@ -109,7 +109,7 @@ def _header(column: str, currency: str, kind: str) -> str:
         return TILE_LABELS[column]
     if column not in COLUMN_LABELS and kind == "money":
         return f"{column} ({currency})"
-    return header_for(column, currency)
+    return column_header(column, currency)
 
 
 # -- the workbook ------------------------------------------------------------------------------------
