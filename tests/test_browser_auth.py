@@ -111,7 +111,7 @@ def test_navigation_matches_the_admin_role_and_pages_open(auth_page) -> None:
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Audit log").click()
     expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
     expect(page.get_by_text(re.compile(r"^\d+ line\(s\)"))).to_be_visible()  # the grid itself is a canvas
-    expect(page.get_by_role("button", name="Export CSV")).to_be_enabled()
+    expect(page.get_by_role("button", name="Download the audit log (CSV)")).to_be_enabled()
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Users and assignments").click()
     expect(page.get_by_role("heading", name="Users and assignments")).to_be_visible()
     screenshot(page, "auth_admin_users")

@@ -195,10 +195,13 @@ def test_collectors_on_both_instances_log_calls_at_once_each_stored_once(context
 
 
 def _open_ar(page) -> int:
-    """The Overview's Open AR tile, as shown (whole units of the reporting currency)."""
+    """The Overview's Open AR tile's exact figure, from its help (the tile shows it compact: "20.3 M")."""
     page.goto("/overview")
     tile = page.get_by_test_id("stMetric").filter(has_text="Open AR (")
-    return int(tile.get_by_test_id("stMetricValue").inner_text().replace(",", ""))
+    tile.get_by_test_id("stTooltipHoverTarget").first.hover()
+    help_text = page.get_by_test_id("stTooltipContent").filter(has_text="Exact:").first.inner_text()
+    page.mouse.move(0, 0)  # the tooltip closes before the next page
+    return int(re.search(r"Exact:\s*([\d,]+)", help_text).group(1).replace(",", ""))
 
 
 def _upload(page, csv: Path, rows: int) -> None:

@@ -48,9 +48,9 @@ def test_worklist_ranks_bands_groups_and_dates_from_as_of(ledger: Path) -> None:
     assert list(table.columns[:4]) == ["rank", "band", "reason_label", "amount_at_risk"]
     # priorities 900, 900, 400, 400, 100, 100 (of 2800): mass above 0, 32, 64, 79, 93, 96 %
     assert table[["rank", "customer_id", "band", "why"]].values.tolist() == [
-        [1, "C3", "High", "300 × 3 d × 1.00"], [2, "C3", "High", "300 × 3 d × 1.00"],
-        [3, "C2", "Medium", "200 × 2 d × 1.00"], [4, "C2", "Medium", "200 × 2 d × 1.00"],
-        [5, "C1", "Low", "100 × 1 d × 1.00"], [6, "C1", "Low", "100 × 1 d × 1.00"]]
+        [1, "C3", "High", "300 × 3 d × 1.00 × risk 1.00"], [2, "C3", "High", "300 × 3 d × 1.00 × risk 1.00"],
+        [3, "C2", "Medium", "200 × 2 d × 1.00 × risk 1.00"], [4, "C2", "Medium", "200 × 2 d × 1.00 × risk 1.00"],
+        [5, "C1", "Low", "100 × 1 d × 1.00 × risk 1.00"], [6, "C1", "Low", "100 × 1 d × 1.00 × risk 1.00"]]
     assert at.caption[1].value.startswith("**6 items · 3 customers** · ")
     assert [s.value for s in at.subheader][:3] == ["Tasks", "Stages waiting for approval: 3",  # manual stages
                                                    "Upcoming tasks (not yet due): 1"]
