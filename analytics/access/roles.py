@@ -43,6 +43,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("aging", "pages/aging.py", "Aging", ":material/stacked_bar_chart:", "Dashboards",
              frozenset({"admin", "cfo", "analyst", "collector", "viewer"})),
     PageSpec("dso", "pages/dso.py", "DSO & cash", ":material/timer:", "Dashboards", FINANCE),
+    PageSpec("cash_forecast", "pages/cash_forecast.py", "Cash forecast", ":material/trending_up:", "Dashboards",
+             FINANCE),
     PageSpec("bad_debt", "pages/bad_debt.py", "Bad debt", ":material/money_off:", "Dashboards", FINANCE),
     PageSpec("dunning", "pages/dunning.py", "Dunning effectiveness", ":material/campaign:", "Dashboards",
              frozenset({"admin", "cfo", "analyst"})),
@@ -94,7 +96,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "set_targets": frozenset({"admin"}),  # per-collector targets (a manager: admin here)
     "raise_requests": frozenset({"collector", "sales", "department", "admin"}),  # a request to a department
     "work_requests": frozenset({"sales", "department", "admin"}),  # claim, decide, close: own department's queue
-    "portal_self_service": frozenset({PORTAL_ROLE}),  # a customer's own dispute, promise, remittance, message
+    "portal_self_service": frozenset({PORTAL_ROLE}),
+    "see_forecasts": FINANCE,  # a read: the payment-date backtest and the cash forecast (who sees the KPIs)  # a customer's own dispute, promise, remittance, message
 }
 
 
