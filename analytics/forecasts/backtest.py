@@ -47,6 +47,7 @@ HORIZONS = (14, 30)
 BOOTSTRAP = 500
 SEED = 19
 METHODS = ("baseline", "model")
+MIN_HISTORY_MONTHS = 2  # a shorter ledger tests fewer months: the first test month has this much history
 
 
 class ForecastError(ValueError):
@@ -89,7 +90,8 @@ def _weekly_ratios(rows: pd.DataFrame, predicted: pd.Series, as_of: pd.Timestamp
 
 def backtest_periods(store: Store, train_end: date | None, months: int = MONTHS) -> list[tuple[date, date, bool]]:
     """(D, until, issued_only) per period: the month starts of the `months` months before the
-    ledger's last month (open at D and issued in the month), or after `train_end` (issued only)."""
+    ledger's last month (open at D and issued in the month; fewer when the ledger is shorter, the
+    first with `MIN_HISTORY_MONTHS` of history), or after `train_end` (issued only)."""
     first, last = ledger_bounds(store)
     if last is None:
         raise ForecastError("The ledger is empty: there is nothing to backtest.")
@@ -97,11 +99,12 @@ def backtest_periods(store: Store, train_end: date | None, months: int = MONTHS)
         if not first < train_end < last:
             raise ForecastError(f"--train-end {train_end}: must fall inside the ledger ({first} to {last}).")
         return [(train_end, last, True)]
-    start = add_months(last, -months)
-    if start <= first:
-        raise ForecastError(f"The ledger ({first} to {last}) is shorter than the {months} test months and "
-                            "the months of history a model learns from.")
-    return [(add_months(start, k), add_months(start, k + 1) - timedelta(days=1), False) for k in range(months)]
+    start = max(add_months(last, -months), add_months(first, MIN_HISTORY_MONTHS))
+    if start >= last.replace(day=1):
+        raise ForecastError(f"The ledger ({first} to {last}) is too short to backtest: a test month needs "
+                            f"{MIN_HISTORY_MONTHS} months of history before it and a month after it.")
+    count = (last.year - start.year) * 12 + last.month - start.month
+    return [(add_months(start, k), add_months(start, k + 1) - timedelta(days=1), False) for k in range(count)]
 
 
 def run_backtest(store: Store, actor: Actor, train_end: date | None = None, filters: Filters = ALL,

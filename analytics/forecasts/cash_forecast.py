@@ -72,8 +72,9 @@ def expected_items(store: Store, actor: Actor, as_of: date, backtest: Backtest, 
     promised_date = pd.Series(pd.NaT, index=items.index, dtype="datetime64[ns]")
     if not promises.empty:
         promises["promised_date"] = pd.to_datetime(promises["promised_date"])
-        named = promises.dropna(subset=["entry_id"]).drop_duplicates("entry_id")
-        hit = items["entry_id"].map(named.set_index("entry_id")["promised_date"])
+        named = promises.dropna(subset=["entry_id"]).drop_duplicates("entry_id").astype({"entry_id": "int64"})
+        hit = items[["entry_id"]].astype("int64").merge(named[["entry_id", "promised_date"]], on="entry_id",
+                                                        how="left")["promised_date"]
         share[hit.notna()] = rate
         promised_date = promised_date.fillna(hit)
         whole = promises[promises["entry_id"].isna()].groupby("customer_id").agg(
@@ -83,7 +84,9 @@ def expected_items(store: Store, actor: Actor, as_of: date, backtest: Backtest, 
         extra = items["customer_id"].map(whole["share"]).fillna(0.0)
         free = share == 0
         share[free] = extra[free]
-        promised_date = promised_date.fillna(items["customer_id"].map(whole["promised_date"]).where(extra > 0))
+        whole_date = items[["customer_id"]].merge(whole[["promised_date"]], left_on="customer_id",
+                                                  right_index=True, how="left")["promised_date"]
+        promised_date = promised_date.fillna(whole_date.where(extra > 0))
     base = items[["entry_id", "customer_id", "document_number", "segment", "collector", "currency",
                   "due_date", "open_amount", "fx_rate"]]
     promised = base.assign(source="promise", expected_date=promised_date, amount=items["amount"] * share)

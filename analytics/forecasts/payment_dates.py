@@ -168,7 +168,7 @@ def snapshot(conn: sa.Connection, as_of: date, until: date | None = None, filter
     frame[numeric] = frame[numeric].astype(float)
     frame["as_of"] = pd.Timestamp(as_of)
     frame["invoice_month"] = frame["posting_date"].dt.month.astype(float)
-    frame["invoice_weekday"] = frame["posting_date"].dt.weekday.astype(float)
+    frame["invoice_weekday"] = frame["posting_date"].dt.day_of_week.astype(float)
     frame["age_days"] = ((frame["as_of"] - frame["posting_date"]).dt.days.clip(lower=0)).astype(float)
     frame["open_share"] = frame["open_amount"] / frame["amount"]
     frame["open_amount_reporting"] = frame["open_amount"] * frame["fx_rate"]
@@ -246,6 +246,7 @@ def train(rows: pd.DataFrame, trained_to: date, max_iter: int = 100) -> PaymentM
     """HistGradientBoostingRegressor on `FEATURES` -> days to settle (None with fewer than 50 rows);
     at most `MAX_TRAINING_ROWS` rows, a sample drawn with `RANDOM_STATE`."""
     from sklearn.ensemble import HistGradientBoostingRegressor  # heavy import, only when a model is trained
+    from threadpoolctl import threadpool_limits
 
     if len(rows) < 50:
         return None
@@ -255,7 +256,9 @@ def train(rows: pd.DataFrame, trained_to: date, max_iter: int = 100) -> PaymentM
                                               early_stopping=False, random_state=RANDOM_STATE)
     values = rows[FEATURES].astype(float).replace([np.inf, -np.inf], np.nan)
     empty = tuple(c for c in FEATURES if values[c].nunique() < 2)
-    estimator.fit(_matrix(rows, empty), rows["days_to_settle"].to_numpy(float))
+    # one thread: OpenMP workers spin-wait on a busy 2-core machine, and one thread sums in one order
+    with threadpool_limits(1):
+        estimator.fit(_matrix(rows, empty), rows["days_to_settle"].to_numpy(float))
     return PaymentModel(estimator, len(rows), trained_to, empty)
 
 
@@ -263,7 +266,10 @@ def model_dates(model: PaymentModel, frame: pd.DataFrame) -> pd.Series:
     """The model's predicted payment dates of a snapshot's rows (clamped as the baseline's)."""
     if frame.empty:
         return pd.Series([], dtype="datetime64[ns]")
-    days = model.estimator.predict(_matrix(frame, model.empty_features))  # type: ignore[attr-defined]
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        days = model.estimator.predict(_matrix(frame, model.empty_features))  # type: ignore[attr-defined]
     return clamp_dates(frame, days)
 
 
