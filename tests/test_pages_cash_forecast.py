@@ -29,19 +29,19 @@ def test_cash_forecast_page_shows_the_engine_figures(app_env, tmp_path: Path) ->
     assert shown["Promises kept rate (%)"] == "50"
     assert shown["Not expected within 13 weeks (USD)"] == f"{engine['beyond_horizon']:,.0f}"
     # the backtested accuracy beside the chart, and why the baseline is used
-    accuracy = at.dataframe(key="cash_forecast_accuracy").value
+    accuracy = at.dataframe[0].value  # in page order: accuracy, weeks, breakdown, invoices
     assert accuracy["baseline"].iloc[0] == f"{engine['backtest'].summary['baseline_mae_days']:.1f}"
     assert any("The baseline is used" in t.value for t in at.text)
-    weekly = at.dataframe(key="cash_forecast_table").value
+    weekly = at.dataframe[1].value
     assert weekly["expected"].round(2).tolist() == engine["weekly"]["expected"].round(2).tolist()
     # drill: the week holding B's promise lists B2 as a promise
     week = int(engine["items"].query("source == 'promise'")["week"].iloc[0])
     at.selectbox(key="cash_forecast_week").set_value(week).run()
-    rows = at.dataframe(key="cash_forecast_invoices").value
+    rows = at.dataframe[3].value
     assert "B2" in set(rows["document_number"]) and "promise" in set(rows["source"])
     at.selectbox(key="cash_forecast_by").set_value("collector").run()
     assert not at.exception
-    by = at.dataframe(key="cash_forecast_breakdown").value
+    by = at.dataframe[2].value
     assert set(by["collector"]) <= {"abe", "cara", "(none)"}
     assert round(by["total"].sum(), 2) == round(engine["weekly"]["expected"].sum(), 2)
 
