@@ -20,7 +20,7 @@ of every period with a forecast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from analytics.forecasts.payment_dates import (
     snapshot,
     train,
     training_dates,
+    written_off_before,
 )
 from analytics.ledger.filters import ALL, Filters
 from analytics.ledger.months import add_months
@@ -60,6 +61,11 @@ class Backtest:
 
     periods: pd.DataFrame  # one row per period and method
     summary: dict[str, Any] = field(default_factory=dict)
+    weekly_ratios: list[float] = field(default_factory=list)  # the chosen method's actual / forecast per week
+    months: int = MONTHS
+    backtest_id: int | None = None  # set when stored (`stored_backtests`)
+    run_at: datetime | None = None
+    ledger_last: date | None = None
 
 
 def _metrics(rows: pd.DataFrame, predicted: pd.Series, as_of: pd.Timestamp) -> dict[str, float]:
@@ -119,8 +125,9 @@ def run_backtest(store: Store, actor: Actor, train_end: date | None = None, filt
     with store.engine.connect() as conn:
         for as_of, until, issued_only in periods:
             known = paid_dates(store, as_of)
-            history = [snapshots[d] for d in training_dates(as_of) if d < as_of]
-            model: PaymentModel | None = train(labelled(history, known), as_of)
+            history = [snapshots[d] for d in training_dates(as_of)]
+            model: PaymentModel | None = train(labelled(history, known, as_of, written_off_before(store, as_of)),
+                                               as_of)
             target = snapshots.get(as_of) if not issued_only else None
             if target is None:
                 target = snapshot(conn, as_of, until, filters)
@@ -145,7 +152,10 @@ def run_backtest(store: Store, actor: Actor, train_end: date | None = None, filt
                          - target["paid_on"]).dt.days[paid].abs()
                 diffs.append((err_b - err_m).to_numpy(float))
     table = pd.DataFrame(rows_out)
-    return Backtest(table, _summary(table, diffs, ratios, seed, train_end))
+    summary = _summary(table, diffs, ratios, seed, train_end)
+    chosen = ratios[summary["method"]]
+    weekly = [round(float(r), 6) for r in (np.concatenate(chosen) if chosen else [])]
+    return Backtest(table, summary, weekly, months, ledger_last=ledger_bounds(store)[1])
 
 
 def _summary(table: pd.DataFrame, diffs: list[np.ndarray], ratios: dict[str, list[np.ndarray]], seed: int,

@@ -19,8 +19,13 @@ posting date + those days, never before D + 1 for an invoice still open at D (it
 nor before its posting date.
 
 **Model**: scikit-learn's HistGradientBoostingRegressor (fixed `random_state`) on `FEATURES` to the
-days to settle, trained on earlier snapshots (`training_frame`) whose invoices were paid before D;
-its prediction is clamped like the baseline's.
+days to settle; its prediction is clamped like the baseline's. **Training labels** (`labelled`): the
+model for D learns from the `TRAIN_MONTHS` month-start snapshots S with S <= D − `HORIZON_DAYS`
+(`training_dates`), so every invoice in them has had at least `HORIZON_DAYS` − 1 month to resolve
+before D. Label = days to settle when it was paid before D; an invoice written off before D is
+dropped (it was not paid); one still open at D is **censored**: kept with the label D − posting date
+(a lower bound of its true days to settle, at least ~120 days: the model learns "very late", not
+"fast"). Labels read only what is known at D (settled before D, written off before D).
 """
 
 # ruff: noqa: S608 - SQL here is composed from this module's constants and ledger SQL only; values are bound.
@@ -42,6 +47,7 @@ from analytics.store.connection import Store, read_df
 MIN_HISTORY = 3  # paid invoices before a customer's (or segment's) own median is trusted
 TREND_DAYS = 90  # the recent window of the days-late trend
 TRAIN_MONTHS = 6  # monthly snapshots a model learns from
+HORIZON_DAYS = 150  # a training snapshot is at least this old at D: its invoices had time to resolve
 RANDOM_STATE = 19
 MAX_TRAINING_ROWS = 100_000  # a seeded sample beyond this: training time stays bounded at 1M entries
 
@@ -208,19 +214,39 @@ def paid_dates(store: Store, known_before: date | None = None) -> pd.DataFrame:
     SELECT e.entry_id, e.settled_on AS paid_on FROM ledger_entries e
     WHERE e.entry_type = 'invoice' AND e.settled_on IS NOT NULL{before}
       AND NOT EXISTS (SELECT 1 FROM allocations a JOIN ledger_entries w
-                      ON w.entry_id = a.from_entry_id AND w.entry_type = 'write_off' WHERE a.to_entry_id = e.entry_id)
-    """.format(before=" AND e.settled_on < :known" if known_before else "")
+                      ON w.entry_id = a.from_entry_id AND w.entry_type = 'write_off'
+                      WHERE a.to_entry_id = e.entry_id{written_before})
+    """.format(before=" AND e.settled_on < :known" if known_before else "",
+               written_before=" AND a.allocation_date < :known" if known_before else "")
     frame = store.read(sql, {"known": known_before} if known_before else None)
     frame["paid_on"] = pd.to_datetime(frame["paid_on"])
     return frame
 
 
-def labelled(snapshots: list[pd.DataFrame], labels: pd.DataFrame) -> pd.DataFrame:
-    """The snapshots' rows whose invoice has a label, with `days_to_settle`."""
+def written_off_before(store: Store, known_before: date) -> pd.DataFrame:
+    """entry_id of the invoices a write-off was applied to before `known_before` (dropped from training)."""
+    return store.read("""
+    SELECT DISTINCT a.to_entry_id AS entry_id FROM allocations a
+    JOIN ledger_entries w ON w.entry_id = a.from_entry_id AND w.entry_type = 'write_off'
+    WHERE a.allocation_date < :known""", {"known": known_before})
+
+
+def labelled(snapshots: list[pd.DataFrame], labels: pd.DataFrame, known_before: date | None = None,
+             dropped: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The snapshots' rows with `days_to_settle` (module docstring): paid before D → its days to
+    settle; with `known_before` D, a row not paid by D is censored (label D − posting date,
+    `censored` 1) unless in `dropped` (written off before D); without D, unpaid rows are left out."""
     if not snapshots:
-        return pd.DataFrame(columns=[*FEATURES, "days_to_settle"])
-    rows = pd.concat(snapshots, ignore_index=True).merge(labels, on="entry_id")
-    rows["days_to_settle"] = (rows["paid_on"] - rows["posting_date"]).dt.days.astype(float)
+        return pd.DataFrame(columns=[*FEATURES, "days_to_settle", "censored"])
+    rows = pd.concat(snapshots, ignore_index=True).merge(labels, on="entry_id", how="left")
+    if dropped is not None and len(dropped):
+        rows = rows[~rows["entry_id"].isin(dropped["entry_id"]) | rows["paid_on"].notna()]
+    if known_before is None:
+        rows = rows[rows["paid_on"].notna()]
+    rows = rows.reset_index(drop=True)
+    rows["censored"] = rows["paid_on"].isna().astype(float)
+    settled = rows["paid_on"].fillna(pd.Timestamp(known_before) if known_before else pd.NaT)
+    rows["days_to_settle"] = (settled - rows["posting_date"]).dt.days.astype(float)
     return rows
 
 
@@ -252,7 +278,7 @@ def train(rows: pd.DataFrame, trained_to: date, max_iter: int = 100) -> PaymentM
         return None
     if len(rows) > MAX_TRAINING_ROWS:
         rows = rows.sample(MAX_TRAINING_ROWS, random_state=RANDOM_STATE)
-    estimator = HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.1,
+    estimator = HistGradientBoostingRegressor(loss="absolute_error", max_iter=max_iter, learning_rate=0.1,
                                               early_stopping=False, random_state=RANDOM_STATE)
     values = rows[FEATURES].astype(float).replace([np.inf, -np.inf], np.nan)
     empty = tuple(c for c in FEATURES if values[c].nunique() < 2)
@@ -274,17 +300,16 @@ def model_dates(model: PaymentModel, frame: pd.DataFrame) -> pd.Series:
 
 
 def training_dates(as_of: date, months: int = TRAIN_MONTHS) -> list[date]:
-    """The month starts a model for D learns from: the `months` before D's month start."""
-    start = as_of.replace(day=1)
-    return [add_months(start, -k) for k in range(months, 0, -1)]
+    """The month starts a model for D learns from: the `months` latest with S <= D − `HORIZON_DAYS`."""
+    latest = (as_of - timedelta(days=HORIZON_DAYS)).replace(day=1)
+    return [add_months(latest, -k) for k in range(months - 1, -1, -1)]
 
 
 def train_as_of(store: Store, as_of: date, filters: Filters = ALL, max_iter: int = 100) -> PaymentModel | None:
-    """The model for D: snapshots of the `TRAIN_MONTHS` month starts before D, labelled with the
-    invoices paid before D (so nothing after D is learnt)."""
-    dates = [d for d in training_dates(as_of) if d < as_of]
-    snapshots = month_snapshots(store, dates, filters)
-    rows = labelled(list(snapshots.values()), paid_dates(store, as_of))
+    """The model for D: the snapshots of `training_dates(D)`, labelled with what was known at D
+    (paid before D, else censored at D; nothing after D is learnt)."""
+    snapshots = month_snapshots(store, training_dates(as_of), filters)
+    rows = labelled(list(snapshots.values()), paid_dates(store, as_of), as_of, written_off_before(store, as_of))
     return train(rows, as_of, max_iter)
 
 
