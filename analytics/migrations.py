@@ -23,6 +23,7 @@ from analytics.store.schema import (
     DUNNING_RUN_IDS,
     ENTRY_IDS,
     EXPERIMENT_IDS,
+    FORECAST_BACKTEST_IDS,
     PORTAL_LINK_IDS,
     REQUEST_IDS,
     SEGMENT_RULE_SET_IDS,
@@ -33,6 +34,7 @@ from analytics.store.schema import (
     dunning_stage_results,
     experiment_assignments,
     experiments,
+    forecast_backtests,
     invoice_installments,
     message_templates,
     messages,
@@ -195,6 +197,11 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
 
 
+def _v23_forecast_backtests(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {FORECAST_BACKTEST_IDS}"))
+    _create_tables(conn, forecast_backtests)
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -229,6 +236,8 @@ MIGRATIONS: list[Migration] = [
      _v21_portal_access),
     (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
      _v22_remittance_paid_on),
+    (23, "forecast_backtests: stored payment-date backtests (figures, interval ratios) the cash forecast reads",
+     _v23_forecast_backtests),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

@@ -1,11 +1,15 @@
 """Cash forecast: expected collections per week for 13 weeks, with the interval and the backtested
-accuracy beside the chart; a breakdown by segment, collector or currency; the invoices behind a week."""
+accuracy beside the chart; a breakdown by segment, collector or currency; the invoices behind a week.
+The backtest is never run on page load: the latest stored one is read (its date shown); who may run
+backtests has a button to run and store a new one (minutes on a large ledger)."""
 
 import pandas as pd
 import streamlit as st
 
+from analytics.access.roles import may
 from analytics.forecasts.backtest import ForecastError
 from analytics.forecasts.cash_forecast import WEEKS, cash_forecast
+from analytics.forecasts.stored_backtests import run_and_store
 from pages.cached import cached
 from pages.charts import bar_chart, show
 from pages.filters import dashboard, footer, stop_when_nothing_matches
@@ -16,15 +20,26 @@ actor = require_page("cash_forecast")
 store = get_store()
 view = dashboard(store, "Cash forecast")
 currency = view.reporting_currency
-try:
-    forecast = cached(cash_forecast, store, actor, view.as_of, WEEKS, view.filters)
-except ForecastError as exc:
-    st.info(str(exc))
-    footer(store)
-    st.stop()
+forecast = cached(cash_forecast, store, actor, view.as_of, WEEKS, view.filters)
 weekly: pd.DataFrame = forecast["weekly"]
 items: pd.DataFrame = forecast["items"]
-summary = forecast["backtest"].summary
+backtest = forecast["backtest"]
+summary = backtest.summary
+
+# -- which backtest the forecast uses, and running a new one -----------------------------------------
+if backtest.backtest_id is None:
+    st.info(summary["reason"])
+else:
+    st.caption(f"Backtest {backtest.backtest_id} of {backtest.run_at:%Y-%m-%d %H:%M} (ledger to "
+               f"{backtest.ledger_last}): it picks the method and the interval below.")
+if may(actor, "run_backtests") and st.button("Run the backtest now", key="cash_forecast_run_backtest",
+                                             help="Walk-forward over the last 12 months, stored for this page."):
+    try:
+        with st.spinner("Backtesting the last 12 months…"):
+            run_and_store(store, actor)
+        st.rerun()
+    except ForecastError as exc:
+        st.error(str(exc))
 if items.empty:
     stop_when_nothing_matches(store, view, "open invoices")
 

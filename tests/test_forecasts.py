@@ -17,9 +17,11 @@ from analytics.cli.main import main
 from analytics.forecasts.backtest import ForecastError, run_backtest
 from analytics.forecasts.cash_forecast import cash_forecast
 from analytics.forecasts.payment_dates import MIN_HISTORY, predict_open_items, snapshot, train_as_of
+from analytics.forecasts.stored_backtests import NO_BACKTEST, latest_backtest, run_and_store
+from analytics.ingest.inbox import folders_for, ingest_pending, pending_jobs
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.migrations import connect
-from analytics.store.connection import Store
+from analytics.store.connection import Store, StoreLocked
 from tests.ledger_builder import LedgerBuilder
 
 D = date(2025, 6, 1)
@@ -149,11 +151,11 @@ def test_shifting_every_fact_after_the_prediction_date_changes_no_prediction(dem
 
 def test_backtest_is_reproducible_and_role_checked(demo_copy: Path) -> None:
     store = connect(str(demo_copy))
-    first = run_backtest(store, SYSTEM, months=2)
-    second = run_backtest(store, SYSTEM, months=2)
-    assert first.summary == second.summary
+    first = run_backtest(store, SYSTEM, months=1)
+    second = run_backtest(store, SYSTEM, months=1)
+    assert first.summary == second.summary and first.weekly_ratios == second.weekly_ratios
     pd.testing.assert_frame_equal(first.periods, second.periods)
-    assert first.summary["periods"] == 2 and set(first.periods["method"]) == {"baseline", "model"}
+    assert first.summary["periods"] == 1 and set(first.periods["method"]) == {"baseline", "model"}
     s = first.summary
     assert s["difference_low"] <= s["mae_difference"] <= s["difference_high"]
     assert s["use_model"] == (s["difference_low"] > 0)
@@ -163,7 +165,7 @@ def test_backtest_is_reproducible_and_role_checked(demo_copy: Path) -> None:
     weighted = (base["mae_days"] * base["paid_targets"]).sum() / base["paid_targets"].sum()
     assert s["baseline_mae_days"] == pytest.approx(weighted, abs=1e-4)
     with pytest.raises(PermissionDenied):
-        run_backtest(store, Actor("cara", "collector"), months=2)
+        run_backtest(store, Actor("cara", "collector"), months=1)
     store.close()
 
 
@@ -186,18 +188,81 @@ def test_cash_forecast_weeks_promises_and_horizon(hand_file: Path) -> None:
     store.close()
 
 
-def test_cli_backtest_json_and_a_bad_train_end(hand_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--db", str(hand_file), "forecast", "backtest", "--format", "json"]) == 0
+def test_cli_backtest_json_and_a_bad_train_end(hand_file: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    db = shutil.copy(hand_file, tmp_path / "hand.duckdb")
+    assert main(["--db", str(db), "forecast", "cash", "--weeks", "3", "--as-of", "2025-06-01",
+                 "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["backtest_id"] is None  # none stored yet: the baseline
+    assert main(["--db", str(db), "forecast", "backtest", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["summary"]["method"] == "baseline"
+    assert out["backtest_id"] == 1 and out["summary"]["method"] == "baseline"
     assert "too little history" in out["summary"]["reason"]
     assert {p["as_of"] for p in out["periods"]} == {"2025-03-01", "2025-04-01", "2025-05-01"}
-    assert main(["--db", str(hand_file), "forecast", "backtest", "--train-end", "2030-01-01"]) == 2
+    assert main(["--db", str(db), "forecast", "backtest", "--train-end", "2030-01-01"]) == 2
     assert "must fall inside the ledger" in capsys.readouterr().err
-    assert main(["--db", str(hand_file), "forecast", "cash", "--weeks", "3", "--as-of", "2025-06-01",
+    assert main(["--db", str(db), "forecast", "backtest", "--as", "nobody"]) == 2
+    assert main(["--db", str(db), "forecast", "cash", "--weeks", "3", "--as-of", "2025-06-01",
                  "--format", "json"]) == 0
     cash = json.loads(capsys.readouterr().out)
     assert [w["expected"] for w in cash["weeks"]] == [0.0, 50.0, 250.0]
+    assert cash["backtest_id"] == 1 and cash["backtest_run_at"]  # the stored one
+
+
+def test_a_stored_backtest_is_read_by_the_forecast_audited_and_role_checked(hand_file: Path, tmp_path: Path) -> None:
+    store = connect(str(shutil.copy(hand_file, tmp_path / "hand.duckdb")))
+    before = cash_forecast(store, SYSTEM, D, weeks=3)
+    assert before["backtest"].backtest_id is None and before["backtest"].summary["reason"] == NO_BACKTEST
+    assert before["weekly"]["low"].isna().all()  # no backtest: no interval
+    with pytest.raises(PermissionDenied):
+        run_and_store(store, Actor("vic", "viewer"))  # viewers see forecasts, may not run backtests
+    assert store.scalar("SELECT COUNT(*) FROM forecast_backtests") == 0
+    done = run_and_store(store, Actor("ann", "analyst"))
+    evaluation = run_and_store(store, SYSTEM, train_end=date(2025, 5, 1))  # stored, never picked
+    assert (done.backtest_id, evaluation.backtest_id) == (1, 2)
+    latest = latest_backtest(store, SYSTEM)
+    assert latest.backtest_id == 1 and latest.summary == {k: (v.isoformat() if isinstance(v, date) else v)
+                                                          for k, v in done.summary.items()}
+    assert latest.ledger_last == date(2025, 6, 10) and latest.weekly_ratios == done.weekly_ratios
+    pd.testing.assert_frame_equal(latest.periods, done.periods, check_dtype=False)
+    # three periods give fewer than MIN_INTERVAL_WEEKS weekly ratios: no interval
+    assert latest.summary["interval_low_ratio"] is None
+    audit = store.read("SELECT actor, action, entity_id FROM audit_log WHERE action = 'forecast.backtest' "
+                       "ORDER BY audit_id")
+    assert audit.values.tolist() == [["ann", "forecast.backtest", "1"], ["system", "forecast.backtest", "2"]]
+    after = cash_forecast(store, SYSTEM, D, weeks=3)
+    assert after["backtest"].backtest_id == 1
+    pd.testing.assert_frame_equal(after["weekly"], before["weekly"])  # the baseline both times
+    with pytest.raises(PermissionDenied):
+        latest_backtest(store, Actor("cara", "collector"))
+    store.close()
+
+
+def test_while_the_app_owns_the_store_a_backtest_is_queued_and_run_by_the_app(
+        hand_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    import analytics.cli.forecast as cli
+
+    db = shutil.copy(hand_file, tmp_path / "owned.duckdb")
+    monkeypatch.delenv("ARDESK_INBOX", raising=False)
+    monkeypatch.delenv("ARDESK_INBOX_KEY", raising=False)
+
+    def locked(_db=None):  # noqa: ANN001, ANN202 - as when the running app holds the DuckDB file
+        raise StoreLocked(str(db), 4242)
+
+    monkeypatch.setattr(cli, "connect", locked)
+    assert main(["--db", str(db), "forecast", "backtest", "--months", "2"]) == 0
+    assert "queued" in capsys.readouterr().out
+    folders = folders_for(str(db))
+    assert len(pending_jobs(folders.inbox)) == 1
+    store = connect(str(db))  # the app's process
+    try:
+        ingest_pending(store, folders)
+        assert store.read("SELECT backtest_id, run_by, months FROM forecast_backtests").values.tolist() == [
+            [1, "system", 2]]
+    finally:
+        store.close()
+    result = json.loads(next(folders.done.glob("*.result.json")).read_text())
+    assert result["backtest_id"] == 1 and result["method"] == "baseline"
 
 
 def test_an_empty_ledger_cannot_be_backtested(tmp_path: Path) -> None:

@@ -96,8 +96,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "set_targets": frozenset({"admin"}),  # per-collector targets (a manager: admin here)
     "raise_requests": frozenset({"collector", "sales", "department", "admin"}),  # a request to a department
     "work_requests": frozenset({"sales", "department", "admin"}),  # claim, decide, close: own department's queue
-    "portal_self_service": frozenset({PORTAL_ROLE}),
-    "see_forecasts": FINANCE,  # a read: the payment-date backtest and the cash forecast (who sees the KPIs)  # a customer's own dispute, promise, remittance, message
+    "portal_self_service": frozenset({PORTAL_ROLE}),  # a customer's own dispute, promise, remittance, message
+    "see_forecasts": FINANCE,  # a read: the payment-date backtest and the cash forecast (who sees the KPIs)
+    "run_backtests": frozenset({"analyst", "cfo", "admin"}),  # run and store the payment-date backtest
 }
 
 

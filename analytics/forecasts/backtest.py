@@ -14,7 +14,7 @@ periods (`BOOTSTRAP` resamples, numpy generator seeded with `seed`). **The model
 the whole interval is above 0** (it beats the baseline by more than its uncertainty); otherwise the
 baseline is used, and `reason` says so. The interval of the cash forecast comes from the chosen
 method's weekly errors: the 2.5% and 97.5% quantiles of actual / forecast over the first four weeks
-of every period with a forecast.
+of every period with a forecast (none with fewer than `MIN_INTERVAL_WEEKS` such weeks).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ HORIZONS = (14, 30)
 BOOTSTRAP = 500
 SEED = 19
 METHODS = ("baseline", "model")
+MIN_INTERVAL_WEEKS = 8  # fewer weekly ratios than this give no interval (their quantiles mean nothing)
 MIN_HISTORY_MONTHS = 2  # a shorter ledger tests fewer months: the first test month has this much history
 
 
@@ -193,7 +194,8 @@ def _summary(table: pd.DataFrame, diffs: list[np.ndarray], ratios: dict[str, lis
     weekly = np.concatenate(ratios[chosen]) if ratios[chosen] else np.array([])
     out["method"] = chosen
     out["interval_low_ratio"], out["interval_high_ratio"] = (
-        (float(np.quantile(weekly, 0.025)), float(np.quantile(weekly, 0.975))) if len(weekly) else (None, None))
+        (float(np.quantile(weekly, 0.025)), float(np.quantile(weekly, 0.975))) if len(weekly) >= MIN_INTERVAL_WEEKS
+        else (None, None))
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
 
 

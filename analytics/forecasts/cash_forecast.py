@@ -8,8 +8,10 @@ in the reporting currency at D.
   share of their open amount from their predicted dates; a whole-account promise takes it
   proportionally from every open invoice of the customer.
 - **Predicted dates**: the rest of each open invoice on its predicted date, by the method the
-  backtest chose (`backtest.run_backtest`: the model only where it beats the baseline).
-- **Interval** per week: expected × the backtest's 2.5% and 97.5% weekly actual/forecast ratios.
+  latest stored backtest chose (`stored_backtests.latest_backtest`: the model only where it beats
+  the baseline); with no stored backtest, the baseline.
+- **Interval** per week: expected × the backtest's 2.5% and 97.5% weekly actual/forecast ratios
+  (none without a stored backtest).
 - **Not expected within the horizon**: what is predicted after the last week.
 """
 
@@ -22,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from analytics.access.roles import Actor, require
-from analytics.forecasts.backtest import Backtest, run_backtest
+from analytics.forecasts.backtest import Backtest
 from analytics.forecasts.payment_dates import PaymentModel, predict_open_items, train_as_of
+from analytics.forecasts.stored_backtests import latest_backtest, no_backtest
 from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.store.connection import Store
 
@@ -122,11 +125,12 @@ def beyond_horizon(items: pd.DataFrame) -> float:
 def cash_forecast(store: Store, actor: Actor, as_of: date, weeks: int = WEEKS, filters: Filters = ALL,
                   backtest: Backtest | None = None) -> dict[str, object]:
     """The whole forecast: {"weekly", "items", "beyond_horizon", "kept_rate", "backtest"}; the
-    backtest (run here when not given) picks the method, and trains the model only when it wins."""
+    backtest (default: the latest stored, never run here; none: the baseline without an interval)
+    picks the method, and the model is trained only when it won."""
     require(actor, "see_forecasts")
     if weeks < 1 or weeks > 52:
         raise ValueError(f"weeks {weeks}: choose 1 to 52.")
-    backtest = backtest or run_backtest(store, actor, filters=filters)
+    backtest = backtest or latest_backtest(store, actor) or no_backtest()
     model = train_as_of(store, as_of, filters) if backtest.summary.get("use_model") else None
     items, rate = expected_items(store, actor, as_of, backtest, weeks, filters, model)
     return {"weekly": weekly_forecast(items, as_of, backtest, weeks), "items": items,
