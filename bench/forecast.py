@@ -2,6 +2,7 @@
 
     python bench/forecast.py                       # 1M entries (target: train < 60 s, score < 2 s)
     python bench/forecast.py --entries 200000 --backtest
+    python bench/forecast.py --db /tmp/demo_1m.duckdb   # an existing store instead
 
 The store is generated once (seed 42, ending 2026-10-31) into <tmp>/ardesk-bench/demo_<N>.duckdb
 (shared with bench/kpis.py) and reused. Training = `payment_dates.train_as_of` at the last posting
@@ -24,6 +25,7 @@ from analytics.access.roles import SYSTEM  # noqa: E402
 from analytics.forecasts.backtest import run_backtest  # noqa: E402
 from analytics.forecasts.payment_dates import predict_open_items, train_as_of  # noqa: E402
 from analytics.ledger.open_items import ledger_bounds  # noqa: E402
+from analytics.migrations import connect  # noqa: E402
 from bench.kpis import demo_store  # noqa: E402
 from bench.timing import best  # noqa: E402
 
@@ -34,9 +36,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--backtest", action="store_true")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "ardesk-bench")
+    parser.add_argument("--db", type=Path, default=None, help="time on this store instead of a generated demo")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
-    store = demo_store(args.entries, args.dir)
+    store = connect(str(args.db)) if args.db else demo_store(args.entries, args.dir)
+    args.entries = store.scalar("SELECT COUNT(*) FROM ledger_entries")
     _, last = ledger_bounds(store)
     train_s, model = best(lambda: train_as_of(store, last), args.runs)
     score_s, scored = best(lambda: predict_open_items(store, last, model=model), args.runs)
