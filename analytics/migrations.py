@@ -24,6 +24,7 @@ from analytics.store.schema import (
     DUNNING_RUN_IDS,
     ENTRY_IDS,
     EXPERIMENT_IDS,
+    FORECAST_BACKTEST_IDS,
     PORTAL_LINK_IDS,
     REQUEST_IDS,
     SEGMENT_RULE_SET_IDS,
@@ -34,6 +35,7 @@ from analytics.store.schema import (
     dunning_stage_results,
     experiment_assignments,
     experiments,
+    forecast_backtests,
     invoice_installments,
     message_templates,
     messages,
@@ -201,6 +203,11 @@ def _v22_remittance_paid_on(conn: sa.Connection) -> None:
     conn.execute(sa.text("ALTER TABLE activities ADD COLUMN IF NOT EXISTS paid_on DATE"))
 
 
+def _v23_forecast_backtests(conn: sa.Connection) -> None:
+    conn.execute(sa.text(f"CREATE SEQUENCE IF NOT EXISTS {FORECAST_BACKTEST_IDS}"))
+    _create_tables(conn, forecast_backtests)
+
+
 def _v24_risk_snapshots(conn: sa.Connection) -> None:
     _create_tables(conn, risk_snapshots)
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS risk_snapshots_customer ON risk_snapshots (customer_id, as_of)"))
@@ -251,6 +258,8 @@ MIGRATIONS: list[Migration] = [
      _v21_portal_access),
     (22, "activities.paid_on: the payment date a customer states in the portal (remittance advice)",
      _v22_remittance_paid_on),
+    (23, "forecast_backtests: stored payment-date backtests (figures, interval ratios) the cash forecast reads",
+     _v23_forecast_backtests),
     (24, "risk_snapshots: each customer's payment index, risk score, band and their inputs per month",
      _v24_risk_snapshots),
     (25, "pack_sends: the monthly pack emailed once per month and recipient; messages.customer_id NULL for staff",

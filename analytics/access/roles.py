@@ -43,6 +43,8 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("aging", "pages/aging.py", "Aging", ":material/stacked_bar_chart:", "Dashboards",
              frozenset({"admin", "cfo", "analyst", "collector", "viewer"})),
     PageSpec("dso", "pages/dso.py", "DSO & cash", ":material/timer:", "Dashboards", FINANCE),
+    PageSpec("cash_forecast", "pages/cash_forecast.py", "Cash forecast", ":material/trending_up:", "Dashboards",
+             FINANCE),
     PageSpec("bad_debt", "pages/bad_debt.py", "Bad debt", ":material/money_off:", "Dashboards", FINANCE),
     PageSpec("dunning", "pages/dunning.py", "Dunning effectiveness", ":material/campaign:", "Dashboards",
              frozenset({"admin", "cfo", "analyst"})),
@@ -98,6 +100,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "raise_requests": frozenset({"collector", "sales", "department", "admin"}),  # a request to a department
     "work_requests": frozenset({"sales", "department", "admin"}),  # claim, decide, close: own department's queue
     "portal_self_service": frozenset({PORTAL_ROLE}),  # a customer's own dispute, promise, remittance, message
+    "see_forecasts": FINANCE,  # a read: the payment-date backtest and the cash forecast (who sees the KPIs)
+    "run_backtests": frozenset({"analyst", "cfo", "admin"}),  # run and store the payment-date backtest
 }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from analytics.access.roles import PermissionDenied
 from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
 from analytics.cli import experiments as experiment_commands
+from analytics.cli import forecast as forecast_commands
 from analytics.cli import policies as policy_commands
 from analytics.cli import portal as portal_commands
 from analytics.cli import requests as request_commands
@@ -26,7 +27,7 @@ from analytics.store.connection import StoreError, StoreLocked
 
 COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands,
                   segment_commands, policy_commands, template_commands, experiment_commands,
-                  portal_commands, risk_commands)
+                  portal_commands, risk_commands, forecast_commands)
 
 
 def build_parser() -> argparse.ArgumentParser:

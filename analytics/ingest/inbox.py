@@ -61,6 +61,8 @@ from analytics.collections.followups import FollowUpError
 from analytics.collections.named_actions import ACTIONS, run_action
 from analytics.collections.outreach.delivery import recover_interrupted
 from analytics.experiments.lifecycle import ExperimentError, run_experiment_action
+from analytics.forecasts.backtest import ForecastError
+from analytics.forecasts.stored_backtests import run_backtest_job
 from analytics.ingest.imports import ImportResult, job_payload, run_import
 from analytics.ingest.mapping import Mapping, mapping_from_dict
 from analytics.ingest.quarantine import write_quarantine_file
@@ -125,7 +127,8 @@ KEY_FILE = ".inbox_key"
 SIGNATURE = "signature"  # the job JSON's field holding "hmac-sha256:<hex>"
 # The permission each kind of job needs from its actor (the same the engine checks when it runs).
 JOB_PERMISSIONS = {"import": "import_data", "sync": "import_data", "dunning": "act_on_customers",
-                   "action": "named", "experiment": "run_experiments", "risk": "score_risk"}  # an action job (`ardesk followup`, `outreach send`): its action's
+                   "action": "named", "experiment": "run_experiments", "risk": "score_risk",
+                   "forecast": "run_backtests"}  # an action job (`ardesk followup`, `outreach send`): its action's
 
 
 class InboxKeyError(RuntimeError):
@@ -311,7 +314,8 @@ def stage_dunning_run(folder: Path, as_of: date, actor: Actor) -> Path:
 def stage_action(folder: Path, action: str, arguments: dict, actor: Actor, kind: str = "action") -> Path:
     """Queue one named action for the running app, signed: kind "action" (`collections.named_actions`)
     or "experiment" (an experiment's start, stop or promotion: `experiments.lifecycle.run_experiment_action`)
-    or "risk" (a month's risk scoring: `risk.snapshots.run_risk_action`).
+    "risk" (a month's risk scoring: `risk.snapshots.run_risk_action`) or "forecast" (`ardesk forecast
+    backtest`: `forecasts.stored_backtests.run_backtest_job`).
     A signed one waiting with the same kind, action and arguments (its idempotency key included) is reused."""
     folder.mkdir(parents=True, exist_ok=True)
     key = inbox_key(folder)
@@ -357,8 +361,9 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
             (folders.done / (job_path.name.removesuffix(".job.json") + ".result.csv")).write_text(
                 sent.to_csv(index=False))
             return []
-        if job.get("kind") in ("action", "experiment", "risk"):
-            run = {"action": run_action, "experiment": run_experiment_action, "risk": run_risk_action}[job["kind"]]
+        if job.get("kind") in ("action", "experiment", "risk", "forecast"):
+            run = {"action": run_action, "experiment": run_experiment_action, "risk": run_risk_action,
+                   "forecast": run_backtest_job}[job["kind"]]
             done = run(store, actor, job["action"], job["arguments"])
             _move(files, folders.done)
             (folders.done / (job_path.name.removesuffix(".job.json") + ".result.json")).write_text(json.dumps(done))
@@ -378,7 +383,8 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
             results = [result]
     except Exception as exc:
         _move(files, folders.failed)
-        detail = "" if isinstance(exc, JobRefused | FollowUpError | PermissionDenied | ExperimentError | RiskError) else f"\n\n{traceback.format_exc()}"
+        detail = "" if isinstance(exc, JobRefused | FollowUpError | PermissionDenied | ExperimentError | RiskError
+                                             | ForecastError) else f"\n\n{traceback.format_exc()}"
         (folders.failed / (job_path.name + ".error.txt")).write_text(f"{type(exc).__name__}: {exc}\n{detail}")
         log.warning("inbox job %s failed: %s", job_path.name, exc)
         return []

@@ -583,3 +583,23 @@ pack_sends = sa.Table(
     sa.Column("queued_by", sa.String(64), nullable=False),
     sa.PrimaryKeyConstraint("month", "recipient"),
 )
+# v23: stored walk-forward backtests of the payment-date forecast (analytics/forecasts/stored_backtests.py):
+# the Cash forecast page reads the latest instead of running one (minutes at 1M entries). The figures
+# and the weekly actual/forecast ratios (the interval's error distribution) are JSON; the data version
+# is the store's last audit id when the backtest ran.
+FORECAST_BACKTEST_IDS = sa.Sequence("forecast_backtest_id_seq", metadata=metadata).name
+forecast_backtests = sa.Table(
+    "forecast_backtests", metadata,
+    sa.Column("backtest_id", sa.BigInteger, primary_key=True, autoincrement=False),  # from its sequence
+    sa.Column("run_at", sa.DateTime, nullable=False),
+    sa.Column("run_by", sa.String(64), nullable=False),
+    sa.Column("data_version", sa.BigInteger, nullable=False),
+    sa.Column("ledger_last", sa.Date),  # the ledger's last date when it ran
+    sa.Column("train_end", sa.Date),  # NULL: the rolling months before the ledger's last month
+    sa.Column("months", sa.Integer, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("method", sa.String(20), nullable=False),  # baseline or model: what the forecast uses
+    sa.Column("summary", sa.Text, nullable=False),  # JSON: the pooled figures, interval, reason
+    sa.Column("periods", sa.Text, nullable=False),  # JSON records: one per period and method
+    sa.Column("weekly_ratios", sa.Text, nullable=False),  # JSON list: the chosen method's actual / forecast
+)
