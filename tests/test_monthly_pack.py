@@ -143,7 +143,9 @@ def test_the_pdf_renders_every_page_with_the_packs_numbers(pack: Pack, pdf: byte
     for heading in ("Aging and DSO", "Bad debt and roll rates", "Dunning effectiveness", "Collector KPIs",
                     "Overdue AR (USD)", "Net balance"):
         assert heading in text
-    assert "dso_standard" not in text and "open_ar" not in text and "Cash forecast" not in text
+    assert "dso_standard" not in text and "open_ar" not in text
+    weeks = pack.cash_forecast  # the Cash forecast page's table, from the month's end
+    assert "Cash forecast" in text and len(weeks) == 13 and f"{weeks['week_start'].iloc[0]:%Y-%m-%d}" in text
 
 
 def test_without_matplotlib_the_pdf_still_comes_with_every_table(pack: Pack, tmp_path: Path,
@@ -157,7 +159,7 @@ def test_without_matplotlib_the_pdf_still_comes_with_every_table(pack: Pack, tmp
 
 def test_the_workbook_has_every_table_under_human_headers(pack: Pack) -> None:
     book = openpyxl.load_workbook(BytesIO(pack_xlsx(pack)))
-    assert book.sheetnames == ["About"] + [sheet for _, sheet in SECTIONS.values()]
+    assert book.sheetnames == ["About"] + [sheet for _, sheet in SECTIONS.values()] + ["Cash forecast"]
     about = {row[0]: row[1] for row in book["About"].iter_rows(min_row=3, values_only=True)}
     assert about["Month"] == "2026-09" and about["Customers"] == "segment: enterprise, mid-market"
     human = ({f"{h} (USD)" if kind == "money" else h for h, kind in COLUMN_LABELS.values()}

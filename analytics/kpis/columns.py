@@ -67,6 +67,10 @@ _OWN: dict[str, tuple[str, str]] = {
     "last_year": ("Same month last year", TEXT), "change_month": ("Change on last month", TEXT),
     "change_year": ("Change on last year", TEXT),
     "missing_fx": ("Items without an FX rate", COUNT),
+    # the cash forecast's weeks (forecasts.cash_forecast)
+    "week_start": ("Week from", DATE), "week_end": ("Week to", DATE), "promised": ("Promised", MONEY),
+    "predicted": ("Predicted", MONEY), "expected": ("Expected", MONEY), "low": ("Low", MONEY),
+    "high": ("High", MONEY),
 }
 
 # column -> (header, kind); the dunning effectiveness headers are defined with their help text

@@ -10,7 +10,7 @@ table comes from the function the page calls:
 - dunning effectiveness (`dunning_effectiveness`) over the period (its 30-day windows need more than a month);
 - the 10 customers with the most overdue AR at M's end (`top_overdue_customers`);
 - collector KPIs (`collector_kpis`) over M itself: a month's work;
-- the cash forecast, once AR Desk has one (`cash_forecast`, the hook).
+- the cash forecast from M's end for 13 weeks (`forecasts.cash_forecast`), as its page shows it.
 
 Who may have it: a role that may open every dashboard the pack draws from (DSO & cash, Bad debt,
 Dunning effectiveness, Team): today CFO / controller, analyst and administrator.
@@ -24,6 +24,7 @@ from datetime import date, datetime
 import pandas as pd
 
 from analytics.access.roles import ROLE_LABELS, Actor, PermissionDenied, allowed_pages
+from analytics.forecasts import cash_forecast as forecasts
 from analytics.kpis.aging import aging_buckets, aging_trend
 from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
 from analytics.kpis.collector_kpis import collector_kpis
@@ -128,11 +129,12 @@ def parse_month(text: str) -> date:
         raise PackError(f"{text!r} is not a month: write it as YYYY-MM, e.g. 2026-05.") from None
 
 
-def cash_forecast(store: Store, as_of: date, filters: Filters) -> pd.DataFrame | None:
-    """THE CASH FORECAST HOOK: the forecast table the pack prints on its own page, or None while AR
-    Desk has no cash forecast (today). Wire the forecast's engine function in here; the PDF and the
-    workbook print whatever frame this returns, under `COLUMN_LABELS` headers."""
-    return None
+def cash_forecast(store: Store, actor: Actor, as_of: date, filters: Filters) -> pd.DataFrame:
+    """The cash forecast from the month's end: expected collections per week for 13 weeks (promises
+    first, then predicted payment dates; the interval from the latest stored backtest), as the Cash
+    forecast page shows it (`forecasts.cash_forecast`)."""
+    weekly = forecasts.cash_forecast(store, actor, as_of, forecasts.WEEKS, filters)["weekly"]
+    return weekly.drop(columns=["week"], errors="ignore")
 
 
 def tiles(store: Store, as_of: date, filters: Filters) -> pd.DataFrame:
@@ -186,4 +188,4 @@ def monthly_pack(store: Store, actor: Actor, month: date, filters: Filters = ALL
         "collectors": collector_kpis(store, start_of_month, as_of, filters),
     }
     return Pack(start_of_month, as_of, period_start, filters, load_settings().reporting_currency, tables,
-                cash_forecast(store, as_of, filters), last)
+                cash_forecast(store, actor, as_of, filters), last)
