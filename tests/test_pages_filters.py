@@ -62,6 +62,30 @@ def test_downloads_round_trip_as_csv_and_excel() -> None:
     assert sheet["Total"].tolist() == [1234.5, -10.0]
 
 
+def test_every_table_download_carries_the_human_headers(monkeypatch) -> None:
+    """The CSV and Excel files of a table (show_table / downloads) have the headers of the one
+    column-label dictionary, money headers with the currency; headers already in words are kept."""
+    import pages.tables as tables
+
+    clicked: dict[str, bytes] = {}
+
+    class Column:
+        def download_button(self, label, data, **kwargs):
+            clicked[label] = data()  # what a click builds
+
+    monkeypatch.setattr(tables.st, "columns", lambda spec: [Column() for _ in spec])
+    frame = pd.DataFrame({"customer_name": ["Zoë AG"], "open_ar": [1234.5], "paid_7d_pct": [12.5],
+                          "promise_person": ["Ana"], "Days with messages": [3]})
+    tables.downloads(frame, "aging", "k", currency="EUR")
+    expected = ["Customer", "Open AR (EUR)", "Paid ≤ 7 d (%)", "Promise person", "Days with messages"]
+    back = pd.read_csv(io.BytesIO(clicked["Download CSV"]), encoding="utf-8-sig")
+    assert list(back.columns) == expected and back.iloc[0].tolist() == ["Zoë AG", 1234.5, 12.5, "Ana", 3]
+    sheet = pd.read_excel(io.BytesIO(clicked["Download Excel"]), sheet_name="aging")
+    assert list(sheet.columns) == expected
+    # already human (a page that renamed first): unchanged, never lower-cased a second time
+    assert list(tables.with_headers(back, "EUR").columns) == expected
+
+
 def test_filter_choices_are_the_distinct_customer_values(store: Store) -> None:
     from tests.ledger_builder import LedgerBuilder
 
