@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from analytics.ledger.filters import Filters, filter_choices
 from analytics.ledger.months import add_months, months_between
@@ -179,6 +181,42 @@ def test_collectors_and_sales_open_on_their_own_accounts(app_env, tmp_path) -> N
     at.multiselect(key="f_sales_rep").set_value([]).run()  # widened: everybody's accounts
     assert not at.exception and "sales_rep" not in at.query_params
     assert metrics(at)["Open AR (USD)"] == f"{everyone:,.0f}"
+
+
+IBM = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "real" / "WA_Fn-UseC_-Accounts-Receivable.csv"
+
+
+@pytest.mark.skipif(not IBM.exists(), reason="the IBM export is not in ../shared/data/real/")
+def test_the_period_spans_the_months_of_an_imported_ledger(app_env, tmp_path) -> None:
+    """A new team's fresh store with only the IBM export (invoices 2012–2013, the last settlements
+    in early January 2014) imported with the shipped mapping: the slider spans the ledger's months
+    (first to last posting, from the engine), as of the last posting date, the 12 months ending there."""
+    from analytics.access.roles import SYSTEM
+    from analytics.ingest.imports import run_import
+    from analytics.ingest.mapping import load_mapping
+    from analytics.ingest.reading import read_source
+    from analytics.ledger.open_items import ledger_bounds
+    from analytics.migrations import connect
+    from tests.dashboard_fixtures import signed_in
+
+    path = tmp_path / "team.duckdb"
+    store = connect(str(path))
+    mapping = load_mapping("ibm_ar_invoice_register")
+    assert run_import(store, read_source(str(IBM), mapping), mapping, SYSTEM).rejected == 0
+    first, last = ledger_bounds(store)
+    store.close()
+    source = pd.read_csv(IBM, dtype=str)  # independently: the source's first and last dates
+    dates = pd.concat([pd.to_datetime(source[c], format="%m/%d/%Y") for c in ("InvoiceDate", "SettledDate")])
+    assert (first, last) == (dates.min().date(), dates.max().date()) == (date(2012, 1, 3), date(2014, 1, 9))
+
+    app_env(path)
+    at = signed_in("cfo").run()
+    assert not at.exception
+    period = at.select_slider(key="f_period")
+    assert period.options[0] == "Jan 2012" and period.options[-1] == "Jan 2014" and len(period.options) == 25
+    assert at.date_input(key="f_as_of").value == last
+    assert period.value == (date(2013, 2, 1), date(2014, 1, 1))  # the 12 months ending with the as-of month
+    assert at.query_params == {"as_of": "2014-01-09"}
 
 
 def test_compact_amounts_for_narrow_tiles() -> None:
