@@ -7,13 +7,14 @@ import streamlit as st
 
 from analytics.access.roles import allowed_pages
 from analytics.kpis.aging import TOTAL, UNAPPLIED, aging_buckets, aging_trend, bucket_labels, open_invoices
+from analytics.kpis.summary import kpi_comparison
 from pages.cached import cached
 from pages.charts import AGE_COLOURS, bar_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
-from pages.tiles import money_tile
+from pages.tiles import compared_tile, money_tile
 
 actor = require_page("aging")
 store = get_store()
@@ -28,8 +29,10 @@ total = cached(aging_buckets, store, view.as_of, view.filters, "total").iloc[0]
 # buckets past due are labelled "low-high" or "low+"; those starting after day 90 are "90+"
 over_90 = sum(total[b] for b in labels[1:] if int(b.split("-")[0].rstrip("+")) >= 90)
 cols = st.columns(4)
-money_tile(cols[0], "Open AR", total[TOTAL], currency, "Open invoices on the as-of date.")
-money_tile(cols[1], "Past due", total[TOTAL] - total[labels[0]], currency, "Open invoices past their due date.")
+# the same figures as the Overview's tiles (open AR, overdue AR as of the date), with their comparisons
+compared = cached(kpi_comparison, store, view.as_of, view.filters)
+compared_tile(cols[0], compared, "open_ar", "Open AR", currency, "Open invoices on the as-of date.")
+compared_tile(cols[1], compared, "overdue_ar", "Past due", currency, "Open invoices past their due date.")
 money_tile(cols[2], "90+ days past due", over_90, currency, "Open invoices more than 90 days past due.")
 money_tile(cols[3], "Unapplied cash", total[UNAPPLIED], currency,
            "Payments and credit notes not yet applied to an invoice; reported on their own line.")

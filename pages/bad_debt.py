@@ -6,12 +6,13 @@ import streamlit as st
 from analytics.kpis.aging import bucket_labels
 from analytics.kpis.bad_debt import bad_debt_monthly, roll_rates
 from analytics.kpis.provision import DEFAULT_WINDOW_MONTHS, provision_at, provision_history
+from analytics.kpis.summary import kpi_comparison
 from pages.cached import cached
 from pages.charts import bar_chart, heatmap, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
-from pages.tiles import money_tile
+from pages.tiles import compared_tile, money_tile
 
 require_page("bad_debt")
 store = get_store()
@@ -26,13 +27,17 @@ last = monthly.iloc[-1]
 cols = st.columns(4)
 money_tile(cols[0], "Write-offs, period", monthly["write_offs"].sum(), currency,
            f"Write-offs from {view.start:%b %Y} to {view.end:%b %Y}.")
-cols[1].metric("Bad debt, 12 m (%)",
-               "n/a" if pd.isna(last["bad_debt_pct_12m"]) else f"{last['bad_debt_pct_12m']:.2f}", border=True,
-               help=f"Write-offs / credit sales over the 12 months ending {last['month_end']:%d %b %Y}.")
+# the headline month's bad debt and 90+ share against last month and the same month last year (the
+# Overview's comparison at that month end: the same figures as bad_debt_monthly's last row)
+compared = cached(kpi_comparison, store, pd.Timestamp(last["month_end"]).date(), view.filters)
+compared_tile(cols[1], compared, "bad_debt_pct", "Bad debt, 12 m", currency,
+              f"Write-offs / credit sales over the 12 months ending {last['month_end']:%d %b %Y}.",
+              "n/a" if pd.isna(last["bad_debt_pct_12m"]) else f"{last['bad_debt_pct_12m']:.2f}")
 money_tile(cols[2], "90+ balance", last["ar_90_plus"], currency,
            f"Open invoices more than 90 days past due on {last['month_end']:%d %b %Y}.")
-cols[3].metric("90+ share (%)",
-               f"{last['ar_90_plus'] / last['ar_end'] * 100:.1f}" if last["ar_end"] else "n/a", border=True)
+compared_tile(cols[3], compared, "share_90_plus", "90+ share", currency,
+              f"AR more than 90 days past due / open AR × 100, on {last['month_end']:%d %b %Y}.",
+              f"{last['ar_90_plus'] / last['ar_end'] * 100:.1f}" if last["ar_end"] else "n/a")
 
 # -- write-offs and bad debt % ----------------------------------------------------------------------
 left, right = st.columns(2)

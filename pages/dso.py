@@ -4,12 +4,13 @@ import pandas as pd
 import streamlit as st
 
 from analytics.kpis.dso import days_to_pay, dso_monthly
+from analytics.kpis.summary import kpi_comparison
 from pages.cached import cached
 from pages.charts import bar_chart, line_chart, show
 from pages.filters import dashboard, footer, nothing_matches, stop_when_nothing_matches
 from pages.session import get_store, require_page
 from pages.tables import money_columns, show_table
-from pages.tiles import money_tile
+from pages.tiles import compared_tile, money_tile
 
 require_page("dso")
 store = get_store()
@@ -28,14 +29,17 @@ def _days(value: float) -> str:
 
 
 cols = st.columns(5)
-cols[0].metric("DSO, standard (days)", _days(last["dso_standard"]), border=True,
-               help="AR at period end / credit sales of the period × days in the period.")
+# the headline month's DSO, BPDSO and CEI against last month and the same month last year (the
+# Overview's comparison at that month end: the same figures as dso_monthly's last row)
+compared = cached(kpi_comparison, store, pd.Timestamp(last["month_end"]).date(), view.filters)
+compared_tile(cols[0], compared, "dso", "DSO, standard", currency,
+              "AR at period end / credit sales of the period × days in the period.", _days(last["dso_standard"]))
 cols[1].metric("Countback (days)", _days(last["dso_countback"]), border=True,
                help="DSO by the countback method: AR at period end exhausted against sales month by month backwards.")
-cols[2].metric("BPDSO (days)", _days(last["bpdso"]), border=True,
-               help="Best Possible DSO: current (not yet due) AR / credit sales × days.")
-cols[3].metric("CEI (%)", _days(last["cei"]), border=True,
-               help="(AR start + sales − AR end) / (AR start + sales − current AR end) × 100.")
+compared_tile(cols[2], compared, "bpdso", "BPDSO", currency,
+              "Best Possible DSO: current (not yet due) AR / credit sales × days.", _days(last["bpdso"]))
+compared_tile(cols[3], compared, "cei", "CEI", currency,
+              "(AR start + sales − AR end) / (AR start + sales − current AR end) × 100.", _days(last["cei"]))
 money_tile(cols[4], "Collections", last["collections"], currency, "Payments posted in the month.")
 st.caption(f"Headline figures: the month ending {last['month_end']:%d %b %Y}.")
 

@@ -158,10 +158,28 @@ def _reset(first: date, last: date) -> None:
     st.session_state["view"] = default_view(first, last, my_accounts(current_actor()))
 
 
-def _as_of_changed(first: date) -> None:
-    """A new as-of date (applied when the box is left): the period follows it unless the user set it."""
+def typed_as_of(text: str, first: date, last: date) -> tuple[date | None, str | None]:
+    """The as-of date typed in the box (YYYY-MM-DD, within the ledger's first..last posting dates),
+    or None and the reason in words."""
+    text = (text or "").strip()
+    try:
+        typed = date.fromisoformat(text)
+        if len(text) != 10:  # fromisoformat also takes 20260531 and week dates; the box asks for YYYY-MM-DD
+            raise ValueError(text)
+    except ValueError:
+        return None, (f"“{text}” is not a date: type it as YYYY-MM-DD (e.g. {last.isoformat()}), then press Enter."
+                      if text else "Type the as-of date as YYYY-MM-DD, then press Enter.")
+    if not first <= typed <= last:
+        return None, (f"{typed:%d %b %Y} is outside the ledger: type a date from {first:%d %b %Y} to "
+                      f"{last:%d %b %Y} (first to last posting).")
+    return typed, None
+
+
+def _as_of_changed(first: date, last: date) -> None:
+    """A new as-of date (applied on Enter, or when the box is left): the period follows it unless the
+    user set it; an unreadable date changes nothing (the box says why)."""
     view: View | None = st.session_state.get("view")
-    as_of = st.session_state.get("f_as_of")
+    as_of, _ = typed_as_of(st.session_state.get("f_as_of", ""), first, last)
     if as_of is None or (view is not None and view.period_set):
         return
     start, end = following_period(first, as_of)
@@ -187,9 +205,16 @@ def sidebar_filters(store: Store) -> View | None:
     with st.sidebar:
         st.subheader("Filters")
         # a callback may have moved the period (it follows the as-of date): that state wins
-        as_of = st.date_input("As of", value=min(view.as_of, last), min_value=first, max_value=last,
-                              key="f_as_of", on_change=_as_of_changed, args=(first,),
-                              help="Open items and ages are measured on this date (type it, then Tab).")
+        # a text box, not st.date_input: Streamlit's date field commits a typed date only on blur,
+        # a text box commits on Enter (and on blur)
+        typed = st.text_input("As of (YYYY-MM-DD)", value=min(view.as_of, last).isoformat(), key="f_as_of",
+                              max_chars=10, on_change=_as_of_changed, args=(first, last),
+                              help=f"Open items and ages are measured on this date: type it, then press Enter "
+                                   f"(the ledger runs from {first:%d %b %Y} to {last:%d %b %Y}).")
+        as_of, problem = typed_as_of(typed, first, last)
+        if problem:
+            st.error(problem, icon=":material/event_busy:")
+            as_of = min(view.as_of, last)  # the last good date stays in force
         months = months_between(first, last)
         start, end = st.select_slider(
             "Period", options=months, format_func=lambda m: m.strftime("%b %Y"), key="f_period",

@@ -9,7 +9,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from analytics.kpis.columns import DATE, FORMATS, MONEY, column_header, column_kind
+from analytics.kpis.columns import DATE, FORMATS, MONEY, column_header, column_kind, with_headers
 from analytics.settings import load_settings
 
 
@@ -26,9 +26,11 @@ def excel_bytes(frame: pd.DataFrame, sheet: str = "data") -> bytes:
     return buffer.getvalue()
 
 
-def downloads(frame: pd.DataFrame, name: str, key: str, what: str | None = None) -> None:
+def downloads(frame: pd.DataFrame, name: str, key: str, what: str | None = None, currency: str | None = None) -> None:
     """CSV and Excel buttons, always labelled ("Download CSV", or "Download `what` (CSV)" when `what`
-    names the table); the files are built only when clicked (no cost on every rerun)."""
+    names the table); the files carry the table's human headers (the one column-label dictionary,
+    money headers with the reporting currency) and are built only when clicked (no cost on every rerun)."""
+    frame = with_headers(frame, currency or load_settings().reporting_currency)
     left, right, _ = st.columns([2, 2, 5] if what is None else [3, 3, 2])
     left.download_button("Download CSV" if what is None else f"Download {what} (CSV)", partial(csv_bytes, frame), file_name=f"{name}.csv", mime="text/csv",
                          key=f"{key}_csv", icon=":material/download:", on_click="ignore")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analytics.kpis.summary import KPI_TILES
 from pages.charts import compact
 
 DELTA_COLOUR = {"up": "normal", "down": "inverse", "": "off"}  # st.metric: is a rise good or bad?
@@ -53,3 +54,18 @@ def money_tile(col, label: str, value: float, currency: str, help_text: str = ""
     """A money tile: compact value ("179.3 M"), the exact figure in its help (hover)."""
     col.metric(f"{label} ({currency})", tile_value(value, "money"), border=True,
                help=f"{help_text}  \n**Exact:** {exact(value, 'money', currency)}".strip())
+
+
+def compared_tile(col, comparison: pd.DataFrame, kpi: str, label: str, currency: str, help_text: str,
+                  value_text: str | None = None) -> None:
+    """A point-in-time KPI tile with the Overview's comparisons (analytics.kpis.summary.kpi_comparison,
+    one row per KPI): the change on last month as the delta, the change on the same month last year
+    below, the exact figures in the help. `value_text`: the page's own rendering of the value."""
+
+    tile = next(comparison[comparison["kpi"] == kpi].itertuples())
+    _, unit, good, _ = KPI_TILES[kpi]
+    previous, year_ago = f"{tile.last_month_as_of:%b %Y}", f"{tile.last_year_as_of:%b %Y}"
+    col.metric(f"{label} ({currency if unit == 'money' else unit})", value_text or tile_value(tile.value, unit),
+               tile_change(tile.change_month, unit), delta_color=DELTA_COLOUR[good], border=True,
+               help=tile_help(help_text, tile, unit, currency, previous, year_ago))
+    col.caption(f"{tile_change(tile.change_year, unit) or 'n/a'} on {year_ago}")

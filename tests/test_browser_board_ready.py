@@ -77,20 +77,18 @@ class BoardAtWidth:
         screenshot(self.page, f"board_{path or 'overview'}_{self.width}")
         return self.page.evaluate(MEASURE_JS)
 
-    def typed_date_applies_and_survives_navigation(self) -> None:
-        """Type a date in the as-of box and leave it with Tab: it applies, the period follows it, and it
-        stays through a sidebar link. (Enter alone does not commit
-        Streamlit's date field: it only moves the open calendar; see the report.)"""
+    def typed_date_applies_on_enter_and_survives_navigation(self) -> None:
+        """Type a date in the as-of box and press Enter: it applies, the period follows it, and it stays
+        through a sidebar link."""
         page = self.page
         page.goto("/aging")
         wait_rendered(page)
-        field = page.get_by_test_id("stDateInput").filter(has_text="As of")
-        field.locator('[role="spinbutton"]').first.click()
-        page.keyboard.type(TYPED.strftime("%Y%m%d"))
-        page.keyboard.press("Escape")  # close the calendar the click opened
-        page.keyboard.press("Tab")
+        field = page.get_by_test_id("stTextInput").filter(has_text="As of").locator("input")
+        field.fill(TYPED.isoformat())
+        field.press("Enter")
         caption = f"As of {TYPED:%d %b %Y} · period {PERIOD_START:%b %Y} – {TYPED:%b %Y}"
         expect(page.get_by_text(caption)).to_be_visible(timeout=WAIT_MS)
+        expect(field).to_be_focused()  # applied by Enter alone, the box never left
         wait_rendered(page)
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="DSO & cash").click()
         expect(page.get_by_role("heading", name="DSO & cash", exact=True)).to_be_visible(timeout=WAIT_MS)
@@ -127,6 +125,6 @@ def test_every_dashboard_reads_whole_at_desk_and_phone_width(browser, app_server
         assert seen_headers > 0
         assert not problems, "\n".join(problems)
         if width == 1440:
-            board.typed_date_applies_and_survives_navigation()
+            board.typed_date_applies_on_enter_and_survives_navigation()
     finally:
         board.close()

@@ -15,6 +15,11 @@ def test_aging_table_filters_and_drill_down_to_invoices(app_env, tmp_path: Path)
     at = signed_in("analyst", PAGE).run()
     assert not at.exception
     assert at.title[0].value == "Aging"
+    # point-in-time tiles against last month (28 Feb: INV1 100 + INV3 200 + INV4 80 + INV5 40 = 420 open,
+    # 340 of it past due) and last year (Mar 2025: before the ledger, so none)
+    tiles = {m.label: (m.value, m.delta) for m in at.metric}
+    assert tiles["Open AR (USD)"] == ("350", "-70") and tiles["Past due (USD)"] == ("300", "-40")
+    assert [c.value for c in at.caption].count("n/a on Mar 2025") == 2
     table = at.dataframe[0].value
     assert table[["customer_id", "Current", "31-60", "91-120", "Total", "Unapplied"]].to_dict("records") == [
         {"customer_id": "B", "Current": 0.0, "31-60": 0.0, "91-120": 200.0, "Total": 200.0, "Unapplied": -30.0},

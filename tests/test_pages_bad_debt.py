@@ -20,13 +20,13 @@ def test_bad_debt_headline_and_filters(app_env, tmp_path: Path) -> None:
     at = signed_in("cfo", PAGE).run()
     assert not at.exception
     # WO1 40 written off in March; 12-month credit sales 200 + 40 + 100 + 80 + 50 = 470
-    assert metrics(at) == {"Write-offs, period (USD)": "40", "Bad debt, 12 m (%)": "8.51",
+    assert headline(at) == {"Write-offs, period (USD)": "40", "Bad debt, 12 m (%)": "8.51",
                            "90+ balance (USD)": "200", "90+ share (%)": "57.1"}
     assert len(at.dataframe) == 4  # roll rates, the provision matrix and by month (tests/test_pages_risk.py), monthly
     at.multiselect(key="f_segment").set_value(["SMB"]).run()
     assert not at.exception
     # SMB: no write-off; 12-month sales 100 + 80 + 50; nothing 90+ days past due
-    assert metrics(at) == {"Write-offs, period (USD)": "0", "Bad debt, 12 m (%)": "0.00",
+    assert headline(at) == {"Write-offs, period (USD)": "0", "Bad debt, 12 m (%)": "0.00",
                            "90+ balance (USD)": "0", "90+ share (%)": "0.0"}
 
 

@@ -24,6 +24,10 @@ def test_dso_headline_follows_the_engine_and_the_segment_filter(app_env, tmp_pat
     # March 2026: AR 350 at the end, credit sales 50 (INV2), 31 days -> 350 / 50 x 31
     assert metrics(at)["DSO, standard (days)"] == "217.0"
     assert metrics(at)["Collections (USD)"] == "110"
+    # against February: AR 420 at its end, credit sales 80 (INV4), 28 days -> 147.0; no year before the ledger
+    dso_tile = next(m for m in at.metric if m.label == "DSO, standard (days)")
+    assert dso_tile.delta == "+70.0 days"
+    assert "n/a on Mar 2025" in [c.value for c in at.caption]
     at.multiselect(key="f_segment").set_value(["SMB"]).run()
     assert not at.exception
     assert metrics(at)["DSO, standard (days)"] == f"{smb.dso_standard:.1f}" == "93.0"

@@ -4,7 +4,8 @@ Every table of every page (pages/tables.py show_table) and every export that wan
 reads its headers from here, so `open_ar` is "Open AR" everywhere. A kind says how to show the
 numbers: money (0 decimals, header suffixed with the reporting currency), pct (1 decimal, header
 ends in "(%)"), days (1 decimal), count (integer), date, text. A column not in the dictionary is
-shown with its words capitalised ("promise_person" -> "Promise person"), never as the raw name.
+shown with its words capitalised ("promise_person" -> "Promise person"), never as the raw name; a
+header that is already human ("Open AR (USD)") stays as it is, so applying the dictionary twice is harmless.
 """
 
 from __future__ import annotations
@@ -83,10 +84,12 @@ FORMATS = {MONEY: "%,.0f", PCT: "%.1f", DAYS: "%.1f", COUNT: "%,d"}
 
 
 def column_header(column: str, currency: str | None = None) -> str:
-    """The column's header: its label, money labels suffixed "(currency)"; unknown: words capitalised."""
+    """The column's header: its label, money labels suffixed "(currency)"; unknown: words, first one
+    capitalised (the rest kept, so a header already in words comes back unchanged)."""
     header, kind = COLUMN_LABELS.get(column, (None, TEXT))
     if header is None:
-        header = str(column).replace("_", " ").strip().capitalize() or str(column)
+        words = str(column).replace("_", " ").strip()
+        header = words[:1].upper() + words[1:] if words else str(column)
     return f"{header} ({currency})" if kind == MONEY and currency else header
 
 
@@ -96,5 +99,6 @@ def column_kind(column: str) -> str:
 
 
 def with_headers(frame: pd.DataFrame, currency: str | None = None) -> pd.DataFrame:
-    """The frame with human headers (for exports and the CLI's --headers)."""
+    """The frame with human headers (every table download, exports and the CLI's --headers);
+    idempotent: headers already in words are kept."""
     return frame.rename(columns={c: column_header(c, currency) for c in frame.columns})
