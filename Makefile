@@ -67,7 +67,7 @@ system-test-deps:
 # priority: the soak's 20 sessions keep the app busy in bursts, and a browser test beside them would
 # time out, an engine test does not. The soak's output is printed when both are done.
 TEST_WORKERS ?= 2
-PYTEST := ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
+PYTEST := env ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
 SOAK_LOG := test-artifacts/soak.log
 test: $(VENV)/.dev system-test-deps
 	$(VENV)/bin/ruff check .
@@ -75,7 +75,7 @@ test: $(VENV)/.dev system-test-deps
 	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m app --ignore=tests/test_soak.py
 	@mkdir -p $(dir $(SOAK_LOG)); echo "soak: tests/test_soak.py, output in $(SOAK_LOG); engine tests beside it:"; \
 	$(PYTEST) tests/test_soak.py > $(SOAK_LOG) 2>&1 & soak=$$!; \
-	nice -n 10 $(PYTEST) -m "not app" --ignore=tests/test_soak.py; engine=$$?; \
+	nice -n 10 $(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not app" --ignore=tests/test_soak.py; engine=$$?; \
 	wait $$soak; soaked=$$?; echo "-- the soak:"; cat $(SOAK_LOG); [ $$engine = 0 ] && [ $$soaked = 0 ]
 
 lint: $(VENV)/.dev
