@@ -63,7 +63,7 @@ system-test-deps:
 # ARDESK_REQUIRE_PG=1: the PostgreSQL tests fail instead of skipping when no server can be had.
 # First the app's tests (AppTest, served apps, browsers: marked `app` by tests/conftest.py) on one
 # worker per core, each taking half the files in order and, once done, tests from the end of the
-# other's half (worksteal). Then the 5-minute soak, with the engine's tests beside it at a lower
+# other's half (worksteal). Then the 5-minute soak, with the engine's tests beside it at the lowest
 # priority: the soak's 20 sessions keep the app busy in bursts, and a browser test beside them would
 # time out, an engine test does not. The soak's output is printed when both are done.
 TEST_WORKERS ?= 2
@@ -75,7 +75,7 @@ test: $(VENV)/.dev system-test-deps
 	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m app --ignore=tests/test_soak.py
 	@mkdir -p $(dir $(SOAK_LOG)); echo "soak: tests/test_soak.py, output in $(SOAK_LOG); engine tests beside it:"; \
 	$(PYTEST) tests/test_soak.py > $(SOAK_LOG) 2>&1 & soak=$$!; \
-	nice -n 10 $(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not app" --ignore=tests/test_soak.py; engine=$$?; \
+	nice -n 19 $(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not app" --ignore=tests/test_soak.py; engine=$$?; \
 	wait $$soak; soaked=$$?; echo "-- the soak:"; cat $(SOAK_LOG); [ $$engine = 0 ] && [ $$soaked = 0 ]
 
 lint: $(VENV)/.dev
