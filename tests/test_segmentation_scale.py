@@ -104,7 +104,8 @@ def _first_match(raw: dict[str, pd.DataFrame]) -> pd.Series:
     open_ar = posted.groupby("customer_id")["open"].sum().reindex(c.index, fill_value=0)
     window = alloc[(alloc["allocation_date"] <= day) & (alloc["allocation_date"] > day - pd.Timedelta(days=365))]
     window = window.join(inv.set_index("entry_id")["due_date"], on="to_entry_id")
-    window = window.assign(weighted=window["amount"] * (window["allocation_date"] - window["due_date"]).dt.days)
+    window = window.assign(  # days late clipped at 0 per payment: paying early is not "negative late"
+        weighted=window["amount"] * (window["allocation_date"] - window["due_date"]).dt.days.clip(lower=0))
     sums = window.groupby("customer_id")[["weighted", "amount"]].sum()
     late = (sums["weighted"] / sums["amount"]).reindex(c.index)
     settled = inv.join(alloc.groupby("to_entry_id")["allocation_date"].max().rename("settled_on"), on="entry_id")

@@ -10,7 +10,7 @@ Rules (a versioned rule set, `segment_rule_sets` / `segment_rules`, schema v17):
   attribute as `attr:<name>` (text, matched exactly), and ledger behaviour as of D:
   - `open_ar`: open invoices as of D (open amount > 0) in the reporting currency;
   - `avg_days_late`: the amount-weighted average days late of payments applied in the 365 days to D
-    (`customer_360.AVG_DAYS_LATE_SQL`, the one definition; negative = paid early);
+    (`customer_360.AVG_DAYS_LATE_SQL`, the one definition; each payment's days late clipped at 0: early is 0);
   - `paid_late_pct`: of the customer's invoices settled in full (paid, credited or written off) in
     the 365 days to D, the percentage settled after their due date;
   - `broken_promises_90d`: promises to pay broken with a promised date in the 90 days before D;
