@@ -37,15 +37,13 @@ from analytics.ledger.monthly_summaries import (
 from analytics.ledger.months import month_ends
 from analytics.migrations import connect
 from analytics.store.connection import Store
+from tests.test_import_installments import (  # the same file layouts
+    ALLOCATIONS,
+    INSTALLMENTS,
+    INVOICES,
+    PAYMENTS,
+)
 
-INVOICES = Mapping(dataset="invoices", columns={"customer_id": "cust", "document_number": "doc",
-                                                "posting_date": "date", "due_date": "due", "amount": "amount"})
-PAYMENTS = Mapping(dataset="payments", columns={"customer_id": "cust", "document_number": "doc",
-                                                "posting_date": "date", "amount": "amount"})
-ALLOCATIONS = Mapping(dataset="allocations", columns={"from_document": "from", "to_document": "to",
-                                                      "amount": "amount", "allocation_date": "on"})
-INSTALLMENTS = Mapping(dataset="installments", columns={"document_number": "Invoice", "due_date": "Due",
-                                                        "amount": "Amount"})
 WRITE_OFFS = Mapping(dataset="write-offs", columns={"posting_date": "date"})
 ADJUSTMENTS = Mapping(dataset="adjustments")
 TABLES = {"monthly_balances": ["month_end", "customer_id", "currency", "bucket", "open_amount"],
