@@ -126,11 +126,12 @@ def interruptible() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 60) -> None:
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 60, what: str = "streamlit") -> None:
+    """Wait until `url`/_stcore/health answers "ok" (through `what`: the app, or a proxy in front of it)."""
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
                 if r.read() == b"ok":
@@ -138,7 +139,7 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path, budget: float = 6
         except OSError:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not become healthy in {budget} s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{what} did not become healthy in {budget} s:\n{log.read_text()[-3000:]}")
 
 
 @contextmanager

@@ -16,7 +16,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from playwright.sync_api import expect
 from analytics.migrations import connect
 from analytics.settings import load_settings
 from analytics.store.copy import copy_store
-from tests.conftest import _free_port, app_process, empty_postgres, screenshot, sign_in
+from tests.conftest import _free_port, _wait_healthy, app_process, empty_postgres, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,18 +49,8 @@ def _start_haproxy(workdir: Path, app_urls: list[str]) -> tuple[str, subprocess.
     proc = subprocess.Popen([HAPROXY, "-db", "-f", str(ROOT / "config" / "haproxy.cfg")], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"haproxy exited with {proc.returncode}:\n{(workdir / 'haproxy.log').read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read() == b"ok":
-                    return url, proc
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"haproxy did not answer in 20 s:\n{(workdir / 'haproxy.log').read_text()}")
+    _wait_healthy(url, proc, workdir / "haproxy.log", budget=20, what="haproxy")
+    return url, proc
 
 
 @pytest.fixture(scope="module")
