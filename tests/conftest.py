@@ -399,6 +399,19 @@ def empty_postgres(url: str) -> str:
     return url
 
 
+def demo_on_postgres(demo_store_file: Path, url: str) -> str:
+    """The demo store copied into the emptied test PostgreSQL (`ardesk db copy`, checked); returns the URL."""
+    from analytics.store.copy import copy_store
+
+    source, target = connect(str(demo_store_file)), connect(empty_postgres(url))
+    try:
+        assert all(check.equal for check in copy_store(source, target))
+    finally:
+        source.close()
+        target.close()
+    return url
+
+
 @pytest.fixture
 def pg_store(pg_url: str) -> Iterator[Store]:
     """A fresh store at the current schema on the test PostgreSQL."""

@@ -29,8 +29,7 @@ from playwright.sync_api import expect
 
 from analytics.migrations import connect
 from analytics.settings import load_settings
-from analytics.store.copy import copy_store
-from tests.conftest import _free_port, _wait_healthy, app_process, empty_postgres, screenshot, sign_in
+from tests.conftest import _free_port, _wait_healthy, app_process, demo_on_postgres, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,13 +55,7 @@ def _start_haproxy(workdir: Path, app_urls: list[str]) -> tuple[str, subprocess.
 @pytest.fixture(scope="module")
 def cluster(demo_store_file: Path, pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(proxy URL, store URL): the demo store on PostgreSQL, two app processes, HAProxy in front."""
-    url = empty_postgres(pg_url)
-    source, target = connect(str(demo_store_file)), connect(url)
-    try:
-        assert all(check.equal for check in copy_store(source, target))
-    finally:
-        source.close()
-        target.close()
+    url = demo_on_postgres(demo_store_file, pg_url)
     workdir = tmp_path_factory.mktemp("cluster")
     shared = {"ARDESK_INBOX": str(workdir / "inbox"), "ARDESK_OUTBOX": str(workdir / "outbox"),
               "STREAMLIT_SERVER_COOKIE_SECRET": secrets.token_hex(16)}  # what `make cluster` gives both

@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from analytics.migrations import connect
-from analytics.store.copy import copy_store
-from tests.conftest import empty_postgres
+from tests.conftest import demo_on_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -40,12 +39,8 @@ def _invoices(path: Path, prefix: str) -> Decimal:
 
 
 def test_imports_dunning_and_delivery_at_once(demo_store_file: Path, tmp_path: Path, pg_url: str) -> None:
-    url = empty_postgres(pg_url)
-    source, store = connect(str(demo_store_file)), connect(url)
-    try:
-        assert all(c.equal for c in copy_store(source, store))
-    finally:
-        source.close()
+    url = demo_on_postgres(demo_store_file, pg_url)
+    store = connect(url)
     before = int(store.scalar("SELECT COUNT(*) FROM ledger_entries"))
     totals = {p: _invoices(tmp_path / f"{p}.csv", p) for p in ("A", "B")}
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ARDESK_OUTREACH_MODE": "outbox",
