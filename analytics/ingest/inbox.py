@@ -17,11 +17,24 @@ running it twice writes once); its result is `done/<id>.result.json`. `ardesk ex
 promote` queues an "experiment" job the same way (`experiments.lifecycle.run_experiment_action`), and
 `ardesk risk score` a "risk" job (`risk.snapshots.run_risk_action`).
 
-The app runs one watcher thread (`start_inbox_watcher`) that ingests each job through the same
-import code (which takes the store's write lock), records the run in `import_runs`, and only after
-COMMIT moves the job to `done/` (or to `failed/` with an `.error.txt`). Jobs left while the app was
-down are ingested when it next starts. Ingesting a job twice (a crash between commit and move) is
+Each app process runs one watcher thread (`start_inbox_watcher`) that ingests each job through the
+same import code (which takes the store's write lock), records the run in `import_runs`, and only
+after COMMIT moves the job to `done/` (or to `failed/` with an `.error.txt`). Jobs left while the app
+was down are ingested when it next starts. Ingesting a job twice (a crash between commit and move) is
 harmless: imports are idempotent.
+
+Several app instances on one PostgreSQL store (`make cluster`) watch the same inbox, so a job is
+claimed before it runs (`claim_job`): its JSON, then its rows, is renamed into `inbox/.claimed/` as
+`<id>@<host>@<pid>@<start token>.job.json`. A rename within one filesystem is atomic, so exactly one
+watcher wins; the others skip the job. A claim whose owner is gone goes back to the inbox and runs
+again (`recover_claims`, every round; harmless twice, as above): on the same host, when its pid is not
+alive, is a zombie, or now belongs to a process with another start time (`/proc`: a reused pid, a
+restart). A live owner's claim is never taken. A claim by another host is never taken back either,
+since its owner cannot be checked from here and a slow import would then run twice at once: its own
+host puts it back when its app restarts, and the watcher logs a claim by another host older than
+`STALLED_CLAIM_MINUTES` (`stalled_claims`) with how to put it back by hand. The inbox must be on one
+filesystem shared by the instances, and each host name must be unique among them. `pending_jobs`
+counts claimed jobs as pending (they have not run yet); `waiting_jobs` lists the unclaimed ones.
 
 Jobs are signed, because anyone who can write a file into the inbox would otherwise run imports
 and dunning under any name they typed. The signature is an HMAC-SHA256 over the job's canonical
@@ -41,8 +54,10 @@ import hmac
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
+import socket
 import threading
 import traceback
 import uuid
@@ -85,6 +100,11 @@ class Folders:
     failed: Path
     quarantine: Path
 
+    @property
+    def claimed(self) -> Path:
+        """Jobs being run: `inbox/.claimed/`, inside the inbox so that a claim is one atomic rename."""
+        return self.inbox / CLAIMED
+
 
 def folders_for(db: str | None = None) -> Folders:
     """The folders of a store: `inbox/`, `done/`, `failed/` and `quarantine/` (rejected-row files).
@@ -124,6 +144,8 @@ def store_file(path_or_url: str) -> Path | None:
 
 
 KEY_FILE = ".inbox_key"
+CLAIMED = ".claimed"  # the inbox's folder of jobs taken by a watcher (see `claim_job`)
+STALLED_CLAIM_MINUTES = 30  # a claim by another host older than this is reported, never taken back
 SIGNATURE = "signature"  # the job JSON's field holding "hmac-sha256:<hex>"
 # The permission each kind of job needs from its actor (the same the engine checks when it runs).
 JOB_PERMISSIONS = {"import": "import_data", "sync": "import_data", "dunning": "act_on_customers",
@@ -220,7 +242,7 @@ def read_signed_job(job_path: Path, key: bytes) -> tuple[dict, bytes | None]:
 def _signed_jobs(folder: Path, key: bytes) -> list[tuple[Path, dict]]:
     """The waiting jobs whose signature checks out (a forged one is never reused), oldest first."""
     found = []
-    for path in pending_jobs(folder):
+    for path in waiting_jobs(folder):  # a claimed one is already running: a new request is queued anew
         try:
             found.append((path, read_signed_job(path, key)[0]))
         except (JobRefused, OSError):
@@ -331,53 +353,211 @@ def stage_action(folder: Path, action: str, arguments: dict, actor: Actor, kind:
     return path
 
 
-def pending_jobs(folder: Path) -> list[Path]:
-    """Complete jobs waiting in the inbox, oldest first."""
+def waiting_jobs(folder: Path) -> list[Path]:
+    """Complete jobs waiting in the inbox that no watcher has claimed yet, oldest first."""
     return sorted(folder.glob("*.job.json")) if folder.exists() else []
 
 
-def _move(files: list[Path], target: Path) -> None:
+def pending_jobs(folder: Path) -> list[Path]:
+    """Jobs not finished yet, oldest first: waiting in the inbox, or claimed and being run (a claimed
+    job leaves only for done/ or failed/, or back to the inbox when its owner died), so "no pending
+    jobs" means every job queued so far has run."""
+    claimed = sorted((folder / CLAIMED).glob("*.job.json")) if (folder / CLAIMED).exists() else []
+    return sorted(waiting_jobs(folder) + claimed, key=lambda p: p.name)
+
+
+# -- claims: one watcher runs each job, whichever instance it is ------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed job file: the job's id and its owner (host, process id, the process's start token)."""
+
+    path: Path
+    job_id: str
+    host: str
+    pid: int
+    token: str
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname()) or "localhost"
+
+
+def _start_token(pid: int) -> str | None:
+    """When process `pid` started (clock ticks since boot, from /proc), so a reused pid is told apart;
+    "Z" for a zombie (killed, not yet reaped: gone); None without /proc or without the process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after "(command name)": state is field 3, starttime 22
+    return "Z" if fields[0] in ("Z", "X") else fields[19]
+
+
+_OWN_TOKEN: dict[int, str] = {}
+
+
+def _own_token() -> str:
+    pid = os.getpid()  # looked up per process: a forked child is another owner
+    if pid not in _OWN_TOKEN:
+        _OWN_TOKEN[pid] = _start_token(pid) or uuid.uuid4().hex[:12]
+    return _OWN_TOKEN[pid]
+
+
+def claim_job(job_path: Path, folders: Folders) -> Path | None:
+    """Take a waiting job for this process, or None when another watcher took it first.
+
+    The rule: the job's JSON is renamed into `inbox/.claimed/` as `<id>@<host>@<pid>@<start token>
+    .job.json` (`os.rename` within one filesystem is atomic: of two instances exactly one succeeds,
+    the other gets FileNotFoundError and skips the job), then its rows file the same way. The
+    signature covers the content, not the file name, so a claimed job checks as it did.
+    """
+    folders.claimed.mkdir(parents=True, exist_ok=True)
+    job_id = job_path.name.removesuffix(".job.json")
+    claimed = folders.claimed / f"{job_id}@{_host()}@{os.getpid()}@{_own_token()}.job.json"
+    try:
+        os.rename(job_path, claimed)
+    except FileNotFoundError:
+        return None
+    os.utime(claimed)  # its age is the claim's, for `stalled_claims`
+    try:
+        os.rename(_rows_path(job_path), _rows_path(claimed))
+    except FileNotFoundError:
+        pass  # a JSON-only job
+    return claimed
+
+
+def claims(folders: Folders) -> list[Claim]:
+    """The claimed job files (JSON, or a rows file left without its JSON), oldest job first."""
+    found = []
+    for path in sorted(folders.claimed.glob("*@*")) if folders.claimed.exists() else []:
+        stem = path.name.removesuffix(".job.json").removesuffix(".parquet")
+        job_id, host, pid, token = ([*stem.rsplit("@", 3)] + ["", "", ""])[:4]
+        found.append(Claim(path, job_id, host, int(pid) if pid.isdigit() else 0, token))
+    return found
+
+
+def owner_alive(claim: Claim) -> bool | None:
+    """Whether the process holding `claim` still runs: known on this host (its pid is alive with the
+    same start token), None (unknown) for a claim by another host."""
+    if claim.host != _host():
+        return None
+    if claim.pid == os.getpid():
+        return claim.token == _own_token()
+    try:
+        os.kill(claim.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    except OSError:
+        return False
+    token = _start_token(claim.pid)
+    if token == "Z":
+        return False
+    return token is None or token == claim.token
+
+
+def recover_claims(folders: Folders) -> list[Path]:
+    """Put back in the inbox the jobs claimed by a process of this host that is gone (killed, crashed,
+    or the host restarted); returns the jobs put back. They run again, which is harmless: imports
+    are idempotent and actions carry idempotency keys. A live owner's claim is never taken; a claim
+    by another host is never taken either (its owner cannot be checked from here): see
+    `stalled_claims`. The rows go back first and the JSON last, so a job in the inbox is complete.
+    A rows file left without its JSON (its owner died while moving a finished job) joins its JSON in
+    done/ or failed/.
+    """
+    returned = []
+    for claim in claims(folders):
+        if owner_alive(claim) is not False:
+            continue
+        try:
+            if claim.path.name.endswith(".parquet"):
+                if not _claimed_json(claim.path).exists():
+                    finished = folders.done if (folders.done / f"{claim.job_id}.job.json").exists() else folders.failed
+                    _move([(claim.path, f"{claim.job_id}.parquet")], finished)
+                continue
+            rows = _rows_path(claim.path)
+            if rows.exists():
+                os.rename(rows, folders.inbox / f"{claim.job_id}.parquet")
+            os.rename(claim.path, folders.inbox / f"{claim.job_id}.job.json")
+        except FileNotFoundError:
+            continue  # another watcher put it back first
+        log.warning("inbox job %s: its watcher (pid %s) is gone; the job is put back to run again",
+                    claim.job_id, claim.pid)
+        returned.append(folders.inbox / f"{claim.job_id}.job.json")
+    return returned
+
+
+def _claimed_json(rows_path: Path) -> Path:
+    return rows_path.with_name(rows_path.name.removesuffix(".parquet") + ".job.json")
+
+
+def stalled_claims(folders: Folders, older_than_minutes: float = STALLED_CLAIM_MINUTES) -> list[Claim]:
+    """Claims by another host (or unreadable ones) older than `older_than_minutes`: reported, not taken
+    back, because a slow job on a live host would then run twice at once. Its own host puts it back
+    when its app restarts; if that host is gone for good, move the two files back into the inbox
+    by hand, under the job's id (`<id>.job.json`, `<id>.parquet`)."""
+    limit = datetime.now().timestamp() - older_than_minutes * 60
+    stalled = []
+    for claim in claims(folders):
+        try:
+            old = claim.path.stat().st_mtime < limit
+        except FileNotFoundError:
+            continue
+        if old and owner_alive(claim) is None:
+            stalled.append(claim)
+    return stalled
+
+
+def _move(files: list[tuple[Path, str]], target: Path) -> None:
+    """Move each (file, name) that exists into `target` under `name`."""
     target.mkdir(parents=True, exist_ok=True)
-    for f in files:
+    for f, name in files:
         if f.exists():
-            shutil.move(str(f), target / f.name)
+            shutil.move(str(f), target / name)
 
 
 def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportResult]:
-    """Run one inbox job; move it to done/ after commit, or to failed/ with the reason.
+    """Claim one waiting inbox job and run it; move it to done/ after commit, or to failed/ with the
+    reason. A job another watcher claimed first is skipped (nothing is run, [] returned).
 
     The signature and the actor are checked first: a refused job writes nothing. Without a usable
     inbox key (`InboxKeyError`) no job is touched: they wait in the inbox until the key is fixed.
     """
-    rows_path = _rows_path(job_path)
-    files = [job_path, rows_path]
     key = inbox_key(folders.inbox)
+    claimed = claim_job(job_path, folders)
+    if claimed is None:
+        return []
+    job_id = job_path.name.removesuffix(".job.json")
+    rows_path = _rows_path(claimed)
+    files = [(claimed, job_path.name), (rows_path, f"{job_id}.parquet")]  # done/ and failed/ keep the job's id
     try:
-        job, rows = read_signed_job(job_path, key)
+        job, rows = read_signed_job(claimed, key)
         actor = job_actor(store, job)
         if job.get("kind") == "dunning":
             sent = run_automatic_dunning(store, actor, date.fromisoformat(job["as_of"]))
             _move(files, folders.done)
-            (folders.done / (job_path.name.removesuffix(".job.json") + ".result.csv")).write_text(
-                sent.to_csv(index=False))
+            (folders.done / f"{job_id}.result.csv").write_text(sent.to_csv(index=False))
             return []
         if job.get("kind") in ("action", "experiment", "risk", "forecast"):
             run = {"action": run_action, "experiment": run_experiment_action, "risk": run_risk_action,
                    "forecast": run_backtest_job}[job["kind"]]
             done = run(store, actor, job["action"], job["arguments"])
             _move(files, folders.done)
-            (folders.done / (job_path.name.removesuffix(".job.json") + ".result.json")).write_text(json.dumps(done))
+            (folders.done / f"{job_id}.result.json").write_text(json.dumps(done))
             return []
         mapping = mapping_from_dict(job["mapping"], name=job["mapping"].get("mapping", {}).get("name", "job"))
         if job.get("kind") == "sync":
             results = sync_once(store, job["source"], mapping, actor)
         else:
             if rows is None:
-                raise FileNotFoundError(f"the rows file {rows_path.name} is missing")
+                raise FileNotFoundError(f"the rows file {job_id}.parquet is missing")
             # the rows as signed, read once: a file swapped after the check is never imported
             result = run_import(store, pq.read_table(pa.BufferReader(rows)), mapping, actor,
                                 strict=bool(job.get("strict")),
-                                source_label=f"{job.get('source') or rows_path.name} (queued {job.get('created_at')})")
+                                source_label=f"{job.get('source') or job_id + '.parquet'} (queued {job.get('created_at')})")
             if result.report is not None:
                 write_quarantine_file(result.report, folders.quarantine, result.run_id)
             results = [result]
@@ -393,9 +573,11 @@ def ingest_job(store: Store, job_path: Path, folders: Folders) -> list[ImportRes
 
 
 def ingest_pending(store: Store, folders: Folders) -> list[ImportResult]:
-    """Ingest every waiting job, oldest first."""
+    """Put back the jobs whose watcher died (`recover_claims`), then claim and run every waiting job,
+    oldest first; the jobs another watcher claims first are theirs."""
+    recover_claims(folders)
     results: list[ImportResult] = []
-    for job in pending_jobs(folders.inbox):
+    for job in waiting_jobs(folders.inbox):
         results += ingest_job(store, job, folders)
     return results
 
@@ -408,11 +590,13 @@ class InboxWatcher(threading.Thread):
         self.store, self.folders, self.interval_s = store, folders, interval_s
         self._stop_event = threading.Event()
         self.last_error: str | None = None
+        self._reported: set[Path] = set()
 
     def run(self) -> None:
         while not self._stop_event.is_set():
             try:
                 ingest_pending(self.store, self.folders)
+                self._report_stalled()
                 recover_interrupted(self.store, SYSTEM)  # deliveries whose process died: queue or uncertain
                 run_daily(self.store, datetime.now())  # the day's automatic dunning, once, if switched on
                 run_monthly(self.store, datetime.now())  # last month's pack to [pack] recipients, once
@@ -421,6 +605,16 @@ class InboxWatcher(threading.Thread):
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("inbox watcher")
             self._stop_event.wait(self.interval_s)
+
+    def _report_stalled(self) -> None:
+        """Log each claim by another host that has stalled (`stalled_claims`), once."""
+        for claim in stalled_claims(self.folders):
+            if claim.path not in self._reported:
+                self._reported.add(claim.path)
+                log.warning("inbox job %s has been claimed by %s (pid %s) for over %d minutes; if that host "
+                            "is gone, move %s back into %s as %s.job.json (and its .parquet)", claim.job_id,
+                            claim.host, claim.pid, STALLED_CLAIM_MINUTES, claim.path, self.folders.inbox,
+                            claim.job_id)
 
     def stop(self, timeout: float = 30) -> None:
         self._stop_event.set()
