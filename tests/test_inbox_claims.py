@@ -70,14 +70,14 @@ WATCHER = textwrap.dedent("""
         time.sleep(0.1)
 """)
 
-# A process that claims the oldest waiting job and then hangs, as a watcher stuck in a long import would.
+# A process that claims one job and then hangs, as a watcher stuck in a long import would.
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from analytics.ingest.inbox import Folders, claim_job, waiting_jobs
+    from analytics.ingest.inbox import Folders, claim_job
     inbox = Path(sys.argv[1])
     folders = Folders(inbox, inbox.parent / "done", inbox.parent / "failed", inbox.parent / "quarantine")
-    job = waiting_jobs(inbox)[0]
+    job = inbox / sys.argv[2]
     assert claim_job(job, folders) is not None
     print("claimed", job.name, flush=True)
     while True:
@@ -185,13 +185,14 @@ def test_two_watcher_processes_run_each_of_20_jobs_once(desk: Store, pg_url: str
 def test_a_job_held_by_a_killed_watcher_runs_once_after_a_restart(desk: Store, pg_url: str, folders: Folders) -> None:
     imports = _imports(folders, 1)
     notes = _notes(folders, 2)
-    held = sorted([*imports, *notes])[0]  # the holder takes the oldest
-    holder = _start(HOLDER, str(folders.inbox))
+    [held] = imports  # the holder takes the import: its JSON and its rows are claimed
+    holder = _start(HOLDER, str(folders.inbox), held)
     restarted = None
     try:
         assert holder.stdout.readline().split() == ["claimed", held], holder.stderr.read()
         ingest_pending(desk, folders)  # another instance: runs the rest, never the live holder's job
-        assert [c.job_id + ".job.json" for c in claims(folders)] == [held]
+        assert sorted(c.path.name.split("@")[0] + c.path.suffix for c in claims(folders)) == [
+            held.replace(".job.json", ".json"), held.replace(".job.json", ".parquet")]
         assert [p.name.split("@")[0] + ".job.json" for p in pending_jobs(folders.inbox)] == [held]
 
         holder.send_signal(signal.SIGKILL)  # not reaped yet: a zombie is gone too
