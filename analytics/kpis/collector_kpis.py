@@ -61,6 +61,13 @@ def collector_kpis(store: Store, start: date, end: date, filters: Filters = ALL)
     activity_filter, _ = filter_sql(filters, "a.customer_id")
     payment_filter, _ = filter_sql(filters, "p.customer_id")
     kinds = ", ".join(f"'{k}'" for k in ACTION_KINDS)
+    # each action listed under its block and the next; only actions that can reach a payment in the period
+    acted_blocks = " UNION ALL ".join(f"""
+        SELECT a.customer_id, a.author, CAST(a.occurred_at AS DATE) AS acted_on,
+               {_block("CAST(a.occurred_at AS DATE)")} + {shift} AS block
+        FROM activities a
+        WHERE a.kind IN ({kinds}) AND CAST(a.occurred_at AS DATE) >= CAST(:start AS DATE) - 14
+          AND CAST(a.occurred_at AS DATE) <= :end""" for shift in (0, BLOCK_DAYS))  # noqa: S608
     with store.engine.connect() as conn, conn.begin():
         # open items by the one rule, summed per collector and currency, converted once per currency
         # (DECIMAL sums are exact: the same figures as converting each item)
@@ -114,25 +121,21 @@ def collector_kpis(store: Store, start: date, end: date, filters: Filters = ALL)
                    AS promises_kept
         FROM promised pm LEFT JOIN promise_payments pp ON pp.activity_id = pm.activity_id
         GROUP BY pm.author
-    ), acted AS (
-        SELECT a.customer_id, a.author, CAST(a.occurred_at AS DATE) AS acted_on,
-               {_block("CAST(a.occurred_at AS DATE)")} AS block
-        FROM activities a WHERE a.kind IN ({kinds})
     ), acted_blocks AS (
-        SELECT customer_id, author, acted_on, block FROM acted
-        UNION ALL
-        SELECT customer_id, author, acted_on, block + {BLOCK_DAYS} FROM acted
+        {acted_blocks}
     ), credited AS (
-        SELECT DISTINCT a.author AS collector, p.entry_id,
-               -p.amount * CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS amount
+        SELECT a.author AS collector, p.entry_id, p.currency, p.amount
         FROM ledger_entries p
         JOIN acted_blocks a ON a.customer_id = p.customer_id AND a.block = {_block("p.posting_date")}
-        LEFT JOIN fx ON fx.currency = p.currency
         WHERE p.entry_type = 'payment' AND p.posting_date >= :start AND p.posting_date <= :end{payment_filter}
           AND p.posting_date - a.acted_on >= 0
           AND p.posting_date - a.acted_on <= 14
+        GROUP BY a.author, p.entry_id, p.currency, p.amount
     ), collected AS (
-        SELECT collector, SUM(amount) AS collected_14d FROM credited GROUP BY collector
+        SELECT c.collector, SUM(-c.amount * CASE WHEN c.currency = :reporting THEN 1 ELSE fx.rate END) AS collected_14d
+        FROM (SELECT collector, currency, SUM(amount) AS amount FROM credited GROUP BY collector, currency) c
+        LEFT JOIN fx ON fx.currency = c.currency
+        GROUP BY c.collector
     )
     SELECT o.collector, o.customers, b.open_ar, b.overdue_ar, a.calls, a.emails, a.notes,
            pr.promises, pr.promises_due, pr.promises_kept, co.collected_14d
