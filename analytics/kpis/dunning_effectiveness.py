@@ -175,25 +175,26 @@ def recovery_curve(store: Store, start: date, end: date, filters: Filters = ALL,
     WHERE a.allocation_date > :start AND a.allocation_date - r.run_date <= :max_days AND {from_payment_sql("a")}
     GROUP BY r.config_id, r.config_version, r.stage_no, {capped_age}, a.allocation_date - r.run_date
     """, binds)  # noqa: S608 - constants and bind names only
-    days = np.arange(max_days + 1)
-    frames = []
-    for stage, base in bases.groupby(keys):
-        # grid[age, offset]: amounts by run age (capped) and days from run to payment
-        opened = np.zeros(max_days + 1)
-        np.add.at(opened, base["age"].to_numpy(int), base["amount"].to_numpy(float))
-        grid = np.zeros((max_days + 1, max_days + 1))
-        mine = paid.merge(pd.DataFrame([dict(zip(keys, stage, strict=True))]), on=keys)
-        np.add.at(grid, (mine["age"].to_numpy(int), mine["offset_days"].to_numpy(int)), mine["amount"].to_numpy(float))
-        old_enough = np.cumsum(grid[::-1], axis=0)[::-1]  # [d, offset]: runs at least d days old
-        paid_by = np.cumsum(old_enough, axis=1)[days, days]  # ... paid within d days
-        denominator = np.cumsum(opened[::-1])[::-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(denominator != 0, paid_by / denominator * 100, np.nan)
-        frames.append(pd.DataFrame({**dict(zip(keys, stage, strict=True)), "days": days,
-                                    "share_paid_pct": np.round(share, 2)}))
-    if not frames:
+    if bases.empty:
         return pd.DataFrame(columns=keys + ["days", "share_paid_pct"])
-    return pd.concat(frames, ignore_index=True)
+    # per stage s, grid[s, age, offset]: amounts by run age (capped) and days from run to payment
+    stages = pd.MultiIndex.from_frame(bases[keys].drop_duplicates().sort_values(keys))
+    size = max_days + 1
+    opened = np.zeros((len(stages), size))
+    np.add.at(opened, (stages.get_indexer(pd.MultiIndex.from_frame(bases[keys])), bases["age"].to_numpy(int)),
+              bases["amount"].to_numpy(float))
+    grid = np.zeros((len(stages), size, size))
+    if not paid.empty:
+        np.add.at(grid, (stages.get_indexer(pd.MultiIndex.from_frame(paid[keys])), paid["age"].to_numpy(int),
+                         paid["offset_days"].to_numpy(int)), paid["amount"].to_numpy(float))
+    days = np.arange(size)
+    old_enough = np.cumsum(grid[:, ::-1], axis=1)[:, ::-1]  # [s, d, offset]: runs at least d days old
+    paid_by = np.cumsum(old_enough, axis=2)[:, days, days]  # ... paid within d days
+    denominator = np.cumsum(opened[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(denominator != 0, paid_by / denominator * 100, np.nan)
+    frame = pd.DataFrame({key: np.repeat(stages.get_level_values(key).to_numpy(np.int64), size) for key in keys})
+    return frame.assign(days=np.tile(days, len(stages)), share_paid_pct=np.round(share, 2).ravel())
 
 
 # -- the columns in the users' words: one definition for the page and `ardesk report dunning` -----------

@@ -33,10 +33,14 @@ _SOURCES = ", ".join(f"'{t}'" for t in PAYMENT_SOURCES)
 def from_payment_sql(allocation: str) -> str:
     """SQL condition: the allocation aliased `allocation` comes from a payment or a credit note.
 
-    Written as "not from another kind of credit" (write-offs and credit adjustments are few), so a
-    report probes a small set instead of joining every payment in the ledger."""
-    return (f"NOT EXISTS (SELECT 1 FROM ledger_entries src WHERE src.entry_id = {allocation}.from_entry_id "  # noqa: S608
-            f"AND src.amount < 0 AND src.entry_type NOT IN ({_SOURCES}))")
+    Written as "not from another kind of credit" (write-offs and credit adjustments are few), and as
+    NOT IN an uncorrelated set: both engines build that small set once and probe it by hash (NOT EXISTS
+    made DuckDB decorrelate per allocation and PostgreSQL probe the ledger's key per allocation).
+    Entry ids are never NULL, so NOT IN means the same as NOT EXISTS."""
+    return (f"{allocation}.from_entry_id NOT IN (SELECT src.entry_id FROM ledger_entries src "  # noqa: S608
+            f"WHERE src.amount < 0 AND src.entry_type NOT IN ({_SOURCES}))")
+
+
 _WINDOW_SUMS = "".join(
     f"""
            SUM(CASE WHEN p.is_payment = 1 AND p.allocation_date > s.run_date
