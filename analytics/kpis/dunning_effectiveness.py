@@ -36,8 +36,9 @@ import pandas as pd
 
 from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.ledger.fx import fx_at_sql, reporting_params
+from analytics.ledger.open_items import current_open_amounts
 from analytics.ledger.stage_results import from_payment_sql
-from analytics.store.connection import Store
+from analytics.store.connection import Store, read_df
 from analytics.store.schema import STAGE_WINDOWS
 
 EFFECTIVENESS_COLUMNS = [
@@ -59,7 +60,7 @@ def _reached_sql(filters: Filters, start: date, end: date, runs_until: date | No
                CAST(:end AS DATE) - s.run_date AS age,
                CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS rate,
                s.open_amount * CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS open_at_run,
-               {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after
+               {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after, s.next_run, s.paid_until_next
         FROM dunning_stage_results s
         LEFT JOIN fx ON fx.currency = s.currency
         WHERE s.run_date >= :start AND s.run_date <= :runs_end AND s.open_amount > 0{run_filter}
@@ -68,23 +69,23 @@ def _reached_sql(filters: Filters, start: date, end: date, runs_until: date | No
 
 
 # Each payment once: to the last stage reached before it. `next_run` = the invoice's next stage reach
-# (any configuration); the stage owns the payments dated in (run_date, next_run], up to `end`.
-_RECOVERED_SQL = f"""stage_order AS (
-        SELECT s.entry_id, s.config_id, s.config_version, s.stage_no,
-               LEAD(s.run_date) OVER (PARTITION BY s.entry_id
-                                      ORDER BY s.run_date, s.config_id, s.config_version, s.stage_no) AS next_run
-        FROM dunning_stage_results s
-        WHERE s.entry_id IN (SELECT r.entry_id FROM reached r)
-    ), recovered AS (
+# (any configuration, kept in dunning_stage_results); the stage owns the payments dated in
+# (run_date, next_run], up to `end`.
+_RECOVERED_SQL = f"""recovered AS (
         SELECT r.config_id, r.config_version, r.stage_no, SUM(a.amount * r.rate) AS amount
         FROM reached r
-        JOIN stage_order o ON o.entry_id = r.entry_id AND o.config_id = r.config_id
-                          AND o.config_version = r.config_version AND o.stage_no = r.stage_no
         JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > r.run_date
                           AND a.allocation_date <= :end
-        WHERE (o.next_run IS NULL OR a.allocation_date <= o.next_run) AND {from_payment_sql("a")}
+        WHERE (r.next_run IS NULL OR a.allocation_date <= r.next_run) AND {from_payment_sql("a")}
         GROUP BY r.config_id, r.config_version, r.stage_no
     )"""  # noqa: S608 - constants and bind names only
+# The same when nothing is dated after `end` (end on or after the activity horizon): every payment
+# up to the next reach is already summed in the row, `paid_until_next`.
+_RECOVERED_NOW_SQL = """recovered AS (
+        SELECT r.config_id, r.config_version, r.stage_no, SUM(r.paid_until_next * r.rate) AS amount
+        FROM reached r
+        GROUP BY r.config_id, r.config_version, r.stage_no
+    )"""
 
 
 def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL,
@@ -97,9 +98,11 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
         f"SUM(CASE WHEN r.age >= {n} THEN r.open_at_run ELSE 0 END) AS base_{n}, "
         f"SUM(CASE WHEN r.age >= {n} THEN r.paid_{n}d * r.rate ELSE 0 END) AS paid_{n}"
         for n in WINDOWS)
-    frame = store.read(f"""
+    with store.engine.connect() as conn, conn.begin():
+        recovered = _RECOVERED_NOW_SQL if current_open_amounts(conn, end) else _RECOVERED_SQL
+        frame = read_df(conn, f"""
     WITH {ctes},
-    {_RECOVERED_SQL}, final_stages AS (
+    {recovered}, final_stages AS (
         SELECT s.config_id, s.version, s.stage_no FROM dunning_stages s
         WHERE s.channel = 'escalation'
            OR s.stage_no = (SELECT MAX(s2.stage_no) FROM dunning_stages s2
@@ -127,7 +130,7 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
     LEFT JOIN recovered rc ON rc.config_id = ps.config_id AND rc.config_version = ps.config_version
                           AND rc.stage_no = ps.stage_no
     """, params)  # noqa: S608 - constants and bind names only
-    names = store.read("""
+        names = read_df(conn, """
         SELECT s.config_id, s.version AS config_version, s.stage_no, c.name AS config_name,
                s.name AS stage_name, s.channel
         FROM dunning_stages s JOIN dunning_configs c ON c.config_id = s.config_id AND c.version = s.version
