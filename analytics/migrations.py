@@ -224,6 +224,13 @@ def _v26_monthly_summaries(conn: sa.Connection) -> None:
     refresh_monthly_summaries(conn)  # filled once from the ledger; kept by every write from now on
 
 
+# v27 belongs to another change made at the same time (numbers may skip).
+def _v28_stage_next_run(conn: sa.Connection) -> None:
+    for name, kind in (("next_run", "DATE"), ("paid_until_next", "DECIMAL(18, 2)")):
+        conn.execute(sa.text(f"ALTER TABLE dunning_stage_results ADD COLUMN IF NOT EXISTS {name} {kind}"))
+    refresh_stage_results(conn)  # every row again, now with its next reach and what it recovered
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -266,6 +273,8 @@ MIGRATIONS: list[Migration] = [
      _v25_monthly_pack),
     (26, "monthly_balances, monthly_flows: month-end open debits and monthly flows per customer, kept by every write",
      _v26_monthly_summaries),
+    (28, "dunning_stage_results.next_run, paid_until_next: each stage reach's next reach and what it recovered",
+     _v28_stage_next_run),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

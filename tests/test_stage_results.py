@@ -24,7 +24,7 @@ from analytics.store.connection import Store, read_df
 from tests.ledger_builder import LedgerBuilder
 
 COLUMNS = ("document_number, r.stage_no, r.run_date, r.open_amount, r.paid_7d, r.paid_14d, r.paid_30d, "
-           "r.paid_after, r.paid_on")
+           "r.paid_after, r.paid_on, r.next_run, r.paid_until_next")
 
 
 def stage_rows(store: Store, conn: sa.Connection | None = None) -> list[dict]:
@@ -33,9 +33,9 @@ def stage_rows(store: Store, conn: sa.Connection | None = None) -> list[dict]:
     frame = pd.DataFrame(conn.execute(sa.text(sql)).mappings().all()) if conn is not None else store.read(sql)
     if frame.empty:
         return []
-    for col in ("run_date", "paid_on"):
+    for col in ("run_date", "paid_on", "next_run"):
         frame[col] = [None if pd.isna(v) else pd.Timestamp(v).date() for v in frame[col]]
-    for col in ("open_amount", "paid_7d", "paid_14d", "paid_30d", "paid_after"):
+    for col in ("open_amount", "paid_7d", "paid_14d", "paid_30d", "paid_after", "paid_until_next"):
         frame[col] = frame[col].astype(float)
     frame["stage_no"] = frame["stage_no"].astype(int)
     return frame.to_dict("records")
@@ -52,10 +52,14 @@ def recomputed(store: Store) -> list[dict]:
 
 
 def row(doc: str, stage: int, run: str, open_amount: float, paid_7d: float = 0.0, paid_14d: float = 0.0,
-        paid_30d: float = 0.0, paid_after: float = 0.0, paid_on: str | None = None) -> dict:
+        paid_30d: float = 0.0, paid_after: float = 0.0, paid_on: str | None = None, next_run: str | None = None,
+        paid_until_next: float | None = None) -> dict:
+    """One expected row; without a next reach, what the stage recovered is everything paid after it."""
     return {"document_number": doc, "stage_no": stage, "run_date": date.fromisoformat(run),
             "open_amount": open_amount, "paid_7d": paid_7d, "paid_14d": paid_14d, "paid_30d": paid_30d,
-            "paid_after": paid_after, "paid_on": date.fromisoformat(paid_on) if paid_on else None}
+            "paid_after": paid_after, "paid_on": date.fromisoformat(paid_on) if paid_on else None,
+            "next_run": date.fromisoformat(next_run) if next_run else None,
+            "paid_until_next": paid_after if paid_until_next is None else paid_until_next}
 
 
 def reminded(store: Store) -> LedgerBuilder:
@@ -130,6 +134,21 @@ def test_a_past_period_does_not_move_when_later_payments_arrive(store: Store) ->
     # (05-10) at the letter of 04-16
     later = dunning_effectiveness(store, start, date(2024, 5, 31))
     assert later["recovered"].tolist() == [1000.0 + 150.0 + 100.0, 200.0]
+
+
+def test_each_reach_keeps_its_next_reach_and_what_it_recovered_until_then(store: Store) -> None:
+    b = reminded(store)
+    b.payment("D", "Q9", posted="2024-04-15", amount=100, applies={"N2": 100})
+    b.dunning_run("D", "N2", config_id=1, stage_no=2, run_date="2024-04-16")  # N2's reminder now has a next reach
+    n2 = [r for r in stage_rows(store) if r["document_number"] == "N2"]
+    # Q9 (04-15) before the letter of 04-16 belongs to the reminder; Q3 (05-10) to the letter
+    assert n2 == [row("N2", 1, "2024-03-02", 500.0, paid_after=300.0, next_run="2024-04-16", paid_until_next=100.0),
+                  row("N2", 2, "2024-04-16", 400.0, paid_30d=200.0, paid_after=200.0)]
+    assert stage_rows(store) == recomputed(store)
+    # What dunning effectiveness reads from the rows at the horizon is what it sums from the allocations before it
+    at_horizon = dunning_effectiveness(store, date(2024, 3, 1), date(2024, 5, 10))
+    assert at_horizon["recovered"].tolist() == [1000.0 + 150.0 + 100.0, 200.0]
+    assert dunning_effectiveness(store, date(2024, 3, 1), date(2024, 5, 9))["recovered"].tolist() == [1250.0, 0.0]
 
 
 def test_the_demo_generator_fills_exactly_what_the_sql_definition_gives(demo_store: Store) -> None:

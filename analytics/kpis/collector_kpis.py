@@ -23,8 +23,8 @@ import pandas as pd
 
 from analytics.ledger.filters import ALL, Filters, customer_conditions, filter_sql
 from analytics.ledger.fx import fx_at_sql, reporting_params
-from analytics.ledger.open_items import open_items_sql
-from analytics.store.connection import Store
+from analytics.ledger.open_items import current_open_amounts, open_amounts_sql
+from analytics.store.connection import Store, read_df
 
 ACTION_KINDS = ("call", "email", "note")
 COLLECTOR_COLUMNS = ["collector", "customers", "open_ar", "overdue_ar", "calls", "emails", "notes", "actions_per_day",
@@ -58,22 +58,37 @@ def collector_kpis(store: Store, start: date, end: date, filters: Filters = ALL)
     own no such customer are not shown. Payments in reporting currency at the rate on `end`.
     """
     conditions, params = customer_conditions(filters, alias="c")
-    items, iparams = open_items_sql(filters)
     activity_filter, _ = filter_sql(filters, "a.customer_id")
     payment_filter, _ = filter_sql(filters, "p.customer_id")
     kinds = ", ".join(f"'{k}'" for k in ACTION_KINDS)
-    frame = store.read(f"""
+    # each action listed under its block and the next; only actions that can reach a payment in the period
+    acted_blocks = " UNION ALL ".join(f"""
+        SELECT a.customer_id, a.author, CAST(a.occurred_at AS DATE) AS acted_on,
+               {_block("CAST(a.occurred_at AS DATE)")} + {shift} AS block
+        FROM activities a
+        WHERE a.kind IN ({kinds}) AND CAST(a.occurred_at AS DATE) >= CAST(:start AS DATE) - 14
+          AND CAST(a.occurred_at AS DATE) <= :end""" for shift in (0, BLOCK_DAYS))  # noqa: S608
+    with store.engine.connect() as conn, conn.begin():
+        # open items by the one rule, summed per collector and currency, converted once per currency
+        # (DECIMAL sums are exact: the same figures as converting each item)
+        items, iparams = open_amounts_sql(filters, current=current_open_amounts(conn, end))
+        frame = read_df(conn, f"""
     WITH items AS ({items}),
     owned AS (
         SELECT c.collector, COUNT(*) AS customers FROM customers c
         WHERE c.collector IS NOT NULL AND {conditions} GROUP BY c.collector
-    ), balances AS (
-        SELECT c.collector,
-               SUM(CASE WHEN i.open_amount > 0 THEN i.open_amount * i.fx_rate ELSE 0 END) AS open_ar,
-               SUM(CASE WHEN i.open_amount > 0 AND i.days_past_due > 0 THEN i.open_amount * i.fx_rate ELSE 0 END)
-                   AS overdue_ar
+    ), {fx_at_sql("end")}, own_balances AS (
+        SELECT c.collector, i.currency,
+               SUM(CASE WHEN i.open_amount > 0 THEN i.open_amount ELSE 0 END) AS open_ar,
+               SUM(CASE WHEN i.open_amount > 0 AND i.days_past_due > 0 THEN i.open_amount ELSE 0 END) AS overdue_ar
         FROM items i JOIN customers c ON c.customer_id = i.customer_id
-        GROUP BY c.collector
+        GROUP BY c.collector, i.currency
+    ), balances AS (
+        SELECT b.collector,
+               SUM(b.open_ar * CASE WHEN b.currency = :reporting THEN 1 ELSE fx.rate END) AS open_ar,
+               SUM(b.overdue_ar * CASE WHEN b.currency = :reporting THEN 1 ELSE fx.rate END) AS overdue_ar
+        FROM own_balances b LEFT JOIN fx ON fx.currency = b.currency
+        GROUP BY b.collector
     ), acts AS (
         SELECT a.author AS collector,
                SUM(CASE WHEN a.kind = 'call' THEN 1 ELSE 0 END) AS calls,
@@ -83,37 +98,44 @@ def collector_kpis(store: Store, start: date, end: date, filters: Filters = ALL)
         WHERE a.kind IN ({kinds}) AND CAST(a.occurred_at AS DATE) >= :start
           AND CAST(a.occurred_at AS DATE) <= :end{activity_filter}
         GROUP BY a.author
-    ), promises AS (
-        SELECT a.author AS collector, COUNT(*) AS promises,
-               SUM(CASE WHEN a.due_date <= :end THEN 1 ELSE 0 END) AS promises_due,
-               SUM(CASE WHEN a.due_date <= :end AND a.amount <= COALESCE((
-                        SELECT -SUM(p.amount) FROM ledger_entries p
-                        WHERE p.customer_id = a.customer_id AND p.entry_type = 'payment'
-                          AND p.posting_date >= CAST(a.occurred_at AS DATE) AND p.posting_date <= a.due_date), 0)
-                        THEN 1 ELSE 0 END) AS promises_kept
+    ), promised AS (
+        SELECT a.activity_id, a.author, a.customer_id, CAST(a.occurred_at AS DATE) AS promised_on, a.due_date,
+               a.amount
         FROM activities a
         WHERE a.kind = 'promise' AND CAST(a.occurred_at AS DATE) >= :start
           AND CAST(a.occurred_at AS DATE) <= :end{activity_filter}
-        GROUP BY a.author
-    ), {fx_at_sql("end")}, acted AS (
-        SELECT a.customer_id, a.author, CAST(a.occurred_at AS DATE) AS acted_on,
-               {_block("CAST(a.occurred_at AS DATE)")} AS block
-        FROM activities a WHERE a.kind IN ({kinds})
+    ), promise_payments AS (
+        -- per due promise, the customer's payments posted from the promise date to the promised date:
+        -- a join, not a subquery per promise (PostgreSQL ran that as one ledger scan per promise)
+        SELECT pm.activity_id, -SUM(p.amount) AS paid
+        FROM promised pm
+        JOIN ledger_entries p ON p.customer_id = pm.customer_id
+        WHERE pm.due_date <= :end AND p.entry_type = 'payment'
+          AND p.posting_date >= pm.promised_on AND p.posting_date <= pm.due_date
+          AND p.posting_date >= :start AND p.posting_date <= :end
+        GROUP BY pm.activity_id
+    ), promises AS (
+        SELECT pm.author AS collector, COUNT(*) AS promises,
+               SUM(CASE WHEN pm.due_date <= :end THEN 1 ELSE 0 END) AS promises_due,
+               SUM(CASE WHEN pm.due_date <= :end AND pm.amount <= COALESCE(pp.paid, 0) THEN 1 ELSE 0 END)
+                   AS promises_kept
+        FROM promised pm LEFT JOIN promise_payments pp ON pp.activity_id = pm.activity_id
+        GROUP BY pm.author
     ), acted_blocks AS (
-        SELECT customer_id, author, acted_on, block FROM acted
-        UNION ALL
-        SELECT customer_id, author, acted_on, block + {BLOCK_DAYS} FROM acted
+        {acted_blocks}
     ), credited AS (
-        SELECT DISTINCT a.author AS collector, p.entry_id,
-               -p.amount * CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS amount
+        SELECT a.author AS collector, p.entry_id, p.currency, p.amount
         FROM ledger_entries p
         JOIN acted_blocks a ON a.customer_id = p.customer_id AND a.block = {_block("p.posting_date")}
-        LEFT JOIN fx ON fx.currency = p.currency
         WHERE p.entry_type = 'payment' AND p.posting_date >= :start AND p.posting_date <= :end{payment_filter}
           AND p.posting_date - a.acted_on >= 0
           AND p.posting_date - a.acted_on <= 14
+        GROUP BY a.author, p.entry_id, p.currency, p.amount
     ), collected AS (
-        SELECT collector, SUM(amount) AS collected_14d FROM credited GROUP BY collector
+        SELECT c.collector, SUM(-c.amount * CASE WHEN c.currency = :reporting THEN 1 ELSE fx.rate END) AS collected_14d
+        FROM (SELECT collector, currency, SUM(amount) AS amount FROM credited GROUP BY collector, currency) c
+        LEFT JOIN fx ON fx.currency = c.currency
+        GROUP BY c.collector
     )
     SELECT o.collector, o.customers, b.open_ar, b.overdue_ar, a.calls, a.emails, a.notes,
            pr.promises, pr.promises_due, pr.promises_kept, co.collected_14d

@@ -36,8 +36,9 @@ import pandas as pd
 
 from analytics.ledger.filters import ALL, Filters, filter_sql
 from analytics.ledger.fx import fx_at_sql, reporting_params
+from analytics.ledger.open_items import current_open_amounts
 from analytics.ledger.stage_results import from_payment_sql
-from analytics.store.connection import Store
+from analytics.store.connection import Store, read_df
 from analytics.store.schema import STAGE_WINDOWS
 
 EFFECTIVENESS_COLUMNS = [
@@ -59,7 +60,7 @@ def _reached_sql(filters: Filters, start: date, end: date, runs_until: date | No
                CAST(:end AS DATE) - s.run_date AS age,
                CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS rate,
                s.open_amount * CASE WHEN s.currency = :reporting THEN 1 ELSE fx.rate END AS open_at_run,
-               {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after
+               {", ".join(f"s.paid_{n}d" for n in WINDOWS)}, s.paid_after, s.next_run, s.paid_until_next
         FROM dunning_stage_results s
         LEFT JOIN fx ON fx.currency = s.currency
         WHERE s.run_date >= :start AND s.run_date <= :runs_end AND s.open_amount > 0{run_filter}
@@ -68,23 +69,23 @@ def _reached_sql(filters: Filters, start: date, end: date, runs_until: date | No
 
 
 # Each payment once: to the last stage reached before it. `next_run` = the invoice's next stage reach
-# (any configuration); the stage owns the payments dated in (run_date, next_run], up to `end`.
-_RECOVERED_SQL = f"""stage_order AS (
-        SELECT s.entry_id, s.config_id, s.config_version, s.stage_no,
-               LEAD(s.run_date) OVER (PARTITION BY s.entry_id
-                                      ORDER BY s.run_date, s.config_id, s.config_version, s.stage_no) AS next_run
-        FROM dunning_stage_results s
-        WHERE s.entry_id IN (SELECT r.entry_id FROM reached r)
-    ), recovered AS (
+# (any configuration, kept in dunning_stage_results); the stage owns the payments dated in
+# (run_date, next_run], up to `end`.
+_RECOVERED_SQL = f"""recovered AS (
         SELECT r.config_id, r.config_version, r.stage_no, SUM(a.amount * r.rate) AS amount
         FROM reached r
-        JOIN stage_order o ON o.entry_id = r.entry_id AND o.config_id = r.config_id
-                          AND o.config_version = r.config_version AND o.stage_no = r.stage_no
         JOIN allocations a ON a.to_entry_id = r.entry_id AND a.allocation_date > r.run_date
                           AND a.allocation_date <= :end
-        WHERE (o.next_run IS NULL OR a.allocation_date <= o.next_run) AND {from_payment_sql("a")}
+        WHERE (r.next_run IS NULL OR a.allocation_date <= r.next_run) AND {from_payment_sql("a")}
         GROUP BY r.config_id, r.config_version, r.stage_no
     )"""  # noqa: S608 - constants and bind names only
+# The same when nothing is dated after `end` (end on or after the activity horizon): every payment
+# up to the next reach is already summed in the row, `paid_until_next`.
+_RECOVERED_NOW_SQL = """recovered AS (
+        SELECT r.config_id, r.config_version, r.stage_no, SUM(r.paid_until_next * r.rate) AS amount
+        FROM reached r
+        GROUP BY r.config_id, r.config_version, r.stage_no
+    )"""
 
 
 def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters = ALL,
@@ -97,9 +98,16 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
         f"SUM(CASE WHEN r.age >= {n} THEN r.open_at_run ELSE 0 END) AS base_{n}, "
         f"SUM(CASE WHEN r.age >= {n} THEN r.paid_{n}d * r.rate ELSE 0 END) AS paid_{n}"
         for n in WINDOWS)
-    frame = store.read(f"""
-    WITH {ctes},
-    {_RECOVERED_SQL}, final_stages AS (
+    keys = ["config_id", "config_version", "stage_no"]
+    with store.engine.connect() as conn, conn.begin():
+        if current_open_amounts(conn, end):  # nothing dated after `end`: each reach holds what it recovered
+            recovered, recovered_sum, recovered_join = "", "SUM(r.paid_until_next * r.rate)", ""
+        else:
+            recovered, recovered_sum = f",\n    {_RECOVERED_SQL}", "0"
+            recovered_join = """LEFT JOIN recovered rc ON rc.config_id = ps.config_id
+                          AND rc.config_version = ps.config_version AND rc.stage_no = ps.stage_no"""
+        frame = read_df(conn, f"""
+    WITH {ctes}{recovered}, final_stages AS (
         SELECT s.config_id, s.version, s.stage_no FROM dunning_stages s
         WHERE s.channel = 'escalation'
            OR s.stage_no = (SELECT MAX(s2.stage_no) FROM dunning_stages s2
@@ -113,26 +121,34 @@ def dunning_effectiveness(store: Store, start: date, end: date, filters: Filters
         GROUP BY s.entry_id, s.config_id, s.config_version
     ), per_stage AS (
         SELECT r.config_id, r.config_version, r.stage_no, COUNT(*) AS invoices,
-               SUM(r.open_at_run) AS amount, {windows},
-               PERCENTILE_CONT(0.5) WITHIN GROUP (
-                   ORDER BY CASE WHEN r.paid_on <= :end THEN r.paid_on - r.run_date END) AS median_days_to_pay,
+               SUM(r.open_at_run) AS amount, {windows}, {recovered_sum} AS recovered_now,
                SUM(CASE WHEN lf.run_date >= r.run_date THEN 1 ELSE 0 END) AS reached_final
         FROM reached r
         LEFT JOIN last_final lf ON lf.entry_id = r.entry_id AND lf.config_id = r.config_id
                                AND lf.config_version = r.config_version
         GROUP BY r.config_id, r.config_version, r.stage_no
     )
-    SELECT ps.*, COALESCE(rc.amount, 0) AS recovered
+    SELECT ps.*, {"COALESCE(rc.amount, 0)" if recovered else "COALESCE(ps.recovered_now, 0)"} AS recovered
     FROM per_stage ps
-    LEFT JOIN recovered rc ON rc.config_id = ps.config_id AND rc.config_version = ps.config_version
-                          AND rc.stage_no = ps.stage_no
+    {recovered_join}
     """, params)  # noqa: S608 - constants and bind names only
-    names = store.read("""
+        # the median from a histogram of whole days (a median needs every value sorted; the counts per
+        # day give the same PERCENTILE_CONT(0.5) without sorting every reach)
+        paid_days = read_df(conn, f"""
+    WITH {ctes}
+    SELECT r.config_id, r.config_version, r.stage_no, r.paid_on - r.run_date AS days, COUNT(*) AS reaches
+    FROM reached r WHERE r.paid_on <= :end
+    GROUP BY r.config_id, r.config_version, r.stage_no, r.paid_on - r.run_date
+    """, params)  # noqa: S608 - constants and bind names only
+        names = read_df(conn, """
         SELECT s.config_id, s.version AS config_version, s.stage_no, c.name AS config_name,
                s.name AS stage_name, s.channel
         FROM dunning_stages s JOIN dunning_configs c ON c.config_id = s.config_id AND c.version = s.version
     """)
-    frame = frame.merge(names, on=["config_id", "config_version", "stage_no"], how="left")
+    medians = {stage: float(np.median(np.repeat(group["days"].to_numpy(float), group["reaches"].to_numpy(int))))
+               for stage, group in paid_days.groupby(keys)}
+    frame["median_days_to_pay"] = [medians.get(tuple(k), np.nan) for k in frame[keys].itertuples(index=False)]
+    frame = frame.merge(names, on=keys, how="left")
     for n in WINDOWS:
         base = frame[f"base_{n}"].astype(float)
         frame[f"paid_{n}d_pct"] = frame[f"paid_{n}"].astype(float) / base.where(base != 0, np.nan) * 100
@@ -175,25 +191,26 @@ def recovery_curve(store: Store, start: date, end: date, filters: Filters = ALL,
     WHERE a.allocation_date > :start AND a.allocation_date - r.run_date <= :max_days AND {from_payment_sql("a")}
     GROUP BY r.config_id, r.config_version, r.stage_no, {capped_age}, a.allocation_date - r.run_date
     """, binds)  # noqa: S608 - constants and bind names only
-    days = np.arange(max_days + 1)
-    frames = []
-    for stage, base in bases.groupby(keys):
-        # grid[age, offset]: amounts by run age (capped) and days from run to payment
-        opened = np.zeros(max_days + 1)
-        np.add.at(opened, base["age"].to_numpy(int), base["amount"].to_numpy(float))
-        grid = np.zeros((max_days + 1, max_days + 1))
-        mine = paid.merge(pd.DataFrame([dict(zip(keys, stage, strict=True))]), on=keys)
-        np.add.at(grid, (mine["age"].to_numpy(int), mine["offset_days"].to_numpy(int)), mine["amount"].to_numpy(float))
-        old_enough = np.cumsum(grid[::-1], axis=0)[::-1]  # [d, offset]: runs at least d days old
-        paid_by = np.cumsum(old_enough, axis=1)[days, days]  # ... paid within d days
-        denominator = np.cumsum(opened[::-1])[::-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(denominator != 0, paid_by / denominator * 100, np.nan)
-        frames.append(pd.DataFrame({**dict(zip(keys, stage, strict=True)), "days": days,
-                                    "share_paid_pct": np.round(share, 2)}))
-    if not frames:
+    if bases.empty:
         return pd.DataFrame(columns=keys + ["days", "share_paid_pct"])
-    return pd.concat(frames, ignore_index=True)
+    # per stage s, grid[s, age, offset]: amounts by run age (capped) and days from run to payment
+    stages = pd.MultiIndex.from_frame(bases[keys].drop_duplicates().sort_values(keys))
+    size = max_days + 1
+    opened = np.zeros((len(stages), size))
+    np.add.at(opened, (stages.get_indexer(pd.MultiIndex.from_frame(bases[keys])), bases["age"].to_numpy(int)),
+              bases["amount"].to_numpy(float))
+    grid = np.zeros((len(stages), size, size))
+    if not paid.empty:
+        np.add.at(grid, (stages.get_indexer(pd.MultiIndex.from_frame(paid[keys])), paid["age"].to_numpy(int),
+                         paid["offset_days"].to_numpy(int)), paid["amount"].to_numpy(float))
+    days = np.arange(size)
+    old_enough = np.cumsum(grid[:, ::-1], axis=1)[:, ::-1]  # [s, d, offset]: runs at least d days old
+    paid_by = np.cumsum(old_enough, axis=2)[:, days, days]  # ... paid within d days
+    denominator = np.cumsum(opened[:, ::-1], axis=1)[:, ::-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(denominator != 0, paid_by / denominator * 100, np.nan)
+    frame = pd.DataFrame({key: np.repeat(stages.get_level_values(key).to_numpy(np.int64), size) for key in keys})
+    return frame.assign(days=np.tile(days, len(stages)), share_paid_pct=np.round(share, 2).ravel())
 
 
 # -- the columns in the users' words: one definition for the page and `ardesk report dunning` -----------

@@ -8,7 +8,11 @@ One row per (invoice, configuration, version, stage) that has a sent or done run
   (run_date, run_date + N days];
 - paid_after = allocations from payments and credit notes dated after run_date (any later date);
 - paid_on = the first date on which allocations from payments and credit notes reach the invoice
-  amount, if no write-off or adjustment was applied to it on or before that date (else NULL).
+  amount, if no write-off or adjustment was applied to it on or before that date (else NULL);
+- next_run = the run date of the invoice's next stage reach, of any configuration (reaches ordered by
+  run date, configuration, version, stage; NULL for the last);
+- paid_until_next = allocations from payments and credit notes dated in (run_date, next_run], or
+  after run_date when next_run is NULL: the payments this stage "recovered" (`dunning_effectiveness`).
 
 Every field is fixed by dated facts, so a report for a past period reads the same rows and stays
 reproducible: windows only count once they have closed (`dunning_effectiveness`), and payments
@@ -33,10 +37,14 @@ _SOURCES = ", ".join(f"'{t}'" for t in PAYMENT_SOURCES)
 def from_payment_sql(allocation: str) -> str:
     """SQL condition: the allocation aliased `allocation` comes from a payment or a credit note.
 
-    Written as "not from another kind of credit" (write-offs and credit adjustments are few), so a
-    report probes a small set instead of joining every payment in the ledger."""
-    return (f"NOT EXISTS (SELECT 1 FROM ledger_entries src WHERE src.entry_id = {allocation}.from_entry_id "  # noqa: S608
-            f"AND src.amount < 0 AND src.entry_type NOT IN ({_SOURCES}))")
+    Written as "not from another kind of credit" (write-offs and credit adjustments are few), and as
+    NOT IN an uncorrelated set: both engines build that small set once and probe it by hash (NOT EXISTS
+    made DuckDB decorrelate per allocation and PostgreSQL probe the ledger's key per allocation).
+    Entry ids are never NULL, so NOT IN means the same as NOT EXISTS."""
+    return (f"{allocation}.from_entry_id NOT IN (SELECT src.entry_id FROM ledger_entries src "  # noqa: S608
+            f"WHERE src.amount < 0 AND src.entry_type NOT IN ({_SOURCES}))")
+
+
 _WINDOW_SUMS = "".join(
     f"""
            SUM(CASE WHEN p.is_payment = 1 AND p.allocation_date > s.run_date
@@ -51,6 +59,11 @@ WITH reached AS (
     FROM dunning_runs r
     WHERE r.outcome IN ('sent', 'done'){{scope}}
     GROUP BY r.entry_id, r.customer_id, r.config_id, r.config_version, r.stage_no
+), ordered AS (
+    SELECT rd.entry_id, rd.config_id, rd.config_version, rd.stage_no,
+           LEAD(rd.run_date) OVER (PARTITION BY rd.entry_id
+                                   ORDER BY rd.run_date, rd.config_id, rd.config_version, rd.stage_no) AS next_run
+    FROM reached rd
 ), applied AS (
     SELECT a.to_entry_id AS entry_id, a.allocation_date, a.amount,
            CASE WHEN c.entry_type IN ({_SOURCES}) THEN 1 ELSE 0 END AS is_payment
@@ -74,22 +87,31 @@ WITH reached AS (
 ), per_stage AS (
     SELECT s.entry_id, s.config_id, s.config_version, s.stage_no,
            SUM(CASE WHEN p.allocation_date <= s.run_date THEN p.amount ELSE 0 END) AS applied_before,{_WINDOW_SUMS}
-           SUM(CASE WHEN p.is_payment = 1 AND p.allocation_date > s.run_date THEN p.amount ELSE 0 END) AS paid_after
-    FROM reached s JOIN applied p ON p.entry_id = s.entry_id
+           SUM(CASE WHEN p.is_payment = 1 AND p.allocation_date > s.run_date THEN p.amount ELSE 0 END) AS paid_after,
+           SUM(CASE WHEN p.is_payment = 1 AND p.allocation_date > s.run_date
+                     AND (o.next_run IS NULL OR p.allocation_date <= o.next_run) THEN p.amount ELSE 0 END)
+               AS paid_until_next
+    FROM reached s
+    JOIN ordered o ON o.entry_id = s.entry_id AND o.config_id = s.config_id
+                  AND o.config_version = s.config_version AND o.stage_no = s.stage_no
+    JOIN applied p ON p.entry_id = s.entry_id
     GROUP BY s.entry_id, s.config_id, s.config_version, s.stage_no
 )
 SELECT s.entry_id, s.config_id, s.config_version, s.stage_no, s.customer_id, e.currency, s.run_date,
        e.amount - COALESCE(ps.applied_before, 0) AS open_amount, {_WINDOW_VALUES},
-       COALESCE(ps.paid_after, 0) AS paid_after, f.paid_on
+       COALESCE(ps.paid_after, 0) AS paid_after, f.paid_on, o.next_run,
+       COALESCE(ps.paid_until_next, 0) AS paid_until_next
 FROM reached s
 JOIN ledger_entries e ON e.entry_id = s.entry_id
+JOIN ordered o ON o.entry_id = s.entry_id AND o.config_id = s.config_id
+              AND o.config_version = s.config_version AND o.stage_no = s.stage_no
 LEFT JOIN per_stage ps ON ps.entry_id = s.entry_id AND ps.config_id = s.config_id
                       AND ps.config_version = s.config_version AND ps.stage_no = s.stage_no
 LEFT JOIN paid_in_full f ON f.entry_id = s.entry_id
 """  # noqa: S608 - constants only
 
 _COLUMNS = (f"entry_id, config_id, config_version, stage_no, customer_id, currency, run_date, open_amount, "
-            f"{_WINDOW_COLUMNS}, paid_after, paid_on")
+            f"{_WINDOW_COLUMNS}, paid_after, paid_on, next_run, paid_until_next")
 
 
 def refresh_stage_results(conn: sa.Connection, customer_ids: Sequence[str] | None = None,

@@ -212,6 +212,11 @@ dunning_stage_results = sa.Table(
     *(sa.Column(f"paid_{n}d", Money, nullable=False) for n in STAGE_WINDOWS),
     sa.Column("paid_after", Money, nullable=False),
     sa.Column("paid_on", sa.Date),
+    # v28: the run date of the invoice's next stage reach (any configuration; NULL: none yet), and the
+    # payments and credit notes dated after run_date up to it (all after run_date when none): what
+    # dunning effectiveness credits to this stage ("recovered") once nothing is dated after its end
+    sa.Column("next_run", sa.Date),
+    sa.Column("paid_until_next", Money),
 )
 
 # v26: month-end open debits per customer, currency and due-basis aging bucket, and each month's
