@@ -63,9 +63,26 @@ def _share_apptest_startup() -> None:
 _share_apptest_startup()
 
 
+# `ARDESK_TEST_ENGINE=postgresql` runs the engine's tests on PostgreSQL: `store` and `demo_store` are then
+# databases on the test server, cloned per test from templates built once per worker (see `pg_database`),
+# and only the tests that take one of them run (`pytest_collection_modifyitems`). `make test` runs the
+# engine's tests both ways.
+TEST_ENGINE = os.environ.get("ARDESK_TEST_ENGINE", "duckdb")
+if TEST_ENGINE not in ("duckdb", "postgresql"):
+    raise pytest.UsageError(f"ARDESK_TEST_ENGINE is duckdb or postgresql, not {TEST_ENGINE!r}")
+ENGINE_FIXTURES = {"store", "demo_store"}  # what a test takes to run on the engine under test
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    """An empty store at the current schema, in its own DuckDB file."""
+def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """An empty store at the current schema: its own DuckDB file, or (ARDESK_TEST_ENGINE=postgresql) its own
+    PostgreSQL database."""
+    if TEST_ENGINE == "postgresql":
+        with request.getfixturevalue("pg_database")("empty") as url:
+            s = connect(url)
+            yield s
+            s.close()
+        return
     s = connect(str(tmp_path / "ardesk.duckdb"))
     yield s
     s.close()
@@ -89,8 +106,14 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def demo_store(demo_store_file: Path, tmp_path: Path) -> Iterator[Store]:
-    """A private, writable copy of the demo store."""
+def demo_store(demo_store_file: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A private, writable copy of the demo store (on PostgreSQL: a database cloned from the demo's)."""
+    if TEST_ENGINE == "postgresql":
+        with request.getfixturevalue("pg_database")("demo") as url:
+            s = connect(url)
+            yield s
+            s.close()
+        return
     path = tmp_path / "demo.duckdb"
     shutil.copy(demo_store_file, path)
     s = connect(str(path))
@@ -412,21 +435,75 @@ def demo_on_postgres(demo_store_file: Path, url: str) -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def pg_database(pg_url: str, request: pytest.FixtureRequest):
+    """`pg_database(template)`: a context giving the URL of a new database on the test PostgreSQL, cloned from
+    the worker's template "empty" (the current schema) or "demo" (the demo store, copied by `ardesk db copy`),
+    dropped afterwards.
+
+    Templates are built once per worker, when first asked for; `CREATE DATABASE ... TEMPLATE` copies files,
+    a fraction of a second where migrating or copying the demo again would take seconds.
+    """
+    from analytics.store.copy import copy_store
+
+    admin = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    base = sa.engine.make_url(pg_url)
+    built: set[str] = set()
+    counter = iter(range(1_000_000))
+
+    def url_of(name: str) -> str:
+        return base.set(database=name).render_as_string(hide_password=False)
+
+    def build(template: str) -> str:
+        name = f"ardesk_template_{template}"
+        if template not in built:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            target = connect(url_of(name))
+            try:
+                if template == "demo":  # the demo is built only for a worker that needs it
+                    source = connect(str(request.getfixturevalue("demo_store_file")))
+                    try:
+                        assert all(check.equal for check in copy_store(source, target))
+                    finally:
+                        source.close()
+            finally:
+                target.close()
+            built.add(template)
+        return name
+
+    @contextmanager
+    def database(template: str) -> Iterator[str]:
+        name = f"ardesk_test_{next(counter)}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{build(template)}"'))
+        try:
+            yield url_of(name)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    yield database
+    admin.dispose()
+
+
 @pytest.fixture
-def pg_store(pg_url: str) -> Iterator[Store]:
-    """A fresh store at the current schema on the test PostgreSQL."""
-    store = connect(empty_postgres(pg_url))
-    yield store
-    store.close()
+def pg_store(pg_database) -> Iterator[Store]:
+    """A fresh store at the current schema, in its own database on the test PostgreSQL."""
+    with pg_database("empty") as url:
+        store = connect(url)
+        yield store
+        store.close()
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_on_each_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """An empty store on DuckDB, and again on the test PostgreSQL: a test taking it runs on both."""
-    url = str(tmp_path / "ardesk.duckdb")
     if request.param == "postgres":
-        url = empty_postgres(request.getfixturevalue("pg_url"))
-    store = connect(url)
+        yield request.getfixturevalue("pg_store")
+        return
+    store = connect(str(tmp_path / "ardesk.duckdb"))
     yield store
     store.close()
 
@@ -482,7 +559,7 @@ APP_FIXTURES = {"page", "browser", "app_server", "app_env"}
 APP_RUNNERS = ("app_process", "serve_app")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test of an app test module `app` (whole modules, so a module fixture is built in one run
     only): `make test` runs the engine's tests (-m "not app") beside the soak, the app's before it."""
     app_modules = {item.module for item in items if getattr(item, "module", None) is not None and (
@@ -490,3 +567,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if getattr(item, "module", None) in app_modules:
             item.add_marker(pytest.mark.app)
+    if TEST_ENGINE == "postgresql":
+        _keep_engine_tests_on_postgresql(config, items)
+
+
+def _keep_engine_tests_on_postgresql(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ARDESK_TEST_ENGINE=postgresql, keep the engine's tests that take a store from `store` or
+    `demo_store`, an app test module's too; deselect the rest: the app's (its pages and servers run on
+    DuckDB), the ones that name a DuckDB file or choose their engines themselves (`store_on_each_engine`,
+    `pg_store`: already on both), and the ones marked `duckdb_only` (what they test is DuckDB's: the
+    file, its lock, its inbox). No `-m` is needed (nor wanted: `app` marks whole modules)."""
+    keep, drop = [], []
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        on_engine = (ENGINE_FIXTURES & names and not ({"store_on_each_engine", "pg_store"} | APP_FIXTURES) & names
+                     and item.get_closest_marker("duckdb_only") is None)
+        (keep if on_engine else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep

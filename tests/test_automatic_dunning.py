@@ -153,6 +153,7 @@ def test_two_app_instances_run_the_daily_job_once(pg_store: Store, smtp) -> None
     assert len(handler.messages) == 3
 
 
+@pytest.mark.duckdb_only  # the DuckDB file's lock / the app's inbox
 @pytest.mark.slow
 def test_cli_queues_the_run_for_the_app_when_it_owns_the_store(books: Store, smtp, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:

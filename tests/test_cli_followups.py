@@ -256,14 +256,14 @@ def test_outreach_send_delivers_once_per_key_with_the_panels_rechecks(
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_followup_writes_directly(pg_store: Store, pg_url: str, tmp_path: Path,
+def test_on_postgresql_a_followup_writes_directly(pg_store: Store, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """Every process writes to a server database itself: nothing is queued, the same rules hold."""
     monkeypatch.setenv("ARDESK_INBOX", str(tmp_path / "inbox"))
     setup_people(pg_store)
     add_customer(pg_store, "C1")
     add_invoice(pg_store, "C1", "INV-1", T - timedelta(days=40), T - timedelta(days=10), 1000)
-    args = ("--db", pg_url, "followup", "promise", "C1", "--amount", "999.99", "--date", str(T + timedelta(days=7)),
+    args = ("--db", pg_store.url, "followup", "promise", "C1", "--amount", "999.99", "--date", str(T + timedelta(days=7)),
             "--invoice", "INV-1", "--as", "ana.collector", "--key", "pg-1", "--format", "json")
     assert main(list(args)) == 0
     first = _json(capsys)[0]
@@ -272,7 +272,7 @@ def test_on_postgresql_a_followup_writes_directly(pg_store: Store, pg_url: str, 
     assert not (tmp_path / "inbox").exists()
     assert _rows(pg_store, "SELECT author, amount, entry_id, idempotency_key FROM activities") == [
         {"author": "ana.collector", "amount": 999.99, "entry_id": 1, "idempotency_key": "pg-1"}]
-    assert main(["--db", pg_url, "followup", "call", "C1", "--outcome", "reached", "--as", "sam.sales"]) == 2
+    assert main(["--db", pg_store.url, "followup", "call", "C1", "--outcome", "reached", "--as", "sam.sales"]) == 2
     assert "sam.sales (Sales) may not act on customers" in capsys.readouterr().err
 
 

@@ -4,9 +4,7 @@ again on PostgreSQL."""
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -377,21 +375,6 @@ def test_100k_customers_attributes_match_a_pandas_computation(store: Store, tmp_
     # the sidebar leaves out the identifier-like attribute (100,000 distinct tax ids)
     assert set(filter_choices(store)["attributes"]) == {"industry", "vehicle_class"}
     assert filter_choices(store)["attributes"]["industry"] == ["Public", "Retail", "Transport", "Wholesale"]
-
-
-# -- the same engine tests on PostgreSQL ----------------------------------------------------------
-ENGINE_TESTS = [test_import_keeps_every_extra_column_as_a_named_attribute,
-                test_a_blank_required_customers_cell_keeps_the_stored_value,
-                test_reimport_is_a_no_op_and_a_changed_value_is_audited,
-                test_a_value_longer_than_the_store_keeps_rejects_its_row_naming_column_and_attribute,
-                test_attribute_filters_narrow_aging_and_kpis, test_db_choices_and_summary]
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("test", ENGINE_TESTS, ids=[t.__name__ for t in ENGINE_TESTS])
-def test_same_results_on_postgres(test: Callable, pg_store: Store, tmp_path: Path) -> None:
-    assert set(inspect.signature(test).parameters) == {"store", "tmp_path"}
-    test(store=pg_store, tmp_path=tmp_path)
 
 
 def test_a_syncs_watermark_column_is_not_an_attribute(store: Store) -> None:

@@ -122,7 +122,7 @@ def test_the_cli_prints_the_comparison_and_filters_by_sales_rep(two_years: Store
     with two_years.write() as conn:
         conn.exec_driver_sql("UPDATE customers SET sales_rep = 'sam'")
     for rep, open_ar in (("sam", 1700.0), ("nobody", 0.0)):
-        assert main(["--db", two_years.path, "report", "kpis", "--as-of", "2026-03-31", "--compare",
+        assert main(["--db", two_years.url, "report", "kpis", "--as-of", "2026-03-31", "--compare",
                      "--sales-rep", rep, "--format", "json"]) == 0
         rows = {r["kpi"]: r for r in json.loads(capsys.readouterr().out)}
         assert list(rows) == list(KPI_TILES)

@@ -220,7 +220,7 @@ def test_like_for_like_is_the_shared_segments_over_the_shared_period() -> None:
 def test_report_dunning_prints_the_populations_and_the_like_for_like_ground(
         store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     three_stages(store)
-    args = ["--db", store.path, "report", "dunning", "--start", "2024-02-01", "--end", "2024-03-31"]
+    args = ["--db", store.url, "report", "dunning", "--start", "2024-02-01", "--end", "2024-03-31"]
     assert main(args + ["--compare", "1", "--compare", "2:1"]) == 0
     out = capsys.readouterr().out
     assert "Three steps (v1): 2 invoices of 2 customers · segments Enterprise 1, SMB 1" in out

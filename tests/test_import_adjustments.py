@@ -3,7 +3,6 @@ audited updates, and how a debit adjustment ages, takes a payment and stays out 
 
 from __future__ import annotations
 
-import inspect
 import json
 from datetime import date
 from pathlib import Path
@@ -358,17 +357,6 @@ def test_every_write_off_rejection_reason(store: Store, tmp_path: Path) -> None:
                        WRITE_OFFS, SYSTEM)
     assert reasons(later) == [(1, "amount", "100.00", "write-off larger than what the item's later payments leave open")]
     assert store.scalar("SELECT COUNT(*) FROM ledger_entries WHERE entry_type = 'write_off'") == 0
-
-
-# -- the same on PostgreSQL ------------------------------------------------------------------------
-PORTABLE = [name for name, fn in sorted(globals().items())
-            if name.startswith("test_") and callable(fn) and set(inspect.signature(fn).parameters) == {"store", "tmp_path"}]
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("name", PORTABLE)
-def test_the_same_on_postgres(name: str, pg_store: Store, tmp_path: Path) -> None:
-    globals()[name](pg_store, tmp_path)
 
 
 # -- a million rows --------------------------------------------------------------------------------

@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
-
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
@@ -46,12 +44,6 @@ def test_any_segment_text_is_accepted_as_written_and_only_its_length_is_limited(
                       "AND entity_id = 'F2'").to_dict("records") == [
         {"old_values": '{"name":"Fleet Two","segment":"M1","currency":"USD"}',
          "new_values": '{"name":"Fleet Two","segment":"N3","currency":"USD"}'}]
-
-
-@pytest.mark.slow
-def test_any_segment_text_on_postgres(pg_store: Store, tmp_path: Path) -> None:
-    """The same rule, merge and audit on PostgreSQL."""
-    test_any_segment_text_is_accepted_as_written_and_only_its_length_is_limited(pg_store, tmp_path)
 
 
 def test_the_bulk_page_offers_the_customers_own_segments(tmp_path: Path, app_env) -> None:

@@ -248,14 +248,6 @@ def test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_not
     assert store.scalar("SELECT SUM(amount) FROM allocations") == 150
 
 
-
-@pytest.mark.postgres
-def test_re_importing_allocations_paid_by_two_payments_on_postgres(pg_store: Store, tmp_path: Path) -> None:
-
-
-    test_re_importing_allocations_of_an_invoice_paid_by_two_payments_changes_nothing(pg_store, tmp_path)
-
-
 def test_customers_and_fx_rates_import_and_update(store: Store, tmp_path: Path) -> None:
     customers = Mapping(dataset="customers", columns={"customer_id": "id", "name": "name", "segment": "seg",
                                                       "payment_terms_days": "terms"})

@@ -13,7 +13,7 @@ from tests.test_kpi_aging import ledger  # noqa: F401 - fixture
 
 
 def _run(capsys: pytest.CaptureFixture[str], store: Store, *argv: str) -> str:
-    code = main(["--db", store.path, *argv])
+    code = main(["--db", store.url, *argv])
     out = capsys.readouterr()
     assert code == 0, out.err
     return out.out
@@ -43,9 +43,9 @@ def test_report_series_default_to_last_posting_date(store: Store, ledger: Ledger
 
 
 def test_report_refuses_bad_input(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--db", store.path, "report", "aging"]) == 2
+    assert main(["--db", store.url, "report", "aging"]) == 2
     assert "ledger is empty" in capsys.readouterr().err
-    assert main(["--db", store.path, "report", "dso", "--start", "2024-05-01", "--end", "2024-04-01"]) == 2
+    assert main(["--db", store.url, "report", "dso", "--start", "2024-05-01", "--end", "2024-04-01"]) == 2
     assert "is after --end" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["report", "aging", "--as-of", "30/06/2024"])

@@ -217,12 +217,6 @@ def test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path: Path, store: S
     assert [r.unchanged for r in again.results] == [6, 5, 3, 3, 6, 4, 4]  # rejected again: F3 and its appeal
 
 
-
-@pytest.mark.postgres
-def test_the_tiny_log_imports_the_same_on_postgres(pg_store: Store, tmp_path: Path) -> None:
-    test_the_tiny_log_goes_through_the_ordinary_imports(tmp_path, pg_store)
-
-
 def test_the_command_imports_into_an_empty_store_only(tmp_path: Path, capsys) -> None:
     log = tmp_path / "tiny.xes"
     log.write_text(TINY, encoding="utf-8")

@@ -78,6 +78,7 @@ def test_concurrent_writers_from_threads_all_persist(store: Store) -> None:
         {"name": "updated", "n": 200}]
 
 
+@pytest.mark.duckdb_only  # the DuckDB file's lock / the app's inbox
 def test_second_process_gets_a_plain_locked_message(store: Store, tmp_path) -> None:
     code = (
         "from analytics.migrations import connect\nfrom analytics.store.connection import StoreLocked\n"
@@ -89,6 +90,7 @@ def test_second_process_gets_a_plain_locked_message(store: Store, tmp_path) -> N
     assert "in use by process" in out.stdout and "Traceback" not in out.stdout + out.stderr
 
 
+@pytest.mark.duckdb_only  # the DuckDB file's lock / the app's inbox
 def test_cli_reports_a_locked_store_without_traceback(store: Store, tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "analytics.cli", "--db", str(tmp_path / "ardesk.duckdb"), "db", "info"],
                          capture_output=True, text=True, timeout=60)

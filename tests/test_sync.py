@@ -126,6 +126,7 @@ def _folders(tmp_path: Path) -> Folders:
     return Folders(tmp_path / "inbox", tmp_path / "done", tmp_path / "failed", tmp_path / "quarantine")
 
 
+@pytest.mark.duckdb_only  # the DuckDB file's lock / the app's inbox
 @pytest.mark.slow
 def test_cli_import_queues_into_the_inbox_when_the_app_owns_the_store(store: Store, tmp_path: Path) -> None:
     """The store is held by this process (as the app would); `ardesk import` in another process queues."""
@@ -177,6 +178,7 @@ def _settings_with_inbox(tmp_path: Path, inbox: Path) -> Path:
     return path
 
 
+@pytest.mark.duckdb_only  # the DuckDB file's lock / the app's inbox
 @pytest.mark.slow
 @pytest.mark.parametrize("named", ["--db PATH", "ARDESK_DB=PATH", "ARDESK_DB=duckdb:///PATH"])
 def test_a_job_queued_by_the_cli_reaches_the_app_however_the_store_is_named(

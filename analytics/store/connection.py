@@ -19,6 +19,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,9 @@ def read_df(conn: sa.Connection, query: Query, params: Params = None) -> pd.Data
     """Rows of `query` as a DataFrame, on an open connection (inside a transaction if any).
 
     DuckDB runs natively (`.df()`, no per-row Python objects); other engines use pandas.
-    DECIMAL columns come back as float64 on both paths.
+    The same types on both paths: DECIMAL columns come back as float64, DATE columns as datetime64
+    (DuckDB's `.df()` gives datetime64; the PostgreSQL driver gives `datetime.date` objects, which
+    are converted, so a caller's `.dt` works on either engine).
     """
     stmt = _as_stmt(query)
     if conn.dialect.name == "duckdb":
@@ -143,7 +146,16 @@ def read_df(conn: sa.Connection, query: Query, params: Params = None) -> pd.Data
         args = [values[name] for name in (compiled.positiontup or [])]
         raw = conn.connection.driver_connection
         return raw.execute(compiled.string, args).df()
-    return pd.read_sql(stmt, conn, params=dict(params or {}))
+    return _dates_as_datetime64(pd.read_sql(stmt, conn, params=dict(params or {})))
+
+
+def _dates_as_datetime64(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns holding `datetime.date` objects (a DATE column from the driver) as datetime64[us], as DuckDB gives them."""
+    for name in [c for c, kind in frame.dtypes.items() if pd.api.types.is_object_dtype(kind)]:
+        values = frame[name].dropna()
+        if not values.empty and type(values.iloc[0]) is date:
+            frame[name] = pd.to_datetime(frame[name]).astype("datetime64[us]")
+    return frame
 
 
 def bulk_insert(conn: sa.Connection, table: str, frame: pd.DataFrame) -> int:
