@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from analytics.collections.outreach.queue import backfill_message_header_ids
-from analytics.ledger.monthly_summaries import refresh_monthly_summaries
+from analytics.ledger.monthly_summaries import rebuild_portfolio_summaries, refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, open_store
@@ -47,6 +47,8 @@ from analytics.store.schema import (
     portal_link_tries,
     portal_links,
     portal_sessions,
+    portfolio_monthly_balances,
+    portfolio_monthly_flows,
     quarantine,
     requests,
     risk_snapshots,
@@ -224,6 +226,11 @@ def _v26_monthly_summaries(conn: sa.Connection) -> None:
     refresh_monthly_summaries(conn)  # filled once from the ledger; kept by every write from now on
 
 
+def _v27_portfolio_summaries(conn: sa.Connection) -> None:
+    _create_tables(conn, portfolio_monthly_balances, portfolio_monthly_flows)
+    rebuild_portfolio_summaries(conn)  # summed once from the per-customer summaries; kept with them from now on
+
+
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
 # Write DDL that is idempotent (IF NOT EXISTS) and portable to PostgreSQL.
 Migration = tuple[int, str, Callable[[sa.Connection], None]]
@@ -266,6 +273,8 @@ MIGRATIONS: list[Migration] = [
      _v25_monthly_pack),
     (26, "monthly_balances, monthly_flows: month-end open debits and monthly flows per customer, kept by every write",
      _v26_monthly_summaries),
+    (27, "portfolio_monthly_balances, portfolio_monthly_flows: the monthly summaries summed over every customer",
+     _v27_portfolio_summaries),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 BASE_DESCRIPTION = "receivables ledger, dunning, activities, users, audit, imports, FX"

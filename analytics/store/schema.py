@@ -235,6 +235,23 @@ monthly_flows = sa.Table(
     sa.Column("collections", Money, nullable=False),  # payments posted in the month (positive)
     sa.Column("write_offs", Money, nullable=False),  # write-offs posted in the month (positive)
 )
+# v27: the same two summaries summed over every customer (the portfolio), so a report without
+# filters reads months x currencies x buckets rows; kept by `refresh_monthly_summaries` with them.
+portfolio_monthly_balances = sa.Table(
+    "portfolio_monthly_balances", metadata,
+    sa.Column("month_end", sa.Date, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("bucket", sa.SmallInteger, nullable=False),
+    sa.Column("open_amount", Money, nullable=False),
+)
+portfolio_monthly_flows = sa.Table(
+    "portfolio_monthly_flows", metadata,
+    sa.Column("month_end", sa.Date, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("credit_sales", Money, nullable=False),
+    sa.Column("collections", Money, nullable=False),
+    sa.Column("write_offs", Money, nullable=False),
+)
 # One row: the aging edges the buckets above were placed with, and the months they cover.
 monthly_summary_state = sa.Table(
     "monthly_summary_state", metadata,
