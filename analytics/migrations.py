@@ -26,6 +26,7 @@ from analytics.store.schema import (
     EXPERIMENT_IDS,
     FORECAST_BACKTEST_IDS,
     PORTAL_LINK_IDS,
+    POSTGRES_INDEXES,
     REQUEST_IDS,
     SEGMENT_RULE_SET_IDS,
     activity_invoices,
@@ -229,6 +230,9 @@ def _v26_monthly_summaries(conn: sa.Connection) -> None:
 def _v27_portfolio_summaries(conn: sa.Connection) -> None:
     _create_tables(conn, portfolio_monthly_balances, portfolio_monthly_flows)
     rebuild_portfolio_summaries(conn)  # summed once from the per-customer summaries; kept with them from now on
+    if conn.dialect.name == "postgresql":
+        for index in POSTGRES_INDEXES:
+            index.create(conn, checkfirst=True)
 
 
 # Migrations: (version, description, function). Each upgrades a store from version - 1.
@@ -273,7 +277,8 @@ MIGRATIONS: list[Migration] = [
      _v25_monthly_pack),
     (26, "monthly_balances, monthly_flows: month-end open debits and monthly flows per customer, kept by every write",
      _v26_monthly_summaries),
-    (27, "portfolio_monthly_balances, portfolio_monthly_flows: the monthly summaries summed over every customer",
+    (27, "portfolio_monthly_balances, portfolio_monthly_flows: the monthly summaries summed over every customer; "
+         "PostgreSQL: covering indexes for open items, settlements, postings and allocations by date",
      _v27_portfolio_summaries),
 ]
 SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
