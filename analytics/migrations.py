@@ -223,7 +223,9 @@ def _v25_monthly_pack(conn: sa.Connection) -> None:
 
 
 def _v26_monthly_summaries(conn: sa.Connection) -> None:
-    _create_tables(conn, monthly_balances, monthly_flows, monthly_summary_state)
+    # the refresh keeps the portfolio sums (v27) too, so they exist from here on
+    _create_tables(conn, monthly_balances, monthly_flows, monthly_summary_state, portfolio_monthly_balances,
+                   portfolio_monthly_flows)
     refresh_monthly_summaries(conn)  # filled once from the ledger; kept by every write from now on
 
 
