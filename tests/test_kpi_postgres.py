@@ -57,3 +57,14 @@ def test_same_results_on_postgres(module, test: Callable, pg_url: str) -> None:
         test(**kwargs)
     finally:
         store.close()
+
+
+def test_a_postgres_store_has_the_report_indexes_and_sessions_without_jit(pg_store) -> None:  # noqa: ANN001
+    """The covering indexes of `schema.POSTGRES_INDEXES` exist on a fresh store, and report sessions
+    run without JIT and with 64MB for hash aggregates (`connection.POSTGRES_SESSION`)."""
+    from analytics.store.schema import POSTGRES_INDEXES
+
+    names = set(pg_store.read("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")["indexname"])
+    assert {index.name for index in POSTGRES_INDEXES} <= names
+    assert pg_store.read("SELECT current_setting('jit') AS jit, current_setting('work_mem') AS work_mem"
+                         ).to_dict("records") == [{"jit": "off", "work_mem": "64MB"}]
