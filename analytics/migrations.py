@@ -15,7 +15,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from analytics.collections.outreach.queue import backfill_message_header_ids
-from analytics.ledger.monthly_summaries import refresh_monthly_summaries
+from analytics.ledger.monthly_summaries import rebuild_portfolio_summaries, refresh_monthly_summaries
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.store.connection import Store, open_store
@@ -26,6 +26,7 @@ from analytics.store.schema import (
     EXPERIMENT_IDS,
     FORECAST_BACKTEST_IDS,
     PORTAL_LINK_IDS,
+    POSTGRES_INDEXES,
     REQUEST_IDS,
     SEGMENT_RULE_SET_IDS,
     activity_invoices,
@@ -47,6 +48,8 @@ from analytics.store.schema import (
     portal_link_tries,
     portal_links,
     portal_sessions,
+    portfolio_monthly_balances,
+    portfolio_monthly_flows,
     quarantine,
     requests,
     risk_snapshots,
@@ -220,11 +223,20 @@ def _v25_monthly_pack(conn: sa.Connection) -> None:
 
 
 def _v26_monthly_summaries(conn: sa.Connection) -> None:
-    _create_tables(conn, monthly_balances, monthly_flows, monthly_summary_state)
+    # the refresh keeps the portfolio sums (v27) too, so they exist from here on
+    _create_tables(conn, monthly_balances, monthly_flows, monthly_summary_state, portfolio_monthly_balances,
+                   portfolio_monthly_flows)
     refresh_monthly_summaries(conn)  # filled once from the ledger; kept by every write from now on
 
 
-# v27 belongs to another change made at the same time (numbers may skip).
+def _v27_portfolio_summaries(conn: sa.Connection) -> None:
+    _create_tables(conn, portfolio_monthly_balances, portfolio_monthly_flows)
+    rebuild_portfolio_summaries(conn)  # summed once from the per-customer summaries; kept with them from now on
+    if conn.dialect.name == "postgresql":
+        for index in POSTGRES_INDEXES:
+            index.create(conn, checkfirst=True)
+
+
 def _v28_stage_next_run(conn: sa.Connection) -> None:
     for name, kind in (("next_run", "DATE"), ("paid_until_next", "DECIMAL(18, 2)")):
         conn.execute(sa.text(f"ALTER TABLE dunning_stage_results ADD COLUMN IF NOT EXISTS {name} {kind}"))
@@ -273,6 +285,9 @@ MIGRATIONS: list[Migration] = [
      _v25_monthly_pack),
     (26, "monthly_balances, monthly_flows: month-end open debits and monthly flows per customer, kept by every write",
      _v26_monthly_summaries),
+    (27, "portfolio_monthly_balances, portfolio_monthly_flows: the monthly summaries summed over every customer; "
+         "PostgreSQL: covering indexes for open items, settlements, postings and allocations by date",
+     _v27_portfolio_summaries),
     (28, "dunning_stage_results.next_run, paid_until_next: each stage reach's next reach and what it recovered",
      _v28_stage_next_run),
 ]

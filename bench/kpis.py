@@ -4,6 +4,7 @@
     python bench/kpis.py --sizes 1000000 10000000 --engine duckdb
     python bench/kpis.py --engine postgresql --pg-url postgresql+psycopg://user@host/db   # a server of yours (emptied!)
     python bench/kpis.py --only aging "KPI summary" --pandas-runs -1
+    python bench/kpis.py --sizes 10000000 --engine postgresql --pg-url URL --pg-keep  # no second 10M copy
 
 Each store is generated once (`analytics.demo.persistence.generate_demo`, seed 42, ending 2026-10-31) into
 <tmp>/ardesk-bench/demo_<N>.duckdb and reused by later runs. PostgreSQL: a throwaway server
@@ -166,9 +167,28 @@ def reports_of(store: Store, as_of: date, start: date) -> dict[str, Callable[[],
     }
 
 
+def holds_the_same_store(duck: Store, pg_url: str) -> bool:
+    """Whether the PostgreSQL at `pg_url` already holds this DuckDB store: the same schema version and
+    the same row counts and sums in the ledger and allocations (`--pg-keep` then skips the copy)."""
+    from analytics.migrations import SCHEMA_VERSION, current_version
+    from analytics.store.copy import table_fingerprint
+    from analytics.store.schema import allocations, ledger_entries
+
+    target = connect(pg_url, migrate=False)
+    try:
+        if current_version(target) != SCHEMA_VERSION:
+            return False
+        return all(table_fingerprint(duck, t) == table_fingerprint(target, t) for t in (ledger_entries, allocations))
+    except Exception:  # noqa: BLE001 - an empty or foreign database: copy
+        return False
+    finally:
+        target.close()
+
+
 @contextmanager
-def postgres_copy(duck: Store, pg_url: str | None) -> Iterator[Store]:
-    """The DuckDB store moved into PostgreSQL (`pg_url`, emptied first, else a throwaway server)."""
+def postgres_copy(duck: Store, pg_url: str | None, keep: bool = False) -> Iterator[Store]:
+    """The DuckDB store moved into PostgreSQL (`pg_url`, emptied first, else a throwaway server);
+    with `keep`, a `pg_url` that already holds it is used as it is."""
     from tests.conftest import empty_postgres
     from tests.postgres_server import find_bindir, throwaway_postgres
 
@@ -184,6 +204,14 @@ def postgres_copy(duck: Store, pg_url: str | None) -> Iterator[Store]:
             yield url
 
     with server() as url:
+        if keep and pg_url and holds_the_same_store(duck, url):
+            print("PostgreSQL already holds this store: not copied", flush=True)
+            target = connect(url)
+            try:
+                yield target
+            finally:
+                target.close()
+            return
         target = connect(empty_postgres(url))
         t = time.perf_counter()
         checks = copy_store(duck, target)
@@ -198,7 +226,7 @@ def postgres_copy(duck: Store, pg_url: str | None) -> Iterator[Store]:
 
 
 def bench(entries: int, directory: Path, engines: list[str], runs: int, pandas_runs: int,
-          only: list[str] | None = None, pg_url: str | None = None) -> list[dict]:
+          only: list[str] | None = None, pg_url: str | None = None, pg_keep: bool = False) -> list[dict]:
     """One row per (engine, report): first_s, median_s; plus pandas rows (engine "pandas")."""
     duck = demo_store(entries, directory)
     _, last = ledger_bounds(duck)
@@ -220,7 +248,7 @@ def bench(entries: int, directory: Path, engines: list[str], runs: int, pandas_r
     if "duckdb" in engines:
         run("duckdb", duck)
     if "postgresql" in engines:
-        with postgres_copy(duck, pg_url) as pg:
+        with postgres_copy(duck, pg_url, pg_keep) as pg:
             run("postgresql", pg)
     engine = engines[0]
     if pandas_runs >= 0 and (engine, "aging (total)") in results and (engine, "DSO monthly (12)") in results:
@@ -275,6 +303,8 @@ def main() -> None:
                         help="default: both when a PostgreSQL can be started (or --pg-url), else duckdb")
     parser.add_argument("--pg-url", help="a PostgreSQL to bench on (its public schema is emptied); "
                                          "default: a throwaway server")
+    parser.add_argument("--pg-keep", action="store_true",
+                        help="with --pg-url: use it as it is when it already holds the store (no copy)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--pandas-runs", type=int, default=2,
                         help="pandas runs after its first (slow at 10M); -1 skips the pandas baseline")
@@ -292,7 +322,7 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()[0]
     rows = [row for size in args.sizes
-            for row in bench(size, args.dir, engines, args.runs, args.pandas_runs, args.only, args.pg_url)]
+            for row in bench(size, args.dir, engines, args.runs, args.pandas_runs, args.only, args.pg_url, args.pg_keep)]
     print(f"\nTaken {started}, load average {load_before:.1f} before / {os.getloadavg()[0]:.1f} after "
           f"({os.cpu_count()} cores); engines: median of {args.runs} runs after a first run; pandas: median of "
           f"{args.pandas_runs} after a first.\n")

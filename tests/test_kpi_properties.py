@@ -3,7 +3,8 @@
 - the buckets sum to open AR;
 - open AR as of D = invoices posted by D - allocations to them dated by D (an independent
   Python oracle), both point in time (aging) and through the month-end engine (trend, DSO);
-- adding entries dated after D changes nothing as of D.
+- adding entries dated after D changes nothing as of D;
+- open amounts read back from `open_now` equal the allocation sums on any date.
 One DuckDB file per test, emptied before each example (a fresh file per example is too slow).
 """
 
@@ -20,9 +21,15 @@ from hypothesis import strategies as st
 
 from analytics.kpis.aging import aging_buckets, aging_trend, bucket_labels
 from analytics.kpis.dso import dso_monthly
+from analytics.ledger.fx import reporting_params
 from analytics.ledger.monthly_summaries import refresh_monthly_summaries
 from analytics.ledger.months import month_ends
-from analytics.ledger.open_items import activity_horizon, current_open_amounts, open_amounts_sql
+from analytics.ledger.open_items import (
+    activity_horizon,
+    current_open_amounts,
+    open_amounts_sql,
+    open_items_sql,
+)
 from analytics.ledger.settlement import refresh_settled_on
 from analytics.migrations import connect
 from analytics.store.connection import Store, bulk_insert
@@ -183,3 +190,26 @@ def test_on_and_after_the_horizon_open_now_equals_the_allocation_sums(prop_store
     if horizon is not None:
         with prop_store.engine.connect() as conn:
             assert not current_open_amounts(conn, horizon - timedelta(days=1))
+
+
+@common
+@given(invoices=invoices_st, payments=payments_st, credits=credits_st, days=st.integers(0, 420))
+def test_open_amounts_read_back_from_now_equal_the_allocation_sums_on_any_date(prop_store: Store, invoices, payments,
+                                                                                credits, days) -> None:
+    """Open as of D read back from `open_now` (plus the allocations dated after D) gives exactly the
+    items and amounts of the allocations dated by D, before, on and after the horizon."""
+    Ledger(invoices, payments, credits).write(prop_store)
+    as_of = BASE + timedelta(days=days)
+
+    def items(path: str) -> list[dict]:
+        sql, _ = open_items_sql(path=path)
+        return prop_store.read(f"SELECT * FROM ({sql}) i ORDER BY entry_id", reporting_params(as_of)).to_dict("records")
+
+    def per_currency(path: str) -> list[dict]:
+        sql, _ = open_amounts_sql(path=path, debit=True)
+        return prop_store.read(f"""SELECT currency, debit, SUM(open_amount) AS amount, COUNT(*) AS items,
+            SUM(days_past_due) AS days, SUM(age_days) AS age FROM ({sql}) i GROUP BY currency, debit
+            ORDER BY currency, debit""", {"as_of": as_of}).to_dict("records")  # noqa: S608
+
+    assert items("read back") == items("allocations")
+    assert per_currency("read back") == per_currency("allocations")

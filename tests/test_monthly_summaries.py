@@ -47,7 +47,9 @@ from tests.test_import_installments import (  # the same file layouts
 WRITE_OFFS = Mapping(dataset="write-offs", columns={"posting_date": "date"})
 ADJUSTMENTS = Mapping(dataset="adjustments")
 TABLES = {"monthly_balances": ["month_end", "customer_id", "currency", "bucket", "open_amount"],
-          "monthly_flows": ["month_end", "customer_id", "currency", "credit_sales", "collections", "write_offs"]}
+          "monthly_flows": ["month_end", "customer_id", "currency", "credit_sales", "collections", "write_offs"],
+          "portfolio_monthly_balances": ["month_end", "currency", "bucket", "open_amount"],
+          "portfolio_monthly_flows": ["month_end", "currency", "credit_sales", "collections", "write_offs"]}
 
 
 def kept(conn: sa.Connection) -> dict[str, list[tuple]]:
@@ -59,13 +61,27 @@ def kept(conn: sa.Connection) -> dict[str, list[tuple]]:
     return out
 
 
+def portfolio_of(rows: list[tuple], values: int) -> list[tuple]:
+    """Per-customer summary rows summed over the customers (the last `values` columns), in Python;
+    rows whose sums are all 0 left out, as the portfolio tables do."""
+    sums: dict[tuple, list[float]] = {}
+    for r in rows:
+        key = (r[0], *r[2:len(r) - values])
+        sums[key] = [a + b for a, b in zip(sums.get(key, [0.0] * values), r[len(r) - values:], strict=True)]
+    return sorted((*k, *(round(v, 2) for v in vs)) for k, vs in sums.items() if any(round(v, 2) for v in vs))
+
+
 def assert_kept_equals_recompute(store: Store) -> None:
+    """The kept summaries equal a recompute from scratch, and the portfolio tables equal the
+    per-customer ones summed in Python."""
     with store.engine.connect() as conn:
         before = kept(conn)
         refresh_monthly_summaries(conn)
         after = kept(conn)
         conn.rollback()
     assert before == after
+    assert before["portfolio_monthly_balances"] == portfolio_of(before["monthly_balances"], 1)
+    assert before["portfolio_monthly_flows"] == portfolio_of(before["monthly_flows"], 3)
 
 
 Case = tuple[date, date, Filters]  # start, end, filters
@@ -191,3 +207,22 @@ def test_a_point_after_the_months_kept_falls_back_to_the_ledger(demo_copy: Store
         assert summarised_points(conn, [date(2026, 9, 15), *months]) == 0  # a mid-month point first: the ledger
         assert summarised_points(conn, [date(2026, 7, 31), date(2026, 9, 30)], consecutive=True) == 0
         assert summarised_points(conn, [*months, date(2027, 1, 31)]) == 0  # a month end not kept
+
+
+def test_an_import_that_moves_the_last_activity_earlier_keeps_the_portfolio_sums(store_on_each_engine: Store,
+                                                                                  tmp_path: Path) -> None:
+    """A scoped refresh whose last activity moves to an earlier month drops the later month ends from
+    the per-customer and the portfolio summaries alike."""
+    store = store_on_each_engine
+    for name, text in (("a.csv", "cust,doc,date,due,amount\nC1,INV1,2024-01-05,2024-02-04,100.00\n"
+                                 "C2,INV2,2024-03-10,2024-04-09,40.00\n"),
+                       ("b.csv", "cust,doc,date,due,amount\nC2,INV2,2024-02-10,2024-03-11,45.00\n")):
+        assert run_import(store, write(tmp_path, name, text), INVOICES, SYSTEM).rejected == 0
+        assert_kept_equals_recompute(store)
+    with store.engine.connect() as conn:
+        assert summary_state(conn).through == date(2024, 2, 29)
+        rows = kept(conn)
+    # at 02-29: INV2 (45, due 03-11) current; INV1 (due 02-04) 25 days past due, in 1-30
+    assert rows["portfolio_monthly_balances"] == [(date(2024, 1, 31), "USD", 0.0, 100.0),
+                                                  (date(2024, 2, 29), "USD", 0.0, 45.0),
+                                                  (date(2024, 2, 29), "USD", 1.0, 100.0)]

@@ -105,3 +105,15 @@ def test_unopenable_store_is_a_plain_error(tmp_path) -> None:
         connect(str(bad))
     assert type(info.value).__name__ in {"StoreError", "StoreLocked"}
     assert "Could not open the store" in str(info.value)
+
+
+@pytest.mark.postgres
+def test_a_postgres_store_has_the_report_indexes_and_sessions_without_jit(pg_store: Store) -> None:
+    """The covering indexes of `schema.POSTGRES_INDEXES` exist on a fresh store, and report sessions
+    run without JIT and with 64MB for hash aggregates (`connection.POSTGRES_SESSION`)."""
+    from analytics.store.schema import POSTGRES_INDEXES
+
+    names = set(pg_store.read("SELECT indexname FROM pg_indexes WHERE schemaname = 'public'")["indexname"])
+    assert {index.name for index in POSTGRES_INDEXES} <= names
+    assert pg_store.read("SELECT current_setting('jit') AS jit, current_setting('work_mem') AS work_mem"
+                         ).to_dict("records") == [{"jit": "off", "work_mem": "64MB"}]

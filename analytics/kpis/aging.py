@@ -29,10 +29,10 @@ from analytics.ledger.fx import fx_at_sql, reporting_params
 from analytics.ledger.monthly_summaries import summarised_points, summary_balances_sql
 from analytics.ledger.months import month_ends
 from analytics.ledger.open_items import (
-    current_open_amounts,
     open_amounts_sql,
     open_debits_by_due_sql,
     open_items_sql,
+    reads_open_now,
 )
 from analytics.store.connection import Store, read_df
 
@@ -84,7 +84,7 @@ def aging_buckets(store: Store, as_of: date, filters: Filters = ALL, by: str = "
     customer = "i.customer_id, " if grouped else ""
     # One read transaction: the horizon check and the report see the same snapshot.
     with store.engine.connect() as conn, conn.begin():
-        items, params = open_amounts_sql(filters, customer=grouped, current=current_open_amounts(conn, as_of))
+        items, params = open_amounts_sql(filters, customer=grouped, path=reads_open_now(conn, as_of))
         frame = read_df(conn, _aging_sql(items, customer, bucket, keys, columns, group, grouped),
                         {**reporting_params(as_of), **params})
     labels = [label for label, _, _ in spans] + [TOTAL, UNAPPLIED]
@@ -142,8 +142,18 @@ def open_invoices(store: Store, as_of: date, filters: Filters = ALL, bucket: str
         where = "i.open_amount < 0"
     else:
         where = "i.open_amount > 0" + (f" AND {case} = :bucket" if bucket else "")
-    items, params = open_items_sql(filters)
-    sql = f"""
+    with store.engine.connect() as conn, conn.begin():  # the horizon check and the report on one snapshot
+        items, params = open_items_sql(filters, path=reads_open_now(conn, as_of))
+        frame = read_df(conn, _open_invoices_sql(items, case, where, days),
+                        {**reporting_params(as_of), **params, "bucket": bucket})
+    for col in ("posting_date", "due_date"):
+        frame[col] = pd.to_datetime(frame[col]).dt.date
+    frame["open_amount_reporting"] = frame["open_amount_reporting"].round(2)
+    return frame
+
+
+def _open_invoices_sql(items: str, case: str, where: str, days: str) -> str:
+    return f"""
     WITH items AS ({items})
     SELECT i.entry_id, i.customer_id, c.name AS customer_name, i.entry_type, i.document_number,
            i.posting_date, i.due_date, i.days_past_due, i.age_days,
@@ -153,11 +163,6 @@ def open_invoices(store: Store, as_of: date, filters: Filters = ALL, bucket: str
     WHERE {where}
     ORDER BY i.{days} DESC, i.open_amount DESC, i.entry_id
     """  # noqa: S608 - composed from constants, config integers and bind names only
-    frame = store.read(sql, {**reporting_params(as_of), **params, "bucket": bucket})
-    for col in ("posting_date", "due_date"):
-        frame[col] = pd.to_datetime(frame[col]).dt.date
-    frame["open_amount_reporting"] = frame["open_amount_reporting"].round(2)
-    return frame
 
 
 def aging_trend(store: Store, start: date, end: date, filters: Filters = ALL) -> pd.DataFrame:

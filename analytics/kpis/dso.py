@@ -42,8 +42,14 @@ from analytics.ledger.monthly_summaries import (
     summary_flows_sql,
 )
 from analytics.ledger.months import add_months, month_end, month_ends, previous_month_end
-from analytics.ledger.open_items import open_debits_by_due_sql, spine_key, spine_sql
-from analytics.store.connection import Store
+from analytics.ledger.open_items import (
+    open_amounts_sql,
+    open_debits_by_due_sql,
+    reads_open_now,
+    spine_key,
+    spine_sql,
+)
+from analytics.store.connection import Store, read_df
 
 DSO_COLUMNS = [
     "month_end", "period_start", "days", "ar_start", "ar_end", "current_ar_end", "overdue_ar_end",
@@ -80,7 +86,7 @@ def period_figures(store: Store, points: list[date], filters: Filters = ALL,
         ar, flows = _summary_figures(store, spine_points, filters)
     elif summarised:  # month ends from the summaries; the month to date (the last point) from the ledger
         ar, flows = _summary_figures(store, spine_points[:-1], filters)
-        last_ar = _ledger_balances(store, spine_points[-1:], filters).assign(k=count - 1)
+        last_ar = _balances_at(store, spine_points[-1], filters).assign(k=count - 1)
         last_flows = _ledger_flows(store, spine_points[-2:], filters)
         last_flows = last_flows[last_flows["k"] == 1].assign(k=count - 1)
         ar, flows = _stack(ar, last_ar), _stack(flows, last_flows)
@@ -136,6 +142,27 @@ def _ledger_balances(store: Store, spine_points: list[date], filters: Filters) -
                SUM(CASE WHEN b.days_past_due > 90 THEN b.open_amount * b.fx_rate ELSE 0 END) AS over_90_ar
         FROM b GROUP BY b.k
     """, {**reporting_params(), **params})  # noqa: S608 - composed from constants and bind names only
+
+
+def _balances_at(store: Store, point: date, filters: Filters) -> pd.DataFrame:
+    """`_ledger_balances` at one point (k = 0) from the open items at it (`open_amounts_sql`, read
+    back from `open_now` near the horizon): the open debit entries' open amounts, the same sums."""
+    with store.engine.connect() as conn, conn.begin():  # the horizon check and the sums on one snapshot
+        items, params = open_amounts_sql(filters, customer=False, path=reads_open_now(conn, point), debit=True)
+        return read_df(conn, f"""
+            WITH items AS ({items}), per_currency AS (
+                SELECT i.currency, SUM(i.open_amount) AS ar,
+                       SUM(CASE WHEN i.days_past_due <= 0 THEN i.open_amount ELSE 0 END) AS current_ar,
+                       SUM(CASE WHEN i.days_past_due > 0 THEN i.open_amount ELSE 0 END) AS overdue_ar,
+                       SUM(CASE WHEN i.days_past_due > 90 THEN i.open_amount ELSE 0 END) AS over_90_ar
+                FROM items i WHERE i.debit = 1 GROUP BY i.currency
+            ), {fx_at_sql("as_of")}
+            SELECT 0 AS k, SUM(p.ar * r.rate) AS ar, SUM(p.current_ar * r.rate) AS current_ar,
+                   SUM(p.overdue_ar * r.rate) AS overdue_ar, SUM(p.over_90_ar * r.rate) AS over_90_ar
+            FROM per_currency p
+            JOIN (SELECT p.currency, CASE WHEN p.currency = :reporting THEN 1 ELSE fx.rate END AS rate
+                  FROM per_currency p LEFT JOIN fx ON fx.currency = p.currency) r ON r.currency = p.currency
+        """, {**reporting_params(point), **params})  # noqa: S608 - composed from constants and bind names only
 
 
 def _ledger_flows(store: Store, spine_points: list[date], filters: Filters) -> pd.DataFrame:

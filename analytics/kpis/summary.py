@@ -22,8 +22,8 @@ from analytics.kpis.dso import dso_from_figures, period_figures
 from analytics.ledger.filters import ALL, Filters
 from analytics.ledger.fx import reporting_params
 from analytics.ledger.months import previous_month_end
-from analytics.ledger.open_items import ledger_bounds, open_items_sql
-from analytics.store.connection import Store
+from analytics.ledger.open_items import ledger_bounds, open_items_sql, reads_open_now
+from analytics.store.connection import Store, read_df
 
 SUMMARY_COLUMNS = ["period", "as_of", "period_start", "open_ar", "overdue_ar", "overdue_pct", "dso", "bpdso",
                    "add", "cei", "bad_debt_pct", "share_90_plus", "credit_sales", "collections"]
@@ -116,8 +116,9 @@ def top_overdue_customers(store: Store, as_of: date, filters: Filters = ALL, n: 
     Columns: customer_id, customer_name, segment, collector, open_ar, overdue_ar, over_90_ar,
     oldest_days_past_due, unapplied (open credits, <= 0). Customers with nothing overdue are left out.
     """
-    items, params = open_items_sql(filters)
-    frame = store.read(f"""
+    with store.engine.connect() as conn, conn.begin():  # the horizon check and the report on one snapshot
+        items, params = open_items_sql(filters, path=reads_open_now(conn, as_of))
+        frame = read_df(conn, f"""
         WITH items AS ({items}), per_customer AS (
             SELECT i.customer_id,
                    SUM(CASE WHEN i.open_amount > 0 THEN i.open_amount * i.fx_rate ELSE 0 END) AS open_ar,

@@ -8,6 +8,9 @@ Two derived tables (own currency, converted by the reports at their FX rates):
   position in `buckets.intervals("due")`, 0 = Current); rows only where the sum is non-zero;
 - `monthly_flows`: per customer, currency and month (its month end): credit_sales = invoices
   posted, collections = -payments posted, write_offs = -write-offs posted.
+`portfolio_monthly_balances` and `portfolio_monthly_flows` hold the same sums over every customer
+(no customer column), so a report without filters reads a few rows per month; a scoped refresh moves
+them by what it removed and added (`_move_portfolio`), a full one sums them again.
 `monthly_summary_state` records the aging edges used and the month ends covered; a report reads the
 summaries only for month ends they cover and only with the same edges (`summaries_cover`), else the
 ledger. Every write of entries, allocations or installments calls `refresh_monthly_summaries` for
@@ -45,6 +48,23 @@ FROM (SELECT {_MONTH_END} AS month_end, e.customer_id, e.currency, e.entry_type,
       FROM ledger_entries e WHERE e.entry_type IN ('invoice', 'payment', 'write_off'){{scope}}) x
 GROUP BY x.month_end, x.customer_id, x.currency
 """  # noqa: S608 - constants only
+
+
+# The portfolio tables as sums of the per-customer ones: the full rebuild, and what a scoped refresh
+# takes out (sign -1, before it writes) and puts back (sign 1, after) for the rows of its customers
+# (and the month ends it added for everyone).
+_PORTFOLIO_BALANCES = """
+SELECT b.month_end, b.currency, b.bucket, {sign} * SUM(b.open_amount) AS open_amount
+FROM monthly_balances b{where}
+GROUP BY b.month_end, b.currency, b.bucket"""
+_PORTFOLIO_FLOWS = """
+SELECT f.month_end, f.currency, {sign} * SUM(f.credit_sales) AS credit_sales, {sign} * SUM(f.collections) AS collections,
+       {sign} * SUM(f.write_offs) AS write_offs
+FROM monthly_flows f{where}
+GROUP BY f.month_end, f.currency"""
+_BALANCE_KEYS, _FLOW_KEYS = "month_end, currency, bucket", "month_end, currency"
+_NONZERO_BALANCE = "HAVING SUM(open_amount) <> 0"
+_NONZERO_FLOW = "HAVING SUM(credit_sales) <> 0 OR SUM(collections) <> 0 OR SUM(write_offs) <> 0"
 
 
 def summary_edges() -> str:
@@ -132,6 +152,56 @@ def _write_state(conn: sa.Connection, first: date | None, through: date | None) 
                          "VALUES (:edges, :first, :through)"), {"edges": summary_edges(), "first": first, "through": through})
 
 
+def rebuild_portfolio_summaries(conn: sa.Connection) -> None:
+    """The portfolio tables summed again from the per-customer summaries."""
+    conn.execute(sa.text("DELETE FROM portfolio_monthly_balances"))
+    conn.execute(sa.text("DELETE FROM portfolio_monthly_flows"))
+    conn.execute(sa.text(f"""INSERT INTO portfolio_monthly_balances ({_BALANCE_KEYS}, open_amount)
+        SELECT {_BALANCE_KEYS}, SUM(open_amount) FROM ({_PORTFOLIO_BALANCES.format(sign=1, where="")}) x
+        GROUP BY {_BALANCE_KEYS} {_NONZERO_BALANCE}"""))  # noqa: S608 - constants only
+    conn.execute(sa.text(f"""INSERT INTO portfolio_monthly_flows ({_FLOW_KEYS}, credit_sales, collections, write_offs)
+        SELECT {_FLOW_KEYS}, SUM(credit_sales), SUM(collections), SUM(write_offs)
+        FROM ({_PORTFOLIO_FLOWS.format(sign=1, where="")}) x GROUP BY {_FLOW_KEYS} {_NONZERO_FLOW}"""))  # noqa: S608
+
+
+def _take_portfolio_share(conn: sa.Connection) -> None:
+    """Before a scoped refresh writes: the scope's customers' rows, negated, into `_portfolio_delta_*`."""
+    where = " WHERE b.customer_id IN (SELECT customer_id FROM _summary_customers)"
+    for name, sql in (("balances", _PORTFOLIO_BALANCES), ("flows", _PORTFOLIO_FLOWS)):
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS _portfolio_delta_{name}"))
+        conn.execute(sa.text(f"CREATE TEMPORARY TABLE _portfolio_delta_{name} AS "  # noqa: S608 - constants only
+                             + sql.format(sign=-1, where=where if name == "balances" else where.replace("b.", "f."))))
+
+
+def _move_portfolio(conn: sa.Connection, old_through: date, through: date | None) -> None:
+    """After a scoped refresh wrote: add the scope's new rows (and every customer's month ends after
+    `old_through`, which it added) to `_take_portfolio_share`'s negated old ones, and move the
+    portfolio tables by that; month ends after `through` go (the per-customer rows went too)."""
+    scope = "b.customer_id IN (SELECT customer_id FROM _summary_customers)"
+    conn.execute(sa.text(f"INSERT INTO _portfolio_delta_balances ({_BALANCE_KEYS}, open_amount) "  # noqa: S608
+                         + _PORTFOLIO_BALANCES.format(sign=1, where=f" WHERE {scope} OR b.month_end > :old_through")),
+                 {"old_through": old_through})
+    conn.execute(sa.text(f"INSERT INTO _portfolio_delta_flows ({_FLOW_KEYS}, credit_sales, collections, write_offs) "  # noqa: S608
+                         + _PORTFOLIO_FLOWS.format(sign=1, where=" WHERE " + scope.replace("b.", "f."))))
+    kept_months = "" if through is None else " WHERE month_end <= :through"
+    for table, keys, values, nonzero, months in (
+            ("balances", _BALANCE_KEYS, ["open_amount"], _NONZERO_BALANCE, kept_months or " WHERE 1 = 0"),
+            ("flows", _FLOW_KEYS, ["credit_sales", "collections", "write_offs"], _NONZERO_FLOW, "")):
+        sums = ", ".join(f"SUM({v}) AS {v}" for v in values)
+        both = ", ".join(values)
+        conn.execute(sa.text("DROP TABLE IF EXISTS _portfolio_moved"))
+        conn.execute(sa.text(f"""CREATE TEMPORARY TABLE _portfolio_moved AS
+            SELECT {keys}, {sums} FROM (
+                SELECT {keys}, {both} FROM portfolio_monthly_{table}
+                UNION ALL SELECT {keys}, {both} FROM _portfolio_delta_{table}) x{months}
+            GROUP BY {keys} {nonzero}"""), {} if not months or through is None else {"through": through})  # noqa: S608
+        conn.execute(sa.text(f"DELETE FROM portfolio_monthly_{table}"))  # noqa: S608 - constants only
+        conn.execute(sa.text(f"INSERT INTO portfolio_monthly_{table} ({keys}, {both}) "  # noqa: S608
+                             f"SELECT {keys}, {both} FROM _portfolio_moved"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS _portfolio_moved"))
+        conn.execute(sa.text(f"DROP TABLE IF EXISTS _portfolio_delta_{table}"))
+
+
 def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] | None = None,
                               entry_ids: Sequence[int] | None = None) -> int:
     """Recompute the monthly summaries of the customers in scope from the ledger; returns the
@@ -156,6 +226,7 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
         if first is not None and through is not None:
             _insert_balances(conn, month_ends(first, through, include_end=False), "")
             conn.execute(sa.text(_FLOWS_SQL.format(scope="")))
+        rebuild_portfolio_summaries(conn)
         _write_state(conn, first, through)
         return -1
     conn.execute(sa.text("DROP TABLE IF EXISTS _summary_customers"))
@@ -169,6 +240,7 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
         conn.execute(sa.text("""INSERT INTO _summary_customers (customer_id) SELECT DISTINCT e.customer_id
             FROM ledger_entries e WHERE e.entry_id IN (SELECT entry_id FROM _summary_entries)"""))
         conn.execute(sa.text("DROP TABLE IF EXISTS _summary_entries"))
+    _take_portfolio_share(conn)
     old_through = state.through
     if through is None:  # an empty ledger
         conn.execute(sa.text("DELETE FROM monthly_balances"))
@@ -183,6 +255,7 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
     if first is not None and through is not None:
         _insert_balances(conn, month_ends(first, through, include_end=False), _SCOPE)
         conn.execute(sa.text(_FLOWS_SQL.format(scope=_SCOPE)))
+    _move_portfolio(conn, old_through, through)
     _write_state(conn, first, through)
     n = int(conn.execute(sa.text("SELECT COUNT(DISTINCT customer_id) FROM _summary_customers")).fetchall()[0][0])
     conn.execute(sa.text("DROP TABLE IF EXISTS _summary_customers"))
@@ -208,14 +281,16 @@ def summary_balances_sql(points: list[date], filters: Filters | None = None) -> 
     Columns: k (index into `points`), bucket (due-basis position), currency, open_amount (own
     currency, summed over the customers matching `filters`), fx_rate (latest on or before the point;
     1 for the reporting currency; NULL when none). The same sums as `open_debits_by_due_sql`
-    grouped by bucket. Binds: `:reporting` + returned params.
+    grouped by bucket. Binds: `:reporting` + returned params. Without filters it reads the
+    portfolio sums (`portfolio_monthly_balances`), the same totals in far fewer rows.
     """
     spine, params = spine_sql(points)
     customer_filter, fparams = filter_sql(filters or Filters(), "b.customer_id")
+    table = "monthly_balances" if customer_filter else "portfolio_monthly_balances"
     sql = f"""
     WITH {spine}, {FX_AT_SPINE}, per AS (
         SELECT s.k, b.bucket, b.currency, SUM(b.open_amount) AS open_amount
-        FROM monthly_balances b JOIN spine s ON s.d = b.month_end
+        FROM {table} b JOIN spine s ON s.d = b.month_end
         WHERE 1 = 1{customer_filter}
         GROUP BY s.k, b.bucket, b.currency
     )
@@ -231,14 +306,16 @@ def summary_flows_sql(points: list[date], filters: Filters | None = None) -> tup
     (`consecutive_month_ends`), from `monthly_flows`, summed per currency over the customers
     matching `filters`. Columns: k, currency, credit_sales, collections, write_offs (own currency,
     positive), rate (FX at the point; 1 for the reporting currency). Binds: `:reporting` + params.
+    Without filters it reads the portfolio sums (`portfolio_monthly_flows`).
     """
     spine, params = spine_sql(points)
     customer_filter, fparams = filter_sql(filters or Filters(), "m.customer_id")
+    table = "monthly_flows" if customer_filter else "portfolio_monthly_flows"
     sql = f"""
     WITH {spine}, {FX_AT_SPINE}, per AS (
         SELECT s.k, m.currency, SUM(m.credit_sales) AS credit_sales, SUM(m.collections) AS collections,
                SUM(m.write_offs) AS write_offs
-        FROM monthly_flows m JOIN spine s ON s.d = m.month_end
+        FROM {table} m JOIN spine s ON s.d = m.month_end
         WHERE s.k > 0{customer_filter}
         GROUP BY s.k, m.currency
     )

@@ -129,7 +129,7 @@ CUSTOMER_OPEN_ITEMS_SQL = _OPEN_ITEMS_TEMPLATE.format(
     **_ITEM_PARTS)
 
 
-def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, object]]:
+def open_items_sql(filters: Filters | None = None, path: str | None = None) -> tuple[str, dict[str, object]]:
     """`OPEN_ITEMS_SQL` narrowed to the customers matching `filters`, and the filter's params.
 
     Binds still needed from the caller: `:as_of` and `:reporting` (see `_params`).
@@ -139,7 +139,13 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
     amount, open_amount (own currency; > 0 open debit, < 0 unapplied credit), fx_rate (reporting
     currency per unit at the latest rate on or before D; NULL when none), days_past_due
     (D - due date; a debit without a due date is due on its posting date), age_days (D - posting date).
+    `path` as in `open_amounts_sql` (`reads_open_now`): the same rows, read from `open_now`.
     """
+    if path not in (None, "allocations"):
+        entry_filter, params = filter_sql(filters or Filters(), "e.customer_id")
+        parts = {**(_NOW_PARTS if path == "current" else _READ_BACK_PARTS),
+                 **{k: _ITEM_PARTS[k] for k in ("item_columns", "fx_cte", "fx_column", "fx_join")}}
+        return _OPEN_NOW_TEMPLATE.format(entry_filter=entry_filter, **parts), params
     if filters is None or filters.is_empty:
         return OPEN_ITEMS_SQL, {}
     alloc_filter, params = filter_sql(filters, "a.customer_id")
@@ -147,19 +153,43 @@ def open_items_sql(filters: Filters | None = None) -> tuple[str, dict[str, objec
     return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **_ITEM_PARTS), params
 
 
-# Open as of D when D is on or after the activity horizon: nothing is dated after D, so every entry
-# is posted by D, every allocation counts, and the open amount is `open_now`.
+# Open as of D read back from now (`open_now`): an entry open at D (posted by D, not settled by D) is
+# open for its open amount now, plus what its allocations dated after D took off (a debit) or minus
+# what they put on (a credit); the same sum as the allocations dated on or before D, exactly
+# (amount - applied by D = amount - applied in all + applied after D). On or after the activity
+# horizon nothing is dated after D: the entries not settled at all, at `open_now`. Its cost follows
+# the allocations after D, so reports use it for D near the horizon (`reads_open_now`). The open
+# entries come as two sets (never settled; settled after D) so PostgreSQL reads each by its index.
 _OPEN_NOW_TEMPLATE = """
-WITH {schedule}
+WITH {later}{schedule}{fx_cte}
 SELECT {item_columns},
-       {open_amount} AS open_amount,
+       {open_amount} AS open_amount,{fx_column}
        CAST(:as_of AS DATE) - COALESCE(s.due_date, e.due_date, e.posting_date) AS days_past_due,
        CAST(:as_of AS DATE) - e.posting_date AS age_days
-FROM ledger_entries e
-LEFT JOIN schedule s ON s.entry_id = e.entry_id
-WHERE e.settled_on IS NULL AND {open_amount} <> 0{entry_filter}
+FROM ({open_entries}) e{later_join}
+LEFT JOIN schedule s ON s.entry_id = e.entry_id{fx_join}
+WHERE {open_amount} <> 0{entry_filter}
 """
-_NOW_PARTS = {"schedule": SCHEDULE_SQL.format(restrict=""), "open_amount": _open_amount("COALESCE(e.open_now, e.amount)")}
+_ENTRY_COLUMNS = ("entry_id, customer_id, entry_type, document_number, posting_date, due_date, currency, amount, "
+                  "open_now")
+_NEVER_SETTLED = f"SELECT {_ENTRY_COLUMNS} FROM ledger_entries WHERE settled_on IS NULL"  # noqa: S608 - constants
+_LATER = """later AS (
+    SELECT a.to_entry_id AS entry_id, 1 AS debit, SUM(a.amount) AS change
+    FROM allocations a WHERE a.allocation_date > :as_of GROUP BY a.to_entry_id
+    UNION ALL
+    SELECT a.from_entry_id AS entry_id, 0 AS debit, -SUM(a.amount) AS change
+    FROM allocations a WHERE a.allocation_date > :as_of GROUP BY a.from_entry_id
+), """
+_NOW_PARTS = {"schedule": SCHEDULE_SQL.format(restrict=""), "later": "", "later_join": "",
+              "open_entries": _NEVER_SETTLED, "open_amount": _open_amount("COALESCE(e.open_now, e.amount)")}
+_READ_BACK_PARTS = {
+    "schedule": SCHEDULE_SQL.format(restrict=""), "later": _LATER,
+    "later_join": "\nLEFT JOIN later t ON t.entry_id = e.entry_id AND t.debit = CASE WHEN e.amount > 0 THEN 1 ELSE 0 END",
+    "open_entries": (f"{_NEVER_SETTLED} AND posting_date <= :as_of\nUNION ALL\nSELECT {_ENTRY_COLUMNS} "
+                     "FROM ledger_entries WHERE settled_on > :as_of AND posting_date <= :as_of"),
+    "open_amount": _open_amount("COALESCE(e.open_now, e.amount) + COALESCE(t.change, 0)")}
+_NO_FX = {"fx_cte": "", "fx_column": "", "fx_join": ""}
+READ_BACK_DAYS = 92  # D at most this many days before the horizon: read back from now (few later allocations)
 
 
 def activity_horizon(conn: sa.Connection) -> date | None:
@@ -177,24 +207,39 @@ def current_open_amounts(conn: sa.Connection, as_of: date) -> bool:
     return horizon is None or as_of >= horizon
 
 
-def open_amounts_sql(filters: Filters | None = None, customer: bool = True,
-                     current: bool = False) -> tuple[str, dict[str, object]]:
+def reads_open_now(conn: sa.Connection, as_of: date) -> str:
+    """How a report as of D reads open amounts, for `open_amounts_sql(path=...)`: "current" on or
+    after the activity horizon, "read back" from now within `READ_BACK_DAYS` before it, else
+    "allocations" (the allocations dated by D). Ask on the connection that then runs the report."""
+    horizon = activity_horizon(conn)
+    if horizon is None or as_of >= horizon:
+        return "current"
+    return "read back" if (horizon - as_of).days <= READ_BACK_DAYS else "allocations"
+
+
+def open_amounts_sql(filters: Filters | None = None, customer: bool = True, current: bool = False,
+                     path: str | None = None, debit: bool = False) -> tuple[str, dict[str, object]]:
     """The open items of `open_items_sql` (the same rule and filters), only what sums need.
 
     Columns: customer_id (only with `customer`), currency, open_amount (own currency),
-    days_past_due, age_days. No FX rate: a caller sums open_amount per currency first and converts
+    days_past_due, age_days; with `debit`, also debit (1: the entry is a debit, amount > 0; an
+    over-allocated debit is still one, with a negative open amount). No FX rate: a caller sums open_amount per currency first and converts
     the sums with `fx_at_sql`, which gives the same numbers (DECIMAL arithmetic is exact, so
     sum(amount x rate) = sum(amount) x rate) from far fewer multiplications. Binds: `:as_of`.
-    `current=True` reads `open_now` instead of the allocations: only when `current_open_amounts`.
+    `path` (see `reads_open_now`): "current" reads `open_now` (only when `current_open_amounts`;
+    `current=True` says the same), "read back" reads `open_now` and the allocations after D (right
+    for any D), "allocations" (the default) sums the allocations dated by D.
     """
+    path = path or ("current" if current else "allocations")
     alloc_filter, params = filter_sql(filters or Filters(), "a.customer_id")
     entry_filter, _ = filter_sql(filters or Filters(), "e.customer_id")
-    if current:
-        columns = ("e.customer_id, " if customer else "") + "e.currency"
-        return _OPEN_NOW_TEMPLATE.format(item_columns=columns, entry_filter=entry_filter, **_NOW_PARTS), params
-    parts = {"candidate_columns": "e.customer_id, " if customer else "", "fx_cte": "", "fx_column": "", "fx_join": "",
-             "schedule": _CANDIDATE_SCHEDULE, "open_amount": _ALLOCATED_OPEN,
-             "item_columns": ("e.customer_id, " if customer else "") + "e.currency"}
+    columns = ("e.customer_id, " if customer else "") + "e.currency"
+    columns += ", CASE WHEN e.amount > 0 THEN 1 ELSE 0 END AS debit" if debit else ""
+    if path != "allocations":
+        parts = {**(_NOW_PARTS if path == "current" else _READ_BACK_PARTS), **_NO_FX}
+        return _OPEN_NOW_TEMPLATE.format(item_columns=columns, entry_filter=entry_filter, **parts), params
+    parts = {"candidate_columns": "e.customer_id, " if customer else "", **_NO_FX,
+             "schedule": _CANDIDATE_SCHEDULE, "open_amount": _ALLOCATED_OPEN, "item_columns": columns}
     return _OPEN_ITEMS_TEMPLATE.format(alloc_filter=alloc_filter, entry_filter=entry_filter, **parts), params
 
 
