@@ -165,8 +165,8 @@ def _assert_each_ran_once(store: Store, folders: Folders, notes: dict[str, str],
     assert not folders.failed.exists() or not list(folders.failed.iterdir())
 
 
-def test_two_watcher_processes_run_each_of_20_jobs_once(desk: Store, pg_url: str, folders: Folders) -> None:
-    watchers = [_start(WATCHER, pg_url, str(folders.inbox)) for _ in range(2)]
+def test_two_watcher_processes_run_each_of_20_jobs_once(desk: Store, folders: Folders) -> None:
+    watchers = [_start(WATCHER, desk.url, str(folders.inbox)) for _ in range(2)]
     outs = []
     try:
         for proc in watchers:
@@ -182,7 +182,7 @@ def test_two_watcher_processes_run_each_of_20_jobs_once(desk: Store, pg_url: str
     assert sorted(claimed[0] + claimed[1]) == sorted([*notes, *imports])  # each claimed by exactly one
 
 
-def test_a_job_held_by_a_killed_watcher_runs_once_after_a_restart(desk: Store, pg_url: str, folders: Folders) -> None:
+def test_a_job_held_by_a_killed_watcher_runs_once_after_a_restart(desk: Store, folders: Folders) -> None:
     imports = _imports(folders, 1)
     notes = _notes(folders, 2)
     [held] = imports  # the holder takes the import: its JSON and its rows are claimed
@@ -196,7 +196,7 @@ def test_a_job_held_by_a_killed_watcher_runs_once_after_a_restart(desk: Store, p
         assert [p.name.split("@")[0] + ".job.json" for p in pending_jobs(folders.inbox)] == [held]
 
         holder.send_signal(signal.SIGKILL)  # not reaped yet: a zombie is gone too
-        restarted = _start(WATCHER, pg_url, str(folders.inbox))
+        restarted = _start(WATCHER, desk.url, str(folders.inbox))
         assert restarted.stdout.readline().strip() == "watching", restarted.stderr.read()
         _wait_until_done(folders, [restarted])
     finally:
@@ -228,14 +228,14 @@ def test_claims_by_a_live_owner_or_another_host_stay_claimed(folders: Folders) -
     assert stalled_claims(folders, older_than_minutes=60) == []
 
 
-def test_on_postgresql_the_cli_writes_directly_while_an_app_runs(desk: Store, pg_url: str, folders: Folders,
+def test_on_postgresql_the_cli_writes_directly_while_an_app_runs(desk: Store, folders: Folders,
                                                                   tmp_path: Path, capsys) -> None:
     watcher = start_inbox_watcher(desk, folders.inbox, interval_s=0.05)  # an app instance on the same store
     try:
         path = tmp_path / "cli.csv"
         path.write_text(f"customer_id,document_number,posting_date,amount\nC3,CLI-1,{T},99.95\n")
-        assert main(["--db", pg_url, "import", "invoices", str(path)]) == 0
-        assert main(["--db", pg_url, "followup", "note", "C3", "Direct note", "--as", "ana.collector"]) == 0
+        assert main(["--db", desk.url, "import", "invoices", str(path)]) == 0
+        assert main(["--db", desk.url, "followup", "note", "C3", "Direct note", "--as", "ana.collector"]) == 0
     finally:
         watcher.stop()
     assert "queued" not in capsys.readouterr().out.lower()

@@ -33,7 +33,7 @@ from analytics.ledger.fx import FX_AT_SPINE, reporting_params
 from analytics.ledger.months import add_months, month_end, month_ends
 from analytics.ledger.open_items import activity_horizon, open_debits_by_due_sql, spine_sql
 from analytics.settings import load_settings
-from analytics.store.connection import bulk_insert, read_df
+from analytics.store.connection import bulk_insert, read_df, refresh_statistics
 
 _SCOPE = " AND e.customer_id IN (SELECT customer_id FROM _summary_customers)"
 _OUTSIDE = " AND e.customer_id NOT IN (SELECT customer_id FROM _summary_customers)"
@@ -214,6 +214,7 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
     SQL, the same on DuckDB and PostgreSQL. Call it inside the writing transaction, after the write
     (and after `refresh_settled_on`).
     """
+    refresh_statistics(conn)
     state = summary_state(conn)
     first, through = _bounds(conn)
     # a state that never held a month (the empty store the schema created) may sit under rows written
@@ -240,6 +241,7 @@ def refresh_monthly_summaries(conn: sa.Connection, customer_ids: Sequence[str] |
         conn.execute(sa.text("""INSERT INTO _summary_customers (customer_id) SELECT DISTINCT e.customer_id
             FROM ledger_entries e WHERE e.entry_id IN (SELECT entry_id FROM _summary_entries)"""))
         conn.execute(sa.text("DROP TABLE IF EXISTS _summary_entries"))
+    refresh_statistics(conn, "_summary_customers", len(customer_ids or ()) + len(entry_ids or ()))
     _take_portfolio_share(conn)
     old_through = state.through
     if through is None:  # an empty ledger

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
-from analytics.store.connection import bulk_insert
+from analytics.store.connection import bulk_insert, refresh_statistics
 
 # settled_on and open_now per entry in scope: daily allocation sums (to a debit, from a credit), their running
 # total, and the first date from which the running total equals |amount| with no later date where it
@@ -94,6 +94,7 @@ def entry_scope(conn: sa.Connection, table: str, customer_ids: Sequence[str] | N
     if entry_ids is not None:
         conn.execute(sa.text(f"CREATE TEMPORARY TABLE {table} (entry_id BIGINT)"))
         bulk_insert(conn, table, pd.DataFrame({"entry_id": pd.Series(list(entry_ids), dtype="int64")}))
+    refresh_statistics(conn, table, len(entry_ids or ()))
     params: dict[str, object] = {} if customer_ids is None else {"customer_ids": [str(c) for c in customer_ids]}
     return EntryScope(table if entry_ids is not None else None, params)
 
