@@ -6,16 +6,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import signed_in_app
+from tests.conftest import new_store, signed_in_app
 
 T = date.today()
 
 
 def test_the_bulk_page_offers_the_customers_own_segments(tmp_path: Path, app_env) -> None:
     path = tmp_path / "books.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     setup_people(store)
     add_dunning_config(store)
     for cid, segment in (("F1", "Heavy Goods Vehicle"), ("F2", "M1"), ("F3", "M1")):

@@ -10,16 +10,15 @@ import pytest
 
 from analytics.access.roles import SYSTEM
 from analytics.collections.dunning_policies import Channel, Policy, Stage, save_policy
-from analytics.migrations import connect
 from tests.collector_data import add_invoice
-from tests.conftest import button, displayed, signed_in_app, stored_rows
+from tests.conftest import button, displayed, new_store, signed_in_app, stored_rows
 from tests.test_dunning_channels import D0, _books
 
 
 def test_the_worklist_approves_and_the_customer_360_skips_a_waiting_stage(
         tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "pages.duckdb"
-    store = _books(connect(str(db)))
+    store = _books(new_store(db))
     save_policy(store, SYSTEM, Policy(name="Standard", config_id=1, stages=(
         Stage(1, "Call first", 1, (Channel("call"), Channel("sms"), Channel("letter", "reminder_letter")),
               mode="manual"),)))

@@ -9,6 +9,7 @@ from pathlib import Path
 from analytics.kpis.summary import kpi_summary
 from analytics.ledger.filters import Filters
 from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/overview.py"
@@ -45,7 +46,7 @@ def test_tiles_match_the_engine_and_follow_filters_and_date(app_env, tmp_path: P
 
 
 def test_overview_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    new_store(tmp_path / "empty.duckdb").close()
     app_env(tmp_path / "empty.duckdb")
     at = signed_in("sales").run()
     assert not at.exception

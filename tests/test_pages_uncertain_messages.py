@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from analytics.collections.outreach.delivery import send_now
 from analytics.migrations import connect
-from tests.conftest import signed_in_app
+from tests.conftest import new_store, signed_in_app
 from tests.smtp_server import DropAfterData, free_port
 from tests.test_outreach_delivery_faults import ANA, T, _customers, _message, _smtp, serving
 
@@ -20,7 +20,7 @@ from tests.test_outreach_delivery_faults import ANA, T, _customers, _message, _s
 def uncertain_books(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A store with two uncertain messages (C001 named with markdown), the app delivering to a folder."""
     path = tmp_path / "pages.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     ids = _customers(store, 2)
     with store.write() as conn:
         conn.execute(sa.text("UPDATE customers SET name = 'Acme **bold** <b>x</b>' WHERE customer_id = 'C001'"))
