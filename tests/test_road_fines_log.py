@@ -135,5 +135,4 @@ def test_the_dashboards_render_on_the_road_fines(road_fines_db: tuple[Path, str]
     for page in ("overview", "aging", "dso", "bad_debt", "dunning"):
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, (page, at.exception)
-        assert at.title[0].value == next(p.title for p in PAGES if p.key == page)  # that page ...
-        assert at.sidebar.caption[0].value.startswith("Signed in as")  # ... under app.py's shell
+        assert at.title[0].value == next(p.title for p in PAGES if p.key == page)  # that page, drawn
