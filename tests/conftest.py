@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -9,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -86,6 +88,28 @@ def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
     s = connect(str(tmp_path / "ardesk.duckdb"))
     yield s
     s.close()
+
+
+_EMPTY_STORES: list[Path] = []
+
+
+def new_store(path: Path) -> Store:
+    """A new, empty store at the current schema in the DuckDB file `path` (which must not exist yet).
+
+    A copy of one empty store made by `connect` once per test process: creating the schema's tables
+    takes a second or more on a busy machine, copying the closed file a few milliseconds; the copy
+    is a new store like any other (its one difference: the schema's stamp time).
+    """
+    if not _EMPTY_STORES:
+        template = Path(tempfile.mkdtemp(prefix="ardesk-empty-store-")) / "empty.duckdb"
+        connect(str(template)).close()
+        atexit.register(shutil.rmtree, template.parent, ignore_errors=True)
+        _EMPTY_STORES.append(template)
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"new_store: {path} exists already")
+    shutil.copyfile(_EMPTY_STORES[0], path)
+    return connect(str(path))
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from analytics.migrations import connect
-from tests.conftest import signed_in_app
+from tests.conftest import new_store, signed_in_app
 from tests.ledger_builder import LedgerBuilder
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -31,7 +30,7 @@ def signed_in(role: str, page: str | None = None, username: str = "tester") -> A
 
 def small_ledger(path: Path) -> Path:
     """The hand-built ledger above, in a DuckDB file at `path`."""
-    store = connect(str(path))
+    store = new_store(path)
     b = LedgerBuilder(store)
     b.customer("A", segment="SMB", collector="cara", name="Alpha Ltd")
     b.customer("B", segment="Enterprise", collector="abe", name="Beta Inc")

@@ -17,8 +17,7 @@ from playwright.sync_api import expect
 
 from analytics.access.roles import SYSTEM
 from analytics.access.users import add_user
-from analytics.migrations import connect
-from tests.conftest import DEMO_PASSWORD, serve_app, submit_sign_in
+from tests.conftest import DEMO_PASSWORD, new_store, serve_app, submit_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -26,7 +25,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture
 def fresh_server(tmp_path: Path) -> Iterator[str]:
     db = tmp_path / "ardesk.duckdb"
-    s = connect(str(db))
+    s = new_store(db)
     add_user(s, SYSTEM, "cfo", "Cee Effo", "cfo", password=DEMO_PASSWORD)
     s.close()
     with serve_app(db, tmp_path) as url:

@@ -1,6 +1,6 @@
 """Customer attributes: every extra column of a customers file kept by name, re-import a no-op, a
-changed value audited, the filters (engine, CLI, sidebar) and `ardesk db info`; the engine tests
-again on PostgreSQL."""
+changed value audited, the filters (engine, CLI, the URL) and `ardesk db info`; the engine tests
+again on PostgreSQL. The sidebar's attribute filters in the app: `test_pages_customer_attributes.py`."""
 
 from __future__ import annotations
 
@@ -280,42 +280,6 @@ def test_cli_import_check_says_which_columns_are_kept(tmp_path: Path, capsys) ->
     assert main(["--db", str(db), "import", "customers", str(path)]) == 0
     out = capsys.readouterr().out
     assert "Customer attributes: 1 value(s) set, 0 changed (each audited)." in out
-
-
-# -- the sidebar ----------------------------------------------------------------------------------
-def test_the_sidebar_offers_each_attribute_and_mirrors_it_in_the_url(app_env, tmp_path: Path) -> None:
-    from tests.dashboard_fixtures import metrics, signed_in, small_ledger
-
-    path = small_ledger(tmp_path / "small.duckdb")
-    store = connect(str(path))
-    text = "customer_id,Vehicle Class\nA,Truck\nB,Car\nC,Truck\nD,Car\n"
-    run_import(store, _file(tmp_path, text, "classes.csv"), Mapping(dataset="customers"), SYSTEM)
-    store.close()
-    app_env(path)
-    at = signed_in("cfo")
-    at.query_params = {"as_of": "2026-02-28", "attr.vehicle_class": "Car", "from": "2025-12", "to": "2026-02"}
-    at.run()
-    assert not at.exception
-    assert at.multiselect(key="f_attr.vehicle_class").value == ["Car"]
-    assert at.multiselect(key="f_attr.vehicle_class").options == ["Car", "Truck"]
-    # 28 Feb, Car = B and D: INV3 200 and INV5 40 (written off only on 1 Mar)
-    assert metrics(at)["Open AR (USD)"] == "240"
-    assert "· vehicle\\_class Car ·" in at.caption[0].value  # the filter in words, escaped markdown
-
-    at.multiselect(key="f_attr.vehicle_class").set_value(["Truck"]).run()
-    assert not at.exception
-    # Truck = A and C: INV1 100 (INV2 posted 10 Mar, INV4 80 open until paid 31 Mar)
-    assert metrics(at)["Open AR (USD)"] == "180"
-    assert at.query_params == {"as_of": "2026-02-28", "from": "2025-12", "to": "2026-02",
-                               "attr.vehicle_class": "Truck"}
-    at.switch_page("pages/aging.py").run()
-    assert not at.exception
-    assert at.multiselect(key="f_attr.vehicle_class").value == ["Truck"]
-
-    at.button(key="f_reset").click().run()
-    assert not at.exception
-    assert at.multiselect(key="f_attr.vehicle_class").value == []
-    assert "attr.vehicle_class" not in at.query_params
 
 
 def test_url_round_trip_of_attribute_filters() -> None:

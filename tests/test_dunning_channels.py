@@ -1,5 +1,6 @@
 """Every channel of a due dunning stage acts once (email, letter, call, sms, escalation), the stage is
-recorded once; manual stages wait for a collector's "approve and send" or "skip" (frozen clock)."""
+recorded once; manual stages wait for a collector's "approve and send" or "skip" (frozen clock). On the
+pages: test_pages_dunning_approval.py."""
 
 from __future__ import annotations
 
@@ -216,43 +217,3 @@ def test_cli_approve_is_queued_while_the_app_owns_the_store_and_runs_once(
     assert json.loads(capsys.readouterr().out)[0]["repeated"] is True
     assert main(["--db", str(db), "dunning", "approve", "C9", "--as-of", str(D0), "--as", "ana.collector"]) == 2
     assert "there is no such customer" in capsys.readouterr().err
-
-
-def test_the_worklist_approves_and_the_customer_360_skips_a_waiting_stage(
-        tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.conftest import button, displayed, signed_in_app, stored_rows
-
-    db = tmp_path / "pages.duckdb"
-    store = _books(connect(str(db)))
-    save_policy(store, SYSTEM, Policy(name="Standard", config_id=1, stages=(
-        Stage(1, "Call first", 1, (Channel("call"), Channel("sms"), Channel("letter", "reminder_letter")),
-              mode="manual"),)))
-    add_invoice(store, "C3", "INV-LAST", D0, D0 + timedelta(days=30), 10)  # the ledger (and the pages) end on D0
-    store.close()
-    app_env(db)
-    at = signed_in_app("collector", "ana.collector", "pages/worklist.py").run()
-    assert not at.exception
-    assert [h.value for h in at.subheader if "approval" in h.value] == ["Stages waiting for approval: 3"]
-    assert "C2 (C2) · stage 1 Call first · letter (reminder_letter), call, sms" in [t.value.replace("Customer ", "") for t in at.text]
-    next(b for b in at.button if b.key == "worklist_approve_C2_1").click().run()
-    assert not at.exception
-    assert displayed(at.success[0].value) == (
-        "Stage 1 approved for Customer C2: letter: task created; call: task created; sms: task created.")
-    assert [h.value for h in at.subheader if "approval" in h.value] == ["Stages waiting for approval: 2"]
-    assert stored_rows(db, "SELECT customer_id, stage_no, outcome FROM dunning_runs") == [
-        {"customer_id": "C2", "stage_no": 1, "outcome": "sent"}]
-    at.query_params["customer"] = "C2"
-    at.switch_page("pages/customer.py").run()
-    [pdf] = [d for d in at.get("download_button") if d.proto.label == "Letter to post (PDF)"]
-    assert not at.exception and "Post letter: Call first (reminder_letter)" in " ".join(t.value for t in at.text)
-
-    at.query_params["customer"] = "C1"
-    at.switch_page("pages/customer.py").run()
-    assert not at.exception
-    assert "2 invoice(s): INV-1a, INV-1b · 500.00 USD open" in [t.value for t in at.text]
-    button(at, "Skip").click().run()
-    assert displayed(at.success[0].value) == "Stage 1 skipped for Customer C1 (2 invoice(s)): nothing sent."
-    assert not [t for t in at.text if "Call first" in t.value]  # the item left
-    assert stored_rows(db, "SELECT customer_id, outcome, COUNT(*) AS n FROM dunning_runs "
-                           "GROUP BY 1, 2 ORDER BY 1") == [{"customer_id": "C1", "outcome": "waived", "n": 2},
-                                                           {"customer_id": "C2", "outcome": "sent", "n": 1}]

@@ -4,6 +4,8 @@ Each case commits a 200,000-row invoice import in a real process (the command li
 watcher the app runs), stops that process with a signal, reopens the DuckDB file and compares the
 ledger with a pandas computation of the source file; then the next import must work (no duplicate
 key: ids come from sequences). A process killed in the middle of an import leaves nothing of it.
+The same with the running app stopped is in `test_durability_app.py` (it serves the app, so it
+runs with the app's tests; these run with the engine's).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pandas as pd
 import pytest
 
 from analytics.migrations import connect
-from tests.conftest import app_process, empty_postgres, interruptible
+from tests.conftest import empty_postgres, interruptible
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 200_000
@@ -109,7 +111,7 @@ def test_a_committed_inbox_import_survives_the_watcher_being_stopped(tmp_path: P
         assert watcher.stdout.readline().strip() == "watching"
         out = run_ardesk(db, "import", "invoices", str(tmp_path / "first.csv"))
         assert "queued" in out.lower()  # the watcher's process owns the file
-        _wait_for_done_job(tmp_path / "done", watcher)
+        wait_for_done_job(tmp_path / "done", watcher)
     finally:
         stop(watcher, SIGNALS[how])
 
@@ -119,32 +121,12 @@ def test_a_committed_inbox_import_survives_the_watcher_being_stopped(tmp_path: P
     assert ledger(db) == expected(first, second)
 
 
-def _wait_for_done_job(folder: Path, proc: subprocess.Popen, budget_s: float = 180) -> None:
+def wait_for_done_job(folder: Path, proc: subprocess.Popen, budget_s: float = 180) -> None:
     deadline = time.monotonic() + budget_s
     while not list(folder.glob("*.job.json")) and time.monotonic() < deadline:
         assert proc.poll() is None, "the process stopped"
         time.sleep(0.2)
     assert list(folder.glob("*.job.json")), "the job was ingested and committed"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("how", list(SIGNALS))
-def test_a_committed_inbox_import_survives_the_app_being_stopped(tmp_path: Path, how: str) -> None:
-    """The running app (its server, which starts the watcher) commits a queued 200k-row import and is
-    stopped with SIGTERM, Ctrl-C or kill -9: after the restart every row is there, once."""
-    db = tmp_path / "ardesk.duckdb"
-    connect(str(db)).close()
-    first = invoice_file(tmp_path / "first.csv", ROWS, 0, seed=1)
-    with app_process(db, tmp_path, ARDESK_INBOX_POLL="0.2") as (_, proc):
-        out = run_ardesk(db, "import", "invoices", str(tmp_path / "first.csv"))
-        assert "queued" in out.lower()  # the app owns the file
-        _wait_for_done_job(tmp_path / "done", proc)
-        stop(proc, SIGNALS[how])
-
-    assert ledger(db) == expected(first)
-    second = invoice_file(tmp_path / "second.csv", 1_000, ROWS, seed=2)
-    run_ardesk(db, "import", "invoices", str(tmp_path / "second.csv"))
-    assert ledger(db) == expected(first, second)
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.ingest.staging import FIELD_LENGTHS
 from analytics.migrations import connect
-from tests.conftest import DEMO_PASSWORD, displayed, screenshot, serve_app, sign_in, signed_in_app
+from tests.conftest import DEMO_PASSWORD, displayed, new_store, screenshot, serve_app, sign_in, signed_in_app
 from tests.export_files import write_fake_xlsx, write_truncated_xlsx, write_xlsx_bomb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,7 @@ def _app(role: str) -> AppTest:
 def _imports_page_on_a_fresh_store(app_env, tmp_path: Path) -> tuple[AppTest, Path]:
     """The Imports page as an admin, on an empty store of its own: (the page, the store's file)."""
     path = tmp_path / "ardesk.duckdb"
-    connect(str(path)).close()
+    new_store(path).close()
     app_env(path)
     at = _app("admin")
     at.run()
@@ -82,7 +82,7 @@ def test_the_page_refuses_bad_files_and_rows_with_the_reason(app_env, tmp_path: 
 
 def test_only_admins_see_the_import_page(app_env, tmp_path: Path) -> None:
     path = tmp_path / "ardesk.duckdb"
-    connect(str(path)).close()
+    new_store(path).close()
     app_env(path)
     at = _app("cfo")
     at.run()
@@ -105,7 +105,7 @@ def test_browser_upload_of_a_small_csv(browser, tmp_path: Path) -> None:
                    "BROWSER-1,BR-1,2026-10-01,2026-10-31,99.00,USD\n"
                    "BROWSER-1,BR-2,2026-10-02,2026-11-01,0,USD\n")
     db = tmp_path / "ardesk.duckdb"
-    store = connect(str(db))
+    store = new_store(db)
     ensure_sign_ins(store, DEMO_PASSWORD)
     store.close()
     with serve_app(db, tmp_path) as url:
@@ -228,7 +228,7 @@ def test_a_rejected_run_says_why_in_the_last_runs(app_env, tmp_path: Path) -> No
     from analytics.ingest.mapping import Mapping, load_mapping
 
     path = tmp_path / "ardesk.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     export = tmp_path / "other.csv"
     export.write_text("cust,doc,InvoiceDate,InvoiceAmount\nC1,INV-1,1/2/2013,10\n")
     assert run_import(store, export, load_mapping("ibm_ar_invoice_register"), SYSTEM).status == "rejected"

@@ -1,19 +1,16 @@
 """A customer's segment is the team's own text (a vehicle class, an industry): imported as written,
-only its length is limited; the pages offer the segments the customers have, not the demo's four."""
+only its length is limited. The pages offer the segments the customers have: test_pages_bulk_segments.py."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from analytics.access.roles import SYSTEM
 from analytics.ingest.imports import run_import
 from analytics.ingest.mapping import Mapping
 from analytics.ingest.staging import FIELD_LENGTHS
-from analytics.migrations import connect
 from analytics.store.connection import Store
-from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import signed_in_app
 
 CUSTOMERS = Mapping(dataset="customers", columns={"customer_id": "id", "name": "name", "segment": "class"})
 T = date.today()
@@ -46,21 +43,3 @@ def test_any_segment_text_is_accepted_as_written_and_only_its_length_is_limited(
          "new_values": '{"name":"Fleet Two","segment":"N3","currency":"USD"}'}]
 
 
-def test_the_bulk_page_offers_the_customers_own_segments(tmp_path: Path, app_env) -> None:
-    path = tmp_path / "books.duckdb"
-    store = connect(str(path))
-    setup_people(store)
-    add_dunning_config(store)
-    for cid, segment in (("F1", "Heavy Goods Vehicle"), ("F2", "M1"), ("F3", "M1")):
-        add_customer(store, cid, name=f"Fleet {cid}", segment=segment)
-        add_invoice(store, cid, f"INV-{cid}", T - timedelta(days=40), T - timedelta(days=10), 100)
-    add_invoice(store, "F1", "INV-NEW", T, T + timedelta(days=30), 50)  # the ledger runs to today
-    store.close()
-    app_env(path)
-    at = signed_in_app("collector", "ana.collector", page="pages/bulk.py").run()
-    assert not at.exception
-    picker = at.multiselect(key="bulk_segments")
-    assert picker.options == ["Heavy Goods Vehicle", "M1"]
-    assert at.markdown[0].value == "**3 customers match.**"
-    picker.select("M1").run()
-    assert at.markdown[0].value == "**2 customers match.**"

@@ -1,5 +1,6 @@
 """The monthly pack: its numbers are the engine's for the same filters; the PDF renders every page
-(pdftoppm); the workbook has every table under human headers; who may have it; bad months."""
+(pdftoppm); the workbook has every table under human headers; who may have it; bad months. The
+Overview's pack buttons: test_pages_overview.py."""
 
 from __future__ import annotations
 
@@ -214,17 +215,3 @@ def test_the_command_line_writes_the_pack_and_refuses_a_collector(demo_store_fil
     assert "may not have the monthly pack" in capsys.readouterr().err
     assert main(["--db", str(db), "report", "pack", "--month", "09/2026"]) == 2
     assert "write it as YYYY-MM" in capsys.readouterr().err
-
-
-def test_the_overview_offers_the_pack_to_the_roles_that_may_have_it(app_env, tmp_path: Path) -> None:
-    from tests.dashboard_fixtures import signed_in, small_ledger
-
-    app_env(small_ledger(tmp_path / "small.duckdb"))
-    at = signed_in("cfo").run()
-    assert not at.exception
-    buttons = [b.proto for b in at.get("download_button") if b.proto.label.startswith("Download the monthly pack")]
-    assert [b.label for b in buttons] == ["Download the monthly pack (PDF)", "Download the monthly pack (Excel)"]
-    assert any(s.value.startswith("Monthly pack, ") for s in at.subheader)
-    at = signed_in("collector", page="pages/overview.py", username="cara").run()
-    assert not at.exception
-    assert not [b for b in at.get("download_button") if b.proto.label.startswith("Download the monthly pack")]

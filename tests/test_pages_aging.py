@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import signed_in, small_ledger
 
 PAGE = "pages/aging.py"
@@ -39,7 +39,7 @@ def test_aging_table_filters_and_drill_down_to_invoices(app_env, tmp_path: Path)
 
 
 def test_aging_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    new_store(tmp_path / "empty.duckdb").close()
     app_env(tmp_path / "empty.duckdb")
     at = signed_in("cfo", PAGE).run()
     assert not at.exception

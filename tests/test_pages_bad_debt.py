@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/bad_debt.py"
@@ -31,7 +31,7 @@ def test_bad_debt_headline_and_filters(app_env, tmp_path: Path) -> None:
 
 
 def test_bad_debt_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    new_store(tmp_path / "empty.duckdb").close()
     app_env(tmp_path / "empty.duckdb")
     at = signed_in("analyst", PAGE).run()
     assert not at.exception

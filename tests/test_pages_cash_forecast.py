@@ -15,6 +15,7 @@ from analytics.access.roles import SYSTEM
 from analytics.forecasts.cash_forecast import cash_forecast
 from analytics.forecasts.stored_backtests import NO_BACKTEST
 from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import metrics, signed_in
 from tests.ledger_builder import LedgerBuilder
 from tests.test_forecasts import hand_ledger
@@ -77,7 +78,7 @@ def test_cash_forecast_page_roles_and_a_short_ledger(app_env, hand_file: Path, t
     at = signed_in("viewer", PAGE, username="vera").run()
     assert not at.exception and at.metric
     assert not [b for b in at.button if b.key == RUN]  # a viewer sees the forecast, may not run a backtest
-    store = connect(str(tmp_path / "short.duckdb"))
+    store = new_store(tmp_path / "short.duckdb")
     LedgerBuilder(store).customer("A").invoice("A", "I1", posted="2025-01-05", due="2025-02-04", amount=10)
     store.close()
     app_env(tmp_path / "short.duckdb")

@@ -10,7 +10,7 @@ import pytest
 
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
-from tests.conftest import button, displayed, signed_in_app
+from tests.conftest import button, displayed, new_store, signed_in_app
 
 T = date.today()
 
@@ -20,7 +20,7 @@ def books_file(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Path
     """C1: INV-4 four days past due (300), INV-90 ninety days (5,000), INV-NEW not due (50, posted
     today), a 120 payment on account. C2: INV-2 ninety days past due (700)."""
     path = tmp_path / "pages.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     setup_people(store)
     add_dunning_config(store)
     add_customer(store, "C1", name="Acme 1")

@@ -8,6 +8,7 @@ from pathlib import Path
 from analytics.kpis.dso import dso_monthly
 from analytics.ledger.filters import Filters
 from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/dso.py"
@@ -39,7 +40,7 @@ def test_dso_headline_follows_the_engine_and_the_segment_filter(app_env, tmp_pat
 
 
 def test_dso_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    new_store(tmp_path / "empty.duckdb").close()
     app_env(tmp_path / "empty.duckdb")
     at = signed_in("viewer", PAGE).run()
     assert not at.exception

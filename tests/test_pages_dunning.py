@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import signed_in, small_ledger
 from tests.ledger_builder import LedgerBuilder
 
@@ -22,7 +22,7 @@ def _plain(markdown: str) -> str:
 
 
 def test_like_for_like_compares_the_shared_segment_over_the_shared_period(app_env, tmp_path: Path) -> None:
-    store = connect(str(tmp_path / "alike.duckdb"))
+    store = new_store(tmp_path / "alike.duckdb")
     b = LedgerBuilder(store)
     b.dunning_config(1, name="Standard", stages=[("Reminder", 1, "email")])
     b.dunning_config(2, name="Call first", stages=[("Call", 5, "call")])
@@ -88,7 +88,7 @@ def test_two_configurations_side_by_side_and_filters(app_env, tmp_path: Path) ->
 
 
 def test_dunning_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    new_store(tmp_path / "empty.duckdb").close()
     app_env(tmp_path / "empty.duckdb")
     at = signed_in("admin", PAGE).run()
     assert not at.exception

@@ -11,14 +11,14 @@ import pytest
 from analytics.access.roles import Actor
 from analytics.experiments.lifecycle import start_experiment
 from analytics.migrations import connect
-from tests.conftest import button, displayed, signed_in_app
+from tests.conftest import button, displayed, new_store, signed_in_app
 from tests.experiment_data import S, build_experiment_ledger
 
 
 @pytest.fixture
 def desk_file(tmp_path: Path, app_env, cheap_bcrypt) -> Path:
     path = tmp_path / "desk.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     build_experiment_ledger(store)  # the ledger's last posting is S + 31: the page's as-of
     start_experiment(store, Actor("ana.lyst", "analyst"), "Firm early on smb", "smb", 1, 2, 50, 5,
                      planned_days=60, looks=2, as_of=S)

@@ -14,6 +14,7 @@ from analytics.ledger.months import add_months, months_between
 from analytics.store.connection import Store
 from pages.filters import View, default_view, params_from_view, view_from_params
 from pages.tables import csv_bytes, excel_bytes
+from tests.conftest import new_store
 
 FIRST, LAST = date(2024, 11, 3), date(2026, 10, 31)
 
@@ -221,11 +222,10 @@ def test_the_period_spans_the_months_of_an_imported_ledger(app_env, tmp_path) ->
     from analytics.ingest.mapping import load_mapping
     from analytics.ingest.reading import read_source
     from analytics.ledger.open_items import ledger_bounds
-    from analytics.migrations import connect
     from tests.dashboard_fixtures import signed_in
 
     path = tmp_path / "team.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     mapping = load_mapping("ibm_ar_invoice_register")
     assert run_import(store, read_source(str(IBM), mapping), mapping, SYSTEM).rejected == 0
     first, last = ledger_bounds(store)

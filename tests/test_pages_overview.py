@@ -1,4 +1,5 @@
-"""Overview page (AppTest): tiles equal the engine's KPI summary, follow the filters and the as-of date."""
+"""Overview page (AppTest): tiles equal the engine's KPI summary, follow the filters and the as-of date;
+the monthly pack is offered to the roles that may have it (the pack itself: test_monthly_pack.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 from analytics.kpis.summary import kpi_summary
 from analytics.ledger.filters import Filters
 from analytics.migrations import connect
+from tests.conftest import new_store
 from tests.dashboard_fixtures import metrics, signed_in, small_ledger
 
 PAGE = "pages/overview.py"
@@ -44,8 +46,20 @@ def test_tiles_match_the_engine_and_follow_filters_and_date(app_env, tmp_path: P
 
 
 def test_overview_on_an_empty_store_says_so(app_env, tmp_path: Path) -> None:
-    connect(str(tmp_path / "empty.duckdb")).close()
+    new_store(tmp_path / "empty.duckdb").close()
     app_env(tmp_path / "empty.duckdb")
     at = signed_in("sales").run()
     assert not at.exception
     assert "The ledger is empty" in at.info[0].value
+
+
+def test_the_overview_offers_the_pack_to_the_roles_that_may_have_it(app_env, tmp_path: Path) -> None:
+    app_env(small_ledger(tmp_path / "small.duckdb"))
+    at = signed_in("cfo").run()
+    assert not at.exception
+    buttons = [b.proto for b in at.get("download_button") if b.proto.label.startswith("Download the monthly pack")]
+    assert [b.label for b in buttons] == ["Download the monthly pack (PDF)", "Download the monthly pack (Excel)"]
+    assert any(s.value.startswith("Monthly pack, ") for s in at.subheader)
+    at = signed_in("collector", page=PAGE, username="cara").run()
+    assert not at.exception
+    assert not [b for b in at.get("download_button") if b.proto.label.startswith("Download the monthly pack")]

@@ -11,14 +11,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.migrations import connect
-from tests.conftest import button, displayed, signed_in_app
+from tests.conftest import button, displayed, new_store, signed_in_app
 from tests.test_segmentation import ENTERPRISE, STANDARD, build_desk
 
 
 @pytest.fixture
 def desk_file(tmp_path: Path, app_env, cheap_bcrypt) -> Path:
     path = tmp_path / "desk.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     build_desk(store)  # five customers on Standard; the ledger's last posting is 2026-03-06
     store.close()
     app_env(path)

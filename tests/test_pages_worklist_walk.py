@@ -13,9 +13,8 @@ import pytest
 from analytics.access.roles import SYSTEM, Actor
 from analytics.collections.followups import add_task
 from analytics.collections.targets import set_target
-from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import button, displayed, signed_in_app
+from tests.conftest import button, displayed, new_store, signed_in_app
 
 E = date.today() - timedelta(days=20)  # the ledger's last date: the list's as-of date
 ANA = Actor("ana.collector", "collector", "Ana Collector")
@@ -26,7 +25,7 @@ def ledger(tmp_path: Path, app_env) -> Path:
     """C1..C3: an invoice of 100 × i, i days past due at E (dunning stage 1 and newly past due); a task on
     C2 due E + 2 (upcoming); ana's target: 5 calls a day."""
     path = tmp_path / "walk.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     setup_people(store)
     add_dunning_config(store)
     for i in (1, 2, 3):

@@ -19,7 +19,7 @@ from analytics.migrations import connect
 from analytics.portal import links
 from analytics.portal.identity import PortalCustomer
 from tests.collector_data import add_customer, add_invoice, setup_people
-from tests.conftest import ROOT, button, displayed, signed_in_app
+from tests.conftest import ROOT, button, displayed, new_store, signed_in_app
 
 T = date.today()
 
@@ -28,7 +28,7 @@ T = date.today()
 def portal_file(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Path:  # noqa: ANN001
     """C1 with INV-1 (300, 10 days late) and INV-2 (50, not due); C2 with INV-9 (700)."""
     path = tmp_path / "portal.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     setup_people(store)
     add_customer(store, "C1", name="Acme 1")
     add_customer(store, "C2", name="Acme 2")

@@ -17,7 +17,7 @@ from analytics.collections.my_week import week_of
 from analytics.collections.requests import raise_request
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_invoice, setup_people
-from tests.conftest import button, displayed, signed_in_app, stored_rows
+from tests.conftest import button, displayed, new_store, signed_in_app, stored_rows
 
 T = date(2026, 3, 11)  # the ledger's last posting date (a Wednesday): the pages' as-of date
 ANA = Actor("ana.collector", "collector")
@@ -26,7 +26,7 @@ ANA = Actor("ana.collector", "collector")
 @pytest.fixture
 def desk_file(tmp_path: Path, app_env, cheap_bcrypt) -> Path:
     path = tmp_path / "desk.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     setup_people(store)
     add_user(store, SYSTEM, "leo.logistics", "Leo Logistics", "department", team="logistics")
     add_user(store, SYSTEM, "lena.legal", "Lena Legal", "department", team="legal")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.migrations import connect
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import button, displayed, signed_in_app
+from tests.conftest import button, displayed, new_store, signed_in_app
 
 ROOT = Path(__file__).resolve().parent.parent
 T = date.today()
@@ -19,7 +19,7 @@ T = date.today()
 @pytest.fixture
 def books_file(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "pages.duckdb"
-    store = connect(str(path))
+    store = new_store(path)
     setup_people(store)
     add_dunning_config(store)
     for i in range(1, 6):
