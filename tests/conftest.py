@@ -85,7 +85,7 @@ def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
             yield s
             s.close()
         return
-    s = connect(str(tmp_path / "ardesk.duckdb"))
+    s = new_store(tmp_path / "ardesk.duckdb")
     yield s
     s.close()
 
@@ -527,7 +527,7 @@ def store_on_each_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iter
     if request.param == "postgres":
         yield request.getfixturevalue("pg_store")
         return
-    store = connect(str(tmp_path / "ardesk.duckdb"))
+    store = new_store(tmp_path / "ardesk.duckdb")
     yield store
     store.close()
 
