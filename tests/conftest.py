@@ -75,15 +75,24 @@ if TEST_ENGINE not in ("duckdb", "postgresql"):
 ENGINE_FIXTURES = {"store", "demo_store"}  # what a test takes to run on the engine under test
 
 
+@contextmanager
+def store_on_postgresql(request: pytest.FixtureRequest, template: str) -> Iterator[Store]:
+    """A store in a new database on the test PostgreSQL, cloned from the template "empty" or "demo" (`pg_database`)."""
+    with request.getfixturevalue("pg_database")(template) as url:
+        s = connect(url)
+        try:
+            yield s
+        finally:
+            s.close()
+
+
 @pytest.fixture
 def store(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
     """An empty store at the current schema: its own DuckDB file, or (ARDESK_TEST_ENGINE=postgresql) its own
     PostgreSQL database."""
     if TEST_ENGINE == "postgresql":
-        with request.getfixturevalue("pg_database")("empty") as url:
-            s = connect(url)
+        with store_on_postgresql(request, "empty") as s:
             yield s
-            s.close()
         return
     s = new_store(tmp_path / "ardesk.duckdb")
     yield s
@@ -133,10 +142,8 @@ def demo_store_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def demo_store(demo_store_file: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
     """A private, writable copy of the demo store (on PostgreSQL: a database cloned from the demo's)."""
     if TEST_ENGINE == "postgresql":
-        with request.getfixturevalue("pg_database")("demo") as url:
-            s = connect(url)
+        with store_on_postgresql(request, "demo") as s:
             yield s
-            s.close()
         return
     path = tmp_path / "demo.duckdb"
     shutil.copy(demo_store_file, path)
@@ -513,12 +520,10 @@ def pg_database(pg_url: str, request: pytest.FixtureRequest):
 
 
 @pytest.fixture
-def pg_store(pg_database) -> Iterator[Store]:
+def pg_store(request: pytest.FixtureRequest) -> Iterator[Store]:
     """A fresh store at the current schema, in its own database on the test PostgreSQL."""
-    with pg_database("empty") as url:
-        store = connect(url)
-        yield store
-        store.close()
+    with store_on_postgresql(request, "empty") as s:
+        yield s
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
