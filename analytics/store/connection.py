@@ -182,19 +182,17 @@ def refresh_statistics(conn: sa.Connection, scope_table: str | None = None, scop
     """
     if conn.dialect.name != "postgresql":
         return
-    # rows written per table when this transaction last analysed it: a table is analysed again only
-    # after another BULK_ROWS (several refreshes run in one import's transaction)
-    analysed: dict[str, int] = conn.info.setdefault("analysed_at_rows", {})
-    if not conn.in_transaction() or conn.info.get("analysed_in") is not conn.get_transaction():
-        analysed.clear()
-        conn.info["analysed_in"] = conn.get_transaction()
     written = conn.execute(sa.text(
-        "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_xact_user_tables WHERE relname = ANY(:names)"),
-        {"names": list(LEDGER_TABLES)}).fetchall()
-    for name, rows in written:
-        if rows - analysed.get(name, 0) >= BULK_ROWS:
+        "SELECT pg_current_xact_id()::text, relname, n_tup_ins + n_tup_upd + n_tup_del "
+        "FROM pg_stat_xact_user_tables WHERE relname = ANY(:names)"), {"names": list(LEDGER_TABLES)}).fetchall()
+    # per table, the rows written when this transaction last analysed it: analysed again only after
+    # another BULK_ROWS (several refreshes run in one import's transaction)
+    for xact, name, rows in written:
+        if conn.info.get("analysed_in") != xact:
+            conn.info["analysed_in"], conn.info["analysed_at_rows"] = xact, {}
+        if rows - conn.info["analysed_at_rows"].get(name, 0) >= BULK_ROWS:
             conn.execute(sa.text(f"ANALYZE {name}"))
-            analysed[name] = rows
+            conn.info["analysed_at_rows"][name] = rows
     if scope_table and scope_rows >= BULK_ROWS:
         conn.execute(sa.text(f"ANALYZE {scope_table}"))
 
