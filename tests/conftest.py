@@ -379,6 +379,27 @@ def wait_idle(page, quiet_ms: int = 1000) -> None:
     )
 
 
+def choose_option(box, option: str, exact: bool = True) -> None:  # noqa: ANN001 - a playwright locator
+    """Open the select box `box` and pick `option`, once the app is idle.
+
+    A rerun that lands while the list is open closes it (the option is then detached, and a plain click
+    waits for it forever), so the list is opened again, up to three times.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page = box.page
+    for attempt in range(3):
+        wait_idle(page)
+        box.click()
+        try:
+            page.get_by_role("option", name=option, exact=exact).click(timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+    wait_idle(page)
+
+
 def signed_in_app(role: str, username: str = "tester", page: str | None = None):
     """An AppTest of app.py as if `username` (role `role`) had signed in, optionally on `page`.
 

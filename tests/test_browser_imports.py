@@ -11,7 +11,14 @@ from playwright.sync_api import expect
 from analytics.access.roles import SYSTEM
 from analytics.access.users import add_user
 from analytics.migrations import connect
-from tests.conftest import DEMO_PASSWORD, refuse_csp_violations, screenshot, serve_app, sign_in, wait_idle
+from tests.conftest import (
+    DEMO_PASSWORD,
+    choose_option,
+    refuse_csp_violations,
+    screenshot,
+    serve_app,
+    sign_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +56,8 @@ def _import_in_the_browser(browser, url: str) -> None:
         expect(page.get_by_text("2,466 rows, first 10 shown.")).to_be_visible()
         import_button = page.get_by_role("button", name="Import", exact=True)
         expect(import_button).to_be_disabled()  # not validated yet
-        page.get_by_test_id("stSelectbox").filter(has_text="Mapping").click()
-        page.get_by_role("option", name="ibm_ar_invoice_register").click()
-        wait_idle(page)
+        choose_option(page.get_by_test_id("stSelectbox").filter(has_text="Mapping"), "ibm_ar_invoice_register",
+                      exact=False)
         # its columns and its formats are applied, nothing typed
         expect(page.get_by_role("combobox", name="customer_id *")).to_have_value("customerID")
         expect(page.get_by_role("combobox", name="posting_date *")).to_have_value("InvoiceDate")

@@ -27,7 +27,15 @@ from analytics.collections.outreach.queue import preview
 from analytics.migrations import connect
 from analytics.portal.account import DISPUTE_REASONS
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, setup_people
-from tests.conftest import DEMO_PASSWORD, refuse_csp_violations, screenshot, serve_app, sign_in, wait_idle
+from tests.conftest import (
+    DEMO_PASSWORD,
+    choose_option,
+    refuse_csp_violations,
+    screenshot,
+    serve_app,
+    sign_in,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 LINK = re.compile(r"https?://[^/\s]+(/portal/t/[A-Za-z0-9_-]{43})")
@@ -86,8 +94,7 @@ def _listed(text: str) -> set[str]:
 
 
 def _choose(panel, test_id: str, label: str, option: str) -> None:  # noqa: ANN001 - a playwright locator
-    panel.get_by_test_id(test_id).filter(has_text=label).first.click()
-    panel.page.get_by_role("option", name=option, exact=True).click()
+    choose_option(panel.get_by_test_id(test_id).filter(has_text=label).first, option)
 
 
 def test_a_customer_disputes_and_promises_in_the_portal_and_the_collector_and_the_reminders_follow(

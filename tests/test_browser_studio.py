@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from analytics.migrations import connect
-from tests.conftest import screenshot, serve_app, sign_in, wait_idle
+from tests.conftest import choose_option, screenshot, serve_app, sign_in, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 WAIT_MS = 60_000
@@ -26,9 +26,7 @@ def studio(demo_store_file: Path, tmp_path: Path) -> Iterator[Path]:
 
 
 def _select(page, label: str, option: str) -> None:
-    page.get_by_test_id("stSelectbox").filter(has_text=label).last.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    wait_idle(page)
+    choose_option(page.get_by_test_id("stSelectbox").filter(has_text=label).last, option)
 
 
 def test_an_analyst_adds_a_rule_edits_a_template_and_simulates_last_month(browser, studio) -> None:
