@@ -27,6 +27,8 @@ from analytics.store.connection import Store
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 DEMO_PASSWORD = "demo-password-1"  # test-only; never a real password
+# One AppTest script run may take this long: `make test` runs AppTests beside the soak at a low priority.
+APPTEST_TIMEOUT_S = 180
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
@@ -423,7 +425,7 @@ def signed_in_app(role: str, username: str = "tester", page: str | None = None):
         session_id = open_session(store, username).session_id  # what a sign-in through the form opens
     finally:
         store.close()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT_S)
     at.session_state["_session_id"] = session_id
     if page:
         at.run()  # the first run registers the role's navigation; only then can it switch pages
@@ -604,19 +606,27 @@ def stored_rows(path: Path, sql: str) -> list[dict]:
         store.close()
 
 
-# What makes a test module an app test module: a test of it runs the app (AppTest, a served app, a browser).
-APP_FIXTURES = {"page", "browser", "app_server", "app_env"}
+# What makes a test module an app test module: a test of it runs the app (AppTest, a served app, a browser);
+# a served one if it runs a server or a browser, whose steps wait on real time (never run beside the soak).
+SERVED_FIXTURES = {"page", "browser", "app_server"}
+APP_FIXTURES = SERVED_FIXTURES | {"app_env"}
 APP_RUNNERS = ("app_process", "serve_app")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test of an app test module `app` (whole modules, so a module fixture is built in one run
-    only): `make test` runs the engine's tests (-m "not app") beside the soak, the app's before it."""
-    app_modules = {item.module for item in items if getattr(item, "module", None) is not None and (
-        APP_FIXTURES & set(getattr(item, "fixturenames", ())) or any(n in vars(item.module) for n in APP_RUNNERS))}
+    """Mark every test of an app test module `app`, and of a served one `served` too (whole modules, so a
+    module fixture is built in one run only): `make test` runs the served ones first, then the rest
+    (-m "not served": the engine's and the AppTests) beside the soak."""
+    def marked(fixtures: set[str]) -> set:
+        return {item.module for item in items if getattr(item, "module", None) is not None and (
+            fixtures & set(getattr(item, "fixturenames", ())) or any(n in vars(item.module) for n in APP_RUNNERS))}
+
+    app_modules, served_modules = marked(APP_FIXTURES), marked(SERVED_FIXTURES)
     for item in items:
         if getattr(item, "module", None) in app_modules:
             item.add_marker(pytest.mark.app)
+        if getattr(item, "module", None) in served_modules:
+            item.add_marker(pytest.mark.served)
     if TEST_ENGINE == "postgresql":
         _keep_engine_tests_on_postgresql(config, items)
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import DEMO_PASSWORD, displayed
+from tests.conftest import APPTEST_TIMEOUT_S, DEMO_PASSWORD, displayed
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Path) -> None:
     app_env(demo_store_file)
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT_S).run()
     assert not at.exception
     assert [t.label for t in at.text_input] == ["Username", "Password"]
     at.text_input[0].input("admin")
@@ -31,7 +31,7 @@ def test_sign_in_form_then_wrong_and_right_password(app_env, demo_store_file: Pa
 
 def test_a_collector_lands_on_the_worklist(app_env, demo_store_file: Path) -> None:
     app_env(demo_store_file)
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT_S).run()
     at.text_input[0].input("ana.collector")
     at.text_input[1].input(DEMO_PASSWORD)
     at.button[0].click().run()

@@ -17,7 +17,7 @@ from analytics.access.users import add_user, set_active, set_password, set_role
 from analytics.migrations import connect
 from analytics.settings import load_settings
 from analytics.store.connection import bulk_insert
-from tests.conftest import displayed
+from tests.conftest import APPTEST_TIMEOUT_S, displayed
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -53,7 +53,7 @@ def team_db(team_template: Path, tmp_path: Path, app_env) -> Path:
 
 
 def _app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=30)
+    return AppTest.from_file(APP, default_timeout=APPTEST_TIMEOUT_S)
 
 
 def _signed_in(username: str, role: str) -> AppTest:
@@ -163,7 +163,7 @@ def test_a_page_rechecks_the_role_when_it_loads(team_db: Path) -> None:
 
     for page, role, title in (("pages/admin.py", "cfo", "Users and assignments"), ("pages/audit.py", "collector",
                                                                                    "Audit log")):
-        at = AppTest.from_file(str(ROOT / page), default_timeout=30)
+        at = AppTest.from_file(str(ROOT / page), default_timeout=APPTEST_TIMEOUT_S)
         at.session_state["actor"] = Actor(role, role)
         at.run()
         assert at.warning[0].value.startswith(f"Your role ({ROLE_LABELS[role]}) may not open the {title} page.")

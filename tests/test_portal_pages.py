@@ -19,7 +19,7 @@ from analytics.migrations import connect
 from analytics.portal import links
 from analytics.portal.identity import PortalCustomer
 from tests.collector_data import add_customer, add_invoice, setup_people
-from tests.conftest import ROOT, button, displayed, new_store, signed_in_app
+from tests.conftest import APPTEST_TIMEOUT_S, ROOT, button, displayed, new_store, signed_in_app
 
 T = date.today()
 
@@ -43,7 +43,7 @@ def portal_file(tmp_path: Path, app_env, monkeypatch: pytest.MonkeyPatch) -> Pat
 def _as_portal(monkeypatch: pytest.MonkeyPatch, customer_id: str | None) -> AppTest:
     who = None if customer_id is None else PortalCustomer(customer_id, 1)
     monkeypatch.setattr(links, "portal_customer", lambda store, token, **_: who)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=APPTEST_TIMEOUT_S)
 
 
 def test_a_portal_session_sees_only_its_own_invoices_and_no_staff_page(
