@@ -61,33 +61,31 @@ system-test-deps:
 
 ## test: lint, the architecture's import contracts, then the whole suite (page, browser, SMTP and PostgreSQL tests included)
 # ARDESK_REQUIRE_PG=1: the PostgreSQL tests fail instead of skipping when no server can be had.
-# Two phases, each keeping both cores busy (tests/conftest.py marks the tests):
-# 1. the tests that serve the app or drive a browser (`served`: their steps wait on real time), one
-#    worker per core, each taking half the files in order and, once done, tests from the end of the
-#    other's half (worksteal); beside them, at the lowest priority so that it only takes the CPU they
-#    leave, the engine's tests again on PostgreSQL (ARDESK_TEST_ENGINE=postgresql: tests/conftest.py gives
-#    them databases on the throwaway server and deselects the rest);
-# 2. the 5-minute soak (20 sessions of a served app), with the other tests beside it at the lowest
-#    priority: the engine's on DuckDB and the AppTests, whose steps do not wait on real time.
-# The logs of the two side runs are printed when each phase is done.
+# tests/conftest.py marks the tests; three parts:
+# 1. the tests that serve the app or drive a browser (`served`: their steps wait on real time), alone,
+#    one worker per core, each taking half the files in order and, once done, tests from the end of the
+#    other's half (worksteal);
+# 2. the 5-minute soak (20 sessions of a served app), with the engine's tests on DuckDB and the AppTests
+#    beside it at the lowest priority (their steps do not wait on real time);
+# 3. the engine's tests again on PostgreSQL (ARDESK_TEST_ENGINE=postgresql: tests/conftest.py gives them
+#    databases on the throwaway server and deselects the rest). Not beside the served tests: the
+#    server's own processes are not niced, and the browser steps then time out.
 TEST_WORKERS ?= 2
 PYTEST := env ARDESK_REQUIRE_PG=1 $(PY) -m pytest -q -p no:cacheprovider
-SIDE_LOG := test-artifacts/on-postgresql.log
 SOAK_LOG := test-artifacts/soak.log
 test: $(VENV)/.dev system-test-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-logo --no-cache
-	@mkdir -p test-artifacts; \
-	echo "-- served app and browser tests; the engine's tests on PostgreSQL beside them ($(SIDE_LOG))"; \
-	nice -n 19 env ARDESK_TEST_ENGINE=postgresql $(PYTEST) -n $(TEST_WORKERS) --dist worksteal \
-		--ignore=tests/test_soak.py > $(SIDE_LOG) 2>&1 & side=$$!; \
+	@mkdir -p test-artifacts; echo "-- served app and browser tests"; \
 	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m served --ignore=tests/test_soak.py; served=$$?; \
-	wait $$side; on_postgresql=$$?; echo "-- the engine's tests on PostgreSQL:"; tail -n 40 $(SIDE_LOG); \
 	echo "-- the soak ($(SOAK_LOG)); the engine's tests on DuckDB and the AppTests beside it:"; \
 	$(PYTEST) tests/test_soak.py > $(SOAK_LOG) 2>&1 & soak=$$!; \
 	nice -n 19 $(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not served" --ignore=tests/test_soak.py; rest=$$?; \
 	wait $$soak; soaked=$$?; echo "-- the soak:"; cat $(SOAK_LOG); \
-	[ $$served = 0 ] && [ $$on_postgresql = 0 ] && [ $$rest = 0 ] && [ $$soaked = 0 ]
+	echo "-- the engine's tests on PostgreSQL (ARDESK_TEST_ENGINE=postgresql):"; \
+	env ARDESK_TEST_ENGINE=postgresql $(PYTEST) -n $(TEST_WORKERS) --dist worksteal --ignore=tests/test_soak.py; \
+	on_postgresql=$$?; \
+	[ $$served = 0 ] && [ $$rest = 0 ] && [ $$soaked = 0 ] && [ $$on_postgresql = 0 ]
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -29,6 +29,8 @@ ARTIFACTS = ROOT / "test-artifacts"
 DEMO_PASSWORD = "demo-password-1"  # test-only; never a real password
 # One AppTest script run may take this long: `make test` runs AppTests beside the soak at a low priority.
 APPTEST_TIMEOUT_S = 180
+# One browser step (a click and the script run it starts) may take this long on 2 busy cores.
+BROWSER_STEP_MS = 60_000
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic",
@@ -285,7 +287,7 @@ def record_browser_trouble(page) -> None:  # noqa: ANN001 - a Playwright page
 def page(browser, app_server: str):
     ctx = browser.new_context(base_url=app_server, viewport={"width": 1400, "height": 900})
     pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
+    pg.set_default_timeout(BROWSER_STEP_MS)
     violations = refuse_csp_violations(pg)
     record_browser_trouble(pg)
     yield pg
