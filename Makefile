@@ -66,7 +66,8 @@ system-test-deps:
 #    one worker per core, each taking half the files in order and, once done, tests from the end of the
 #    other's half (worksteal);
 # 2. the 5-minute soak (20 sessions of a served app), with the engine's tests on DuckDB and the AppTests
-#    beside it at the lowest priority (their steps do not wait on real time);
+#    beside it at a lower priority, nice 10 (their steps do not wait on real time; at nice 19 a test's
+#    own subprocess got so little CPU beside the soak that it timed out);
 # 3. the engine's tests again on PostgreSQL (ARDESK_TEST_ENGINE=postgresql: tests/conftest.py gives them
 #    databases on the throwaway server and deselects the rest). Not beside the served tests: the
 #    server's own processes are not niced, and the browser steps then time out.
@@ -80,7 +81,7 @@ test: $(VENV)/.dev system-test-deps
 	$(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m served --ignore=tests/test_soak.py; served=$$?; \
 	echo "-- the soak ($(SOAK_LOG)); the engine's tests on DuckDB and the AppTests beside it:"; \
 	$(PYTEST) tests/test_soak.py > $(SOAK_LOG) 2>&1 & soak=$$!; \
-	nice -n 19 $(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not served" --ignore=tests/test_soak.py; rest=$$?; \
+	nice -n 10 $(PYTEST) -n $(TEST_WORKERS) --dist worksteal -m "not served" --ignore=tests/test_soak.py; rest=$$?; \
 	wait $$soak; soaked=$$?; echo "-- the soak:"; cat $(SOAK_LOG); \
 	echo "-- the engine's tests on PostgreSQL (ARDESK_TEST_ENGINE=postgresql):"; \
 	env ARDESK_TEST_ENGINE=postgresql $(PYTEST) -n $(TEST_WORKERS) --dist worksteal --ignore=tests/test_soak.py; \

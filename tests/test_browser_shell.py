@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import expect
 
@@ -34,3 +36,19 @@ def test_every_page_renders_under_the_content_security_policy(page) -> None:
         expect(page.get_by_test_id("stException")).to_have_count(0)
     page.reload()  # the cookie signs the reloaded page in, still under the policy
     expect(page.get_by_text("Signed in as")).to_be_visible()
+
+
+def test_the_browser_runs_at_the_priority_of_the_app_it_drives(page) -> None:
+    """No Chromium thread runs above normal priority (conftest drops CAP_SYS_NICE; as root it takes nice -8)."""
+    import psutil
+
+    sign_in(page, "admin")
+    chromium = [p for p in psutil.Process().children(recursive=True) if "chrom" in p.name().lower()]
+    assert chromium
+    nice = {}
+    for process in chromium:
+        for thread in process.threads():
+            stat = Path(f"/proc/{process.pid}/task/{thread.id}/stat")
+            if stat.exists():  # a thread may end between the listing and the read
+                nice[thread.id] = int(stat.read_text().rsplit(")", 1)[1].split()[16])  # field 19: nice
+    assert nice and min(nice.values()) >= 0, sorted(set(nice.values()))
