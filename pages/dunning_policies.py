@@ -1,4 +1,4 @@
-"""Dunning policies: the list, one policy's versions and editor (stages, channels, fees, end action),
+"""Dunning policies: who dunning reaches, the list, one policy's versions and editor (stages, channels, fees, end action),
 what it would have done last month, and the customers whose policy is exhausted. Analysts and
 admins edit (`edit_dunning`); the CFO reads. A version that sent anything is never changed: saving
 an edit of it makes a new version."""
@@ -26,8 +26,11 @@ from analytics.collections.dunning_policies import (
     stage_rows,
     stages_from_rows,
 )
+from analytics.collections.dunning_schedule import dunning_reach, unreached_note
 from analytics.collections.dunning_simulation import simulate_policy, simulation_totals
 from analytics.collections.worklist import default_as_of
+from analytics.settings import load_settings
+from pages.cached import cached
 from pages.plain_text import escape_markdown
 from pages.session import get_store, require_page
 from pages.tables import data_table
@@ -42,6 +45,14 @@ st.caption(f"As of {as_of} · " + ("you may create, edit, clone and retire polic
                                    else "read only: analysts and admins edit policies"))
 if flash := st.session_state.pop("policies_flash", None):
     st.success(flash)
+
+# -- who dunning reaches: customers with invoices past due, by policy and contact ------------------------
+reach = cached(dunning_reach, store, as_of)
+if note := unreached_note(reach, load_settings().reporting_currency):
+    st.warning(note)
+with st.expander(f"Customers with invoices past due: {int(reach['customers'].sum()):,}", expanded=note is not None):
+    data_table(reach.drop(columns="reach"), hide_index=True, width="stretch",
+               column_config={"label": "Reach"})
 
 # -- every policy ----------------------------------------------------------------------------------------
 policies = list_policies(store)

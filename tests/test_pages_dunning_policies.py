@@ -55,7 +55,7 @@ def test_analyst_edits_simulates_and_sees_the_exhausted_queue(app_env, tmp_path:
     app_env(path)
     at = signed_in("analyst", PAGE).run()
     assert not at.exception
-    assert at.dataframe[0].value[["name", "version", "state", "customers"]].to_dict("records") == [
+    assert _frame(at, "state")[["name", "version", "state", "customers"]].to_dict("records") == [
         {"name": "Gentle", "version": 1, "state": "active", "customers": 0},
         {"name": "Standard <b>", "version": 1, "state": "active", "customers": 2}]
     at.selectbox(key="policy_choice").set_value("Gentle").run()
@@ -95,10 +95,30 @@ def test_cfo_reads_and_a_collector_is_refused(app_env, tmp_path: Path) -> None:
     at = signed_in("cfo", PAGE).run()
     assert not at.exception
     assert "read only" in at.caption[0].value
+    assert not at.warning  # both overdue customers follow Standard and have a contact to email
     assert not [b for b in at.button if b.key in ("pol_save", "pol_clone", "pol_retire")]
     assert at.number_input(key="pol_grace_2_v1").disabled  # the first policy, Gentle
     at = signed_in("collector", PAGE, username="col").run()
     assert "may not open the Dunning policies page" in at.warning[0].value
+
+
+def test_a_team_without_a_policy_is_told_who_is_past_due_and_what_to_do(app_env, tmp_path: Path) -> None:
+    store = connect(str(tmp_path / "own.duckdb"))
+    setup_people(store)
+    for cid, contact in (("C1", "ap"), ("C2", None)):
+        add_customer(store, cid, contact=contact, config_id=None)
+        add_invoice(store, cid, f"INV-{cid}", END - timedelta(days=40), END - timedelta(days=10), 100)
+    add_invoice(store, "C1", "INV-NEW", END, END + timedelta(days=30), 50)  # the ledger, so the page, ends on END
+    store.close()
+    app_env(tmp_path / "own.duckdb")
+    at = signed_in("analyst", PAGE).run()
+    assert not at.exception
+    [warning] = at.warning
+    assert warning.value.startswith("Of 2 customer(s) with invoices past due, 2 on no dunning policy (200.00 USD")
+    assert "To dun them: create a policy" in warning.value
+    assert _frame(at, "label")[["label", "customers", "invoices"]].to_dict("records") == [
+        {"label": "on no dunning policy", "customers": 2, "invoices": 2}]
+    assert "No dunning policies yet." not in [i.value for i in at.info]  # an analyst may create one
 
 
 @pytest.mark.slow

@@ -159,3 +159,32 @@ def test_a_real_export_with_contacts_and_dunning_history_is_dunned_and_emailed(t
     after = pd.read_csv(io.StringIO(ardesk(db, "dunning", "due", "--as-of", AS_OF.isoformat(), "--format", "csv")),
                         dtype={"document_number": str})
     assert len(after) == len(due) - len(sent_for)
+
+
+def test_a_bare_export_is_told_which_overdue_customers_dunning_cannot_reach(tmp_path: Path) -> None:
+    """No policy and no contacts: `dunning due` finds nothing, and says who is past due and what to do."""
+    db, as_of = tmp_path / "bare.duckdb", date(2013, 6, 30)
+    ardesk(db, "import", "invoices", str(IBM), "--mapping", "ibm_ar_invoice_register")
+    df = ibm()
+    past_due = df[(df["InvoiceDate"] <= as_of) & (df["SettledDate"] > as_of) & (df["DueDate"] < as_of)]
+    customers, amount = past_due["customerID"].nunique(), pd.to_numeric(past_due["InvoiceAmount"]).sum()
+    assert customers > 0
+
+    def reach() -> list[dict]:
+        frame = pd.read_json(io.StringIO(ardesk(db, "dunning", "reach", "--as-of", as_of.isoformat(),
+                                                "--format", "json")))
+        return [{"reach": r.reach, "customers": r.customers, "invoices": r.invoices, "overdue_ar": round(r.overdue_ar, 2)}
+                for r in frame.itertuples()]
+
+    expected = {"customers": customers, "invoices": len(past_due), "overdue_ar": round(amount, 2)}
+    assert reach() == [{"reach": "no_policy", **expected}]
+    out = ardesk(db, "dunning", "due", "--as-of", as_of.isoformat())
+    assert f"Of {customers} customer(s) with invoices past due, {customers} on no dunning policy ({amount:,.2f} USD " \
+           "past due). To dun them: create a policy" in out
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[[policy]]\nname = "Gentle"\n\n[[policy.stage]]\nname = "Nudge"\nday_offset = 1\n'
+                      'channels = [{ channel = "email", template = "reminder_friendly" }]\n')
+    ardesk(db, "policies", "apply", str(policy))
+    assert reach() == [{"reach": "policy_no_email", **expected}]  # a policy for all, but nobody to email
+    assert "To dun them: import contacts" in ardesk(db, "dunning", "due", "--as-of", as_of.isoformat())

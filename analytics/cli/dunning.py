@@ -1,10 +1,12 @@
-"""`ardesk dunning due|run|approve|skip|configs|adopt`: the dunning stages due, the automatic run (a
-daily job: every channel of the automatic stages due), approving or skipping a manual stage, the
+"""`ardesk dunning due|run|reach|approve|skip|configs|adopt`: the dunning stages due, the automatic run (a
+daily job: every channel of the automatic stages due), which overdue customers dunning reaches (`due`
+and `run` say so when some are not, and what to do), approving or skipping a manual stage, the
 configurations, and adopting one that came in with an imported dunning history."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import date
 
 from analytics.access.roles import SYSTEM
@@ -16,10 +18,11 @@ from analytics.collections.dunning_configs import (
     adopt_configuration,
     dunning_configurations,
 )
-from analytics.collections.dunning_schedule import due_stages
+from analytics.collections.dunning_schedule import due_stages, dunning_reach, unreached_note
 from analytics.ingest.inbox import folders_for, stage_dunning_run
 from analytics.migrations import connect
-from analytics.store.connection import StoreLocked
+from analytics.settings import load_settings
+from analytics.store.connection import Store, StoreLocked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,6 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--dry-run", action="store_true", help="list each channel's would-be action; do nothing")
     run.add_argument("--format", choices=("table", "csv", "json"), default="table")
     run.set_defaults(handler=_run)
+    reach = actions.add_parser(
+        "reach", help="the customers with invoices past due, by whether dunning reaches them (a policy, an "
+                      "email contact)",
+        description="Customers with an open invoice past due on the date, by reach: they follow a dunning "
+                    "policy; follow one but have no contact to email; follow none; or are not dunned (an "
+                    "agency, written off, on hold, an experiment's holdout). With counts of invoices and the "
+                    "open amount. `due` and `run` print the same when some customers are not reached.")
+    reach.add_argument("--as-of", type=date.fromisoformat, default=None, help="YYYY-MM-DD (default: today)")
+    reach.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    reach.set_defaults(handler=_reach)
     for name, verb in (("approve", "approve and send"), ("skip", "skip (waive)")):
         one = actions.add_parser(
             name, help=f"{verb} a customer's manual dunning stage due (as the worklist's button; audited)",
@@ -72,8 +85,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _due(args: argparse.Namespace) -> int:
-    emit(due_stages(connect(args.db), args.as_of or date.today()), args.format)
+    store, as_of = connect(args.db), args.as_of or date.today()
+    emit(due_stages(store, as_of), args.format)
+    _tell_unreached(store, as_of, args.format)
     return 0
+
+
+def _reach(args: argparse.Namespace) -> int:
+    emit(dunning_reach(connect(args.db), args.as_of or date.today()), args.format)
+    return 0
+
+
+def _tell_unreached(store: Store, as_of: date, output_format: str) -> None:
+    """Say which overdue customers dunning does not reach and what to do (after a table; on stderr
+    beside CSV or JSON, which stay machine-readable)."""
+    if note := unreached_note(dunning_reach(store, as_of), load_settings().reporting_currency):
+        print(note, file=sys.stdout if output_format == "table" else sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -93,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(result)} channel action(s) (customer, stage, channel) for {as_of}: "
               + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing due"))
     emit(result, args.format)
+    _tell_unreached(store, as_of, args.format)
     return 1 if result["status"].isin(["queued", "failed"]).any() else 0
 
 

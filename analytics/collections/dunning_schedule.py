@@ -35,6 +35,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.collections.holds import dunning_hold_sql
+from analytics.collections.outreach.recipients import EMAILABLE_CONTACT
 from analytics.ledger.open_items import CUSTOMER_OPEN_ITEMS_SQL, OPEN_ITEMS_SQL
 from analytics.ledger.stage_results import refresh_stage_results
 from analytics.settings import load_settings
@@ -128,6 +129,69 @@ def due_stages(store: Store, as_of: date) -> pd.DataFrame:
     """One row per open invoice due for a dunning stage on D: the stage, its channel and template."""
     return store.read(DUE_STAGES_SQL + " ORDER BY customer_id, due_date, entry_id",  # entry_id: one order every run
                       {"as_of": as_of, "reporting": load_settings().reporting_currency})
+
+
+# Customers with an invoice past due as of D, by whether dunning can reach them (`dunning_reach`).
+REACH_LABELS = {
+    "policy": "on a dunning policy",
+    "policy_no_email": "on a dunning policy, with no contact to email",
+    "no_policy": "on no dunning policy",
+    "not_dunned": "not dunned (with an agency, written off, on hold, or an experiment's holdout)",
+}
+DUNNING_REACH_SQL = f"""WITH items AS ({OPEN_ITEMS_SQL}),
+{CONFIG_OF_CUSTOMER_SQL},
+overdue AS (
+    SELECT customer_id, COUNT(*) AS invoices, SUM(open_amount * fx_rate) AS overdue_ar
+    FROM items WHERE open_amount > 0 AND days_past_due > 0 GROUP BY customer_id
+), emailable AS (
+    SELECT DISTINCT customer_id FROM contacts WHERE {EMAILABLE_CONTACT}
+)
+SELECT CASE WHEN cc.customer_id IS NULL THEN 'not_dunned'
+            WHEN cc.config_id IS NULL THEN 'no_policy'
+            WHEN e.customer_id IS NULL THEN 'policy_no_email'
+            ELSE 'policy' END AS reach,
+       COUNT(*) AS customers, SUM(o.invoices) AS invoices, SUM(o.overdue_ar) AS overdue_ar
+FROM overdue o
+LEFT JOIN customer_config cc ON cc.customer_id = o.customer_id
+LEFT JOIN emailable e ON e.customer_id = o.customer_id
+GROUP BY 1"""  # noqa: S608 - fixed SQL, parameters bound
+
+
+def dunning_reach(store: Store, as_of: date) -> pd.DataFrame:
+    """Customers with an open invoice past due as of D (days past due > 0), by whether dunning reaches them.
+
+    Columns reach (a key of `REACH_LABELS`), label, customers, invoices (past due), overdue_ar (their open
+    amount in the reporting currency; items without a rate are left out of the sum), one row per reach that has customers, in
+    the order of `REACH_LABELS`. A customer follows the policy `CONFIG_OF_CUSTOMER_SQL` gives it (own,
+    segment's, or the store's default); one whose status or holdout arm keeps it out of dunning is
+    `not_dunned`; "no contact to email" is any active contact with an email that has not bounced
+    (`EMAILABLE_CONTACT`): its email stages cannot go out, its letters, calls and tasks can.
+    """
+    frame = store.read(DUNNING_REACH_SQL, {"as_of": as_of, "reporting": load_settings().reporting_currency})
+    order = {reach: n for n, reach in enumerate(REACH_LABELS)}
+    frame = frame.assign(label=frame["reach"].map(REACH_LABELS), customers=frame["customers"].astype(int),
+                         invoices=frame["invoices"].astype(int), overdue_ar=frame["overdue_ar"].astype(float))
+    return (frame.sort_values("reach", key=lambda s: s.map(order)).reset_index(drop=True)
+            [["reach", "label", "customers", "invoices", "overdue_ar"]])
+
+
+def unreached_note(reach: pd.DataFrame, currency: str) -> str | None:
+    """What to tell a team whose overdue customers dunning does not reach, with what to do; None if all are."""
+    by = reach.set_index("reach")
+    if not set(by.index) - {"policy"}:
+        return None
+    total = int(by["customers"].sum())
+    parts = [f"{int(row.customers):,} {row.label} ({row.overdue_ar:,.2f} {currency} past due)"
+             for row in by.drop(index="policy", errors="ignore").itertuples()]
+    advice = []
+    if "no_policy" in by.index:
+        advice.append("create a policy (Dunning policies in the app, or `ardesk policies apply FILE`), give "
+                      "segments a policy (`ardesk segments apply FILE`), or adopt an imported dunning history "
+                      "(`ardesk dunning adopt NAME`)")
+    if "policy_no_email" in by.index:
+        advice.append("import contacts (`ardesk import contacts FILE`) or add them on the Customer 360")
+    return (f"Of {total:,} customer(s) with invoices past due, " + "; ".join(parts) + ". "
+            + ("To dun them: " + "; ".join(advice) + "." if advice else ""))
 
 
 def record_stage_runs(conn: sa.Connection, customer_id: str, entry_ids: Sequence[int], template: str | None,

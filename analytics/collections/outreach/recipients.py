@@ -33,6 +33,9 @@ def read_frame(conn: sa.Connection, stmt: sa.TextClause, params: dict[str, Any])
     return frame
 
 
+# A contact a message can go to: active, with an email of the form x@y that has not bounced.
+EMAILABLE_CONTACT = "active AND email LIKE '%_@_%' AND bounced_at IS NULL"
+
 RECIPIENTS_SQL = """
 SELECT c.customer_id, c.name AS customer_name, c.currency, c.status,
        ct.contact_id, ct.name AS contact_name, ct.email
@@ -42,11 +45,11 @@ LEFT JOIN (
            ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY
                CASE WHEN role = 'accounts_payable' THEN 0 ELSE 1 END,
                CASE WHEN is_primary THEN 0 ELSE 1 END, contact_id) AS rn
-    FROM contacts WHERE active AND email LIKE '%_@_%' AND bounced_at IS NULL
+    FROM contacts WHERE {EMAILABLE_CONTACT}
 ) ct ON ct.customer_id = c.customer_id AND ct.rn = 1
 WHERE c.customer_id IN :ids
 ORDER BY c.customer_id
-"""
+""".replace("{EMAILABLE_CONTACT}", EMAILABLE_CONTACT)
 
 
 def recipients(store: Store, customer_ids: Sequence[str]) -> pd.DataFrame:
