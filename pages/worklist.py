@@ -18,6 +18,8 @@ from analytics.collections.worklist import (
     STALE_DAYS,
     UPCOMING_TASK_DAYS,
     default_as_of,
+    unassigned_note,
+    unassigned_past_due,
     worklist,
 )
 from analytics.settings import load_settings
@@ -115,6 +117,8 @@ COLUMNS = {
 
 # -- the list -----------------------------------------------------------------------------------
 now = items[items["group"] == "now"]
+if unassigned := unassigned_note(cached(unassigned_past_due, store, as_of), currency):
+    st.info(unassigned)  # work nobody's list holds: say so, so a blank list is not taken for done
 if now.empty:
     st.success("The list is blank: you have done everything. Nothing needs you today.")
 else:

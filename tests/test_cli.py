@@ -66,3 +66,16 @@ def test_bootstrap_prints_each_sign_in_by_username_with_its_role(tmp_path: Path,
     assert [line.split() for line in again.splitlines()[1:]] == [
         ["admin", "admin"], ["analyst", "analyst"], ["cfo", "cfo"], ["ana.collector", "collector"],
         ["department", "department"], ["sam.sales", "sales"], ["val.viewer", "viewer"]]  # ben.collector has no password: not listed
+
+
+def test_a_relative_store_path_is_the_current_directorys_as_in_any_shell_command(tmp_path: Path, monkeypatch,
+                                                                                 capsys) -> None:
+    """`ardesk --db team.duckdb ...` run in a team's folder makes its store there, not in the checkout."""
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.chdir(tmp_path)
+    assert main(["--db", "team.duckdb", "demo", "--entries", "2000"]) == 0
+    assert (tmp_path / "team.duckdb").is_file() and not (root / "team.duckdb").exists()
+    capsys.readouterr()
+    assert main(["--db", "./team.duckdb", "report", "aging", "--format", "csv"]) == 0
+    assert "current" in capsys.readouterr().out.lower()
+    assert build_parser().parse_args(["--db", "duckdb:///x.duckdb", "users", "list"]).db == "duckdb:///x.duckdb"

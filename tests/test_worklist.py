@@ -20,7 +20,7 @@ from analytics.collections.followups import (
 )
 from analytics.collections.outreach.config import OutreachConfig
 from analytics.collections.outreach.delivery import send_now
-from analytics.collections.worklist import WORKLIST_COLUMNS, worklist
+from analytics.collections.worklist import WORKLIST_COLUMNS, unassigned_note, unassigned_past_due, worklist
 from analytics.store.connection import Store
 from tests.collector_data import add_customer, add_dunning_config, add_invoice, add_payment, setup_people
 
@@ -152,6 +152,37 @@ def test_cli_prints_the_worklist_and_says_when_it_is_empty(books: Store, capsys)
     assert capsys.readouterr().out == "The worklist is empty: you have done everything.\n"
     assert main(["--db", url, "outreach", "worklist", "--collector", "ghost"]) == 2
     assert "There is no user 'ghost'" in capsys.readouterr().err
+
+
+def test_past_due_customers_nobody_collects_are_counted_and_told(books: Store, capsys) -> None:
+    """F (no collector): 700 ten days and 50 five days past due; G: 900 not yet due; H: 300 past due, paid
+    yesterday. No collector's list holds F, so every list says so (a blank list is not "all done")."""
+    from analytics.cli.main import main
+
+    assert unassigned_past_due(books, T) == {"customers": 0, "invoices": 0, "overdue_ar": 0.0}
+    assert unassigned_note(unassigned_past_due(books, T), "USD") is None
+    for cid in ("F", "G", "H"):
+        add_customer(books, cid, collector=None)
+    add_invoice(books, "F", "INV-F1", T - timedelta(days=40), T - timedelta(days=10), 700)
+    add_invoice(books, "F", "INV-F2", T - timedelta(days=35), T - timedelta(days=5), 50)
+    add_invoice(books, "G", "INV-G", T - timedelta(days=5), T + timedelta(days=25), 900)
+    paid = add_invoice(books, "H", "INV-H", T - timedelta(days=40), T - timedelta(days=10), 300)
+    add_payment(books, "H", "PAY-H", T - timedelta(days=1), 300, invoice_id=paid)
+
+    assert unassigned_past_due(books, T) == {"customers": 1, "invoices": 2, "overdue_ar": 750.0}
+    assert unassigned_past_due(books, T - timedelta(days=2)) == {"customers": 2, "invoices": 3, "overdue_ar": 1050.0}
+    assert unassigned_past_due(books, T - timedelta(days=10))["customers"] == 0  # due that day: not yet past due
+    assert not {"F", "H"} & set(worklist(books, T, "ana.collector")["customer_id"])
+    assert {"F"} <= set(worklist(books, T)["customer_id"])  # the whole team's list holds it
+    note = ("1 customer(s) with invoices past due (750.00 USD) have no collector, so no collector's list shows "
+            "them: an admin assigns them on the Admin page (by segment, country or one by one), or import "
+            "customers with a collector column.")
+    assert unassigned_note(unassigned_past_due(books, T), "USD") == note
+    assert main(["--db", books.url, "outreach", "worklist", "--collector", "val.viewer", "--as-of", T.isoformat()]) == 0
+    assert capsys.readouterr().out == f"The worklist is empty: you have done everything.\n{note}\n"
+    assert main(["--db", books.url, "outreach", "worklist", "--as-of", T.isoformat(), "--format", "csv"]) == 0
+    printed = capsys.readouterr()
+    assert note not in printed.out and printed.err == f"{note}\n"  # the CSV stays machine-readable
 
 
 def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(demo_store: Store) -> None:

@@ -60,6 +60,23 @@ def test_worklist_page_lists_items_then_says_when_blank(books_file: Path) -> Non
     assert "The list is blank: you have done everything" in nobody.success[0].value
 
 
+def test_a_collector_is_told_of_past_due_customers_nobody_collects(books_file: Path) -> None:
+    store = connect(str(books_file))
+    try:
+        add_customer(store, "C9", name="Nobody's", collector=None)
+        add_invoice(store, "C9", "INV-9", T - timedelta(days=40), T - timedelta(days=10), 900)
+    finally:
+        store.close()
+    at = _app("collector", "ben.collector")
+    at.switch_page("pages/worklist.py").run()
+    assert not at.exception
+    assert "The list is blank: you have done everything" in at.success[0].value
+    assert [i.value for i in at.info] == [
+        "1 customer(s) with invoices past due (900.00 USD) have no collector, so no collector's list shows them: "
+        "an admin assigns them on the Admin page (by segment, country or one by one), or import customers with a "
+        "collector column."]
+
+
 def test_worklist_is_not_open_to_sales(books_file: Path) -> None:
     at = _app("sales", "sam.sales")
     at.switch_page("pages/worklist.py").run()  # its URL exists for every role: it says why, shows nothing

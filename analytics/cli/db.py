@@ -11,6 +11,7 @@ import pandas as pd
 
 from analytics import migrations
 from analytics.cli.output import emit
+from analytics.cli.store_argument import store_argument
 from analytics.ledger.customer_attributes import attribute_summary
 from analytics.migrations import connect
 from analytics.store import schema
@@ -25,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = actions.add_parser("upgrade", help="upgrade the store's schema in place (also done on every start)")
     up.set_defaults(handler=_upgrade)
     cp = actions.add_parser("copy", help="copy a DuckDB store (users, audit and history included) to PostgreSQL")
-    cp.add_argument("--from", dest="source", required=True, metavar="DUCKDB_FILE", help="the store file to copy")
-    cp.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql+psycopg://user@host/db")
+    cp.add_argument("--from", dest="source", required=True, metavar="DUCKDB_FILE", type=store_argument, help="the store file to copy")
+    cp.add_argument("--to", dest="target", required=True, metavar="URL", type=store_argument, help="postgresql+psycopg://user@host/db")
     cp.add_argument("--replace", action="store_true", help="empty a target that already holds rows first")
     cp.set_defaults(handler=_copy)
 

@@ -6,12 +6,11 @@ configurations, and adopting one that came in with an imported dunning history."
 from __future__ import annotations
 
 import argparse
-import sys
 from datetime import date
 
 from analytics.access.roles import SYSTEM
 from analytics.cli import followup
-from analytics.cli.output import emit
+from analytics.cli.output import emit, tell
 from analytics.collections.automatic_dunning import run_automatic_dunning
 from analytics.collections.dunning_configs import (
     DunningConfigError,
@@ -22,7 +21,7 @@ from analytics.collections.dunning_schedule import due_stages, dunning_reach, un
 from analytics.ingest.inbox import folders_for, stage_dunning_run
 from analytics.migrations import connect
 from analytics.settings import load_settings
-from analytics.store.connection import Store, StoreLocked
+from analytics.store.connection import StoreLocked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,20 +86,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _due(args: argparse.Namespace) -> int:
     store, as_of = connect(args.db), args.as_of or date.today()
     emit(due_stages(store, as_of), args.format)
-    _tell_unreached(store, as_of, args.format)
+    tell(unreached_note(dunning_reach(store, as_of), load_settings().reporting_currency), args.format)
     return 0
 
 
 def _reach(args: argparse.Namespace) -> int:
     emit(dunning_reach(connect(args.db), args.as_of or date.today()), args.format)
     return 0
-
-
-def _tell_unreached(store: Store, as_of: date, output_format: str) -> None:
-    """Say which overdue customers dunning does not reach and what to do (after a table; on stderr
-    beside CSV or JSON, which stay machine-readable)."""
-    if note := unreached_note(dunning_reach(store, as_of), load_settings().reporting_currency):
-        print(note, file=sys.stdout if output_format == "table" else sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -120,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{len(result)} channel action(s) (customer, stage, channel) for {as_of}: "
               + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing due"))
     emit(result, args.format)
-    _tell_unreached(store, as_of, args.format)
+    tell(unreached_note(dunning_reach(store, as_of), load_settings().reporting_currency), args.format)
     return 1 if result["status"].isin(["queued", "failed"]).any() else 0
 
 

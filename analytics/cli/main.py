@@ -22,6 +22,7 @@ from analytics.cli import risk as risk_commands
 from analytics.cli import segments as segment_commands
 from analytics.cli import templates as template_commands
 from analytics.cli.output import UserError
+from analytics.cli.store_argument import store_argument
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
@@ -36,8 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="AR Desk: collections workspace. Import ledgers, run reports, generate demo data.",
     )
     parser.add_argument(
-        "--db", metavar="PATH_OR_URL",
-        help="the store: a DuckDB file path or a SQLAlchemy URL (default: ARDESK_DB, else config/settings.toml)",
+        "--db", metavar="PATH_OR_URL", type=store_argument,
+        help="the store: a DuckDB file path (relative to the current directory) or a SQLAlchemy URL (default: "
+             "ARDESK_DB, else config/settings.toml; their relative paths are to the project's root)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for group in COMMAND_GROUPS:

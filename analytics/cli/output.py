@@ -21,3 +21,10 @@ def emit(frame: pd.DataFrame, fmt: str = "table") -> None:
         print("(no rows)")
     else:
         print(frame.to_string(index=False))
+
+
+def tell(note: str | None, fmt: str = "table") -> None:
+    """Print a note beside a report (nothing for None): after a table on stdout, on stderr beside CSV or
+    JSON, which stay machine-readable."""
+    if note:
+        print(note, file=sys.stdout if fmt == "table" else sys.stderr)

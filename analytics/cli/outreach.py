@@ -7,12 +7,13 @@ from datetime import date
 
 from analytics.access.roles import SYSTEM
 from analytics.cli import followup
-from analytics.cli.output import UserError, emit
+from analytics.cli.output import UserError, emit, tell
 from analytics.collections.outreach.config import OutreachError
 from analytics.collections.outreach.delivery import mark_sent, retry_queued, send_again
 from analytics.collections.outreach.outbox import outbox
-from analytics.collections.worklist import default_as_of, worklist
+from analytics.collections.worklist import default_as_of, unassigned_note, unassigned_past_due, worklist
 from analytics.migrations import connect
+from analytics.settings import load_settings
 
 STATUSES = ("queued", "sending", "sent", "failed", "blocked", "cancelled", "uncertain")
 NEEDS_A_PERSON = 3  # exit code of `retry` while an uncertain message waits for a decision
@@ -110,11 +111,13 @@ def _worklist(args: argparse.Namespace) -> int:
     store = connect(args.db)
     if args.collector and not store.scalar("SELECT COUNT(*) FROM users WHERE username = :u", {"u": args.collector}):
         raise UserError(f"There is no user {args.collector!r}; `ardesk users list` shows who there is.")
-    frame = worklist(store, args.as_of or default_as_of(store), args.collector)
+    as_of = args.as_of or default_as_of(store)
+    frame = worklist(store, as_of, args.collector)
     if frame.empty and args.format == "table":
         print("The worklist is empty: you have done everything.")
-        return 0
-    emit(frame.drop(columns=["reason_label"]), args.format)
+    else:
+        emit(frame.drop(columns=["reason_label"]), args.format)
+    tell(unassigned_note(unassigned_past_due(store, as_of), load_settings().reporting_currency), args.format)
     return 0
 
 

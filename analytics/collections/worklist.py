@@ -233,6 +233,34 @@ def worklist(store: Store, as_of: date, collector: str | None = None) -> pd.Data
     return _ranked(frame, as_of)[WORKLIST_COLUMNS]
 
 
+UNASSIGNED_PAST_DUE_SQL = f"""WITH items AS ({OPEN_ITEMS_SQL})
+SELECT COUNT(DISTINCT customer_id) AS customers, COUNT(*) AS invoices, SUM(open_amount * fx_rate) AS overdue_ar
+FROM items
+WHERE open_amount > 0 AND days_past_due > 0
+  AND customer_id IN (SELECT customer_id FROM customers WHERE collector IS NULL)"""  # noqa: S608 - constants only
+
+
+def unassigned_past_due(store: Store, as_of: date) -> dict[str, float]:
+    """Customers with no collector and an open invoice past due as of D (days past due > 0): no collector's
+    list shows them, only the whole team's. {"customers", "invoices", "overdue_ar"} (the reporting currency;
+    items without a rate are left out of the sum); all 0 when every customer has a collector."""
+    if not store.scalar("SELECT COUNT(*) FROM customers WHERE collector IS NULL"):  # skip the open items
+        return {"customers": 0, "invoices": 0, "overdue_ar": 0.0}
+    row = store.read(UNASSIGNED_PAST_DUE_SQL, {"as_of": as_of, "reporting": load_settings().reporting_currency})
+    return {"customers": int(row["customers"].iloc[0]), "invoices": int(row["invoices"].iloc[0]),
+            "overdue_ar": float(row["overdue_ar"].fillna(0).iloc[0])}
+
+
+def unassigned_note(unassigned: dict[str, float], currency: str) -> str | None:
+    """What to tell a collector (or a script) about past-due customers nobody collects; None when there are none."""
+    if not unassigned["customers"]:
+        return None
+    return (f"{int(unassigned['customers']):,} customer(s) with invoices past due "
+            f"({unassigned['overdue_ar']:,.2f} {currency}) have no collector, so no collector's list shows them: "
+            "an admin assigns them on the Admin page (by segment, country or one by one), or import customers "
+            "with a collector column.")
+
+
 def _ranked(frame: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """Group, order, rank and band the items (the rules in the module docstring)."""
     since = pd.to_datetime(frame["since"])
