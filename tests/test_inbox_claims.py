@@ -64,8 +64,8 @@ WATCHER = textwrap.dedent("""
         return claimed
     inbox.claim_job = claim_and_say
     store = connect(sys.argv[1])
+    print("watching", flush=True)  # before the thread starts: its "claimed" lines come after, never first
     inbox.start_inbox_watcher(store, Path(sys.argv[2]), interval_s=0.05)
-    print("watching", flush=True)
     while True:
         time.sleep(0.1)
 """)
@@ -107,6 +107,16 @@ def _start(script: str, *args: str) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True, preexec_fn=interruptible,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     return proc
+
+
+def _expect_line(proc: subprocess.Popen, expected: list[str]) -> None:
+    """The process's next line is `expected` (split in words); else stop it and fail with all it printed
+    (reading stderr of a process that goes on running would wait for ever)."""
+    line = proc.stdout.readline()
+    if line.split() != expected:
+        proc.kill()
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"expected {' '.join(expected)!r}, got {line!r}; then stdout {out!r}, stderr {err!r}")
 
 
 def _stop(proc: subprocess.Popen) -> str:
@@ -170,7 +180,7 @@ def test_two_watcher_processes_run_each_of_20_jobs_once(desk: Store, folders: Fo
     outs = []
     try:
         for proc in watchers:
-            assert proc.stdout.readline().strip() == "watching", proc.stderr.read()
+            _expect_line(proc, ["watching"])
         imports = _imports(folders, 3)  # queued while both watch: they race for each job
         notes = _notes(folders, 17)
         _wait_until_done(folders, watchers)
@@ -189,7 +199,7 @@ def test_a_job_held_by_a_killed_watcher_runs_once_after_a_restart(desk: Store, f
     holder = _start(HOLDER, str(folders.inbox), held)
     restarted = None
     try:
-        assert holder.stdout.readline().split() == ["claimed", held], holder.stderr.read()
+        _expect_line(holder, ["claimed", held])
         ingest_pending(desk, folders)  # another instance: runs the rest, never the live holder's job
         assert sorted(c.path.name.split("@")[0] + c.path.suffix for c in claims(folders)) == [
             held.replace(".job.json", ".json"), held.replace(".job.json", ".parquet")]
@@ -197,7 +207,7 @@ def test_a_job_held_by_a_killed_watcher_runs_once_after_a_restart(desk: Store, f
 
         holder.send_signal(signal.SIGKILL)  # not reaped yet: a zombie is gone too
         restarted = _start(WATCHER, desk.url, str(folders.inbox))
-        assert restarted.stdout.readline().strip() == "watching", restarted.stderr.read()
+        _expect_line(restarted, ["watching"])
         _wait_until_done(folders, [restarted])
     finally:
         holder.kill()
