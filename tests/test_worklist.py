@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date, datetime, timedelta
 
 import pandas as pd
@@ -175,8 +176,8 @@ def test_past_due_customers_nobody_collects_are_counted_and_told(books: Store, c
     assert not {"F", "H"} & set(worklist(books, T, "ana.collector")["customer_id"])
     assert {"F"} <= set(worklist(books, T)["customer_id"])  # the whole team's list holds it
     note = ("1 customer(s) with invoices past due (750.00 USD) have no collector, so no collector's list shows "
-            "them: an admin assigns them on the Admin page (by segment, country or one by one), or import "
-            "customers with a collector column.")
+            "them: an admin assigns them on the Admin page (by segment, country or one by one) or with `ardesk "
+            "collectors assign`, or import customers with a collector column.")
     assert unassigned_note(unassigned_past_due(books, T), "USD") == note
     assert main(["--db", books.url, "outreach", "worklist", "--collector", "val.viewer", "--as-of", T.isoformat()]) == 0
     assert capsys.readouterr().out == f"The worklist is empty: you have done everything.\n{note}\n"
@@ -205,3 +206,59 @@ def test_demo_worklist_is_ranked_by_its_shown_parts_and_filtered_by_collector(de
     owners = demo_store.read("SELECT customer_id, collector FROM customers")
     not_tasks = mine[mine.reason != "task_due"].merge(owners, on="customer_id", suffixes=("", "_owner"))
     assert set(not_tasks["collector_owner"]) == {"ana.collector"}
+
+
+def test_collectors_cli_lists_assigns_once_and_refuses_a_non_admin(books: Store, capsys) -> None:
+    """`ardesk collectors`: the Admin page's assignment from a script; audited; twice changes nothing."""
+    from analytics.cli.main import main
+
+    add_customer(books, "F", collector=None)
+    add_invoice(books, "F", "INV-F", T - timedelta(days=40), T - timedelta(days=10), 700)
+    db = ["--db", books.url]
+    assert main([*db, "collectors", "list", "--as-of", T.isoformat(), "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    assert pd.read_csv(io.StringIO(out.out)).set_index("username")["customers"].to_dict() == {
+        "ana.collector": 4, "ben.collector": 1}
+    assert out.err.startswith("1 customer(s) with invoices past due (700.00 USD) have no collector")
+
+    assert main([*db, "collectors", "assign", "ben.collector", "--customer", "F", "--format", "csv"]) == 0
+    assert "assign,ben.collector,1" in capsys.readouterr().out
+    assert main([*db, "collectors", "assign", "ben.collector", "--customer", "F", "--format", "csv"]) == 0
+    assert "assign,ben.collector,0" in capsys.readouterr().out  # already Ben's: nothing written twice
+    assert unassigned_past_due(books, T)["customers"] == 0
+    assert set(worklist(books, T, "ben.collector")["customer_id"]) >= {"F"}
+    audit = books.read("SELECT actor, action, entity_id, new_values FROM audit_log WHERE action = 'customer.assign'")
+    assert audit.to_dict("records") == [{"actor": "system", "action": "customer.assign", "entity_id": "F",
+                                         "new_values": '{"collector": "ben.collector"}'}]
+
+    assert main([*db, "collectors", "assign", "val.viewer", "--customer", "F"]) == 2  # not a collector
+    assert "val.viewer is not an active collector" in capsys.readouterr().err
+    assert main([*db, "collectors", "unassign"]) == 2
+    assert "Choose customers, a segment or a country" in capsys.readouterr().err
+    assert main([*db, "collectors", "unassign", "--customer", "F", "--as", "ana.collector"]) == 2  # admins only
+    assert capsys.readouterr().err.startswith("ardesk: ")
+    assert main([*db, "collectors", "unassign", "--customer", "F", "--format", "csv"]) == 0
+    assert "assign,,1" in capsys.readouterr().out
+    assert unassigned_past_due(books, T)["customers"] == 1
+
+
+def test_an_assignment_queued_for_the_app_runs_once_and_a_non_admins_is_refused(books: Store, tmp_path,
+                                                                                monkeypatch) -> None:
+    """While the app owns the store, `ardesk collectors assign` is a signed inbox job its watcher runs."""
+    import json
+
+    from analytics.access.roles import SYSTEM
+    from analytics.ingest.inbox import Folders, ingest_pending, stage_action
+
+    monkeypatch.delenv("ARDESK_INBOX_KEY", raising=False)  # the key file beside the inbox
+    folders = Folders(tmp_path / "inbox", tmp_path / "done", tmp_path / "failed", tmp_path / "quarantine")
+    add_customer(books, "F", collector=None)
+    give_f = {"collector": "ben.collector", "customers": ["F"], "segment": None, "country": None}
+    first = stage_action(folders.inbox, "assign", give_f, SYSTEM)
+    assert stage_action(folders.inbox, "assign", give_f, SYSTEM) == first  # queued twice: one job
+    refused = stage_action(folders.inbox, "assign", {**give_f, "collector": "ana.collector"}, ANA)
+    ingest_pending(books, folders)
+    [done] = folders.done.glob("*.result.json")
+    assert json.loads(done.read_text()) == {"action": "assign", "collector": "ben.collector", "customers_changed": 1}
+    assert [p.name for p in folders.failed.glob("*.job.json")] == [refused.name]  # a collector may not assign
+    assert books.scalar("SELECT collector FROM customers WHERE customer_id = 'F'") == "ben.collector"

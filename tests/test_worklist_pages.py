@@ -73,8 +73,8 @@ def test_a_collector_is_told_of_past_due_customers_nobody_collects(books_file: P
     assert "The list is blank: you have done everything" in at.success[0].value
     assert [i.value for i in at.info] == [
         "1 customer(s) with invoices past due (900.00 USD) have no collector, so no collector's list shows them: "
-        "an admin assigns them on the Admin page (by segment, country or one by one), or import customers with a "
-        "collector column."]
+        "an admin assigns them on the Admin page (by segment, country or one by one) or with `ardesk collectors "
+        "assign`, or import customers with a collector column."]
 
 
 def test_worklist_is_not_open_to_sales(books_file: Path) -> None:

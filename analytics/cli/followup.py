@@ -27,6 +27,7 @@ from analytics.access.roles import Actor
 from analytics.access.users import UserError as BadUser
 from analytics.access.users import actor_for
 from analytics.cli.output import UserError, emit
+from analytics.collections.assignments import AssignmentError
 from analytics.collections.followups import (
     CALL_OUTCOMES,
     DISPUTE_DEPARTMENTS,
@@ -161,7 +162,7 @@ def perform(args: argparse.Namespace, action: str, arguments: dict[str, Any]) ->
     try:
         actor = actor_for(store, args.as_user)
         result = run_action(store, actor, action, arguments)
-    except (BadUser, FollowUpError, OutreachError) as exc:
+    except (BadUser, FollowUpError, OutreachError, AssignmentError) as exc:
         raise UserError(str(exc)) from None
     if arguments.get("key") and action != "send":
         result["key"] = arguments["key"]

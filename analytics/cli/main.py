@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from analytics.access.roles import PermissionDenied
-from analytics.cli import db, demo, dunning, followup, imports, outreach, report, targets, users
+from analytics.cli import collectors, db, demo, dunning, followup, imports, outreach, report, targets, users
 from analytics.cli import experiments as experiment_commands
 from analytics.cli import forecast as forecast_commands
 from analytics.cli import policies as policy_commands
@@ -26,7 +26,7 @@ from analytics.cli.store_argument import store_argument
 from analytics.ingest.inbox import InboxKeyError
 from analytics.store.connection import StoreError, StoreLocked
 
-COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, targets, request_commands,
+COMMAND_GROUPS = (demo, users, db, report, imports, outreach, dunning, followup, collectors, targets, request_commands,
                   segment_commands, policy_commands, template_commands, experiment_commands,
                   portal_commands, risk_commands, forecast_commands)
 

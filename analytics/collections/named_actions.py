@@ -11,8 +11,8 @@ paths go through the engine functions the Customer 360 panels call (`followups.l
 Rules added here, for what a script names by text:
 - invoices are named by their document numbers; it must be an invoice of that customer (one entry);
 - a dispute being resolved must belong to the customer named with it;
-- every action but `done`, `send` and the dunning approvals (idempotent per customer, stage and
-  date) carries an idempotency key: the same key again returns the
+- every action but `done`, `send`, `assign` (idempotent: customers already with the collector are left
+  alone) and the dunning approvals (idempotent per customer, stage and date) carries an idempotency key: the same key again returns the
   first activity and writes nothing. The key is checked against the action: a key already used by
   another kind of activity is refused instead of returning that activity.
 """
@@ -27,6 +27,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from analytics.access.roles import Actor, require
+from analytics.collections.assignments import assign_customers
 from analytics.collections.dunning_approval import approve_stage, skip_stage
 from analytics.collections.followups import (
     FollowUpError,
@@ -59,6 +60,7 @@ ACTIONS: dict[str, tuple[str, str | None]] = {
     "send": ("act_on_customers", None),
     "dunning_approve": ("act_on_customers", None),  # approve and send a manual dunning stage
     "dunning_skip": ("act_on_customers", None),  # skip (waive) a manual dunning stage
+    "assign": ("assign_customers", None),  # give customers to a collector (the Admin page's assignment)
 }
 # the studio's writes queued while the app owns the store (`collections.studio_actions`): no activity, no key
 ACTIONS.update({action: (permission, None) for action, permission in STUDIO_ACTIONS.items()})
@@ -168,6 +170,11 @@ def run_action(store: Store, actor: Actor, action: str, arguments: dict[str, Any
     require(actor, ACTIONS[action][0])  # before anything is read for the actor
     if action in STUDIO_ACTIONS:
         return run_studio_action(store, actor, action, arguments)
+    if action == "assign":  # idempotent by itself: customers already with the collector are left alone
+        changed = assign_customers(store, actor, arguments.get("collector") or None,
+                                   customer_ids=arguments.get("customers") or None,
+                                   segment=arguments.get("segment") or None, country=arguments.get("country") or None)
+        return {"action": "assign", "collector": arguments.get("collector") or None, "customers_changed": changed}
     key = arguments.get("key")
     if action == "send":
         if not key:

@@ -20,8 +20,8 @@ Reasons (one row per customer and reason; per stage for dunning):
 - `no_ap_contact`: a customer with open invoices and no active accounts-payable contact with an
   email that has not bounced, or a phone (`collections.contacts`: a working contact).
 An item leaves the list when acted on: tasks only when completed (`followups.complete_task`); `no_ap_contact` when a contact is
-added; the others when an email, letter, call, note, promise, dispute, escalation or
-reassignment, or a reply in the portal, is logged for the customer by staff (what the customer does in
+added; the others when an email, letter, call, note, promise, dispute or escalation, or a reply in
+the portal, is logged for the customer by staff (what the customer does in
 the portal is not acting on the item) after the item arose (the activity that raised it, such
 as the dispute itself, does not count; a dunning stage also leaves when its run is recorded). A snooze (activity kind 'snooze', `target` = a reason code or empty for all)
 hides the customer's items until its date.
@@ -68,8 +68,8 @@ STALE_DAYS = 90  # items that arose longer ago than this are grouped apart as st
 RISK_WEIGHT = 0.25  # the risk score's weight in the priority (risk_factor, see above)
 HIGH_SHARE, MEDIUM_SHARE = 0.5, 0.8  # priority bands by share of the ranked list's priority mass
 GROUPS = ("now", "upcoming", "stale")
-ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "reassignment",
-                "portal_message")
+# A reassignment is no action on the item: it hands the item to the new collector, whose list shows it.
+ACTION_KINDS = ("email", "letter", "call", "note", "promise", "dispute", "escalation", "portal_message")
 
 REASON_LABELS = {
     "dunning_stage": "Dunning stage due",
@@ -257,8 +257,8 @@ def unassigned_note(unassigned: dict[str, float], currency: str) -> str | None:
         return None
     return (f"{int(unassigned['customers']):,} customer(s) with invoices past due "
             f"({unassigned['overdue_ar']:,.2f} {currency}) have no collector, so no collector's list shows them: "
-            "an admin assigns them on the Admin page (by segment, country or one by one), or import customers "
-            "with a collector column.")
+            "an admin assigns them on the Admin page (by segment, country or one by one) or with `ardesk "
+            "collectors assign`, or import customers with a collector column.")
 
 
 def _ranked(frame: pd.DataFrame, as_of: date) -> pd.DataFrame:
