@@ -66,8 +66,8 @@ system-test-deps:
 #    one worker per core, each taking half the files in order and, once done, tests from the end of the
 #    other's half (worksteal);
 # 2. the 5-minute soak (20 sessions of a served app), with the engine's tests on DuckDB and the AppTests
-#    beside it at a lower priority, nice 10 (their steps do not wait on real time; at nice 19 a test's
-#    own subprocess got so little CPU beside the soak that it timed out);
+#    beside it at a lower priority, nice 10 (their steps do not wait on real time, but a test's own
+#    subprocesses must still get some CPU beside the soak);
 # 3. the engine's tests again on PostgreSQL (ARDESK_TEST_ENGINE=postgresql: tests/conftest.py gives them
 #    databases on the throwaway server and deselects the rest). Not beside the served tests: the
 #    server's own processes are not niced, and the browser steps then time out.

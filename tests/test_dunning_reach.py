@@ -64,6 +64,16 @@ def test_a_default_policy_reaches_them_and_a_customer_without_a_usable_email_is_
     assert set(due_stages(store, D)["customer_id"]) == {"C1", "C2", "C5"}  # a stage is due; email needs a contact
 
 
+def test_customers_kept_out_of_dunning_on_purpose_are_counted_with_no_advice(store: Store) -> None:
+    setup_people(store)
+    add_dunning_config(store)
+    add_customer(store, "C1", status="on_hold")
+    add_invoice(store, "C1", "I1", D - timedelta(days=40), D - timedelta(days=10), 100)
+    assert unreached_note(dunning_reach(store, D), "USD") == (
+        "Of 1 customer(s) with invoices past due, 1 not dunned (with an agency, written off, on hold, or an "
+        "experiment's holdout) (100.00 USD past due).")
+
+
 def test_everyone_reached_or_nobody_overdue_needs_no_note(store: Store) -> None:
     setup_people(store)
     add_dunning_config(store)

@@ -190,8 +190,8 @@ def unreached_note(reach: pd.DataFrame, currency: str) -> str | None:
                       "(`ardesk dunning adopt NAME`)")
     if "policy_no_email" in by.index:
         advice.append("import contacts (`ardesk import contacts FILE`) or add them on the Customer 360")
-    return (f"Of {total:,} customer(s) with invoices past due, " + "; ".join(parts) + ". "
-            + ("To dun them: " + "; ".join(advice) + "." if advice else ""))
+    said = f"Of {total:,} customer(s) with invoices past due, " + "; ".join(parts) + "."
+    return said + (" To dun them: " + "; ".join(advice) + "." if advice else "")
 
 
 def record_stage_runs(conn: sa.Connection, customer_id: str, entry_ids: Sequence[int], template: str | None,
