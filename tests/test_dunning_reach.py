@@ -17,8 +17,8 @@ from tests.collector_data import add_customer, add_dunning_config, add_invoice, 
 D = date(2026, 3, 31)
 
 
-def _reach(store: Store) -> dict[str, tuple[int, int, float]]:
-    frame = dunning_reach(store, D)
+def _reach(store: Store, as_of: date = D) -> dict[str, tuple[int, int, float]]:
+    frame = dunning_reach(store, as_of)
     return {r.reach: (r.customers, r.invoices, round(r.overdue_ar, 2)) for r in frame.itertuples()}
 
 
@@ -82,8 +82,5 @@ def test_everyone_reached_or_nobody_overdue_needs_no_note(store: Store) -> None:
     add_invoice(store, "C1", "I1", D - timedelta(days=40), D - timedelta(days=10), 100)
     assert _reach(store) == {"policy": (1, 1, 100.0)}
     assert unreached_note(dunning_reach(store, D), "USD") is None
-    assert _reach_as_of(store, D - timedelta(days=11)) == {}  # not yet due then: a past date reproduces the past
+    assert _reach(store, D - timedelta(days=11)) == {}  # not yet due then: a past date reproduces the past
 
-
-def _reach_as_of(store: Store, as_of: date) -> dict[str, int]:
-    return dict(zip(dunning_reach(store, as_of)["reach"], dunning_reach(store, as_of)["customers"], strict=True))
